@@ -1,0 +1,54 @@
+# dockguard: two entry points that work on a fresh Debian machine as root.
+#   make audit   create .venv, install dockguard, audit the local Docker host (honours DOCKER_HOST)
+#   make test    install what the tests need (apt + pip), run lint, types and the whole suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Debian packages the integration tests drive for real.
+TEST_APT := docker.io busybox-static docker-registry apache2-utils strace libseccomp2 \
+            chromium ca-certificates dpkg
+AUDIT_ARGS ?=
+
+.PHONY: audit test venv test-deps lint typecheck unit integration bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+audit: $(VENV)/.installed
+	$(BIN)/dockguard bench $(AUDIT_ARGS)
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+test-deps: $(VENV)/.test-installed
+	@missing=""; for p in $(TEST_APT); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+test: test-deps lint
+	$(BIN)/pytest -q
+
+unit: $(VENV)/.test-installed
+	$(BIN)/pytest -q tests/unit
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python bench/bench_cis.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -1,0 +1,5 @@
+"""Allow ``python -m dockguard``."""
+
+from dockguard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""Generic JSON (de)serialisation of frozen dataclasses, driven by their type hints.
+
+Supported field types: dataclasses, ``tuple[X, ...]``, ``dict[str, X]``, ``X | None``, enums,
+``str``/``int``/``float``/``bool`` and ``Any`` (kept as plain JSON). Unknown keys in the input
+are rejected so that a corrupt or foreign file is reported instead of half-loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import types
+import typing
+from typing import Any, TypeVar, Union
+
+T = TypeVar("T")
+
+
+class DecodeError(ValueError):
+    """Raised when JSON data does not fit the dataclass it should describe."""
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert a dataclass tree into JSON-compatible values (dicts, lists, scalars)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: to_jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.name.startswith("_")
+        }
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_jsonable(cls: type[T], data: Any, path: str = "$") -> T:
+    """Build an instance of `cls` from JSON data, checking types along the way."""
+    return typing.cast(T, _decode(cls, data, path))
+
+
+def _decode(tp: Any, data: Any, path: str) -> Any:
+    if tp is Any:
+        return data
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if data is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        errors = []
+        for arg in non_none:
+            try:
+                return _decode(arg, data, path)
+            except DecodeError as exc:
+                errors.append(str(exc))
+        raise DecodeError(errors[0] if errors else f"{path}: unexpected null")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(data, list):
+            raise DecodeError(f"{path}: expected a list, got {type(data).__name__}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v, f"{path}[{i}]") for i, v in enumerate(data))
+        if len(args) != len(data):
+            raise DecodeError(f"{path}: expected {len(args)} items")
+        return tuple(_decode(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, data)))
+    if origin is dict:
+        key_t, val_t = typing.get_args(tp)
+        if not isinstance(data, dict):
+            raise DecodeError(f"{path}: expected an object, got {type(data).__name__}")
+        return {
+            _decode(key_t, k, path): _decode(val_t, v, f"{path}.{k}") for k, v in data.items()
+        }
+    if origin is typing.Literal:
+        if data not in typing.get_args(tp):
+            raise DecodeError(f"{path}: {data!r} is not one of {typing.get_args(tp)}")
+        return data
+    if isinstance(tp, type):
+        if dataclasses.is_dataclass(tp):
+            return _decode_dataclass(tp, data, path)
+        if issubclass(tp, enum.Enum):
+            try:
+                return tp(data)
+            except ValueError:
+                raise DecodeError(f"{path}: {data!r} is not a valid {tp.__name__}") from None
+        if tp is float:
+            if isinstance(data, int | float) and not isinstance(data, bool):
+                return float(data)
+            raise DecodeError(f"{path}: expected a number, got {type(data).__name__}")
+        if tp is int:
+            if isinstance(data, int) and not isinstance(data, bool):
+                return data
+            raise DecodeError(f"{path}: expected an integer, got {type(data).__name__}")
+        if tp in (str, bool):
+            if type(data) is tp:
+                return data
+            raise DecodeError(f"{path}: expected {tp.__name__}, got {type(data).__name__}")
+    raise DecodeError(f"{path}: unsupported type {tp!r}")
+
+
+def _decode_dataclass(cls: type, data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise DecodeError(f"{path}: expected an object, got {type(data).__name__}")
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise DecodeError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _decode(hints[name], data[name], f"{path}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise DecodeError(f"{path}: missing key {name}")
+    return cls(**kwargs)
