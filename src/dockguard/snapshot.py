@@ -118,6 +118,8 @@ class HostFacts:
     containerd: ProcessFact | None = None
     docker_socket_listen: tuple[str, ...] = ()
     """ListenStream values of docker.socket (systemd socket activation)."""
+    containerd_socket: str | None = None
+    """The containerd socket the daemon uses (``--containerd`` or containerd's ``--address``)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""Fill a Snapshot from a live daemon and its host."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from dockguard import __version__
+from dockguard.collect.docker_api import collect_api, connect, default_docker_host
+from dockguard.collect.host import collect_host, container_processes, swarm_listen_addresses
+from dockguard.snapshot import CollectionError, ContainerFacts, ProcessFact, Snapshot
+
+ENV_KEYS = ("DOCKER_CONTENT_TRUST", "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """How to collect: which daemon, which host root, how to list container processes."""
+
+    docker_host: str | None = None
+    host_root: str = "/"
+    host_root_given: bool = False
+    processes: str = "auto"
+    """``auto`` (/proc when the daemon is local, else ``top``), ``proc`` or ``api``."""
+
+
+def _is_local(docker_host: str) -> bool:
+    return docker_host.startswith("unix://") or docker_host.startswith("npipe://")
+
+
+def collect_snapshot(
+    options: CollectOptions = CollectOptions(),
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Snapshot:
+    """Collect a full snapshot; raises OperationalError only when the daemon is unreachable."""
+    docker_host = options.docker_host or default_docker_host()
+    client = connect(docker_host)
+    errors: list[CollectionError] = []
+    collect_host_facts = _is_local(docker_host) or options.host_root_given
+    local_procs = collect_host_facts and options.processes in ("auto", "proc") and os.path.isdir(
+        os.path.join(options.host_root, "proc", "1")
+    )
+
+    def procs(containers: list[ContainerFacts]) -> dict[str, list[ProcessFact]] | None:
+        if options.processes == "api" or not local_procs:
+            return None
+        running = [c.id for c in containers if c.running]
+        found = container_processes(options.host_root, running)
+        # A running container whose processes are invisible here lives on another host (or in
+        # another pid namespace): fall back to the API for all rather than report nothing.
+        if options.processes == "auto" and any(not found.get(cid) for cid in running):
+            return None
+        return found
+
+    try:
+        api = collect_api(client, want_processes=procs, progress=progress)
+    finally:
+        client.close()
+    errors.extend(api.errors)
+    daemon = api.daemon
+    host = None
+    if collect_host_facts:
+        hc = collect_host(
+            options.host_root,
+            docker_host=docker_host,
+            docker_root_dir=daemon.docker_root_dir if daemon else "",
+        )
+        host = hc.facts
+        errors.extend(hc.errors)
+        if daemon is not None:
+            daemon = replace(daemon, config=hc.config)
+            if daemon.swarm.active:
+                addrs = swarm_listen_addresses(options.host_root)
+                daemon = replace(daemon, swarm=replace(daemon.swarm, listen_addr=",".join(addrs) or None))
+    else:
+        errors.append(
+            CollectionError(
+                "host",
+                docker_host,
+                "the daemon is remote: host files, audit rules and daemon flags are not collected "
+                "(run dockguard on the daemon's host, or pass --host-root for a mounted host)",
+            )
+        )
+        errors.append(CollectionError("daemon-config", docker_host, "daemon is remote"))
+    env = {k: os.environ[k] for k in ENV_KEYS if k in os.environ}
+    return Snapshot(
+        tool_version=__version__,
+        created=time.time(),
+        hostname=socket.gethostname(),
+        docker_host=docker_host,
+        host=host,
+        daemon=daemon,
+        containers=api.containers,
+        images=api.images,
+        networks=api.networks,
+        plugins=api.plugins,
+        environment=env,
+        errors=tuple(errors),
+    )

@@ -1,0 +1,69 @@
+"""Helpers shared by command modules: connection options, progress, writing outputs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from dockguard.errors import OperationalError
+
+
+def add_connection_args(p: argparse.ArgumentParser) -> None:
+    """``--docker-host``, ``--host-root`` and ``--processes``."""
+    p.add_argument(
+        "-H", "--docker-host", metavar="URL",
+        help="daemon to audit (default: $DOCKER_HOST or unix:///var/run/docker.sock)",
+    )
+    p.add_argument(
+        "--host-root", metavar="DIR",
+        help="where the host's filesystem is mounted when dockguard runs in a container (default /)",
+    )
+    p.add_argument(
+        "--processes", choices=("auto", "proc", "api"), default="auto",
+        help="how to list container processes: /proc of the local host, or the Engine API 'top' "
+        "(auto: /proc when the daemon runs here)",
+    )
+
+
+def write_output(text: str, path: str | None) -> None:
+    """Write `text` to `path` (atomically) or stdout."""
+    if not path or path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OperationalError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+class Progress:
+    """A one-line progress indicator on stderr, shown only on a TTY and for big jobs."""
+
+    def __init__(self, threshold: int = 20, enabled: bool | None = None) -> None:
+        self.threshold = threshold
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._shown = False
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        """Report progress of `what`."""
+        if not self.enabled or total < self.threshold:
+            return
+        sys.stderr.write(f"\rdockguard: {what}: {done}/{total}")
+        self._shown = True
+        if done >= total:
+            sys.stderr.write("\n")
+            self._shown = False
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        """Finish the line if one is open."""
+        if self._shown:
+            sys.stderr.write("\n")
+            self._shown = False

@@ -1,0 +1,83 @@
+"""dockguard's own JSON report (schema documented in docs/report-schema.md).
+
+The schema is versioned with ``schema_version``; fields are only added within a version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dockguard.model import CheckResult, Finding, Report
+from dockguard.registry import SECTIONS
+from dockguard.serial import to_jsonable
+
+SCHEMA_VERSION = 1
+
+
+def result_dict(r: CheckResult) -> dict[str, Any]:
+    """One check result as a JSON object."""
+    m = r.meta
+    return {
+        "id": m.id,
+        "cis": m.cis,
+        "title": m.title,
+        "section": m.section,
+        "section_title": SECTIONS.get(m.section, ""),
+        "level": m.level,
+        "automated": m.automated,
+        "scored": m.scored,
+        "severity": m.severity.value,
+        "outcome": r.outcome.value,
+        "reason": r.reason,
+        "details": [to_jsonable(d) for d in r.details],
+        "remediation": m.remediation,
+        "remediation_impact": m.remediation_impact,
+        "references": list(m.references),
+        "suppressed": r.suppressed,
+        "duration_ms": r.duration_ms,
+    }
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    """One finding as a JSON object."""
+    return {
+        "id": f.id,
+        "kind": f.kind,
+        "severity": f.severity.value,
+        "title": f.title,
+        "obj": f.obj,
+        "description": f.description,
+        "references": list(f.references),
+        "remediation": f.remediation,
+        "data": to_jsonable(f.data),
+        "suppressed": f.suppressed,
+    }
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The whole report as a JSON-compatible dict."""
+    from dockguard.model import Outcome
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "dockguard", "version": report.tool_version},
+        "started": report.started,
+        "finished": report.finished,
+        "source": to_jsonable(report.source),
+        "summary": {
+            "checks": len(report.results),
+            "outcomes": {o.value: report.count(o) for o in Outcome},
+            "classic_score": report.classic_score,
+            "findings": len(report.findings),
+        },
+        "results": [result_dict(r) for r in report.results],
+        "findings": [finding_dict(f) for f in report.findings],
+        "sections": [to_jsonable(s) for s in report.sections],
+        "collection_errors": list(report.collection_errors),
+    }
+
+
+def render(report: Report) -> str:
+    """Indented JSON text."""
+    return json.dumps(report_dict(report), indent=2, sort_keys=False) + "\n"

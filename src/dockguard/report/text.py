@@ -1,0 +1,115 @@
+"""Console output in docker-bench's familiar layout, coloured on a TTY."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockguard.model import CheckResult, Finding, Outcome, Report, Severity
+from dockguard.registry import SECTIONS
+
+_COLOURS = {
+    Outcome.PASS: "\033[1;32m",
+    Outcome.WARN: "\033[1;31m",
+    Outcome.INFO: "\033[1;34m",
+    Outcome.NOTE: "\033[1;33m",
+    Outcome.NA: "\033[0;37m",
+    Outcome.ERROR: "\033[1;35m",
+}
+_SEV_COLOURS = {
+    Severity.CRITICAL: "\033[1;35m",
+    Severity.HIGH: "\033[1;31m",
+    Severity.MEDIUM: "\033[1;33m",
+    Severity.LOW: "\033[1;34m",
+}
+_RESET = "\033[0m"
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """Rendering choices: colour, remediation (``-p``), detail limit (``-n``), verbosity."""
+
+    colour: bool = False
+    remediation: bool = False
+    limit: int = 0
+    show_passing_details: bool = False
+
+
+def _tag(outcome: Outcome, colour: bool) -> str:
+    word = outcome.value
+    text = f"[{word}]"
+    return f"{_COLOURS[outcome]}{text}{_RESET}" if colour else text
+
+
+def render_result(r: CheckResult, opts: TextOptions) -> list[str]:
+    """The lines for one check result."""
+    title = r.meta.cis_title
+    suffix = f"  (suppressed: {r.suppressed})" if r.suppressed else ""
+    lines = [f"{_tag(r.outcome, opts.colour)} {r.meta.id} - {title}{suffix}"]
+    details = [d for d in r.details if opts.show_passing_details or d.outcome is not Outcome.PASS]
+    if r.reason and (r.outcome in (Outcome.NA, Outcome.ERROR) or not details):
+        lines.append(f"{_tag(r.outcome, opts.colour)}      * {r.reason}")
+    shown = details[: opts.limit] if opts.limit > 0 else details
+    for d in shown:
+        value = f" ({d.value})" if d.value else ""
+        lines.append(f"{_tag(d.outcome, opts.colour)}      * {d.obj}: {d.message}{value}")
+    if len(shown) < len(details):
+        lines.append(f"{_tag(r.outcome, opts.colour)}      * ... and {len(details) - len(shown)} more")
+    if opts.remediation and r.outcome not in (Outcome.PASS, Outcome.NA):
+        lines.append(f"        * Remediation: {r.meta.remediation}")
+        lines.append(f"        * Remediation Impact: {r.meta.remediation_impact}")
+    return lines
+
+
+def render_finding(f: Finding, colour: bool) -> str:
+    """One line for a finding."""
+    sev = f.severity.value
+    if colour and f.severity in _SEV_COLOURS:
+        sev = f"{_SEV_COLOURS[f.severity]}{sev}{_RESET}"
+    supp = f"  (suppressed: {f.suppressed})" if f.suppressed else ""
+    return f"[{sev}] {f.id} - {f.title} ({f.obj}){supp}"
+
+
+def summary_lines(report: Report) -> list[str]:
+    """Counts per outcome and the scores."""
+    counts = ", ".join(f"{report.count(o)} {o.value}" for o in Outcome)
+    lines = [
+        f"[INFO] Checks: {len(report.results)}",
+        f"[INFO] Score: {report.classic_score}",
+        f"Summary: {counts}",
+    ]
+    suppressed = sum(1 for r in report.results if r.suppressed)
+    if suppressed:
+        lines.append(f"Suppressed: {suppressed}")
+    return lines
+
+
+def render(report: Report, opts: TextOptions = TextOptions()) -> str:
+    """The whole report as text."""
+    out = [
+        "# " + "-" * 76,
+        f"# dockguard {report.tool_version} - CIS Docker Benchmark 1.6.0",
+        f"# Docker host: {report.source.get('docker_host', '')}"
+        + (f"  (snapshot of {report.source['hostname']})" if report.source.get("hostname") else ""),
+        "# " + "-" * 76,
+    ]
+    section = None
+    for r in report.results:
+        if r.meta.section != section:
+            section = r.meta.section
+            out.append("")
+            out.append(f"{_tag(Outcome.INFO, opts.colour)} {section} - {SECTIONS.get(section, section)}")
+        out.extend(render_result(r, opts))
+    if report.findings:
+        out.append("")
+        out.append("Findings:")
+        out.extend(render_finding(f, opts.colour) for f in report.findings)
+    for s in report.sections:
+        out.append(f"[{s.status}] {s.name}: {s.reason}")
+    if report.collection_errors:
+        out.append("")
+        out.append("Collection problems (checks depending on these facts are N/A):")
+        for e in report.collection_errors:
+            out.append(f"  - {e.get('source')}: {e.get('target')}: {e.get('message')}")
+    out.append("")
+    out.extend(summary_lines(report))
+    return "\n".join(out) + "\n"
