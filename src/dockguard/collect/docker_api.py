@@ -137,21 +137,18 @@ def container_facts(c: dict[str, Any]) -> ContainerFacts:
     cfg = c.get("Config") or {}
     state = c.get("State") or {}
     ns = c.get("NetworkSettings") or {}
-    ports: dict[tuple[str, str, int | None], PortBinding] = {}
-    sources = [hc.get("PortBindings") or {}]
-    if state.get("Running"):
-        sources.append(ns.get("Ports") or {})
-    for source in sources:
-        for key, bindings in source.items():
-            cport, _, proto = key.partition("/")
-            for b in bindings or ():
-                hp = str(b.get("HostPort") or "")
-                port = int(hp) if hp.isdigit() else None
-                host_ip = str(b.get("HostIp") or "")
-                ports[(key, host_ip, port)] = PortBinding(cport, proto or "tcp", host_ip, port)
-    # A binding with an unassigned port is superseded by the same binding once it runs.
-    assigned = {(k[0], k[1]) for k in ports if k[2] is not None}
-    port_list = tuple(p for k, p in ports.items() if k[2] is not None or (k[0], k[1]) not in assigned)
+    # Configured bindings (HostConfig.PortBindings) cover created-but-stopped containers; for a
+    # running one the runtime bindings of the same port supersede them (real assigned ports).
+    configured = hc.get("PortBindings") or {}
+    runtime = (ns.get("Ports") or {}) if state.get("Running") else {}
+    ports: list[PortBinding] = []
+    for key in sorted(set(configured) | set(runtime)):
+        bindings = runtime.get(key) or configured.get(key) or ()
+        cport, _, proto = key.partition("/")
+        for b in bindings:
+            hp = str(b.get("HostPort") or "")
+            ports.append(PortBinding(cport, proto or "tcp", str(b.get("HostIp") or ""), int(hp) if hp.isdigit() else None))
+    port_list = tuple(ports)
     restart = hc.get("RestartPolicy") or {}
     health = (state.get("Health") or {}).get("Status")
     hcheck = cfg.get("Healthcheck")
