@@ -8,6 +8,7 @@ answers them concurrently and each is a few milliseconds of waiting.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -276,9 +277,18 @@ def collect_api(
     summaries = guarded("containers", lambda: client.containers(all=True))
     if summaries is not None:
         ids = [s["Id"] for s in summaries]
-        if progress:
-            progress("inspecting containers", 0, len(ids))
-        inspected = _pmap(lambda cid: guarded(f"container:{cid[:12]}", lambda: client.inspect_container(cid)), ids)
+        done = [0]
+        lock = threading.Lock()
+
+        def inspect(cid: str) -> dict[str, Any] | None:
+            res = guarded(f"container:{cid[:12]}", lambda: client.inspect_container(cid))
+            if progress:
+                with lock:
+                    done[0] += 1
+                    progress("inspecting containers", done[0], len(ids))
+            return res
+
+        inspected = _pmap(inspect, ids)
         containers = [container_facts(c) for c in inspected if c is not None]
         procs = want_processes(containers) if want_processes else None
         if procs is None:
@@ -299,8 +309,6 @@ def collect_api(
                 replace(c, processes=tuple(procs.get(c.id, ()))) if c.running else c for c in containers
             ]
         out.containers = tuple(sorted(containers, key=lambda c: c.name))
-        if progress:
-            progress("inspecting containers", len(ids), len(ids))
 
     image_list = guarded("images", lambda: client.images())
     if image_list is not None:

@@ -291,10 +291,13 @@ def collect_host(
         stat(path)
     for path in fs.walk_files("/etc/docker/certs.d") if files["/etc/docker/certs.d"].exists else ():
         stat(path)
-    for key in ("tlscacert", "tlscert", "tlskey"):
+    tls_on = bool(config.get("tls") or config.get("tlsverify"))
+    for key, default in (("tlscacert", "ca.pem"), ("tlscert", "cert.pem"), ("tlskey", "key.pem")):
         value = config.get(key)
         if isinstance(value, str) and value:
             stat(value)
+        elif tls_on:
+            stat(f"/root/.docker/{default}")  # dockerd's default when TLS is on but unnamed
     for sock in _socket_paths(config, listen):
         stat(sock)
     stat(containerd_sock)
