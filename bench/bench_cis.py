@@ -78,9 +78,11 @@ def main() -> None:
         print(f"started {args.containers} containers in {time.perf_counter() - t0:.1f} s")
         t = time_cmd(dg, env, args.runs)
         results[args.containers] = statistics.median(t)
-        print(f"dockguard bench, {args.containers} containers: median {results[args.containers]:.3f} s "
-              f"(runs: {', '.join(f'{x:.3f}' for x in t)}), "
-              f"{results[args.containers] / args.containers * 1000:.2f} ms per container")
+        print(
+            f"dockguard bench, {args.containers} containers: median {results[args.containers]:.3f} s "
+            f"(runs: {', '.join(f'{x:.3f}' for x in t)}), "
+            f"{results[args.containers] / args.containers * 1000:.2f} ms per container"
+        )
 
         bench_dir = os.environ.get("DOCKER_BENCH_DIR")
         if bench_dir:
@@ -88,8 +90,10 @@ def main() -> None:
             db_runs = max(1, min(args.runs, 3))
             tdb = time_cmd(["sh", str(script), "-b", "-l", str(root / "db.log")], env, db_runs, cwd=bench_dir)
             med = statistics.median(tdb)
-            print(f"docker-bench-security, {args.containers} containers: median {med:.2f} s "
-                  f"(runs: {', '.join(f'{x:.2f}' for x in tdb)})")
+            print(
+                f"docker-bench-security, {args.containers} containers: median {med:.2f} s "
+                f"(runs: {', '.join(f'{x:.2f}' for x in tdb)})"
+            )
             print(f"ratio docker-bench / dockguard: {med / results[args.containers]:.1f}x")
         else:
             print("DOCKER_BENCH_DIR not set: docker-bench-security not timed")
@@ -101,9 +105,11 @@ def main() -> None:
             print(f"started {extra} more containers in {time.perf_counter() - t0:.1f} s")
             t = time_cmd(dg, env, args.runs)
             results[args.scale] = statistics.median(t)
-            print(f"dockguard bench, {args.scale} containers: median {results[args.scale]:.3f} s "
-                  f"(runs: {', '.join(f'{x:.3f}' for x in t)}), "
-                  f"{results[args.scale] / args.scale * 1000:.2f} ms per container")
+            print(
+                f"dockguard bench, {args.scale} containers: median {results[args.scale]:.3f} s "
+                f"(runs: {', '.join(f'{x:.3f}' for x in t)}), "
+                f"{results[args.scale] / args.scale * 1000:.2f} ms per container"
+            )
             n0, n1 = args.containers, args.scale
             slope = (results[n1] - results[n0]) / (n1 - n0) * 1000
             print(f"marginal cost: {slope:.2f} ms per extra container (linear if close to the per-container figure)")

@@ -121,9 +121,7 @@ class Context:
     def _image_wanted(self, i: ImageFacts) -> bool:
         o = self.options
         names = i.repo_tags or (i.id,)
-        if o.include_containers and not any(
-            _match(n, p) for n in names for p in o.include_containers
-        ):
+        if o.include_containers and not any(_match(n, p) for n in names for p in o.include_containers):
             return False
         return not any(_match(n, p) for n in names for p in o.exclude_containers)
 
@@ -149,7 +147,7 @@ def run_check(check: Check, ctx: Context) -> CheckResult:
                 ev = replace(ev, outcome=Outcome.NOTE)
     except FactsMissing as exc:
         ev = Evaluation(Outcome.NA, reason=str(exc))
-    except Exception as exc:  # noqa: BLE001 - a crashing check must surface as ERROR
+    except Exception as exc:
         ev = Evaluation(Outcome.ERROR, reason=f"{type(exc).__name__}: {exc}")
     elapsed = (time.perf_counter() - start) * 1000
     return CheckResult(check.meta, ev.outcome, ev.details, ev.reason, round(elapsed, 3))

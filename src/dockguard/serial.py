@@ -25,9 +25,7 @@ def to_jsonable(value: Any) -> Any:
     """Convert a dataclass tree into JSON-compatible values (dicts, lists, scalars)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: to_jsonable(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if not f.name.startswith("_")
+            f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")
         }
     if isinstance(value, enum.Enum):
         return value.value
@@ -72,14 +70,12 @@ def _decode(tp: Any, data: Any, path: str) -> Any:
             return tuple(_decode(args[0], v, f"{path}[{i}]") for i, v in enumerate(data))
         if len(args) != len(data):
             raise DecodeError(f"{path}: expected {len(args)} items")
-        return tuple(_decode(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, data)))
+        return tuple(_decode(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, data, strict=True)))
     if origin is dict:
         key_t, val_t = typing.get_args(tp)
         if not isinstance(data, dict):
             raise DecodeError(f"{path}: expected an object, got {type(data).__name__}")
-        return {
-            _decode(key_t, k, path): _decode(val_t, v, f"{path}.{k}") for k, v in data.items()
-        }
+        return {_decode(key_t, k, path): _decode(val_t, v, f"{path}.{k}") for k, v in data.items()}
     if origin is typing.Literal:
         if data not in typing.get_args(tp):
             raise DecodeError(f"{path}: {data!r} is not one of {typing.get_args(tp)}")

@@ -396,8 +396,7 @@ class Snapshot:
         version = data["schema_version"]
         if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
             raise OperationalError(
-                f"snapshot schema_version {version!r} is not supported "
-                f"(this dockguard reads version {SCHEMA_VERSION})"
+                f"snapshot schema_version {version!r} is not supported (this dockguard reads version {SCHEMA_VERSION})"
             )
         try:
             return from_jsonable(cls, data)

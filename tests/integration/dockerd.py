@@ -24,8 +24,28 @@ import docker
 DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 BUSYBOX_APPLETS = (
-    "sh", "ls", "cat", "chmod", "sleep", "id", "echo", "true", "false", "touch", "stat",
-    "mkdir", "rm", "env", "ps", "top", "grep", "wc", "head", "tail", "sed", "date",
+    "sh",
+    "ls",
+    "cat",
+    "chmod",
+    "sleep",
+    "id",
+    "echo",
+    "true",
+    "false",
+    "touch",
+    "stat",
+    "mkdir",
+    "rm",
+    "env",
+    "ps",
+    "top",
+    "grep",
+    "wc",
+    "head",
+    "tail",
+    "sed",
+    "date",
 )
 
 
@@ -122,7 +142,7 @@ def start_daemon(
             try:
                 if daemon.api.ping():
                     return daemon
-            except Exception:  # noqa: BLE001 - still starting
+            except Exception:
                 pass
         time.sleep(0.1)
     daemon.stop()

@@ -21,7 +21,10 @@ def test_text_output_layout_and_summary(dockerd: PrivateDaemon) -> None:
     p = run(env_for(dockerd), "bench", "-b", "-c", "2,5.5")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert any(line.startswith("[PASS] 2.18 - Ensure that experimental features are not implemented in production (Automated)") for line in lines)
+    assert any(
+        line.startswith("[PASS] 2.18 - Ensure that experimental features are not implemented in production (Automated)")
+        for line in lines
+    )
     assert "[INFO] Checks: 19" in lines
     assert any(line.startswith("[INFO] Score: ") for line in lines)
     assert "\033[" not in p.stdout  # -b and not a TTY: no colour

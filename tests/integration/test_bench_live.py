@@ -39,31 +39,55 @@ def containers(
 
     def make(name: str, start: bool = True, **kw: Any) -> None:
         host_config = api.create_host_config(**kw.pop("host_config", {}))
-        c = api.create_container(busybox_image, kw.pop("command", ["sleep", "3600"]), name=name,
-                                 host_config=host_config, **kw)
+        c = api.create_container(
+            busybox_image, kw.pop("command", ["sleep", "3600"]), name=name, host_config=host_config, **kw
+        )
         made[name] = c["Id"]
         if start:
             api.start(c)
 
-    make("risky-ns", user="0:0", host_config={
-        "network_mode": "host", "pid_mode": "host", "ipc_mode": "host", "uts_mode": "host",
-        "userns_mode": "host", "security_opt": ["seccomp=unconfined"], "cgroup_parent": "/dgrisk",
-        "cap_add": ["NET_ADMIN", "SYS_ADMIN"],
-    })
-    make("risky-cfg", user="root", ports=[80, 443], host_config={
-        "port_bindings": {80: 80, 443: ("127.0.0.1", 8443)},
-        "binds": {"/etc": {"bind": "/hostetc", "mode": "ro"}, sock: {"bind": "/var/run/d.sock", "mode": "rw"}},
-        "restart_policy": {"Name": "on-failure", "MaximumRetryCount": 10},
-    })
-    make("safe", user="app", ports=[8080], healthcheck={"test": ["CMD", "true"], "interval": 3600 * 10**9},
-         host_config={
-             "port_bindings": {8080: ("127.0.0.1", 8080)}, "read_only": True, "mem_limit": "64m",
-             "cpu_shares": 512, "pids_limit": 100, "cap_drop": ["ALL"],
-             "security_opt": ["no-new-privileges"],
-             "restart_policy": {"Name": "on-failure", "MaximumRetryCount": 3},
-             # destination under /etc, harmless source: not a host-directory exposure
-             "binds": {data_dir: {"bind": "/etc/data", "mode": "ro"}},
-         })
+    make(
+        "risky-ns",
+        user="0:0",
+        host_config={
+            "network_mode": "host",
+            "pid_mode": "host",
+            "ipc_mode": "host",
+            "uts_mode": "host",
+            "userns_mode": "host",
+            "security_opt": ["seccomp=unconfined"],
+            "cgroup_parent": "/dgrisk",
+            "cap_add": ["NET_ADMIN", "SYS_ADMIN"],
+        },
+    )
+    make(
+        "risky-cfg",
+        user="root",
+        ports=[80, 443],
+        host_config={
+            "port_bindings": {80: 80, 443: ("127.0.0.1", 8443)},
+            "binds": {"/etc": {"bind": "/hostetc", "mode": "ro"}, sock: {"bind": "/var/run/d.sock", "mode": "rw"}},
+            "restart_policy": {"Name": "on-failure", "MaximumRetryCount": 10},
+        },
+    )
+    make(
+        "safe",
+        user="app",
+        ports=[8080],
+        healthcheck={"test": ["CMD", "true"], "interval": 3600 * 10**9},
+        host_config={
+            "port_bindings": {8080: ("127.0.0.1", 8080)},
+            "read_only": True,
+            "mem_limit": "64m",
+            "cpu_shares": 512,
+            "pids_limit": 100,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "restart_policy": {"Name": "on-failure", "MaximumRetryCount": 3},
+            # destination under /etc, harmless source: not a host-directory exposure
+            "binds": {data_dir: {"bind": "/etc/data", "mode": "ro"}},
+        },
+    )
     # Privileged containers cannot start on this kind of machine (runc cannot apply every
     # capability); created-but-not-started is still a privileged container waiting to run.
     make("priv", start=False, host_config={"privileged": True})
@@ -197,12 +221,26 @@ def test_daemon_checks_follow_flags_and_daemon_json(configured_daemon: PrivateDa
     got_cfg = {r["id"]: r["outcome"] for r in configured["results"]}
     got_def = {r["id"]: r["outcome"] for r in default["results"]}
     assert {k: got_cfg[k] for k in ("2.3", "2.5", "2.8", "2.10", "2.14", "2.15", "2.16", "2.17", "2.18")} == {
-        "2.3": "WARN", "2.5": "WARN", "2.8": "PASS", "2.10": "WARN", "2.14": "PASS",
-        "2.15": "PASS", "2.16": "PASS", "2.17": "PASS", "2.18": "WARN",
+        "2.3": "WARN",
+        "2.5": "WARN",
+        "2.8": "PASS",
+        "2.10": "WARN",
+        "2.14": "PASS",
+        "2.15": "PASS",
+        "2.16": "PASS",
+        "2.17": "PASS",
+        "2.18": "WARN",
     }
     assert {k: got_def[k] for k in ("2.3", "2.5", "2.8", "2.10", "2.14", "2.15", "2.16", "2.17", "2.18")} == {
-        "2.3": "PASS", "2.5": "PASS", "2.8": "INFO", "2.10": "PASS", "2.14": "WARN",
-        "2.15": "WARN", "2.16": "WARN", "2.17": "INFO", "2.18": "PASS",
+        "2.3": "PASS",
+        "2.5": "PASS",
+        "2.8": "INFO",
+        "2.10": "PASS",
+        "2.14": "WARN",
+        "2.15": "WARN",
+        "2.16": "WARN",
+        "2.17": "INFO",
+        "2.18": "PASS",
     }
     # provenance: the value came from the daemon.json we wrote, the flag from the command line
     details = " ".join(d["message"] for d in result(configured, "2.3")["details"]) + result(configured, "2.3")["reason"]

@@ -22,5 +22,5 @@ def test_busybox_image_runs(dockerd: PrivateDaemon, busybox_image: str) -> None:
 
 
 def test_build_from_local_base(dockerd: PrivateDaemon, busybox_image: str) -> None:
-    tag = build_image(dockerd.api, f"FROM {busybox_image}\nUSER app\nCMD [\"id\"]\n", "dg-built:1")
+    tag = build_image(dockerd.api, f'FROM {busybox_image}\nUSER app\nCMD ["id"]\n', "dg-built:1")
     assert dockerd.api.inspect_image(tag)["Config"]["User"] == "app"

@@ -12,12 +12,31 @@ from dockguard.collect.hostfs import HostFS
 
 
 def test_flags_like_pflag() -> None:
-    values, left = parse_flags([
-        "-H", "fd://", "--host=tcp://0.0.0.0:2376", "--icc=false", "--tlsverify", "--tls=false",
-        "-l", "debug", "--userns-remap", "default", "--default-ulimit", "nofile=100:200",
-        "--storage-opt", "dm.basesize=20G", "--authorization-plugin=authz", "-D", "--live-restore",
-        "--insecure-registry", "10.0.0.0/8", "--log-opt", "max-size=10m",
-    ])
+    values, left = parse_flags(
+        [
+            "-H",
+            "fd://",
+            "--host=tcp://0.0.0.0:2376",
+            "--icc=false",
+            "--tlsverify",
+            "--tls=false",
+            "-l",
+            "debug",
+            "--userns-remap",
+            "default",
+            "--default-ulimit",
+            "nofile=100:200",
+            "--storage-opt",
+            "dm.basesize=20G",
+            "--authorization-plugin=authz",
+            "-D",
+            "--live-restore",
+            "--insecure-registry",
+            "10.0.0.0/8",
+            "--log-opt",
+            "max-size=10m",
+        ]
+    )
     assert values["hosts"] == ["fd://", "tcp://0.0.0.0:2376"]
     assert values["icc"] is False and values["tlsverify"] is True and values["tls"] is False
     assert values["log-level"] == "debug" and values["userns-remap"] == "default"
@@ -38,7 +57,11 @@ def test_short_flag_with_attached_value_and_bool_space_value() -> None:
 
 
 def test_merge_provenance() -> None:
-    cfg = merge({"hosts": ["fd://"], "icc": False}, {"hosts": ["tcp://1.2.3.4:2376"], "log-level": "info"}, "/etc/docker/daemon.json")
+    cfg = merge(
+        {"hosts": ["fd://"], "icc": False},
+        {"hosts": ["tcp://1.2.3.4:2376"], "log-level": "info"},
+        "/etc/docker/daemon.json",
+    )
     assert cfg.get("hosts") == ["tcp://1.2.3.4:2376", "fd://"]
     assert cfg.source("hosts") == "flag+file"
     assert cfg.source("icc") == "flag" and cfg.source("log-level") == "file"
@@ -46,9 +69,15 @@ def test_merge_provenance() -> None:
 
 
 def test_unit_parsing() -> None:
-    unit = "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd -H fd:// \\\n  --containerd=/run/containerd/containerd.sock\n"
+    unit = (
+        "[Service]\nExecStart=\n"
+        "ExecStart=/usr/bin/dockerd -H fd:// \\\n  --containerd=/run/containerd/containerd.sock\n"
+    )
     assert exec_start_args(unit) == ["-H", "fd://", "--containerd=/run/containerd/containerd.sock"]
-    assert listen_streams("[Socket]\nListenStream=/run/docker.sock\nListenStream=2375\n") == ["/run/docker.sock", "2375"]
+    assert listen_streams("[Socket]\nListenStream=/run/docker.sock\nListenStream=2375\n") == [
+        "/run/docker.sock",
+        "2375",
+    ]
 
 
 def test_hostfs_resolves_absolute_symlinks_inside_root(tmp_path: Path) -> None:
@@ -76,7 +105,9 @@ def test_collect_host_under_a_root(tmp_path: Path) -> None:
     (etc / "audit" / "rules.d").mkdir(parents=True)
     (etc / "audit" / "rules.d" / "docker.rules").write_text("# c\n-w /usr/bin/dockerd -k docker\n")
     (tmp_path / "lib" / "systemd" / "system").mkdir(parents=True)
-    (tmp_path / "lib" / "systemd" / "system" / "docker.service").write_text("[Service]\nExecStart=/usr/bin/dockerd -H fd:// --tlsverify\n")
+    (tmp_path / "lib" / "systemd" / "system" / "docker.service").write_text(
+        "[Service]\nExecStart=/usr/bin/dockerd -H fd:// --tlsverify\n"
+    )
     res = collect_host(str(tmp_path))
     f = res.facts
     assert f.unit_files == {"docker.service": "/lib/systemd/system/docker.service"}
@@ -94,11 +125,17 @@ def test_collect_host_under_a_root(tmp_path: Path) -> None:
 
 def test_container_facts_ports_from_port_bindings_and_runtime() -> None:
     inspect = {
-        "Id": "x", "Name": "/web",
+        "Id": "x",
+        "Name": "/web",
         "State": {"Running": True, "Status": "running", "Health": {"Status": "healthy"}},
         "Config": {"User": "", "Image": "app", "Healthcheck": {"Test": ["CMD", "true"]}},
-        "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}], "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "53"}]},
-                       "PidsLimit": None},
+        "HostConfig": {
+            "PortBindings": {
+                "80/tcp": [{"HostIp": "", "HostPort": ""}],
+                "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "53"}],
+            },
+            "PidsLimit": None,
+        },
         "NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49153"}], "8080/tcp": None}},
     }
     c = container_facts(inspect)

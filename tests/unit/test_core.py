@@ -73,7 +73,7 @@ def test_group_and_level_selection() -> None:
 
 
 def test_unknown_id_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="9.9"):
+    with pytest.raises(UsageError, match=r"9\.9"):
         select(CHECKS, include=["9.9"])
     assert normalise_id("cis_2_2") == "2.2"
 
@@ -96,7 +96,9 @@ def test_engine_turns_crashes_and_missing_facts_into_outcomes() -> None:
 
 
 def test_manual_check_helper_never_scores() -> None:
-    m = manual("4.4", "scan", level=1, remediation="scan", fn=lambda ctx: Evaluation(Outcome.WARN, (Detail("image:x", "old"),)))
+    m = manual(
+        "4.4", "scan", level=1, remediation="scan", fn=lambda ctx: Evaluation(Outcome.WARN, (Detail("image:x", "old"),))
+    )
     report = evaluate(Snapshot(), (m,))
     assert report.results[0].outcome is Outcome.NOTE
     assert report.results[0].details[0].obj == "image:x"
@@ -112,11 +114,13 @@ def test_per_object_helper() -> None:
 
 
 def test_container_filters() -> None:
-    snap = Snapshot(containers=(
-        ContainerFacts(id="1", name="web-1", labels={"tier": "front"}),
-        ContainerFacts(id="2", name="db", labels={"tier": "back"}),
-        ContainerFacts(id="3", name="web-2", running=False),
-    ))
+    snap = Snapshot(
+        containers=(
+            ContainerFacts(id="1", name="web-1", labels={"tier": "front"}),
+            ContainerFacts(id="2", name="db", labels={"tier": "back"}),
+            ContainerFacts(id="3", name="web-2", running=False),
+        )
+    )
     ctx = Context(snap, Options(include_containers=("web",)))
     assert [c.name for c in ctx.containers] == ["web-1", "web-2"]
     assert [c.name for c in ctx.running] == ["web-1"]
@@ -151,17 +155,28 @@ def full_snapshot() -> Snapshot:
             security_options=("name=seccomp,profile=default",),
             index_configs=(IndexConfig("docker.io", True, True, ()),),
             swarm=SwarmFacts("active", managers=3, autolock=False),
-            config=DaemonConfig({"icc": ConfigValue(False, "file", "false"),
-                                 "default-ulimits": ConfigValue({"nofile": {"Hard": 1, "Soft": 1}}, "file")},
-                                "/etc/docker/daemon.json", True),
+            config=DaemonConfig(
+                {
+                    "icc": ConfigValue(False, "file", "false"),
+                    "default-ulimits": ConfigValue({"nofile": {"Hard": 1, "Soft": 1}}, "file"),
+                },
+                "/etc/docker/daemon.json",
+                True,
+            ),
         ),
         containers=(
             ContainerFacts(
-                id="a" * 64, name="web", user="0:0", cap_add=("NET_ADMIN",), pids_limit=None,
+                id="a" * 64,
+                name="web",
+                user="0:0",
+                cap_add=("NET_ADMIN",),
+                pids_limit=None,
                 mounts=(MountPoint("bind", "/etc", "/hostetc", False, "rprivate"),),
                 ports=(PortBinding("80", "tcp", "", 80),),
                 devices=(DeviceMapping("/dev/fuse", "/dev/fuse", "rwm"),),
-                healthcheck=("CMD", "true"), health_status="healthy", labels={"a": "b"},
+                healthcheck=("CMD", "true"),
+                health_status="healthy",
+                labels={"a": "b"},
                 processes=(ProcessFact(7, comm="sleep", cmdline=("sleep", "1")),),
             ),
         ),

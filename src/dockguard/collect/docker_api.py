@@ -148,7 +148,9 @@ def container_facts(c: dict[str, Any]) -> ContainerFacts:
         cport, _, proto = key.partition("/")
         for b in bindings:
             hp = str(b.get("HostPort") or "")
-            ports.append(PortBinding(cport, proto or "tcp", str(b.get("HostIp") or ""), int(hp) if hp.isdigit() else None))
+            ports.append(
+                PortBinding(cport, proto or "tcp", str(b.get("HostIp") or ""), int(hp) if hp.isdigit() else None)
+            )
     port_list = tuple(ports)
     restart = hc.get("RestartPolicy") or {}
     health = (state.get("Health") or {}).get("Status")
@@ -292,6 +294,7 @@ def collect_api(
         containers = [container_facts(c) for c in inspected if c is not None]
         procs = want_processes(containers) if want_processes else None
         if procs is None:
+
             def top(c: ContainerFacts) -> ContainerFacts:
                 from dataclasses import replace
 
@@ -305,13 +308,12 @@ def collect_api(
         else:
             from dataclasses import replace
 
-            containers = [
-                replace(c, processes=tuple(procs.get(c.id, ()))) if c.running else c for c in containers
-            ]
+            containers = [replace(c, processes=tuple(procs.get(c.id, ()))) if c.running else c for c in containers]
         out.containers = tuple(sorted(containers, key=lambda c: c.name))
 
     image_list = guarded("images", lambda: client.images())
     if image_list is not None:
+
         def one_image(summary: dict[str, Any]) -> ImageFacts | None:
             iid = summary["Id"]
             img = guarded(f"image:{iid[:19]}", lambda: client.inspect_image(iid))
@@ -356,7 +358,7 @@ def _top_processes(res: dict[str, Any]) -> tuple[ProcessFact, ...]:
     titles = [t.upper() for t in res.get("Titles") or ()]
     out = []
     for row in res.get("Processes") or ():
-        rec = dict(zip(titles, row))
+        rec = dict(zip(titles, row, strict=False))
         args = str(rec.get("CMD") or rec.get("COMMAND") or "")
         argv = tuple(args.split())
         try:

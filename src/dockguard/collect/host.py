@@ -7,7 +7,6 @@ Failures are recorded as CollectionErrors, never raised.
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
@@ -40,13 +39,23 @@ from dockguard.snapshot import (
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 UNITS = ("docker.service", "docker.socket", "containerd.service")
 BINARIES = (
-    "dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v1",
-    "containerd-shim-runc-v2", "runc", "docker-init", "docker-proxy",
+    "dockerd",
+    "containerd",
+    "containerd-shim",
+    "containerd-shim-runc-v1",
+    "containerd-shim-runc-v2",
+    "runc",
+    "docker-init",
+    "docker-proxy",
 )
 BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/libexec/docker")
 STATIC_FILES = (
-    "/etc/docker", "/etc/default/docker", "/etc/sysconfig/docker", "/etc/containerd/config.toml",
-    "/run/containerd", "/etc/docker/certs.d",
+    "/etc/docker",
+    "/etc/default/docker",
+    "/etc/sysconfig/docker",
+    "/etc/containerd/config.toml",
+    "/run/containerd",
+    "/etc/docker/certs.d",
 )
 DEFAULT_SOCKET = "/var/run/docker.sock"
 DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
@@ -178,8 +187,7 @@ def read_audit(fs: HostFS) -> tuple[AuditFacts | None, CollectionError | None]:
             proc = subprocess.run(["auditctl", "-l"], capture_output=True, text=True, timeout=10)
             if proc.returncode == 0:
                 lines = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
-                rules = tuple(ln for ln in lines if ln.lower() != "no rules")
-                return AuditFacts("auditctl", rules), None
+                return AuditFacts("auditctl", tuple(ln for ln in lines if ln.lower() != "no rules")), None
         except (OSError, subprocess.TimeoutExpired):
             pass
     paths = ["/etc/audit/audit.rules"] + [
@@ -220,7 +228,7 @@ def _socket_paths(config: DaemonConfig | None, listen: Iterable[str]) -> list[st
     hosts = (config.get("hosts") if config else None) or []
     paths = [h.removeprefix("unix://") for h in hosts if h.startswith("unix://")]
     paths += [ls for ls in listen if ls.startswith("/")]
-    if not hosts or any(h == "fd://" for h in hosts) and not paths:
+    if not hosts or (any(h == "fd://" for h in hosts) and not paths):
         paths.append(DEFAULT_SOCKET)
     return list(dict.fromkeys(paths))
 
@@ -435,9 +443,3 @@ def _decode_addr(hexaddr: str, v6: bool) -> str:
     return str(ipaddress.IPv6Address(words))
 
 
-def glob_host(fs: HostFS, pattern: str) -> list[str]:
-    """Host paths matching `pattern` under the host root."""
-    return [
-        "/" + os.path.relpath(p, fs.root) if not fs.is_real_root else p
-        for p in sorted(glob.glob(fs.real("/") + pattern.lstrip("/")))
-    ]

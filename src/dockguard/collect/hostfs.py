@@ -99,9 +99,18 @@ class HostFS:
             try:
                 content = self.read_text(path, limit=1024 * 1024)
             except OSError as exc:
-                return FileFact(path, True, "file", stat.S_IMODE(st.st_mode), st.st_uid,
-                                st.st_gid, self.user_name(st.st_uid), self.group_name(st.st_gid),
-                                None, f"cannot read: {exc}")
+                return FileFact(
+                    path,
+                    True,
+                    "file",
+                    stat.S_IMODE(st.st_mode),
+                    st.st_uid,
+                    st.st_gid,
+                    self.user_name(st.st_uid),
+                    self.group_name(st.st_gid),
+                    None,
+                    f"cannot read: {exc}",
+                )
         return FileFact(
             path=path,
             exists=True,

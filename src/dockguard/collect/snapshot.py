@@ -40,8 +40,10 @@ def collect_snapshot(
     client = connect(docker_host)
     errors: list[CollectionError] = []
     collect_host_facts = _is_local(docker_host) or options.host_root_given
-    local_procs = collect_host_facts and options.processes in ("auto", "proc") and os.path.isdir(
-        os.path.join(options.host_root, "proc", "1")
+    local_procs = (
+        collect_host_facts
+        and options.processes in ("auto", "proc")
+        and os.path.isdir(os.path.join(options.host_root, "proc", "1"))
     )
 
     def procs(containers: list[ContainerFacts]) -> dict[str, list[ProcessFact]] | None:

@@ -24,23 +24,67 @@ def register(sub: Any) -> None:
     p.add_argument("--snapshot", metavar="FILE", help="evaluate a snapshot saved by `dockguard collect`")
     p.add_argument("-b", dest="no_colour", action="store_true", help="do not print colours")
     p.add_argument("-p", dest="remediation", action="store_true", help="print remediation measures")
-    p.add_argument("-l", dest="log", metavar="FILE", help="also write the text log to FILE and docker-bench JSON to FILE.json")
-    p.add_argument("-u", dest="trusted_users", metavar="USERS", default="", help="comma-separated trusted docker users (1.1.2)")
-    p.add_argument("-c", dest="checks", metavar="CHECKS", default="", help="only these checks or groups (comma-separated, exact ids)")
-    p.add_argument("-e", dest="exclude", metavar="CHECKS", default="", help="exclude these checks or groups (exact ids)")
-    p.add_argument("-i", dest="include_containers", metavar="PATTERNS", default="", help="only containers/images whose name matches")
-    p.add_argument("-x", dest="exclude_containers", metavar="PATTERNS", default="", help="skip containers/images whose name matches")
-    p.add_argument("-t", dest="labels", metavar="LABELS", default="", help="only containers with these labels (key or key=value, comma-separated)")
-    p.add_argument("-n", dest="limit", metavar="N", type=int, default=0, help="limit the number of items per check in JSON and text output")
+    p.add_argument(
+        "-l", dest="log", metavar="FILE", help="also write the text log to FILE and docker-bench JSON to FILE.json"
+    )
+    p.add_argument(
+        "-u", dest="trusted_users", metavar="USERS", default="", help="comma-separated trusted docker users (1.1.2)"
+    )
+    p.add_argument(
+        "-c",
+        dest="checks",
+        metavar="CHECKS",
+        default="",
+        help="only these checks or groups (comma-separated, exact ids)",
+    )
+    p.add_argument(
+        "-e", dest="exclude", metavar="CHECKS", default="", help="exclude these checks or groups (exact ids)"
+    )
+    p.add_argument(
+        "-i",
+        dest="include_containers",
+        metavar="PATTERNS",
+        default="",
+        help="only containers/images whose name matches",
+    )
+    p.add_argument(
+        "-x",
+        dest="exclude_containers",
+        metavar="PATTERNS",
+        default="",
+        help="skip containers/images whose name matches",
+    )
+    p.add_argument(
+        "-t",
+        dest="labels",
+        metavar="LABELS",
+        default="",
+        help="only containers with these labels (key or key=value, comma-separated)",
+    )
+    p.add_argument(
+        "-n",
+        dest="limit",
+        metavar="N",
+        type=int,
+        default=0,
+        help="limit the number of items per check in JSON and text output",
+    )
     p.add_argument("--level", type=int, choices=(1, 2), help="CIS profile level: 1 = Level 1 checks only, 2 = all")
     p.add_argument("--format", choices=("text", "json", "docker-bench-json"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     p.add_argument(
-        "--fail-on", metavar="LEVEL",
+        "--fail-on",
+        metavar="LEVEL",
         help="exit 1 when a scored WARN remains (WARN), or one whose severity is at/above LEVEL "
         "(CRITICAL, HIGH, MEDIUM, LOW)",
     )
-    p.add_argument("--max-version-age", type=int, default=180, metavar="DAYS", help="1.2.2: warn when the daemon build is older (default 180)")
+    p.add_argument(
+        "--max-version-age",
+        type=int,
+        default=180,
+        metavar="DAYS",
+        help="1.2.2: warn when the daemon build is older (default 180)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -55,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from dockguard.engine import Options, evaluate
     from dockguard.model import Outcome, Report, Severity
     from dockguard.registry import catalogue, select
-    from dockguard.report import dockerbench_json, json as json_report, text
+    from dockguard.report import dockerbench_json, text
+    from dockguard.report import json as json_report
     from dockguard.snapshot import Snapshot
 
     fail_on: Severity | None = None

@@ -13,15 +13,20 @@ from dockguard.errors import OperationalError
 def add_connection_args(p: argparse.ArgumentParser) -> None:
     """``--docker-host``, ``--host-root`` and ``--processes``."""
     p.add_argument(
-        "-H", "--docker-host", metavar="URL",
+        "-H",
+        "--docker-host",
+        metavar="URL",
         help="daemon to audit (default: $DOCKER_HOST or unix:///var/run/docker.sock)",
     )
     p.add_argument(
-        "--host-root", metavar="DIR",
+        "--host-root",
+        metavar="DIR",
         help="where the host's filesystem is mounted when dockguard runs in a container (default /)",
     )
     p.add_argument(
-        "--processes", choices=("auto", "proc", "api"), default="auto",
+        "--processes",
+        choices=("auto", "proc", "api"),
+        default="auto",
         help="how to list container processes: /proc of the local host, or the Engine API 'top' "
         "(auto: /proc when the daemon runs here)",
     )
