@@ -258,3 +258,24 @@ def test_container_inherits_daemon_no_new_privileges(configured_daemon: PrivateD
         assert result(report, "5.25")["outcome"] in ("PASS", "WARN")
     finally:
         configured_daemon.api.remove_container(c, force=True)
+
+
+def test_sshd_in_a_container_is_found_without_exec(dockerd: PrivateDaemon, busybox_image: str) -> None:
+    # A script named sshd: the kernel names the process after the script (comm "sshd").
+    from tests.integration.dockerd import build_image
+
+    tag = build_image(
+        dockerd.api,
+        f"FROM {busybox_image}\nCOPY sshd /usr/sbin/sshd\nRUN chmod 755 /usr/sbin/sshd\n",
+        "dg-sshd:1",
+        {"sshd": b"#!/bin/sh\nsleep 3600\n"},
+    )
+    c = dockerd.api.create_container(tag, ["/usr/sbin/sshd"], name="sshd-box")
+    dockerd.api.start(c)
+    try:
+        time.sleep(0.5)
+        report = json.loads(dockguard(dockerd, "bench", "--format", "json", "-c", "5.7", "-i", "sshd-box").stdout)
+        assert result(report, "5.7")["outcome"] == "WARN"
+        assert verdict(report, "5.7", "sshd-box") == "WARN"
+    finally:
+        dockerd.api.remove_container(c, force=True)

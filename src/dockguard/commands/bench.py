@@ -9,6 +9,8 @@ from typing import Any
 
 from dockguard.commands.common import Progress, add_connection_args, write_output
 from dockguard.errors import UsageError
+from dockguard.report.formats import FORMATS
+from dockguard.suppress import add_argument as add_suppressions_argument
 
 
 def register(sub: Any) -> None:
@@ -70,7 +72,7 @@ def register(sub: Any) -> None:
         help="limit the number of items per check in JSON and text output",
     )
     p.add_argument("--level", type=int, choices=(1, 2), help="CIS profile level: 1 = Level 1 checks only, 2 = all")
-    p.add_argument("--format", choices=("text", "json", "docker-bench-json"), default="text")
+    p.add_argument("--format", choices=tuple(FORMATS), default="text", help="report format (default text)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     p.add_argument(
         "--fail-on",
@@ -85,6 +87,7 @@ def register(sub: Any) -> None:
         metavar="DAYS",
         help="1.2.2: warn when the daemon build is older (default 180)",
     )
+    add_suppressions_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -96,11 +99,12 @@ def run(args: argparse.Namespace) -> int:
     """Collect (or load) facts, evaluate the selected checks, render, map to an exit code."""
     from pathlib import Path
 
+    from dockguard import suppress
     from dockguard.engine import Options, evaluate
     from dockguard.model import Outcome, Report, Severity
     from dockguard.registry import catalogue, select
     from dockguard.report import dockerbench_json, text
-    from dockguard.report import json as json_report
+    from dockguard.report.formats import RenderOptions, render
     from dockguard.snapshot import Snapshot
 
     fail_on: Severity | None = None
@@ -147,16 +151,11 @@ def run(args: argparse.Namespace) -> int:
         extras=_extras(),
     )
     report: Report = evaluate(snapshot, checks, options, started=started)
+    report = suppress.apply_file(report, args.suppressions)
 
     colour = not args.no_colour and not args.output and sys.stdout.isatty()
     text_opts = text.TextOptions(colour=colour, remediation=args.remediation, limit=args.limit)
-    if args.format == "json":
-        rendered = json_report.render(report)
-    elif args.format == "docker-bench-json":
-        rendered = dockerbench_json.render(report, limit=args.limit, remediation=args.remediation)
-    else:
-        rendered = text.render(report, text_opts)
-    write_output(rendered, args.output)
+    write_output(render(report, args.format, RenderOptions(text_opts)), args.output)
     if args.log:
         plain = text.TextOptions(colour=False, remediation=args.remediation, limit=args.limit)
         write_output(text.render(report, plain), args.log)

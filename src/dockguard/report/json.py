@@ -58,7 +58,9 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 def report_dict(report: Report) -> dict[str, Any]:
     """The whole report as a JSON-compatible dict."""
     from dockguard.model import Outcome
+    from dockguard.report.score import compute
 
+    score = compute(report)
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "dockguard", "version": report.tool_version},
@@ -69,6 +71,8 @@ def report_dict(report: Report) -> dict[str, Any]:
             "checks": len(report.results),
             "outcomes": {o.value: report.count(o) for o in Outcome},
             "classic_score": report.classic_score,
+            "score": score.value,
+            "grade": score.grade,
             "findings": len(report.findings),
         },
         "results": [result_dict(r) for r in report.results],

@@ -71,11 +71,15 @@ def render_finding(f: Finding, colour: bool) -> str:
 
 def summary_lines(report: Report) -> list[str]:
     """Counts per outcome and the scores."""
+    from dockguard.report.score import compute
+
     counts = ", ".join(f"{report.count(o)} {o.value}" for o in Outcome)
+    score = compute(report)
     lines = [
         f"[INFO] Checks: {len(report.results)}",
         f"[INFO] Score: {report.classic_score}",
         f"Summary: {counts}",
+        f"dockguard score: {score.value}/100 (grade {score.grade}; severity-weighted, see docs/report-formats.md)",
     ]
     suppressed = sum(1 for r in report.results if r.suppressed)
     if suppressed:

@@ -1,0 +1,75 @@
+"""Small helpers shared by the SARIF, JUnit and HTML formatters, the suppressions and diff.
+
+Object labels look like ``container:web``, ``image:app:1.0``, ``file:/etc/docker/daemon.json``
+or ``daemon``: a kind, a colon and a name.  Findings may carry a file path inside their object
+(``data["path"]``), which gives the fuller location ``image:app:1.0//usr/lib/libssl.so.3``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dockguard.model import Finding, Severity
+from dockguard.registry import SECTIONS
+
+# XML 1.0 forbids most C0 controls even as character references; attacker-controlled names
+# may contain them, so they are replaced before reaching an XML or HTML serialiser.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Replace characters that XML 1.0 cannot carry with U+FFFD."""
+    return _XML_INVALID.sub("\ufffd", text)
+
+
+def split_obj(obj: str) -> tuple[str, str]:
+    """``container:web`` → (``container``, ``web``); a label without a colon is its own kind."""
+    kind, sep, name = obj.partition(":")
+    if not sep:
+        return obj, obj
+    return kind, name
+
+
+def finding_path(finding: Finding) -> str:
+    """The file path a finding points at inside its object, or ``""``."""
+    path = finding.data.get("path")
+    return path if isinstance(path, str) else ""
+
+
+def finding_purl(finding: Finding) -> str:
+    """The package URL of a finding, or ``""``."""
+    purl = finding.data.get("purl")
+    return purl if isinstance(purl, str) else ""
+
+
+def data_str(finding: Finding, *keys: str) -> str:
+    """The first non-empty string (or number) among `keys` of `finding.data`, else ``""``."""
+    for key in keys:
+        value = finding.data.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+    return ""
+
+
+def finding_location(finding: Finding) -> str:
+    """``obj`` plus ``/`` and the file path when there is one (``image:app:1.0//usr/lib/x``)."""
+    path = finding_path(finding)
+    if not path or "//" in finding.obj:
+        return finding.obj
+    return f"{finding.obj}/{path}" if path.startswith("/") else f"{finding.obj}//{path}"
+
+
+def section_title(section: str) -> str:
+    """``5`` → ``5 Container Runtime``; other section names are returned unchanged."""
+    name = SECTIONS.get(section)
+    return f"{section} {name}" if name else section
+
+
+def section_key(section: str) -> tuple[int, str]:
+    """Sort key that orders CIS sections numerically and puts other sections after them."""
+    return (int(section), "") if section.isdigit() else (10_000, section)
+
+
+SEVERITY_ORDER: tuple[Severity, ...] = tuple(sorted(Severity, key=lambda s: -s.rank))

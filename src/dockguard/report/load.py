@@ -1,0 +1,240 @@
+"""Read a dockguard JSON report back into a `Report` (for ``dockguard diff``).
+
+The document shape (written by `dockguard.report.json`, documented in ``docs/``)::
+
+    {"schema_version": 1, "tool": {"name": "dockguard", "version": "0.1.0"},
+     "started": 1767225600.0, "finished": 1767225603.5,
+     "results": [{"id", "title", "outcome", "severity", "level", "section", "scored",
+                  "details": [{"obj", "message", "outcome", "value"}], "reason", "suppressed",
+                  ...optional "automated", "cis", "remediation", "references", "description"}],
+     "findings": [{"id", "kind", "severity", "title", "obj", "description", "references",
+                   "remediation", "data", "suppressed"}],
+     ...optional "sections", "source"}
+
+Unknown extra keys are ignored so that newer minor versions still load; a different major
+``schema_version`` or a missing or mistyped required key is an error naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dockguard.errors import UsageError
+from dockguard.model import (
+    CheckMeta,
+    CheckResult,
+    Detail,
+    Finding,
+    Outcome,
+    Report,
+    Section,
+    Severity,
+)
+
+SCHEMA_MAJOR = 1
+
+
+class ReportFormatError(UsageError):
+    """The file is not a dockguard JSON report this version can read."""
+
+
+def load(path: str | Path) -> Report:
+    """Read a dockguard JSON report file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReportFormatError(f"cannot read report {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ReportFormatError(f"{path}: not a UTF-8 JSON file") from None
+    return loads(text, str(path))
+
+
+def loads(text: str, origin: str = "<report>") -> Report:
+    """Parse a dockguard JSON report from text."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportFormatError(
+            f"{origin}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    return from_document(data, origin)
+
+
+def from_document(data: Any, origin: str = "<report>") -> Report:
+    """Build a `Report` from a parsed JSON document."""
+    r = _Reader(origin)
+    doc = r.as_obj(data, "$")
+    if "schema_version" not in doc:
+        raise ReportFormatError(
+            f"{origin}: not a dockguard JSON report (no schema_version; "
+            "write it with --format json)"
+        )
+    version = doc["schema_version"]
+    major = str(version).split(".", 1)[0]
+    if not major.isdigit() or int(major) != SCHEMA_MAJOR:
+        raise ReportFormatError(
+            f"{origin}: unsupported schema_version {version!r} "
+            f"(this dockguard reads {SCHEMA_MAJOR})"
+        )
+    tool = r.as_obj(doc.get("tool", {}), "$.tool")
+    results = tuple(
+        _result(r, item, f"$.results[{i}]")
+        for i, item in enumerate(r.as_list(doc.get("results", []), "$.results"))
+    )
+    findings = tuple(
+        _finding(r, item, f"$.findings[{i}]")
+        for i, item in enumerate(r.as_list(doc.get("findings", []), "$.findings"))
+    )
+    sections = tuple(
+        Section(
+            name=r.text(s, "name", p),
+            status=r.text(s, "status", p),
+            reason=r.text(s, "reason", p, ""),
+        )
+        for i, item in enumerate(r.as_list(doc.get("sections", []), "$.sections"))
+        for p in [f"$.sections[{i}]"]
+        for s in [r.as_obj(item, p)]
+    )
+    source = doc.get("source", {})
+    errors = tuple(
+        {str(k): str(v) for k, v in r.as_obj(e, f"$.collection_errors[{i}]").items()}
+        for i, e in enumerate(r.as_list(doc.get("collection_errors", []), "$.collection_errors"))
+    )
+    return Report(
+        tool_version=r.text(tool, "version", "$.tool", "unknown"),
+        started=r.num(doc, "started", "$", 0.0),
+        finished=r.num(doc, "finished", "$", 0.0),
+        results=results,
+        findings=findings,
+        sections=sections,
+        source=source if isinstance(source, dict) else {},
+        collection_errors=errors,
+    )
+
+
+def _result(r: _Reader, item: Any, path: str) -> CheckResult:
+    d = r.as_obj(item, path)
+    outcome = r.enum(Outcome, d, "outcome", path)
+    meta = CheckMeta(
+        id=r.text(d, "id", path),
+        title=r.text(d, "title", path),
+        section=str(r.req(d, "section", path)),
+        level=int(r.num(d, "level", path, 1)),
+        automated=r.flag(d, "automated", path, outcome is not Outcome.NOTE),
+        scored=r.flag(d, "scored", path, True),
+        severity=r.enum(Severity, d, "severity", path),
+        remediation=r.text(d, "remediation", path, ""),
+        remediation_impact=r.text(d, "remediation_impact", path, "None."),
+        references=r.texts(d, "references", path),
+        cis=r.opt_text(d, "cis", path),
+        description=r.text(d, "description", path, ""),
+    )
+    details = tuple(
+        Detail(
+            obj=r.text(x, "obj", p),
+            message=r.text(x, "message", p, ""),
+            outcome=r.enum(Outcome, x, "outcome", p, Outcome.WARN),
+            value=r.opt_text(x, "value", p),
+        )
+        for i, raw in enumerate(r.as_list(d.get("details", []), f"{path}.details"))
+        for p in [f"{path}.details[{i}]"]
+        for x in [r.as_obj(raw, p)]
+    )
+    return CheckResult(
+        meta=meta,
+        outcome=outcome,
+        details=details,
+        reason=r.text(d, "reason", path, ""),
+        duration_ms=r.num(d, "duration_ms", path, 0.0),
+        suppressed=r.opt_text(d, "suppressed", path),
+    )
+
+
+def _finding(r: _Reader, item: Any, path: str) -> Finding:
+    d = r.as_obj(item, path)
+    data = d.get("data", {})
+    if not isinstance(data, dict):
+        raise ReportFormatError(f"{r.origin}: {path}.data: expected an object")
+    return Finding(
+        id=r.text(d, "id", path),
+        kind=r.text(d, "kind", path),
+        severity=r.enum(Severity, d, "severity", path),
+        title=r.text(d, "title", path, ""),
+        obj=r.text(d, "obj", path, ""),
+        description=r.text(d, "description", path, ""),
+        references=r.texts(d, "references", path),
+        remediation=r.text(d, "remediation", path, ""),
+        data=data,
+        suppressed=r.opt_text(d, "suppressed", path),
+    )
+
+
+_MISSING: Any = object()
+
+
+class _Reader:
+    """Typed accessors that raise errors naming the file and the JSON path."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def fail(self, path: str, message: str) -> ReportFormatError:
+        return ReportFormatError(f"{self.origin}: {path}: {message}")
+
+    def as_obj(self, value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected an object, got {type(value).__name__}")
+        return value
+
+    def as_list(self, value: Any, path: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(path, f"expected a list, got {type(value).__name__}")
+        return value
+
+    def req(self, d: dict[str, Any], key: str, path: str) -> Any:
+        if key not in d:
+            raise self.fail(path, f"missing key {key!r}")
+        return d[key]
+
+    def text(self, d: dict[str, Any], key: str, path: str, default: Any = _MISSING) -> str:
+        if key not in d and default is not _MISSING:
+            return str(default)
+        value = self.req(d, key, path)
+        if not isinstance(value, str):
+            raise self.fail(f"{path}.{key}", f"expected a string, got {type(value).__name__}")
+        return value
+
+    def opt_text(self, d: dict[str, Any], key: str, path: str) -> str | None:
+        if d.get(key) is None:
+            return None
+        return self.text(d, key, path)
+
+    def texts(self, d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+        values = self.as_list(d.get(key, []), f"{path}.{key}")
+        if not all(isinstance(v, str) for v in values):
+            raise self.fail(f"{path}.{key}", "expected a list of strings")
+        return tuple(values)
+
+    def num(self, d: dict[str, Any], key: str, path: str, default: float) -> float:
+        value = d.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(f"{path}.{key}", f"expected a number, got {type(value).__name__}")
+        return float(value)
+
+    def flag(self, d: dict[str, Any], key: str, path: str, default: bool) -> bool:
+        value = d.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(f"{path}.{key}", f"expected true or false, got {value!r}")
+        return value
+
+    def enum(self, cls: Any, d: dict[str, Any], key: str, path: str, default: Any = None) -> Any:
+        if key not in d and default is not None:
+            return default
+        value = self.req(d, key, path)
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(m.value for m in cls)
+            raise self.fail(f"{path}.{key}", f"{value!r} is not one of {choices}") from None
