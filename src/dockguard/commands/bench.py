@@ -97,6 +97,7 @@ def _split(text: str) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     """Collect (or load) facts, evaluate the selected checks, render, map to an exit code."""
+    from dataclasses import replace
     from pathlib import Path
 
     from dockguard import suppress
@@ -151,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
         extras=_extras(),
     )
     report: Report = evaluate(snapshot, checks, options, started=started)
+    if args.snapshot:
+        report = replace(report, source={**report.source, "snapshot_file": args.snapshot})
     report = suppress.apply_file(report, args.suppressions)
 
     colour = not args.no_colour and not args.output and sys.stdout.isatty()

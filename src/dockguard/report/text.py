@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from dockguard.model import CheckResult, Finding, Outcome, Report, Severity
@@ -93,9 +94,12 @@ def render(report: Report, opts: TextOptions = TextOptions()) -> str:
         "# " + "-" * 76,
         f"# dockguard {report.tool_version} - CIS Docker Benchmark 1.6.0",
         f"# Docker host: {report.source.get('docker_host', '')}"
-        + (f"  (snapshot of {report.source['hostname']})" if report.source.get("hostname") else ""),
+        + (f" on {report.source['hostname']}" if report.source.get("hostname") else ""),
         "# " + "-" * 76,
     ]
+    if report.source.get("snapshot_file"):
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(report.source.get("snapshot_created") or 0)))
+        out.insert(3, f"# Snapshot: {report.source['snapshot_file']} (collected {when})")
     section = None
     for r in report.results:
         if r.meta.section != section:
