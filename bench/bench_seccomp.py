@@ -1,0 +1,119 @@
+"""Benchmark: translate the full moby default profile to libseccomp rules and load it.
+
+Each sample runs in a forked child (a loaded filter cannot be removed) and reports its
+timings through a pipe.  Printed: parse (in-process), translate, load and translate+load
+medians, plus a floor measured the same way with the rules pre-resolved and added straight
+through libseccomp, so that dockguard's own overhead is visible.  Target: translate + load
+≤ 10 ms median.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyseccomp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import REFERENCE  # noqa: E402
+
+from dockguard.seccomp.apply import action_value, translate  # noqa: E402
+from dockguard.seccomp.effective import Context, applies, native_arch  # noqa: E402
+from dockguard.seccomp.profile import Profile, parse_profile  # noqa: E402
+
+RUNS = 40
+TARGET_MS = 10.0
+
+
+def in_child(work: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+    """Run `work` in a forked child; return its two timings (ms)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(w, struct.pack("dd", *work()))
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = os.read(r, 16)
+    os.close(r)
+    os.waitpid(pid, 0)
+    a, b = struct.unpack("dd", data)
+    return a, b
+
+
+def dockguard_sample(profile: Profile, ctx: Context) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    tr = translate(profile, ctx)
+    t1 = time.perf_counter()
+    tr.load()
+    t2 = time.perf_counter()
+    return (t1 - t0) * 1000, (t2 - t1) * 1000
+
+
+def floor_sample(profile: Profile, ctx: Context) -> tuple[float, float]:
+    """The same rules added with everything precomputed: libseccomp's own cost."""
+    lib = pyseccomp._libseccomp
+    flt = pyseccomp.SyscallFilter(action_value(profile.default))
+    for arch in (pyseccomp.Arch.X86, pyseccomp.Arch.X32):
+        flt.add_arch(arch)
+    plan = []
+    for rule in profile.syscalls:
+        if applies(rule, ctx) and not rule.args and rule.effective_action != profile.default:
+            value = action_value(rule.effective_action)
+            for name in rule.names:
+                nr = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)
+                if nr != -1:
+                    plan.append((value, nr))
+    t0 = time.perf_counter()
+    for value, nr in plan:
+        lib.seccomp_rule_add_array(flt._filter, value, nr, 0, None)
+    t1 = time.perf_counter()
+    flt.load()
+    t2 = time.perf_counter()
+    return (t1 - t0) * 1000, (t2 - t1) * 1000
+
+
+def main() -> int:
+    text = (REFERENCE / "seccomp" / "moby-default.json").read_text()
+    parse_times = []
+    for _ in range(RUNS):
+        t0 = time.perf_counter()
+        result = parse_profile(text)
+        parse_times.append((time.perf_counter() - t0) * 1000)
+    profile = result.profile
+    assert profile is not None
+    ctx = Context(native_arch())
+    ours = [in_child(lambda: dockguard_sample(profile, ctx)) for _ in range(RUNS)]
+    floor = [in_child(lambda: floor_sample(profile, ctx)) for _ in range(RUNS)]
+
+    def med(xs: list[float]) -> float:
+        return statistics.median(xs)
+
+    tr, ld = [a for a, _ in ours], [b for _, b in ours]
+    total = [a + b for a, b in ours]
+    f_total = [a + b for a, b in floor]
+    print(f"moby default profile: {len(profile.syscalls)} rules, {len(profile.names())} names, arch {ctx.arch}")
+    print(f"parse + validate        median {med(parse_times):6.2f} ms")
+    print(f"translate               median {med(tr):6.2f} ms")
+    print(f"load (seccomp_load)     median {med(ld):6.2f} ms")
+    print(
+        f"translate + load        median {med(total):6.2f} ms  "
+        f"(p90 {sorted(total)[int(RUNS * 0.9)]:.2f} ms, "
+        f"target ≤ {TARGET_MS:.0f} ms)"
+    )
+    print(f"libseccomp floor        median {med(f_total):6.2f} ms  (rules pre-resolved, unconditional only)")
+    print(f"ratio to floor          {med(total) / med(f_total):6.2f}x")
+    return 0 if med(total) <= TARGET_MS else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

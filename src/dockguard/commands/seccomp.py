@@ -1,0 +1,369 @@
+"""``dockguard seccomp``: lint, diff, explain, run and learn seccomp profiles.
+
+Exit codes: lint 1 on validation errors or warnings at/above ``--fail-on``; diff 1 when the
+profiles differ (like diff(1)); run and learn pass the command's exit status through; 2 for
+unreadable or malformed input and usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from dockguard.errors import UsageError
+
+
+def register(subparsers: Any) -> None:
+    """Add ``seccomp`` and its sub-subcommands."""
+    p = subparsers.add_parser(
+        "seccomp",
+        help="lint, diff, explain, run and learn seccomp profiles",
+        description="Work with Docker seccomp profiles (both the old and the current format).",
+    )
+    sub = p.add_subparsers(dest="seccomp_command", metavar="SUBCOMMAND", parser_class=type(p))
+    p.set_defaults(handler=lambda args: _usage(p))
+
+    lint = sub.add_parser("lint", help="validate a profile and warn about risky choices")
+    lint.add_argument("profiles", nargs="*", metavar="PROFILE", help="profile JSON file(s)")
+    lint.add_argument(
+        "--container",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="lint the profile a container runs with (Engine API; repeatable)",
+    )
+    lint.add_argument(
+        "-H",
+        "--docker-host",
+        metavar="URL",
+        help="daemon for --container (default: $DOCKER_HOST or the local socket)",
+    )
+    lint.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        help="also exit 1 on warnings at or above this severity (HIGH, MEDIUM, LOW)",
+    )
+    _context_args(lint, caps=False, kernel=False)
+    _format_arg(lint)
+    lint.set_defaults(handler=_lint)
+
+    diff = sub.add_parser("diff", help="compare the effective action per syscall of two profiles")
+    diff.add_argument("a", metavar="A")
+    diff.add_argument("b", metavar="B")
+    _context_args(diff)
+    _format_arg(diff)
+    diff.set_defaults(handler=_diff)
+
+    explain = sub.add_parser("explain", help="what a profile does to each syscall")
+    explain.add_argument("profile", metavar="PROFILE")
+    explain.add_argument(
+        "syscalls",
+        nargs="*",
+        metavar="SYSCALL",
+        help="syscalls to explain (default: every syscall the profile names)",
+    )
+    _context_args(explain)
+    _format_arg(explain)
+    explain.set_defaults(handler=_explain)
+
+    run = sub.add_parser("run", help="run a command under a profile (libseccomp, forked child)")
+    run.add_argument("--profile", required=True, metavar="PROFILE")
+    run.add_argument("--caps", metavar="SPEC", help=_CAPS_HELP)
+    run.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="do not report syscall names skipped by the translation",
+    )
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    run.set_defaults(handler=_run)
+
+    learn = sub.add_parser("learn", help="trace a command with strace and write a profile for it")
+    learn.add_argument("-o", "--output", required=True, metavar="OUT.json")
+    learn.add_argument(
+        "--base",
+        metavar="PROFILE",
+        help="extend this profile with the syscalls it lacks instead of writing a minimal one",
+    )
+    learn.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not re-run the command under the learned profile",
+    )
+    learn.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    learn.set_defaults(handler=_learn)
+
+
+_CAPS_HELP = (
+    "capability bounding set used for includes/excludes conditions: 'default' (Docker's 14), "
+    "'all', 'none', a list (CAP_SYS_ADMIN,CAP_NET_ADMIN) "
+    "or edits of the default (+SYS_ADMIN,-NET_RAW)"
+)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _context_args(p: argparse.ArgumentParser, *, caps: bool = True, kernel: bool = True) -> None:
+    p.add_argument(
+        "--arch",
+        metavar="ARCH",
+        help="architecture for arches conditions (default: this machine's, e.g. amd64)",
+    )
+    if caps:
+        p.add_argument("--caps", metavar="SPEC", help=_CAPS_HELP)
+    if kernel:
+        p.add_argument(
+            "--kernel",
+            metavar="X.Y",
+            help="kernel version for minKernel conditions (default: the running kernel)",
+        )
+
+
+def _format_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _context(args: argparse.Namespace) -> Any:
+    from dockguard.seccomp.effective import (
+        Context,
+        check_arch,
+        native_arch,
+        parse_caps,
+        parse_kernel,
+        running_kernel,
+    )
+
+    arch = check_arch(args.arch) if getattr(args, "arch", None) else native_arch()
+    kernel_text = getattr(args, "kernel", None)
+    kernel = parse_kernel(kernel_text) if kernel_text else running_kernel()
+    return Context(arch, parse_caps(getattr(args, "caps", None)), kernel)
+
+
+def _command(args: argparse.Namespace) -> list[str]:
+    cmd = list(args.command)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise UsageError("no command given (put it after --)")
+    return cmd
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from dockguard.model import Severity
+    from dockguard.seccomp import lint
+    from dockguard.seccomp.effective import check_arch, native_arch
+    from dockguard.seccomp.profile import Diagnostic, load_profile_file, parse_profile
+
+    if not args.profiles and not args.container:
+        raise UsageError("give a PROFILE file or --container NAME")
+    try:
+        fail_on = Severity.parse(args.fail_on) if args.fail_on else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    arch = check_arch(args.arch) if args.arch else native_arch()
+    reports: list[lint.LintReport] = []
+    for path in args.profiles:
+        text, result = load_profile_file(path)
+        summary = lint.describe_profile(result.profile) if result.profile else ""
+        reports.append(lint.LintReport(path, tuple(lint.lint_result(result, text, arch)), summary))
+    for name in args.container:
+        from dockguard.seccomp.container import container_seccomp
+
+        info = container_seccomp(name, args.docker_host)
+        source = f"container {info.container}"
+        if info.kind == "inline" and info.text is not None:
+            try:
+                result = parse_profile(info.text)
+            except UsageError as exc:
+                diags: tuple[Diagnostic, ...] = (Diagnostic("ERROR", "malformed", str(exc)),)
+                reports.append(lint.LintReport(source, diags, "inline profile (SecurityOpt)"))
+                continue
+            summary = "inline profile (SecurityOpt seccomp=…)"
+            if result.profile:
+                summary += ", " + lint.describe_profile(result.profile)
+            reports.append(lint.LintReport(source, tuple(lint.lint_result(result, info.text, arch)), summary))
+        elif info.kind == "unconfined":
+            reports.append(
+                lint.LintReport(
+                    source,
+                    (
+                        Diagnostic(
+                            "HIGH",
+                            "unconfined",
+                            "runs without seccomp (SecurityOpt seccomp=unconfined): every syscall is allowed",
+                        ),
+                    ),
+                    "seccomp=unconfined",
+                )
+            )
+        elif info.kind == "privileged":
+            reports.append(
+                lint.LintReport(
+                    source,
+                    (
+                        Diagnostic(
+                            "HIGH",
+                            "privileged",
+                            "privileged container: Docker disables seccomp for it whatever the profile",
+                        ),
+                    ),
+                    "privileged",
+                )
+            )
+        elif info.kind == "other":
+            reports.append(
+                lint.LintReport(
+                    source,
+                    (
+                        Diagnostic(
+                            "ERROR",
+                            "not-inline",
+                            f"seccomp option is neither inline JSON nor a keyword: {info.text!r}",
+                        ),
+                    ),
+                    "SecurityOpt seccomp",
+                )
+            )
+        else:
+            which = info.daemon_profile or "builtin"
+            if which in ("builtin", "default"):
+                summary = "runs Docker's built-in default profile (no seccomp option set)"
+            else:
+                summary = f"runs the daemon's default profile ({which}; not readable through the API)"
+            reports.append(lint.LintReport(source, (), summary))
+    if args.format == "json":
+        sys.stdout.write(lint.render_json(reports))
+    else:
+        sys.stdout.write(lint.render_text(reports))
+    return lint.exit_code(reports, fail_on)
+
+
+def _load(path: str) -> Any:
+    from dockguard.seccomp.profile import load_profile_file
+
+    _, result = load_profile_file(path)
+    rejected = [d for d in result.diagnostics if d.rejected_by_docker]
+    if result.profile is None or rejected:
+        first = rejected[0] if rejected else result.diagnostics[0]
+        where = f"{first.location}: " if first.location else ""
+        raise UsageError(
+            f"{path}: invalid profile (Docker would refuse it): {where}{first.message} (see dockguard seccomp lint)"
+        )
+    return result.profile
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from dockguard.seccomp import diff
+
+    ctx = _context(args)
+    result = diff.diff_profiles(_load(args.a), _load(args.b), ctx)
+    render = diff.render_json if args.format == "json" else diff.render_text
+    sys.stdout.write(render(result, args.a, args.b))
+    return 0 if result.identical else 1
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from dockguard.seccomp import explain
+
+    ctx = _context(args)
+    items = explain.explain(_load(args.profile), ctx, args.syscalls)
+    render = explain.render_json if args.format == "json" else explain.render_text
+    sys.stdout.write(render(items, ctx, args.profile))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dockguard.seccomp.apply import resolve_command, run_under, translate
+
+    cmd = _command(args)
+    resolve_command(cmd)
+    profile = _load(args.profile)
+    translation = translate(profile, _context(args))
+    if not args.quiet:
+        _report_skips(translation)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return run_under(translation, cmd)
+
+
+def _report_skips(translation: Any) -> None:
+    if translation.unknown_names:
+        print(
+            f"dockguard: skipped {len(translation.unknown_names)} syscall name(s) this libseccomp "
+            f"does not know: {', '.join(translation.unknown_names)}",
+            file=sys.stderr,
+        )
+    if translation.skipped_arches:
+        print(
+            f"dockguard: skipped architecture(s) pyseccomp does not know: {', '.join(translation.skipped_arches)}",
+            file=sys.stderr,
+        )
+
+
+def _learn(args: argparse.Namespace) -> int:
+    from dockguard.commands.common import write_output
+    from dockguard.seccomp.apply import native_scmp_arch, resolve_command, run_under, translate
+    from dockguard.seccomp.effective import Context, native_arch
+    from dockguard.seccomp.learn import build_profile, strace_path, trace_command
+    from dockguard.seccomp.profile import load_profile_file, parse_profile
+
+    cmd = _command(args)
+    strace_path()
+    resolve_command(cmd)
+    base = base_data = None
+    if args.base:
+        text, _ = load_profile_file(args.base)
+        base = _load(args.base)
+        base_data = json.loads(text)
+    trace = trace_command(cmd)
+    arch = native_arch()
+    data, names = build_profile(trace.syscalls, native_scmp_arch(), cmd, base=base, base_data=base_data, arch=arch)
+    text = json.dumps(data, indent=2) + "\n"
+    write_output(text, args.output)
+    err = sys.stderr
+    if base is not None:
+        added = ", ".join(names) if names else "none"
+        print(
+            f"dockguard: wrote {args.output}: {args.base} plus {len(names)} syscall(s): {added}",
+            file=err,
+        )
+    else:
+        print(
+            f"dockguard: wrote {args.output}: {len(trace.syscalls)} syscalls observed, "
+            f"{len(names)} allowed with the container-runtime baseline",
+            file=err,
+        )
+    if trace.unrecognised:
+        print(
+            "dockguard: ignored unrecognised names in the trace: " + ", ".join(sorted(trace.unrecognised)),
+            file=err,
+        )
+    print(
+        "dockguard: coverage is only the code paths this run exercised; other inputs, "
+        "options or error paths may need more syscalls",
+        file=err,
+    )
+    if args.no_verify:
+        return trace.exit_code
+    result = parse_profile(text)
+    assert result.profile is not None
+    translation = translate(result.profile, Context(arch))
+    err.flush()
+    code = run_under(translation, cmd, quiet_child=True)
+    if code == trace.exit_code:
+        print(
+            f"dockguard: verified: the command exits {code} under the learned profile, as it did when traced",
+            file=err,
+        )
+        return trace.exit_code
+    print(
+        f"dockguard: verification FAILED: the command exits {code} under the learned profile "
+        f"but exited {trace.exit_code} when traced",
+        file=err,
+    )
+    return trace.exit_code or 1

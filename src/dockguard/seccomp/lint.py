@@ -1,0 +1,273 @@
+"""``seccomp lint``: validation plus risk warnings.
+
+Risk warnings look at what the profile does for a container with Docker's default
+capabilities: a deny-list default, ``clone3`` refused with something other than ENOSYS
+(glibc then cannot start threads), modern syscalls refused with EPERM (glibc only falls back
+on ENOSYS), and dangerous syscalls allowed without the gate Docker's default profile uses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dockguard.model import Severity
+from dockguard.seccomp.effective import Context, Resolver, Verdict
+from dockguard.seccomp.profile import (
+    ERROR,
+    Action,
+    Diagnostic,
+    ParseResult,
+    Path,
+    Profile,
+    ProfileSyntaxError,
+    locate,
+    parse_profile,
+)
+from dockguard.seccomp.syscalls import ENOSYS, GATED_SYSCALLS, MODERN_SYSCALLS
+
+#: Kernel assumed when looking for syscalls allowed "without the gate": Docker's default
+#: allows ptrace only from 4.8 on, so an older kernel shows an unconditional allow.
+_OLD_KERNEL = (3, 10)
+_ENOSYS = Action("ERRNO", ENOSYS)
+
+
+def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
+    """Risk warnings for `profile` as a container with Docker's default capabilities sees it."""
+    out: list[Diagnostic] = []
+    if profile.disabled:
+        out.append(
+            Diagnostic(
+                "HIGH",
+                "disabled",
+                "no defaultAction and no rules: Docker treats this profile as seccomp disabled (unconfined)",
+            )
+        )
+        return out
+    default = profile.default
+    deny_list = default.allows
+    if deny_list:
+        out.append(
+            Diagnostic(
+                "HIGH",
+                "deny-list",
+                f"defaultAction {profile.default_action} makes this a deny-list: every syscall "
+                "not listed, including those added by future kernels, is allowed; prefer "
+                "SCMP_ACT_ERRNO with an allow-list",
+                ("defaultAction",),
+            )
+        )
+    now = Resolver(profile, Context(arch))
+    clone3 = now.verdict("clone3")
+    if not clone3.branches and not clone3.fallback.allows and clone3.fallback != _ENOSYS:
+        out.append(
+            Diagnostic(
+                "HIGH",
+                "clone3-denied",
+                f"clone3 gets {clone3.fallback.describe()}: glibc ≥ 2.34 falls back to clone only "
+                'on ENOSYS, so threads cannot start (Python: "can\'t start new thread"); '
+                'return ENOSYS instead ("action": "SCMP_ACT_ERRNO", "errnoRet": 38)',
+                _where(profile, clone3),
+            )
+        )
+    modern = [
+        v
+        for v in (now.verdict(n) for n in MODERN_SYSCALLS)
+        if not v.branches and not v.fallback.allows and v.fallback != _ENOSYS
+    ]
+    if modern:
+        names = ", ".join(v.name for v in modern)
+        out.append(
+            Diagnostic(
+                "MEDIUM",
+                "modern-denied",
+                f"modern syscalls refused with {modern[0].fallback.describe()} rather than ENOSYS: "
+                f"{names}; glibc falls back to older syscalls only on ENOSYS, so programs built "
+                "against a newer glibc fail (e.g. ls -l when statx is refused)",
+                _where(profile, modern[0]),
+            )
+        )
+    old = Resolver(profile, Context(arch, kernel=_OLD_KERNEL))
+    by_default: list[str] = []
+    for name, gate, severity, why in GATED_SYSCALLS:
+        verdict = old.verdict(name)
+        if not verdict.allowed:
+            continue
+        if verdict.by_default:
+            by_default.append(name)
+            continue
+        gate_text = (
+            "which Docker's default never allows"
+            if gate == "never allowed"
+            else (f"which Docker's default allows only with {gate}")
+        )
+        out.append(
+            Diagnostic(
+                severity,
+                "dangerous-allowed",
+                f"{name} is allowed without capability conditions ({why}), {gate_text}",
+                _where(profile, verdict),
+            )
+        )
+    if by_default:
+        out.append(
+            Diagnostic(
+                "HIGH",
+                "dangerous-allowed",
+                f"the default action allows {len(by_default)} dangerous syscalls that Docker's "
+                f"default refuses or gates behind capabilities: {', '.join(by_default)}",
+                ("defaultAction",),
+            )
+        )
+    clone = old.verdict("clone")
+    if clone.allowed and not clone.by_default:
+        out.append(
+            Diagnostic(
+                "MEDIUM",
+                "clone-unfiltered",
+                "clone is allowed without an argument filter: processes can create namespaces; "
+                "Docker's default allows it only when no CLONE_NEW* flag is set "
+                "(arg0 & 0x7e020000 == 0) unless CAP_SYS_ADMIN",
+                _where(profile, clone),
+            )
+        )
+    return out
+
+
+def _where(profile: Profile, verdict: Verdict) -> Path:
+    """Path of the rule that decides `verdict` (or of defaultAction)."""
+    if not verdict.rules or (verdict.by_default and not verdict.branches):
+        return ("defaultAction",)
+    rule = profile.syscalls[_rule_pos(profile, verdict.rules[0])]
+    if verdict.name in rule.names:
+        return rule.name_path(rule.names.index(verdict.name))
+    return ("syscalls", rule.index)
+
+
+def _rule_pos(profile: Profile, index: int) -> int:
+    for pos, rule in enumerate(profile.syscalls):
+        if rule.index == index:
+            return pos
+    return 0
+
+
+def lint_result(result: ParseResult, text: str, arch: str) -> list[Diagnostic]:
+    """Validation diagnostics plus risk warnings, located in `text`, errors first."""
+    diags = list(result.diagnostics)
+    if result.profile is not None:
+        diags.extend(risk_warnings(result.profile, arch))
+    located = locate(text, diags)
+    return sorted(located, key=_order)
+
+
+def _order(d: Diagnostic) -> tuple[int, int, int]:
+    rank = 10 if d.severity == ERROR else Severity(d.severity).rank
+    return (-rank, d.line or 0, d.column or 0)
+
+
+def lint_profile_text(text: str, arch: str | None = None) -> list[tuple[str, str]]:
+    """Lint an inline profile: ``(severity name, message)`` pairs, errors first.
+
+    Severity is ``ERROR`` for validation errors, else a `Severity` name.  Malformed JSON gives
+    a single ``ERROR``.  Pure: no I/O.
+    """
+    if arch is None:
+        from dockguard.seccomp.effective import native_arch
+
+        arch = native_arch()
+    try:
+        result = parse_profile(text)
+    except ProfileSyntaxError as exc:
+        return [(ERROR, str(exc))]
+    return [
+        (d.severity, f"{d.location}: {d.message}" if d.location else d.message) for d in lint_result(result, text, arch)
+    ]
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """Lint outcome for one profile."""
+
+    source: str
+    diagnostics: tuple[Diagnostic, ...]
+    summary: str = ""
+
+    @property
+    def errors(self) -> int:
+        """Number of validation errors."""
+        return sum(1 for d in self.diagnostics if d.severity == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        """Number of risk warnings."""
+        return len(self.diagnostics) - self.errors
+
+
+def describe_profile(profile: Profile) -> str:
+    """``current format, defaultAction SCMP_ACT_ERRNO (errno 1), 33 rules, 442 names``."""
+    fmt = "current format" if profile.current_format else "old format"
+    default = profile.default_action or "(none)"
+    return (
+        f"{fmt}, defaultAction {default} ({profile.default.describe()}), "
+        f"{len(profile.syscalls)} rules, {len(profile.names())} syscall names"
+    )
+
+
+def exit_code(reports: Sequence[LintReport], fail_on: Severity | None) -> int:
+    """1 on validation errors or warnings at/above `fail_on`, else 0."""
+    for report in reports:
+        if report.errors:
+            return 1
+        if fail_on is not None and any(
+            d.severity != ERROR and Severity(d.severity).rank >= fail_on.rank for d in report.diagnostics
+        ):
+            return 1
+    return 0
+
+
+def render_text(reports: Sequence[LintReport]) -> str:
+    """Human-readable lint output."""
+    lines: list[str] = []
+    for report in reports:
+        head = f"{report.source}: {report.summary}" if report.summary else report.source
+        lines.append(head)
+        for d in report.diagnostics:
+            where = f"{d.location}: " if d.location else ""
+            lines.append(f"  {d.severity:<7} {where}{d.message}")
+        if not report.diagnostics:
+            lines.append("  no problems found")
+        lines.append(f"  {report.errors} error(s), {report.warnings} warning(s)")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(reports: Sequence[LintReport]) -> str:
+    """Machine-readable lint output."""
+    return (
+        json.dumps(
+            [
+                {
+                    "source": r.source,
+                    "summary": r.summary,
+                    "errors": r.errors,
+                    "warnings": r.warnings,
+                    "diagnostics": [
+                        {
+                            "severity": d.severity,
+                            "code": d.code,
+                            "message": d.message,
+                            "path": list(d.path),
+                            "location": d.location,
+                            "line": d.line,
+                            "column": d.column,
+                            "rejected_by_docker": d.rejected_by_docker,
+                        }
+                        for d in r.diagnostics
+                    ],
+                }
+                for r in reports
+            ],
+            indent=2,
+        )
+        + "\n"
+    )
