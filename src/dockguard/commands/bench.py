@@ -175,12 +175,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _extras() -> dict[str, Any]:
-    """Optional evaluators other parts of dockguard contribute to checks (e.g. 5.22)."""
-    extras: dict[str, Any] = {}
-    try:
-        from dockguard.seccomp.lint import lint_profile_text
-    except ImportError:
-        pass
-    else:
-        extras["seccomp_lint"] = lint_profile_text
-    return extras
+    """Evaluators other parts of dockguard contribute to checks (5.22 lints inline profiles)."""
+    from dockguard.seccomp.lint import security_issues
+
+    return {"seccomp_lint": security_issues}

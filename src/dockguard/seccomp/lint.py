@@ -172,6 +172,23 @@ def lint_profile_text(text: str, arch: str | None = None) -> list[tuple[str, str
     Severity is ``ERROR`` for validation errors, else a `Severity` name.  Malformed JSON gives
     a single ``ERROR``.  Pure: no I/O.
     """
+    return _pairs(text, arch, None)
+
+
+#: Lint codes that weaken isolation (as opposed to breaking the workload, like clone3-denied).
+SECURITY_CODES = frozenset({"disabled", "deny-list", "dangerous-allowed", "clone-unfiltered"})
+
+
+def security_issues(text: str, arch: str | None = None) -> list[tuple[str, str]]:
+    """The lint messages of an inline profile that weaken isolation, for CIS 5.22.
+
+    A profile Docker accepted but that, say, breaks threads with EPERM for clone3 is a
+    reliability problem, not a disabled seccomp profile, so it is left out here.
+    """
+    return _pairs(text, arch, SECURITY_CODES)
+
+
+def _pairs(text: str, arch: str | None, codes: frozenset[str] | None) -> list[tuple[str, str]]:
     if arch is None:
         from dockguard.seccomp.effective import native_arch
 
@@ -181,7 +198,9 @@ def lint_profile_text(text: str, arch: str | None = None) -> list[tuple[str, str
     except ProfileSyntaxError as exc:
         return [(ERROR, str(exc))]
     return [
-        (d.severity, f"{d.location}: {d.message}" if d.location else d.message) for d in lint_result(result, text, arch)
+        (d.severity, f"{d.location}: {d.message}" if d.location else d.message)
+        for d in lint_result(result, text, arch)
+        if codes is None or d.code in codes
     ]
 
 
