@@ -212,6 +212,15 @@ def cleanup_root(root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def env_for(daemon: PrivateDaemon) -> dict[str, str]:
     """Environment for running dockguard against `daemon`."""
     env = dict(os.environ)

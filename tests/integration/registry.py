@@ -17,15 +17,10 @@ from typing import Any
 
 import yaml
 
+from tests.integration.dockerd import free_port
+
 REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 HTPASSWD = shutil.which("htpasswd") or "/usr/bin/htpasswd"
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -22,6 +22,7 @@ from tests.integration.dockerd import (
     build_image,
     cleanup_root,
     env_for,
+    free_port,
     import_busybox,
     start_daemon,
 )
@@ -291,3 +292,22 @@ def test_sshd_in_a_container_is_found_without_exec(dockerd: PrivateDaemon, busyb
         assert verdict(report, "5.7", "sshd-box") == "WARN"
     finally:
         dockerd.api.remove_container(c, force=True)
+
+
+def test_tcp_listener_is_probed_for_2_7(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # A daemon that also listens on plain TCP: 2.7 warns from the configuration *and* the
+    # probe shows that it answers anyone; the probe's CRITICAL finding joins the report.
+    root = tmp_path_factory.mktemp("tcpd")
+    port = free_port()
+    daemon = start_daemon(root, extra_args=("-H", f"tcp://127.0.0.1:{port}"))
+    try:
+        report = json.loads(dockguard(daemon, "bench", "--format", "json", "-c", "2.7").stdout)
+        r = result(report, "2.7")
+        assert r["outcome"] == "WARN"
+        probe = [d for d in r["details"] if d["obj"] == f"endpoint:tcp://127.0.0.1:{port}"]
+        assert probe and probe[0]["outcome"] == "WARN", r
+        endpoint = [f for f in report["findings"] if f["kind"] == "endpoint"]
+        assert any(f["severity"] == "CRITICAL" for f in endpoint), endpoint
+    finally:
+        daemon.stop()
+        cleanup_root(root)

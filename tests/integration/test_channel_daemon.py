@@ -22,13 +22,7 @@ import pytest
 
 from dockguard.channel import endpoint
 from dockguard.cli import main
-from tests.integration.dockerd import PrivateDaemon, cleanup_root, start_daemon
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.integration.dockerd import PrivateDaemon, cleanup_root, free_port, start_daemon
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], log: str = "", timeout: float = 60) -> None:

@@ -7,10 +7,13 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from dockguard import __version__
 from dockguard.collect.docker_api import collect_api, connect, default_docker_host
+from dockguard.collect.endpoints import probe_endpoints, tcp_targets
 from dockguard.collect.host import collect_host, container_processes, swarm_listen_addresses
+from dockguard.errors import DockguardError
 from dockguard.snapshot import CollectionError, ContainerFacts, ProcessFact, Snapshot
 
 ENV_KEYS = ("DOCKER_CONTENT_TRUST", "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
@@ -25,6 +28,8 @@ class CollectOptions:
     host_root_given: bool = False
     processes: str = "auto"
     """``auto`` (/proc when the daemon is local, else ``top``), ``proc`` or ``api``."""
+    probe_endpoints: bool = True
+    """Probe the daemon's TCP endpoints (plain HTTP, TLS without client certificates)."""
 
 
 def _is_local(docker_host: str) -> bool:
@@ -87,6 +92,13 @@ def collect_snapshot(
             )
         )
         errors.append(CollectionError("daemon-config", docker_host, "daemon is remote"))
+    extras: dict[str, Any] = {}
+    targets = tcp_targets(docker_host, daemon.config if daemon else None, host)
+    if targets and options.probe_endpoints:
+        try:
+            extras["endpoint_probe"] = probe_endpoints(targets)
+        except DockguardError as exc:
+            errors.append(CollectionError("endpoint", ",".join(targets), str(exc)))
     env = {k: os.environ[k] for k in ENV_KEYS if k in os.environ}
     return Snapshot(
         tool_version=__version__,
@@ -101,4 +113,5 @@ def collect_snapshot(
         plugins=api.plugins,
         environment=env,
         errors=tuple(errors),
+        extras=extras,
     )
