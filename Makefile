@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the integration tests drive for real.
 TEST_APT := docker.io busybox-static docker-registry apache2-utils strace libseccomp2 \
-            chromium ca-certificates dpkg openssl
+            chromium ca-certificates dpkg openssl rpm
 AUDIT_ARGS ?=
 
 .PHONY: audit test venv test-deps lint typecheck unit integration bench clean

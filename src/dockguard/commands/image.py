@@ -1,0 +1,360 @@
+"""``dockguard image scan|sbom TARGET``: inventory an image and match it against the database.
+
+TARGET is ``docker-archive:PATH`` or a ``.tar``/``.tar.gz`` path (docker-save or OCI, detected),
+``oci:DIR`` (OCI layout), ``dir:PATH`` or an existing directory (root filesystem), otherwise an
+image name of the local daemon (``DOCKER_HOST`` honoured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dockguard.errors import UsageError
+
+if TYPE_CHECKING:
+    from dockguard.image.scan import Inventory
+    from dockguard.model import Finding, Report, Severity
+    from dockguard.vuln.match import VulnMatch
+
+FORMATS = ("table", "json", "cyclonedx", "sarif")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``image scan`` and ``image sbom``."""
+    parser = subparsers.add_parser(
+        "image", help="scan an image for vulnerable packages and risky configuration",
+        description="Inventory an image (daemon name, docker-save tar, OCI layout, rootfs "
+        "directory) and match it against the local vulnerability database.",
+    )
+    sub = parser.add_subparsers(dest="image_command", metavar="SUBCOMMAND")
+
+    scan = sub.add_parser("scan", help="list vulnerabilities and configuration findings")
+    _common(scan)
+    scan.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    scan.add_argument("-o", "--output", metavar="FILE", help="write the output to FILE")
+    scan.add_argument("--severity", metavar="LIST",
+                      help="only show these severities (comma separated, e.g. CRITICAL,HIGH)")
+    scan.add_argument("--fail-on", metavar="SEVERITY",
+                      help="exit 1 when a finding at or above SEVERITY remains")
+    scan.add_argument("--ignore-unfixed", action="store_true",
+                      help="hide vulnerabilities without a fixed version")
+    scan.add_argument("--ignore-file", metavar="FILE",
+                      help="YAML suppressions (id, purl or path, expires, reason)")
+    scan.add_argument("--offline", action="store_true",
+                      help="never use the network (the scan never downloads; stated for scripts)")
+    scan.add_argument("--db", metavar="PATH",
+                      help="vulnerability database (default: $DOCKGUARD_DB or the user cache dir)")
+    scan.add_argument("--list-packages", action="store_true",
+                      help="print the package inventory instead of vulnerabilities (no database)")
+    scan.set_defaults(handler=_scan)
+
+    sbom = sub.add_parser("sbom", help="write a CycloneDX SBOM of the image")
+    _common(sbom)
+    sbom.add_argument("-o", "--output", metavar="FILE", help="write the SBOM to FILE")
+    sbom.add_argument("--spec", choices=("1.5", "1.6"), default="1.6", help="CycloneDX version")
+    sbom.set_defaults(handler=_sbom)
+    parser.set_defaults(handler=lambda args: (parser.print_help(sys.stderr), 2)[1])
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="TARGET",
+                   help="image name, docker-archive:PATH, oci:DIR, dir:PATH, or a tar/dir path")
+    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                   help="platform to pick from an OCI index (default: this host's)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the layer cache")
+
+
+def _warn(message: str) -> None:
+    print(f"dockguard: warning: {message}", file=sys.stderr)
+
+
+def _inventory(args: argparse.Namespace) -> Inventory:
+    from dockguard.image.cache import LayerCache
+    from dockguard.image.scan import build_inventory
+    from dockguard.image.sources import open_target
+
+    cache = None if args.no_cache else LayerCache()
+    source = open_target(args.target, args.platform, config_cache=cache)
+    try:
+        inv = build_inventory(source, cache)
+    finally:
+        source.close()
+    for w in inv.warnings:
+        _warn(w)
+    for e in inv.errors[:20]:
+        _warn(e)
+    if len(inv.errors) > 20:
+        _warn(f"… {len(inv.errors) - 20} more layer errors (see --format json)")
+    return inv
+
+
+def _write(text: str, output: str | None) -> None:
+    from dockguard.commands.common import write_output
+
+    write_output(text if text.endswith("\n") else text + "\n", output)
+
+
+def _sbom(args: argparse.Namespace) -> int:
+    from dockguard.image import sbom
+
+    inv = _inventory(args)
+    _write(sbom.render(inv, spec=args.spec), args.output)
+    return 0
+
+
+def _severities(text: str | None) -> set[Severity] | None:
+    from dockguard.model import Severity
+
+    if not text:
+        return None
+    try:
+        return {Severity.parse(s) for s in text.split(",") if s.strip()}
+    except ValueError as exc:
+        raise UsageError(f"--severity: {exc}") from None
+
+
+def image_label(inv: Inventory) -> str:
+    """``image:<first tag or name>`` — the object label of an image's findings."""
+    meta = inv.metadata
+    return f"image:{meta.repo_tags[0] if meta.repo_tags else meta.name}"
+
+
+def vuln_finding(m: VulnMatch, obj: str) -> Finding:
+    """A `VulnMatch` as a report finding of kind ``vulnerability``."""
+    from dockguard.model import Finding
+
+    p = m.package
+    return Finding(
+        id=m.id, kind="vulnerability", severity=m.severity,
+        title=m.title or m.id, obj=obj, description=m.description,
+        references=m.references,
+        remediation=f"Upgrade {p.name} to {m.fixed_version}" if m.fixed_version else "",
+        data={
+            "package": p.name, "version": p.version, "installed": m.installed_version,
+            "fixed": m.fixed_version, "purl": p.purl, "layer": p.layer, "state": m.state,
+            "pkg_type": p.type, "aliases": list(m.aliases), "severity_sources":
+            dict(m.severity_sources), "path": p.path, "source_name": p.source_name,
+            "sources": list(m.sources),
+        },
+    )
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from dockguard import __version__
+    from dockguard.image import config_checks
+    from dockguard.model import Report, Section, Severity
+
+    fail_on = None
+    if args.fail_on:
+        try:
+            fail_on = Severity.parse(args.fail_on)
+        except ValueError as exc:
+            raise UsageError(f"--fail-on: {exc}") from None
+    wanted = _severities(args.severity)
+    started = time.time()
+    db = None
+    if not args.list_packages:
+        from dockguard.vuln.db import VulnDB
+
+        db = VulnDB.open(Path(args.db).expanduser() if args.db else None)
+    try:
+        inv = _inventory(args)
+        if args.list_packages:
+            return _list_packages(inv, args)
+        assert db is not None
+        from dockguard.vuln.match import MatchOptions, match_packages
+
+        matches = match_packages(db, inv.os, inv.packages,
+                                 MatchOptions(ignore_unfixed=args.ignore_unfixed))
+        stale = [f.name for f in db.stale_feeds()]
+    finally:
+        if db is not None:
+            db.close()
+    if stale:
+        hint = "`dockguard db import`" if args.offline else "`dockguard db update`"
+        _warn(f"stale vulnerability data ({', '.join(stale)}): refresh with {hint}")
+    obj = image_label(inv)
+    findings = [vuln_finding(m, obj) for m in matches] + config_checks.check_image(inv, obj)
+    sections = [Section("image", "warning", w) for w in inv.warnings]
+    sections += [Section("layers", "error", e) for e in inv.errors]
+    report = Report(
+        tool_version=__version__, started=started, finished=time.time(),
+        findings=tuple(findings), sections=tuple(sections),
+        source=_source_info(inv),
+    )
+    if args.ignore_file:
+        from dockguard import suppress
+
+        report = suppress.apply_file(report, args.ignore_file, warn=_warn)
+    if wanted is not None:
+        report = dataclasses.replace(
+            report, findings=tuple(f for f in report.findings if f.severity in wanted))
+    text = _render(report, inv, args.format)
+    _write(text, args.output)
+    if fail_on is not None and any(
+        f.severity.rank >= fail_on.rank for f in report.findings if not f.suppressed
+    ):
+        return 1
+    return 0
+
+
+def _source_info(inv: Inventory) -> dict[str, Any]:
+    meta = inv.metadata
+    return {
+        "kind": "image", "target": meta.name, "source": meta.kind, "image_id": meta.image_id,
+        "repo_tags": list(meta.repo_tags), "platform": meta.platform,
+        "os": dataclasses.asdict(inv.os) if inv.os else None,
+        "packages": len(inv.packages),
+    }
+
+
+def _render(report: Report, inv: Inventory, fmt: str) -> str:
+    if fmt == "sarif":
+        from dockguard.report import sarif
+
+        return sarif.render(report)
+    if fmt == "cyclonedx":
+        from dockguard.image import sbom
+
+        vulns = [f for f in report.findings if f.kind == "vulnerability" and not f.suppressed]
+        return sbom.render(inv, vulns)
+    if fmt == "json":
+        return json.dumps(_json(report, inv), indent=2, default=str)
+    return render_table(report, inv)
+
+
+def _json(report: Report, inv: Inventory) -> dict[str, Any]:
+    return {
+        "image": report.source,
+        "layers": [dataclasses.asdict(layer) for layer in inv.layers],
+        "vulnerabilities": [_finding_json(f) for f in report.findings if f.kind == "vulnerability"],
+        "config": [_finding_json(f) for f in report.findings if f.kind == "image-config"],
+        "summary": _counts(report.findings),
+        "warnings": list(inv.warnings),
+        "errors": list(inv.errors),
+    }
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    out = dataclasses.asdict(f)
+    out["severity"] = f.severity.value
+    return out
+
+
+def _counts(findings: Sequence[Finding]) -> dict[str, int]:
+    from dockguard.model import Severity
+
+    c = Counter(f.severity for f in findings if not f.suppressed)
+    return {s.value: c.get(s, 0) for s in Severity}
+
+
+def render_table(report: Report, inv: Inventory) -> str:
+    """Human-readable scan output: vulnerabilities grouped by package, then configuration."""
+    from dockguard.model import Severity
+
+    meta = inv.metadata
+    platform = f", {meta.platform}" if meta.platform not in ("", "/") else ""
+    lines = [
+        f"Image: {image_label(inv)[6:]} ({meta.kind}{platform})",
+        f"OS: {inv.os.pretty_name or inv.os.family + ' ' + inv.os.version if inv.os else 'unknown'}"
+        + (" [END OF LIFE]" if inv.os and inv.os.eol else ""),
+        f"Packages: {len(inv.packages)} ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(Counter(p.type for p in inv.packages).items()))
+        + ")",
+        "",
+    ]
+    vulns = [f for f in report.findings if f.kind == "vulnerability"]
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
+    for f in vulns:
+        key = (str(f.data.get("package")), str(f.data.get("version")), str(f.data.get("path")))
+        groups.setdefault(key, []).append(f)
+    if not vulns:
+        lines.append("No vulnerabilities found.")
+    for (name, version, path), items in sorted(groups.items()):
+        ptype = items[0].data.get("pkg_type", "")
+        lines.append(f"{name} {version} ({ptype})  {path}")
+        items.sort(key=lambda f: (-f.severity.rank, f.id))
+        for f in items:
+            fixed = f.data.get("fixed")
+            state = f.data.get("state", "")
+            fix_text = f"fixed in {fixed}" if fixed else state.replace("_", " ") or "no fix"
+            mark = f"  [suppressed: {f.suppressed}]" if f.suppressed else ""
+            title = f.title if f.title != f.id else ""
+            lines.append(f"  {f.severity.value:<10} {f.id:<20} {fix_text:<28} {title[:70]}{mark}")
+        lines.append("")
+    config = [f for f in report.findings if f.kind == "image-config"]
+    if config:
+        lines.append("Image configuration:")
+        for f in sorted(config, key=lambda f: (-f.severity.rank, f.id, f.title)):
+            mark = f"  [suppressed: {f.suppressed}]" if f.suppressed else ""
+            extra = f"  ({f.data['redacted']})" if "redacted" in f.data else ""
+            lines.append(f"  {f.severity.value:<10} {f.id:<24} {f.title}{extra}{mark}")
+        lines.append("")
+    lines.append("Summary:")
+    for sev in Severity:
+        items = [f for f in report.findings if f.severity is sev and not f.suppressed]
+        fixable = sum(1 for f in items if f.kind == "vulnerability" and f.data.get("fixed"))
+        nv = sum(1 for f in items if f.kind == "vulnerability")
+        lines.append(f"  {sev.value:<10} {len(items):>4}  ({nv} vulnerabilities, {fixable} fixable; "
+                     f"{len(items) - nv} configuration)")
+    suppressed = sum(1 for f in report.findings if f.suppressed)
+    if suppressed:
+        lines.append(f"  suppressed {suppressed}")
+    return "\n".join(lines)
+
+
+def _list_packages(inv: Inventory, args: argparse.Namespace) -> int:
+    if args.format == "json":
+        text = json.dumps({"image": _source_info(inv),
+                           "packages": [dataclasses.asdict(p) for p in inv.packages]}, indent=2)
+    elif args.format == "cyclonedx":
+        from dockguard.image import sbom
+
+        text = sbom.render(inv)
+    elif args.format == "sarif":
+        raise UsageError("--list-packages supports --format table, json or cyclonedx")
+    else:
+        rows = [("TYPE", "NAME", "VERSION", "SOURCE", "LAYER", "PATH")]
+        for p in inv.packages:
+            src = f"{p.source_name} {p.source_version}" if (p.source_name, p.source_version) != (
+                p.name, p.version) else ""
+            rows.append((p.type + ("*" if p.os_owned else ""), p.name, p.version, src,
+                         p.layer[7:19], p.path))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        text = "\n".join(
+            "  ".join(c.ljust(widths[i]) if i < 5 else c for i, c in enumerate(r)) for r in rows
+        ) + f"\n{len(inv.packages)} packages (* = files owned by an OS package)"
+    _write(text, args.output)
+    return 0
+
+
+def scan_summary_for_bench(result: Report | Inventory) -> dict[str, Any]:
+    """The shape CIS 4.4/4.8/4.10 read from ``options.extras["image_scans"][name]``.
+
+    Accepts the `Report` of an image scan (vulnerability counts, setuid files and redacted
+    secrets from its findings) or a bare `Inventory` (no vulnerability counts).
+    """
+    from dockguard.image.scan import Inventory
+
+    if isinstance(result, Inventory):
+        return {
+            "vulnerabilities": {},
+            "setuid_files": [f.path for f in result.setuid_files],
+            "secrets": [f"{h.location}: {h.redacted}" for h, _layer in result.secrets],
+        }
+    vulns = [f for f in result.findings if f.kind == "vulnerability" and not f.suppressed]
+    return {
+        "vulnerabilities": dict(Counter(f.severity.value for f in vulns)),
+        "setuid_files": [str(f.data.get("path")) for f in result.findings
+                         if f.id == "IMG-SETUID" and not f.suppressed],
+        "secrets": [f"{f.data.get('location')}: {f.data.get('redacted')}" for f in result.findings
+                    if f.id == "IMG-SECRET" and not f.suppressed],
+    }

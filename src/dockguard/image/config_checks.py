@@ -1,0 +1,111 @@
+"""Image configuration checks (CIS 4.1, 4.6, 4.7, 4.8, 4.9, 4.10 applied to one image).
+
+Pure functions from an `Inventory` to `Finding`s of kind ``image-config``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dockguard.image.scan import Inventory
+from dockguard.model import Finding, Severity
+
+_UPDATE = re.compile(r"\b(apt-get|apt|apk|yum|dnf|microdnf|zypper)\s+(?:-\S+\s+)*(update|upgrade)\b")
+_INSTALL = re.compile(r"\b(install|add)\b")
+_ADD = re.compile(r"(?:#\(nop\)\s*)?\bADD\b\s+(?:--\S+\s+)*(\S+)")
+
+
+def _config(inv: Inventory) -> dict[str, Any]:
+    cfg = inv.metadata.config.get("config") or inv.metadata.config.get("Config") or {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _f(fid: str, cis: str, sev: Severity, title: str, obj: str, remediation: str,
+       **data: Any) -> Finding:
+    return Finding(
+        id=fid, kind="image-config", severity=sev, title=title, obj=obj,
+        remediation=remediation, data={"cis": cis, **data},
+    )
+
+
+def check_image(inv: Inventory, obj: str) -> list[Finding]:
+    """All configuration findings for one image; `obj` is its label (``image:NAME``)."""
+    if inv.metadata.kind == "rootfs":
+        return _file_findings(inv, obj)
+    out: list[Finding] = []
+    cfg = _config(inv)
+    user = str(cfg.get("User") or "").strip()
+    name = user.split(":")[0]
+    if name in ("", "root", "0"):
+        out.append(_f("IMG-ROOT-USER", "4.1", Severity.MEDIUM,
+                      "Image runs as root" + (f" (USER {user})" if user else " (no USER)"),
+                      obj, "Create a non-root user and set USER in the Dockerfile.", user=user))
+    health = cfg.get("Healthcheck") or {}
+    test = health.get("Test") if isinstance(health, dict) else None
+    if not test or test == ["NONE"]:
+        out.append(_f("IMG-NO-HEALTHCHECK", "4.6", Severity.LOW, "Image has no HEALTHCHECK",
+                      obj, "Add a HEALTHCHECK instruction."))
+    history = inv.metadata.config.get("history") or []
+    for i, entry in enumerate(history):
+        created = str(entry.get("created_by") or "")
+        for command in re.split(r"&&|;|\|\|", created):
+            if _UPDATE.search(command) and not _INSTALL.search(created):
+                out.append(_f("IMG-UPDATE-ALONE", "4.7", Severity.LOW,
+                              "Package index update without install in the same instruction",
+                              obj, "Combine update and install in one RUN instruction.",
+                              history=i, created_by=created[:300]))
+                break
+        m = _ADD.search(created)
+        if m and "COPY" not in created.split("ADD")[0] and i > 0:
+            src = m.group(1)
+            url = src.startswith(("http://", "https://"))
+            out.append(_f("IMG-ADD", "4.9",
+                          Severity.MEDIUM if url else Severity.LOW,
+                          "ADD " + ("downloads from a URL" if url else "used instead of COPY"),
+                          obj, "Use COPY (and verified downloads in RUN) instead of ADD.",
+                          history=i, created_by=created[:300]))
+    for port in (cfg.get("ExposedPorts") or {}):
+        num = str(port).split("/")[0]
+        if num.isdigit() and int(num) < 1024:
+            out.append(_f("IMG-PRIVILEGED-PORT", "5.8", Severity.LOW,
+                          f"Image exposes privileged port {port}", obj,
+                          "Listen on a port above 1023 inside the container.", port=str(port)))
+    tags = inv.metadata.repo_tags or ((inv.metadata.name,) if inv.metadata.kind == "daemon" else ())
+    for tag in tags:
+        last = tag.rsplit("/", 1)[-1]
+        if last.endswith(":latest") or (":" not in last and "@" not in last):
+            out.append(_f("IMG-LATEST-TAG", "4.x", Severity.LOW,
+                          f"Image referenced by the mutable tag {tag if ':' in last else tag + ':latest'}",
+                          obj, "Pin images by a version tag or digest."))
+            break
+    out += _file_findings(inv, obj)
+    return out
+
+
+def _file_findings(inv: Inventory, obj: str) -> list[Finding]:
+    out: list[Finding] = []
+    for fact in inv.setuid_files:
+        bits = ("setuid" if fact.mode & 0o4000 else "") + (
+            "setgid" if fact.mode & 0o2000 and not fact.mode & 0o4000 else "")
+        if fact.mode & 0o4000 and fact.mode & 0o2000:
+            bits = "setuid+setgid"
+        out.append(_f("IMG-SETUID", "4.8", Severity.LOW, f"{bits} file {fact.path}", obj,
+                      "Remove setuid/setgid bits you do not need (chmod u-s,g-s).",
+                      path=fact.path, mode=oct(fact.mode), layer=fact.layer))
+    for fact in inv.world_writable_dirs:
+        out.append(_f("IMG-WORLD-WRITABLE-DIR", "4.8", Severity.MEDIUM,
+                      f"World-writable directory without sticky bit {fact.path}", obj,
+                      "chmod o-w or add the sticky bit (chmod +t).",
+                      path=fact.path, mode=oct(fact.mode), layer=fact.layer))
+    for hit, layer in inv.secrets:
+        path = hit.location.split(":", 1)[1].rsplit(":", 1)[0] if hit.location.startswith(
+            "file:") else ""
+        data: dict[str, Any] = {"rule": hit.rule, "location": hit.location,
+                                "redacted": hit.redacted, "layer": layer}
+        if path:
+            data["path"] = path
+        out.append(_f("IMG-SECRET", "4.10", hit.severity, f"{hit.title} in {hit.location}", obj,
+                      "Remove the secret from the image and rotate it; pass secrets at run "
+                      "time (build secrets, mounted files).", **data))
+    return out

@@ -1,0 +1,39 @@
+"""npm packages from ``node_modules/**/package.json``."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from dockguard.image.layers import wanted_kind
+from dockguard.image.model import Package
+from dockguard.image.purl import make_purl
+
+if TYPE_CHECKING:
+    from dockguard.image.inventory import InventoryInput
+
+
+def collect(inp: InventoryInput) -> list[Package]:
+    """One package per package.json with a name and a version."""
+    out = []
+    for path, (index, data) in sorted(inp.fs.files.items()):
+        if wanted_kind(path) != "npm":
+            continue
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            continue
+        if not isinstance(doc, dict):
+            continue
+        name, version = doc.get("name"), doc.get("version")
+        if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
+            continue
+        lic = doc.get("license")
+        out.append(
+            Package(
+                type="npm", name=name, version=version, source_name=name, source_version=version,
+                purl=make_purl("npm", name, version), layer=inp.layer_id(index), path="/" + path,
+                licenses=(lic,) if isinstance(lic, str) and lic else (),
+            )
+        )
+    return out
