@@ -10,6 +10,9 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,6 +306,26 @@ def test_registry_pull_matches_daemon_inventory(
     assert any(p.name == "demo-pkg" for p in from_registry.packages)
     assert from_registry.layers == from_daemon.layers
     assert from_registry.setuid_files == from_daemon.setuid_files
+
+
+def test_image_scan_cli_pulls_by_reference_without_a_daemon(
+    pushed: str, dockerd: PrivateDaemon, tmp_path: Path
+) -> None:
+    def packages(target: str, env: dict[str, str]) -> list[tuple[str, str, str]]:
+        p = subprocess.run(
+            [sys.executable, "-m", "dockguard", "image", "scan", target, "--list-packages", "--format", "json",
+             "--no-cache"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert p.returncode == 0, p.stderr
+        data = json.loads(p.stdout)
+        return sorted((pk["type"], pk["name"], pk["version"]) for pk in data["packages"])
+
+    no_daemon = dict(os.environ, DOCKER_HOST=f"unix://{tmp_path}/none.sock", DOCKER_CONFIG=str(tmp_path))
+    by_ref = packages(pushed, no_daemon)
+    by_daemon = packages("dg-chan-app:1", dict(os.environ, DOCKER_HOST=dockerd.url))
+    assert by_ref == by_daemon
+    assert ("pypi", "demo-pkg", "1.2.3") in by_ref
 
 
 def test_index_follows_platform_and_digest_pins(plain_registry: Registry) -> None:

@@ -70,6 +70,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
                    help="platform to pick from an OCI index (default: this host's)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the layer cache")
+    reg = p.add_argument_group("registry pulls (TARGET like registry.example:5000/app:1.0)")
+    reg.add_argument("--username", help="registry user (default: ~/.docker/config.json auths or helpers)")
+    reg.add_argument("--password-stdin", action="store_true", help="read the registry password from stdin")
+    reg.add_argument("--ca-cert", metavar="FILE", help="CA certificate to verify the registry with")
+    reg.add_argument("--insecure", action="store_true", help="do not verify the registry's TLS certificate")
 
 
 def _warn(message: str) -> None:
@@ -79,10 +84,9 @@ def _warn(message: str) -> None:
 def _inventory(args: argparse.Namespace) -> Inventory:
     from dockguard.image.cache import LayerCache
     from dockguard.image.scan import build_inventory
-    from dockguard.image.sources import open_target
 
     cache = None if args.no_cache else LayerCache()
-    source = open_target(args.target, args.platform, config_cache=cache)
+    source = _open_source(args, cache)
     try:
         inv = build_inventory(source, cache)
     finally:
@@ -94,6 +98,30 @@ def _inventory(args: argparse.Namespace) -> Inventory:
     if len(inv.errors) > 20:
         _warn(f"… {len(inv.errors) - 20} more layer errors (see --format json)")
     return inv
+
+
+def _open_source(args: argparse.Namespace, cache: Any) -> Any:
+    """Files and directories first, then registry references, then daemon image names."""
+    from pathlib import Path
+
+    from dockguard.channel.registry_source import looks_like_registry_ref, open_registry_source
+    from dockguard.errors import UsageError
+    from dockguard.image.sources import open_target
+
+    target = args.target
+    local_prefix = target.split(":", 1)[0] in ("docker-archive", "oci", "dir")
+    if not local_prefix and not Path(target).exists() and looks_like_registry_ref(target):
+        password = None
+        if args.password_stdin:
+            if not args.username:
+                raise UsageError("--password-stdin needs --username")
+            password = sys.stdin.readline().rstrip("\n")
+        elif args.username:
+            raise UsageError("--username needs --password-stdin")
+        return open_registry_source(
+            target, args.platform, args.insecure, args.username, password, ca_cert=args.ca_cert
+        )
+    return open_target(target, args.platform, config_cache=cache)
 
 
 def _write(text: str, output: str | None) -> None:
