@@ -22,7 +22,6 @@ from dockguard.errors import UsageError
 if TYPE_CHECKING:
     from dockguard.image.scan import Inventory
     from dockguard.model import Finding, Report, Severity
-    from dockguard.vuln.match import VulnMatch
 
 FORMATS = ("table", "json", "cyclonedx", "sarif")
 
@@ -149,35 +148,9 @@ def _severities(text: str | None) -> set[Severity] | None:
         raise UsageError(f"--severity: {exc}") from None
 
 
-def image_label(inv: Inventory) -> str:
-    """``image:<first tag or name>`` — the object label of an image's findings."""
-    meta = inv.metadata
-    return f"image:{meta.repo_tags[0] if meta.repo_tags else meta.name}"
-
-
-def vuln_finding(m: VulnMatch, obj: str) -> Finding:
-    """A `VulnMatch` as a report finding of kind ``vulnerability``."""
-    from dockguard.model import Finding
-
-    p = m.package
-    return Finding(
-        id=m.id, kind="vulnerability", severity=m.severity,
-        title=m.title or m.id, obj=obj, description=m.description,
-        references=m.references,
-        remediation=f"Upgrade {p.name} to {m.fixed_version}" if m.fixed_version else "",
-        data={
-            "package": p.name, "version": p.version, "installed": m.installed_version,
-            "fixed": m.fixed_version, "purl": p.purl, "layer": p.layer, "state": m.state,
-            "pkg_type": p.type, "aliases": list(m.aliases), "severity_sources":
-            dict(m.severity_sources), "path": p.path, "source_name": p.source_name,
-            "sources": list(m.sources),
-        },
-    )
-
-
 def _scan(args: argparse.Namespace) -> int:
     from dockguard import __version__
-    from dockguard.image import config_checks
+    from dockguard.image.findings import image_findings
     from dockguard.model import Report, Section, Severity
 
     fail_on = None
@@ -200,8 +173,7 @@ def _scan(args: argparse.Namespace) -> int:
         assert db is not None
         from dockguard.vuln.match import MatchOptions, match_packages
 
-        matches = match_packages(db, inv.os, inv.packages,
-                                 MatchOptions(ignore_unfixed=args.ignore_unfixed))
+        matches = match_packages(db, inv.os, inv.packages, MatchOptions(ignore_unfixed=args.ignore_unfixed))
         stale = [f.name for f in db.stale_feeds()]
     finally:
         if db is not None:
@@ -209,8 +181,7 @@ def _scan(args: argparse.Namespace) -> int:
     if stale:
         hint = "`dockguard db import`" if args.offline else "`dockguard db update`"
         _warn(f"stale vulnerability data ({', '.join(stale)}): refresh with {hint}")
-    obj = image_label(inv)
-    findings = [vuln_finding(m, obj) for m in matches] + config_checks.check_image(inv, obj)
+    findings = image_findings(inv, matches)
     sections = [Section("image", "warning", w) for w in inv.warnings]
     sections += [Section("layers", "error", e) for e in inv.errors]
     report = Report(
@@ -286,6 +257,7 @@ def _counts(findings: Sequence[Finding]) -> dict[str, int]:
 
 def render_table(report: Report, inv: Inventory) -> str:
     """Human-readable scan output: vulnerabilities grouped by package, then configuration."""
+    from dockguard.image.findings import image_label
     from dockguard.model import Severity
 
     meta = inv.metadata
@@ -362,27 +334,3 @@ def _list_packages(inv: Inventory, args: argparse.Namespace) -> int:
         ) + f"\n{len(inv.packages)} packages (* = files owned by an OS package)"
     _write(text, args.output)
     return 0
-
-
-def scan_summary_for_bench(result: Report | Inventory) -> dict[str, Any]:
-    """The shape CIS 4.4/4.8/4.10 read from ``options.extras["image_scans"][name]``.
-
-    Accepts the `Report` of an image scan (vulnerability counts, setuid files and redacted
-    secrets from its findings) or a bare `Inventory` (no vulnerability counts).
-    """
-    from dockguard.image.scan import Inventory
-
-    if isinstance(result, Inventory):
-        return {
-            "vulnerabilities": {},
-            "setuid_files": [f.path for f in result.setuid_files],
-            "secrets": [f"{h.location}: {h.redacted}" for h, _layer in result.secrets],
-        }
-    vulns = [f for f in result.findings if f.kind == "vulnerability" and not f.suppressed]
-    return {
-        "vulnerabilities": dict(Counter(f.severity.value for f in vulns)),
-        "setuid_files": [str(f.data.get("path")) for f in result.findings
-                         if f.id == "IMG-SETUID" and not f.suppressed],
-        "secrets": [f"{f.data.get('location')}: {f.data.get('redacted')}" for f in result.findings
-                    if f.id == "IMG-SECRET" and not f.suppressed],
-    }

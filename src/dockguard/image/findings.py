@@ -1,0 +1,81 @@
+"""Turning an image inventory and its vulnerability matches into report findings.
+
+Shared by ``dockguard image scan`` and ``dockguard audit`` so both report an image the same way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from dockguard.image import config_checks
+from dockguard.image.scan import Inventory
+from dockguard.model import Finding, Report
+from dockguard.vuln.match import VulnMatch
+
+
+def image_label(inv: Inventory) -> str:
+    """``image:<first tag or name>`` — the object label of an image's findings."""
+    meta = inv.metadata
+    return f"image:{meta.repo_tags[0] if meta.repo_tags else meta.name}"
+
+
+def vuln_finding(m: VulnMatch, obj: str) -> Finding:
+    """A `VulnMatch` as a report finding of kind ``vulnerability``."""
+    p = m.package
+    return Finding(
+        id=m.id,
+        kind="vulnerability",
+        severity=m.severity,
+        title=m.title or m.id,
+        obj=obj,
+        description=m.description,
+        references=m.references,
+        remediation=f"Upgrade {p.name} to {m.fixed_version}" if m.fixed_version else "",
+        data={
+            "package": p.name,
+            "version": p.version,
+            "installed": m.installed_version,
+            "fixed": m.fixed_version,
+            "purl": p.purl,
+            "layer": p.layer,
+            "state": m.state,
+            "pkg_type": p.type,
+            "aliases": list(m.aliases),
+            "severity_sources": dict(m.severity_sources),
+            "path": p.path,
+            "source_name": p.source_name,
+            "sources": list(m.sources),
+        },
+    )
+
+
+def scan_summary_for_bench(result: Report | Inventory) -> dict[str, Any]:
+    """The shape CIS 4.4/4.8/4.10 read from ``options.extras["image_scans"][name]``.
+
+    Accepts the `Report` of an image scan (vulnerability counts, setuid files and redacted
+    secrets from its findings) or a bare `Inventory` (no vulnerability counts).
+    """
+    if isinstance(result, Inventory):
+        return {
+            "vulnerabilities": {},
+            "setuid_files": [f.path for f in result.setuid_files],
+            "secrets": [f"{h.location}: {h.redacted}" for h, _layer in result.secrets],
+        }
+    vulns = [f for f in result.findings if f.kind == "vulnerability" and not f.suppressed]
+    return {
+        "vulnerabilities": dict(Counter(f.severity.value for f in vulns)),
+        "setuid_files": [str(f.data.get("path")) for f in result.findings if f.id == "IMG-SETUID" and not f.suppressed],
+        "secrets": [
+            f"{f.data.get('location')}: {f.data.get('redacted')}"
+            for f in result.findings
+            if f.id == "IMG-SECRET" and not f.suppressed
+        ],
+    }
+
+
+def image_findings(inv: Inventory, matches: Sequence[VulnMatch], obj: str | None = None) -> list[Finding]:
+    """Vulnerability findings plus the image configuration findings, labelled `obj`."""
+    label = obj or image_label(inv)
+    return [vuln_finding(m, label) for m in matches] + config_checks.check_image(inv, label)
