@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         include_containers=_split(args.include_containers),
         exclude_containers=_split(args.exclude_containers),
         labels=_split(args.labels),
-        extras={**_extras(), "endpoint_probe": snapshot.extras.get("endpoint_probe")},
+        extras={**check_extras(), "endpoint_probe": snapshot.extras.get("endpoint_probe")},
     )
     report: Report = evaluate(snapshot, checks, options, started=started)
     report = replace(report, findings=report.findings + channel_findings(snapshot))
@@ -187,7 +187,7 @@ def channel_findings(snapshot: Any) -> tuple[Any, ...]:
     return tuple(found)
 
 
-def _extras() -> dict[str, Any]:
+def check_extras() -> dict[str, Any]:
     """Evaluators other parts of dockguard contribute to checks (5.22 lints inline profiles)."""
     from dockguard.seccomp.lint import security_issues
 

@@ -521,15 +521,20 @@ def _decompressing_open(path: Path) -> IO[bytes]:
 class DaemonSource(ImageSource):
     """An image of the local Docker daemon (DOCKER_HOST honoured), exported as a stream."""
 
-    def __init__(self, name: str, limits: Limits = DEFAULT_LIMITS, config_cache: Any = None):
+    def __init__(
+        self, name: str, limits: Limits = DEFAULT_LIMITS, config_cache: Any = None, docker_host: str | None = None
+    ):
         import docker
         import docker.errors
 
         self.name = name
         self.limits = limits
         self._config_cache = config_cache
+        kwargs = docker.utils.kwargs_from_env()
+        if docker_host:
+            kwargs["base_url"] = docker_host
         try:
-            self.api = docker.APIClient(version="auto", **docker.utils.kwargs_from_env())
+            self.api = docker.APIClient(version="auto", **kwargs)
         except docker.errors.DockerException as exc:
             raise OperationalError(f"cannot reach the Docker daemon: {exc}") from None
         try:

@@ -1,0 +1,260 @@
+"""``dockguard audit``: every surface in one run and one report.
+
+CIS bench (with the daemon's TCP endpoints probed for 2.7), a scan of every image a container
+uses (or all images), the unix socket, the registries the daemon is configured for, and the
+seccomp/AppArmor evaluation of containers (CIS 5.2, 5.3, 5.22 with the profile linter).
+A part that cannot run becomes an N/A section with the reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from dockguard.commands.common import add_connection_args, write_output
+from dockguard.errors import DockguardError, UsageError
+from dockguard.report.formats import FORMATS
+from dockguard.suppress import add_argument as add_suppressions_argument
+
+
+def register(sub: Any) -> None:
+    """Add the ``audit`` subcommand."""
+    p = sub.add_parser(
+        "audit",
+        help="audit everything reachable into one report",
+        description="CIS benchmark, image scans, daemon endpoint and registry probes and seccomp "
+        "evaluation in one run. Missing parts (no database, daemon unreachable) are reported as "
+        "N/A sections.",
+    )
+    add_connection_args(p)
+    p.add_argument("--all-images", action="store_true", help="scan every image, not only those used by containers")
+    p.add_argument("--no-images", action="store_true", help="skip image scans")
+    p.add_argument("--no-registries", action="store_true", help="do not probe the registries the daemon is configured for")
+    p.add_argument("--db", metavar="PATH", help="vulnerability database (default: $DOCKGUARD_DB or the user cache)")
+    p.add_argument("--ignore-unfixed", action="store_true", help="hide vulnerabilities without a fixed version")
+    p.add_argument("-u", dest="trusted_users", metavar="USERS", default="", help="trusted docker users (1.1.2)")
+    p.add_argument("--format", choices=tuple(FORMATS), default="text", help="report format (default text)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    p.add_argument(
+        "--fail-on", metavar="SEVERITY",
+        help="exit 1 when a finding or a failed scored check at/above SEVERITY remains",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    add_suppressions_argument(p)
+    p.set_defaults(handler=run)
+
+
+class _Steps:
+    """Progress messages on stderr: one line per part of the audit."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"dockguard: [{time.perf_counter() - self.t0:5.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run every part, assemble one Report, render it, map to an exit code."""
+    from dataclasses import replace
+
+    from dockguard import suppress
+    from dockguard.collect.docker_api import default_docker_host
+    from dockguard.collect.snapshot import CollectOptions, collect_snapshot
+    from dockguard.commands.bench import channel_findings, check_extras
+    from dockguard.engine import Options, evaluate
+    from dockguard.model import Finding, Outcome, Section, Severity
+    from dockguard.registry import catalogue
+    from dockguard.report.formats import RenderOptions, render
+    from dockguard.report.text import TextOptions
+
+    fail_on = None
+    if args.fail_on:
+        try:
+            fail_on = Severity.parse(args.fail_on)
+        except ValueError as exc:
+            raise UsageError(f"--fail-on: {exc}") from None
+    say = _Steps(args.quiet)
+    started = time.time()
+    docker_host = args.docker_host or default_docker_host()
+    sections: list[Section] = []
+    findings: list[Finding] = []
+    options = CollectOptions(
+        docker_host=docker_host,
+        host_root=args.host_root or "/",
+        host_root_given=bool(args.host_root),
+        processes=args.processes,
+    )
+
+    say(f"collecting facts from {docker_host} and the host")
+    try:
+        snapshot = collect_snapshot(options)
+        daemon_ok = True
+    except DockguardError as exc:
+        snapshot = _host_only_snapshot(options, str(exc))
+        sections.append(Section("daemon", "N/A", str(exc)))
+        daemon_ok = False
+
+    say("probing the daemon socket")
+    findings.extend(_socket_findings(docker_host, sections))
+    findings.extend(channel_findings(snapshot))
+
+    image_scans: dict[str, Any] = {}
+    if args.no_images:
+        sections.append(Section("images", "N/A", "skipped (--no-images)"))
+    elif not daemon_ok:
+        sections.append(Section("images", "N/A", "the daemon is unreachable: no image to scan"))
+    else:
+        image_scans = _scan_images(args, snapshot, docker_host, findings, sections, say)
+
+    if args.no_registries:
+        sections.append(Section("registries", "N/A", "skipped (--no-registries)"))
+    elif snapshot.daemon is not None:
+        _probe_registries(snapshot, findings, sections, say)
+
+    say("evaluating the CIS Docker Benchmark")
+    extras = {**check_extras(), "endpoint_probe": snapshot.extras.get("endpoint_probe"), "image_scans": image_scans}
+    opts = Options(trusted_users=tuple(u for u in args.trusted_users.split(",") if u), extras=extras)
+    report = evaluate(snapshot, catalogue(), opts, started=started)
+    report = replace(report, findings=tuple(findings), sections=tuple(sections))
+    report = suppress.apply_file(report, args.suppressions)
+
+    colour = not args.output and sys.stdout.isatty()
+    write_output(render(report, args.format, RenderOptions(TextOptions(colour=colour))), args.output)
+    say(f"done: {len(report.results)} checks, {len(report.findings)} findings")
+    if fail_on is None:
+        return 0
+    bad_finding = any(f.severity.rank >= fail_on.rank for f in report.findings if not f.suppressed)
+    bad_check = any(
+        r.outcome is Outcome.WARN and r.meta.scored and not r.suppressed and r.meta.severity.rank >= fail_on.rank
+        for r in report.results
+    )
+    return 1 if bad_finding or bad_check else 0
+
+
+def _host_only_snapshot(options: Any, reason: str) -> Any:
+    """Host facts without the daemon, so host checks still run when the daemon is down."""
+    import socket
+
+    from dockguard import __version__
+    from dockguard.collect.host import collect_host
+    from dockguard.snapshot import CollectionError, Snapshot
+
+    errors = [CollectionError("docker", options.docker_host or "", reason)]
+    host = None
+    if options.docker_host.startswith("unix://") or options.host_root_given:
+        hc = collect_host(options.host_root, docker_host=options.docker_host)
+        host = hc.facts
+        errors += hc.errors
+    return Snapshot(
+        tool_version=__version__,
+        created=time.time(),
+        hostname=socket.gethostname(),
+        docker_host=options.docker_host,
+        host=host,
+        errors=tuple(errors),
+    )
+
+
+def _socket_findings(docker_host: str, sections: list[Any]) -> list[Any]:
+    from dockguard.channel.endpoint import parse_endpoint, probe
+    from dockguard.model import Section
+
+    if not docker_host.startswith("unix://"):
+        return []  # TCP endpoints were probed during collection
+    result = probe(parse_endpoint(docker_host))
+    failed = [s for s in result.steps if s.status.value == "FAILED"]
+    if failed:
+        sections.append(Section("socket", "N/A", f"{failed[0].name}: {failed[0].reason}"))
+    return list(result.findings)
+
+
+def _scan_images(
+    args: argparse.Namespace, snapshot: Any, docker_host: str, findings: list[Any], sections: list[Any], say: Any
+) -> dict[str, Any]:
+    from pathlib import Path
+
+    from dockguard.image.cache import LayerCache
+    from dockguard.image.findings import image_findings, scan_summary_for_bench
+    from dockguard.image.scan import build_inventory
+    from dockguard.image.sources import DaemonSource
+    from dockguard.model import Report, Section
+    from dockguard.vuln.db import VulnDB
+    from dockguard.vuln.match import MatchOptions, match_packages
+
+    targets: dict[str, str] = {}  # image id -> display name
+    for c in snapshot.containers or ():
+        targets.setdefault(c.image_id, c.image or c.image_id)
+    if args.all_images:
+        for img in snapshot.images or ():
+            targets.setdefault(img.id, img.display_name)
+    if not targets:
+        sections.append(Section("images", "N/A", "no container uses an image (use --all-images to scan all)"))
+        return {}
+    db = None
+    try:
+        db = VulnDB.open(Path(args.db).expanduser() if args.db else None)
+    except DockguardError as exc:
+        sections.append(Section("vulnerabilities", "N/A", str(exc)))
+    cache = LayerCache()
+    scans: dict[str, Any] = {}
+    try:
+        for n, (image_id, name) in enumerate(sorted(targets.items(), key=lambda kv: kv[1]), 1):
+            say(f"scanning image {n}/{len(targets)}: {name}")
+            try:
+                source = DaemonSource(image_id, config_cache=cache, docker_host=docker_host)
+                try:
+                    inv = build_inventory(source, cache)
+                finally:
+                    source.close()
+            except DockguardError as exc:
+                sections.append(Section(f"image:{name}", "ERROR", str(exc)))
+                scans[name] = {"error": str(exc)}
+                continue
+            matches = (
+                match_packages(db, inv.os, inv.packages, MatchOptions(ignore_unfixed=args.ignore_unfixed))
+                if db is not None
+                else []
+            )
+            found = image_findings(inv, matches, obj=f"image:{name}")
+            findings.extend(found)
+            summary = scan_summary_for_bench(Report(tool_version="", started=0, finished=0, findings=tuple(found)))
+            if db is None:
+                summary["vulnerabilities"] = None
+            scans[name] = summary
+    finally:
+        if db is not None:
+            db.close()
+    return scans
+
+
+def _probe_registries(snapshot: Any, findings: list[Any], sections: list[Any], say: Any) -> None:
+    from dockguard.channel.registry_probe import probe
+    from dockguard.model import Section
+
+    daemon = snapshot.daemon
+    names = [ic.name for ic in daemon.index_configs if not ic.official]
+    names += [m for m in daemon.registry_mirrors]
+    cfg = daemon.config
+    for entry in (cfg.get("insecure-registries") if cfg else None) or ():
+        if "/" not in entry:  # CIDRs are ranges, not registries
+            names.append(entry)
+    urls = list(dict.fromkeys(names))  # a bare host:port lets the probe find the scheme
+    if not urls:
+        sections.append(Section("registries", "N/A", "the daemon is configured for no registry besides Docker Hub"))
+        return
+    for url in urls:
+        say(f"probing registry {url}")
+        try:
+            result = probe(url)
+        except DockguardError as exc:
+            sections.append(Section(f"registry:{url}", "N/A", str(exc)))
+            continue
+        findings.extend(result.findings)
+        failed = [s for s in result.steps if s.status.value == "FAILED"]
+        if failed and not result.findings:
+            sections.append(Section(f"registry:{url}", "N/A", f"{failed[0].name}: {failed[0].reason}"))

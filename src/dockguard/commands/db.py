@@ -1,0 +1,187 @@
+"""``dockguard db update|import|status``: manage the local vulnerability database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    from dockguard.vuln.db import default_db_path
+
+    return Path(args.db).expanduser() if getattr(args, "db", None) else default_db_path()
+
+
+def _add_db_option(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        default=default,
+        help="database file (default: $DOCKGUARD_DB, else the user cache dir)",
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``db`` command and its subcommands."""
+    parser = subparsers.add_parser(
+        "db",
+        help="update, import or inspect the vulnerability database",
+        description="Manage the local vulnerability database used by `dockguard image scan`.",
+    )
+    _add_db_option(parser, None)
+    sub = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
+
+    up = sub.add_parser("update", help="download OSV data (public bucket or a mirror)")
+    _add_db_option(up, argparse.SUPPRESS)
+    up.add_argument(
+        "--ecosystem",
+        action="append",
+        metavar="NAME",
+        help="OSV ecosystem to download (repeatable; e.g. Debian, Debian:12, Alpine, PyPI, "
+        "npm, Go); default: Debian, Ubuntu, Alpine, PyPI, npm, Go",
+    )
+    up.add_argument(
+        "--source",
+        metavar="URL",
+        help="mirror base URL (<URL>/<Ecosystem>/all.zip), file:// URL, directory, or the "
+        "URL of one .zip (default: the OSV public bucket)",
+    )
+    up.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds")
+    up.set_defaults(handler=_update)
+
+    imp = sub.add_parser(
+        "import",
+        help="load an OSV zip or directory, Debian tracker JSON or Alpine secdb file",
+    )
+    _add_db_option(imp, argparse.SUPPRESS)
+    imp.add_argument("paths", nargs="+", metavar="PATH", type=Path)
+    imp.add_argument(
+        "--kind",
+        default="auto",
+        choices=("auto", "osv", "debian-tracker", "alpine-secdb"),
+        help="format of PATH (default: detect)",
+    )
+    imp.add_argument("--name", help="feed name for OSV data (default: osv:<Ecosystem>)")
+    imp.set_defaults(handler=_import)
+
+    st = sub.add_parser("status", help="show feeds, record counts, build time and staleness")
+    _add_db_option(st, argparse.SUPPRESS)
+    st.add_argument("--format", choices=("text", "json"), default="text")
+    st.add_argument(
+        "--max-age",
+        type=float,
+        default=7.0,
+        metavar="DAYS",
+        help="feeds older than this are reported stale (default 7)",
+    )
+    st.set_defaults(handler=_status)
+    parser.set_defaults(handler=lambda args: (parser.print_help(sys.stderr), 2)[1])
+
+
+def _update(args: argparse.Namespace) -> int:
+    from dockguard.errors import UsageError
+    from dockguard.vuln import download
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    path = _db_path(args)
+    results = download.update(
+        path,
+        ecosystems=tuple(args.ecosystem or download.DEFAULT_ECOSYSTEMS),
+        source=args.source or download.DEFAULT_SOURCE,
+        stream=sys.stderr,
+        timeout=args.timeout,
+    )
+    for r in results:
+        print(f"{r.feed}: {r.records} records ({r.size / 1048576:.1f} MiB from {r.url})")
+    print(f"database: {path}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from dockguard.errors import UsageError
+    from dockguard.vuln import importers
+    from dockguard.vuln.db import write_feeds
+
+    path = _db_path(args)
+    feeds = []
+    for p in args.paths:
+        feeds.extend(importers.load(p, kind=args.kind, name=args.name))
+    names = [f.name for f in feeds]
+    if len(set(names)) != len(names):
+        raise UsageError(
+            f"several inputs make the same feed ({', '.join(sorted(names))}); import them one at a time or give --name"
+        )
+    counts = write_feeds(path, feeds)
+    for feed, count in zip(feeds, counts, strict=True):
+        print(f"{feed.name}: {count} records from {feed.source}")
+    print(f"database: {path}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from dockguard.errors import UsageError
+    from dockguard.vuln.db import VulnDB
+
+    if args.max_age <= 0:
+        raise UsageError("--max-age must be positive")
+    max_age = dt.timedelta(days=args.max_age)
+    now = dt.datetime.now(dt.UTC)
+    with VulnDB.open(_db_path(args)) as db:
+        feeds = db.feeds()
+        built = db.built_at()
+        ecosystems = db.ecosystems()
+    size = _db_path(args).stat().st_size
+    stale = [f.name for f in feeds if f.age(now) > max_age]
+    if args.format == "json":
+        doc = {
+            "path": str(_db_path(args)),
+            "size": size,
+            "built_at": built.isoformat() if built else None,
+            "feeds": [
+                {
+                    "name": f.name,
+                    "kind": f.kind,
+                    "source": f.source,
+                    "records": f.records,
+                    "imported_at": f.imported_at.isoformat(),
+                    "newest_modified": f.newest_modified or None,
+                    "age_days": round(f.age(now).total_seconds() / 86400, 2),
+                    "stale": f.name in stale,
+                }
+                for f in feeds
+            ],
+            "ecosystems": dict(ecosystems),
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"database: {_db_path(args)} ({size / 1048576:.1f} MiB)")
+        print(f"built:    {built.isoformat() if built else 'unknown'}")
+        rows = [("FEED", "RECORDS", "IMPORTED", "AGE", "SOURCE")]
+        for f in feeds:
+            age = _age_text(f.age(now)) + (" STALE" if f.name in stale else "")
+            rows.append((f.name, str(f.records), f.imported_at.strftime("%Y-%m-%d %H:%M"), age, f.source))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for r in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4])
+        print("ecosystems: " + ", ".join(f"{e} ({n})" for e, n in ecosystems))
+    for name in stale:
+        print(
+            f"dockguard: warning: feed {name} is older than {args.max_age:g} days; run `dockguard db update`",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _age_text(age: Any) -> str:
+    seconds = int(age.total_seconds())
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

@@ -1,0 +1,154 @@
+"""``db update``: fetch OSV per-ecosystem ``all.zip`` files and rebuild the database atomically.
+
+Each zip is streamed to a temporary file beside the database, then every zip is imported
+into a new database file that replaces the old one only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from dockguard import __version__
+from dockguard.errors import OperationalError
+from dockguard.vuln.db import write_feeds
+from dockguard.vuln.importers import osv
+
+DEFAULT_SOURCE = "https://osv-vulnerabilities.storage.googleapis.com"
+DEFAULT_ECOSYSTEMS = ("Debian", "Ubuntu", "Alpine", "PyPI", "npm", "Go")
+_CHUNK = 1 << 16
+
+
+class Progress:
+    """A one-line progress bar on a text stream (redrawn only on a terminal)."""
+
+    def __init__(self, stream: TextIO, label: str, total: int | None) -> None:
+        self.stream = stream
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.tty = stream.isatty()
+        self._last = 0.0
+
+    def _line(self) -> str:
+        mib = self.done / 1048576
+        if self.total:
+            frac = min(self.done / self.total, 1.0)
+            bar = "#" * int(frac * 30)
+            return f"{self.label} [{bar:<30}] {mib:7.1f}/{self.total / 1048576:.1f} MiB {frac * 100:5.1f}%"
+        return f"{self.label} {mib:7.1f} MiB"
+
+    def update(self, n: int) -> None:
+        """Count `n` more bytes."""
+        self.done += n
+        now = time.monotonic()
+        if self.tty and now - self._last > 0.1:
+            self._last = now
+            self.stream.write("\r" + self._line())
+            self.stream.flush()
+
+    def finish(self) -> None:
+        """Print the final state on its own line."""
+        self.stream.write(("\r" if self.tty else "") + self._line() + "\n")
+        self.stream.flush()
+
+
+def zip_url(source: str, ecosystem: str) -> str:
+    """URL of an ecosystem's ``all.zip`` under a mirror base URL (http(s) or file)."""
+    return f"{source.rstrip('/')}/{urllib.parse.quote(ecosystem, safe='')}/all.zip"
+
+
+def _source_url(source: str) -> str:
+    if "://" not in source:
+        return Path(source).resolve().as_uri()
+    return source
+
+
+def fetch(url: str, dest: Path, stream: TextIO | None, timeout: float = 60.0) -> int:
+    """Stream `url` into `dest`; return the byte count.  Raises OperationalError."""
+    req = urllib.request.Request(url, headers={"User-Agent": f"dockguard/{__version__}"})
+    label = urllib.parse.unquote(url.rsplit("/", 2)[-2]) if url.endswith("/all.zip") else url
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp, dest.open("wb") as out:
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            progress = Progress(stream, label, total) if stream else None
+            done = 0
+            while chunk := resp.read(_CHUNK):
+                out.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress.update(len(chunk))
+            if total is not None and done != total:
+                raise OperationalError(f"download of {url} stopped after {done} of {total} bytes")
+            if progress:
+                progress.finish()
+    except urllib.error.HTTPError as exc:
+        raise OperationalError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise OperationalError(f"download of {url} failed: {exc.reason}") from None
+    except (http.client.HTTPException, OSError) as exc:
+        reason = type(exc).__name__ if not str(exc) else str(exc)
+        raise OperationalError(f"download of {url} failed: {reason}") from None
+    return done
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What one update loaded: feed name, URL, bytes downloaded, records imported."""
+
+    feed: str
+    url: str
+    size: int
+    records: int
+
+
+def update(
+    db_path: Path,
+    ecosystems: Sequence[str] = DEFAULT_ECOSYSTEMS,
+    source: str = DEFAULT_SOURCE,
+    stream: TextIO | None = sys.stderr,
+    timeout: float = 60.0,
+) -> list[UpdateResult]:
+    """Download the OSV zips of `ecosystems` from `source` and swap in a rebuilt database.
+
+    `source` is a mirror base URL (``<source>/<Ecosystem>/all.zip``), a ``file://`` URL or
+    local directory laid out the same way, or the URL of one ``.zip`` file.  Any failure
+    raises OperationalError and leaves the database at `db_path` as it was.
+    """
+    base = _source_url(source)
+    if base.endswith(".zip"):
+        plan: list[tuple[str | None, str]] = [(None, base)]
+    else:
+        plan = [(eco, zip_url(base, eco)) for eco in ecosystems]
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=".dockguard-download-", dir=db_path.parent))
+    try:
+        fetched = []
+        for n, (eco, url) in enumerate(plan):
+            dest = workdir / f"{n}.zip"
+            size = fetch(url, dest, stream, timeout)
+            if not zipfile.is_zipfile(dest):
+                raise OperationalError(f"download of {url} is not a zip file")
+            fetched.append((eco, url, dest, size))
+        feeds = [osv.feed(osv.iter_zip(dest), url, f"osv:{eco}" if eco else None) for eco, url, dest, _ in fetched]
+        counts = write_feeds(db_path, feeds)
+    except OperationalError as exc:
+        raise OperationalError(f"{exc}; the database at {db_path} was left unchanged") from None
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return [
+        UpdateResult(feed.name, url, size, count)
+        for feed, (_, url, _, size), count in zip(feeds, fetched, counts, strict=True)
+    ]

@@ -1,0 +1,361 @@
+"""Match installed packages against the vulnerability database.
+
+OS packages are looked up by the key their vendor uses (Debian/Ubuntu source package and
+source version with its epoch, Alpine origin, RPM name) in the ecosystem of the detected OS
+release; language packages in their language ecosystem.  A version is affected when it is
+listed in an advisory's ``versions`` or lies in one of its ranges, evaluated with the
+ecosystem's own ordering.  Advisories that describe the same vulnerability (one id listed as
+another's alias or upstream) become one finding keyed by the CVE id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from dockguard.image.model import OSInfo, Package
+from dockguard.model import Severity
+from dockguard.vuln import severity as sev
+from dockguard.vuln.db import AdvisoryRow, AffectedRow, VulnDB, normalise_name
+from dockguard.vuln.versions import Comparator, comparator, compare_semver
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """Which findings to keep; the noise rules are on by default."""
+
+    ignore_unfixed: bool = False
+    include_negligible: bool = False
+    include_not_affected: bool = False
+    kernel_noise: bool = True
+    os_owned_noise: bool = True
+
+
+@dataclass(frozen=True)
+class VulnMatch:
+    """One vulnerability of one installed package.
+
+    `installed_version` is the version that was compared: for Debian and Ubuntu packages the
+    source package's version (which is what `fixed_version` refers to), else the package's.
+    """
+
+    id: str
+    aliases: tuple[str, ...]
+    package: Package
+    installed_version: str
+    fixed_version: str | None
+    state: str
+    severity: Severity
+    severity_sources: dict[str, str] = field(hash=False)
+    title: str
+    description: str
+    references: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+STATES = ("fixed", "affected", "will_not_fix", "fix_deferred", "end_of_life", "not_affected")
+UNFIXED_STATES = frozenset({"affected", "will_not_fix", "fix_deferred"})
+# When feeds disagree the more specific statement wins: a fix beats everything, a vendor's
+# reason for having none beats a bare "affected", and any vulnerable state beats not_affected.
+_STATE_PRIORITY = {
+    "fixed": 0,
+    "end_of_life": 1,
+    "will_not_fix": 2,
+    "fix_deferred": 3,
+    "affected": 4,
+    "not_affected": 5,
+}
+
+_LANGUAGE_ECOSYSTEMS = {
+    "pypi": "PyPI",
+    "npm": "npm",
+    "golang": "Go",
+    "cargo": "crates.io",
+    "gem": "RubyGems",
+    "maven": "Maven",
+    "composer": "Packagist",
+    "nuget": "NuGet",
+    "hex": "Hex",
+    "pub": "Pub",
+}
+_RPM_VENDORS = {
+    "rhel": "Red Hat",
+    "rocky": "Rocky Linux",
+    "almalinux": "AlmaLinux",
+}
+_KERNEL_PACKAGE = re.compile(r"^(linux-libc-dev|linux-headers(-.*)?|linux-image(-.*)?|kernel-headers|kernel-devel)$")
+
+
+def ecosystems_for(pkg: Package, os_info: OSInfo | None) -> tuple[str, ...]:
+    """Normalised ecosystem keys the package is looked up in (empty when unknown)."""
+    if pkg.type in _LANGUAGE_ECOSYSTEMS:
+        return (_LANGUAGE_ECOSYSTEMS[pkg.type],)
+    if os_info is None:
+        return ()
+    family = os_info.family.lower()
+    version = os_info.version.strip()
+    if pkg.type == "deb" and family == "debian":
+        if os_info.unstable or not version:
+            return ("Debian:sid",)
+        return (f"Debian:{version.split('.')[0]}",)
+    if pkg.type == "deb" and family == "ubuntu" and version:
+        return (f"Ubuntu:{version}",)
+    if pkg.type == "apk" and family == "alpine" and version:
+        if version.startswith("edge"):
+            return ("Alpine:edge",)
+        parts = version.lstrip("v").split(".")
+        return (f"Alpine:v{'.'.join(parts[:2])}",)
+    if pkg.type == "rpm" and family in _RPM_VENDORS and version:
+        return (f"{_RPM_VENDORS[family]}:{version.split('.')[0]}",)
+    return ()
+
+
+def lookup_keys(pkg: Package) -> tuple[tuple[str, ...], str]:
+    """(names to look up, version to compare) for a package."""
+    if pkg.type in ("deb", "apk"):
+        return (pkg.source_name or pkg.name,), (pkg.source_version or pkg.version)
+    if pkg.type == "rpm":
+        names = tuple(dict.fromkeys(n for n in (pkg.name, pkg.source_name) if n))
+        return names, pkg.version
+    return (pkg.name,), pkg.version
+
+
+def _is_zero(version: str) -> bool:
+    return version == "0"
+
+
+def _range_state(cmp: Comparator, version: str, events: Sequence[Sequence[str]]) -> tuple[bool, str | None]:
+    """OSV range evaluation: (affected, fixed version closing the affected interval)."""
+    # The events at or below `version` decide; the greatest of them wins.  Equivalent to
+    # OSV's sorted walk without sorting every row's events on each lookup.
+    best_kind: str | None = None
+    best_version = ""
+    limits: list[str] = []
+    fixes_above: list[str] = []
+    for kind, ev in events:
+        if kind == "limit":
+            limits.append(ev)
+            continue
+        if kind == "introduced":
+            applies = _is_zero(ev) or cmp(ev, version) <= 0
+        elif kind == "fixed":
+            applies = cmp(ev, version) <= 0
+            if not applies:
+                fixes_above.append(ev)
+        else:  # last_affected
+            applies = cmp(ev, version) < 0
+        if not applies:
+            continue
+        if best_kind is None:
+            best_kind, best_version = kind, ev
+            continue
+        if kind == "introduced" and _is_zero(ev):
+            continue
+        c = 1 if _is_zero(best_version) else cmp(ev, best_version)
+        # On a tie a closing event beats an introduction.
+        if c > 0 or (c == 0 and kind != "introduced"):
+            best_kind, best_version = kind, ev
+    if best_kind != "introduced":
+        return False, None
+    if limits and not any(cmp(version, lim) < 0 for lim in limits):
+        return False, None
+    fixed = None
+    for ev in fixes_above:
+        if fixed is None or cmp(ev, fixed) < 0:
+            fixed = ev
+    return True, fixed
+
+
+def evaluate(row: AffectedRow, version: str) -> tuple[str, str | None] | None:
+    """(state, fixed version) of one affected row for `version`; None when not affected."""
+    if row.status == "not_affected":
+        return "not_affected", None
+    if row.status == "under_investigation":
+        return None
+    cmp = comparator(row.ecosystem)
+    hit = version in row.versions
+    fixed: str | None = None
+    for rtype, events in row.ranges:
+        in_range, fix = _range_state(compare_semver if rtype == "SEMVER" else cmp, version, events)
+        if in_range:
+            hit = True
+            if fix is not None and (fixed is None or cmp(fix, fixed) < 0):
+                fixed = fix
+    if not hit:
+        return None
+    if fixed is not None:
+        return "fixed", fixed
+    return (row.status or "affected"), None
+
+
+_VENDOR_URLS = (
+    (("DSA-", "DLA-", "DTSA-", "TEMP-"), "https://security-tracker.debian.org/tracker/{}"),
+    (("GHSA-",), "https://github.com/advisories/{}"),
+    (("USN-",), "https://ubuntu.com/security/notices/{}"),
+)
+
+
+@lru_cache(maxsize=65536)
+def advisory_url(aid: str) -> str | None:
+    """Where a vendor advisory id can be read; None for CVE ids."""
+    if aid.startswith("CVE-"):
+        return None
+    for prefixes, template in _VENDOR_URLS:
+        if aid.startswith(prefixes):
+            return template.format(aid)
+    return f"https://osv.dev/vulnerability/{aid}"
+
+
+def _all_ids(adv: AdvisoryRow) -> tuple[str, ...]:
+    return (adv.id, *adv.aliases, *adv.upstream)
+
+
+def _preferred(ids: set[str]) -> str:
+    return min(ids, key=lambda i: (not i.startswith("CVE-"), not i.startswith("GHSA-"), i))
+
+
+@dataclass
+class _Hit:
+    adv: AdvisoryRow
+    row: AffectedRow
+    state: str
+    fixed: str | None
+
+
+@dataclass
+class _Group:
+    key: str
+    hits: list[_Hit] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+
+
+def _group_hits(hits: list[_Hit]) -> list[_Group]:
+    groups: dict[str, _Group] = {}
+    loose: list[_Hit] = []
+    for hit in hits:
+        cves = [i for i in dict.fromkeys(_all_ids(hit.adv)) if i.startswith("CVE-")]
+        if hit.adv.id.startswith("CVE-"):
+            cves = [hit.adv.id]
+        if not cves:
+            loose.append(hit)
+            continue
+        for cve in cves:
+            group = groups.setdefault(cve, _Group(cve))
+            group.hits.append(hit)
+            group.ids.update(_all_ids(hit.adv))
+    # Advisories without a CVE join the CVE group naming one of their ids, else each other.
+    pending: list[_Group] = []
+    for hit in loose:
+        ids = set(_all_ids(hit.adv))
+        target = next((g for g in groups.values() if g.ids & ids), None)
+        if target is None:
+            target = next((g for g in pending if g.ids & ids), None)
+        if target is None:
+            target = _Group("")
+            pending.append(target)
+        target.hits.append(hit)
+        target.ids.update(ids)
+    for group in pending:
+        group.key = _preferred(group.ids)
+        groups[group.key] = group
+    return list(groups.values())
+
+
+def _merge(group: _Group, pkg: Package, version: str) -> VulnMatch:
+    hits = group.hits
+    state = min((h.state for h in hits), key=_STATE_PRIORITY.__getitem__)
+    fixed: str | None = None
+    if state == "fixed":
+        for h in hits:
+            if h.fixed is None:
+                continue
+            cmp = comparator(h.row.ecosystem)
+            if fixed is None or cmp(h.fixed, fixed) > 0:
+                fixed = h.fixed
+    ratings: list[tuple[str, str]] = []
+    for h in hits:
+        if h.row.severity:
+            source, _, word = h.row.severity.partition(":")
+            ratings.append((source, word))
+        ratings.extend(h.adv.ratings)
+    severity, sources = sev.assess(ratings)
+    primary = sorted(hits, key=lambda h: (h.adv.id != group.key, h.adv.id))
+    title = next((h.adv.summary for h in primary if h.adv.summary), "")
+    description = next((h.adv.details for h in primary if h.adv.details), "")
+    aliases = tuple(sorted(i for i in group.ids if i != group.key))
+    refs: dict[str, None] = {}
+    for aid in (group.key, *aliases):
+        url = advisory_url(aid)
+        if url:
+            refs[url] = None
+    for h in primary:
+        for ref in h.adv.references:
+            refs[ref] = None
+    return VulnMatch(
+        id=group.key,
+        aliases=aliases,
+        package=pkg,
+        installed_version=version,
+        fixed_version=fixed,
+        state=state,
+        severity=severity,
+        severity_sources=sources,
+        title=title or (description.splitlines()[0][:200] if description else ""),
+        description=description,
+        references=tuple(refs),
+        sources=tuple(sorted({h.adv.feed for h in hits})),
+    )
+
+
+def _keep(m: VulnMatch, options: MatchOptions) -> bool:
+    if m.state == "not_affected":
+        return options.include_not_affected
+    if options.ignore_unfixed and m.state in UNFIXED_STATES:
+        return False
+    return options.include_negligible or m.severity is not Severity.NEGLIGIBLE
+
+
+def match_packages(
+    db: VulnDB,
+    os_info: OSInfo | None,
+    packages: Sequence[Package],
+    options: MatchOptions = MatchOptions(),
+) -> list[VulnMatch]:
+    """Every vulnerability of `packages` known to `db`, after the noise rules in `options`."""
+    rows_cache: dict[tuple[str, str], list[AffectedRow]] = {}
+    pending: list[tuple[Package, str, list[tuple[AffectedRow, str, str | None]]]] = []
+    wanted: set[int] = set()
+    for pkg in packages:
+        if options.kernel_noise and _KERNEL_PACKAGE.match(pkg.name):
+            continue
+        if options.os_owned_noise and pkg.os_owned and pkg.type in _LANGUAGE_ECOSYSTEMS:
+            continue
+        names, version = lookup_keys(pkg)
+        if not version:
+            continue
+        found: list[tuple[AffectedRow, str, str | None]] = []
+        for eco in ecosystems_for(pkg, os_info):
+            for name in names:
+                key = (eco, normalise_name(eco, name))
+                rows = rows_cache.get(key)
+                if rows is None:
+                    rows = rows_cache[key] = db.lookup(*key)
+                for row in rows:
+                    result = evaluate(row, version)
+                    if result is not None:
+                        found.append((row, *result))
+                        wanted.add(row.advisory)
+        if found:
+            pending.append((pkg, version, found))
+    advisories = db.advisories(wanted)
+    matches: list[VulnMatch] = []
+    for pkg, version, found in pending:
+        hits = [_Hit(advisories[row.advisory], row, state, fix) for row, state, fix in found]
+        for group in _group_hits(hits):
+            m = _merge(group, pkg, version)
+            if _keep(m, options):
+                matches.append(m)
+    matches.sort(key=lambda m: (m.package.name, m.package.version, m.package.path, -m.severity.rank, m.id))
+    return matches
