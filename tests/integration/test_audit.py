@@ -43,9 +43,21 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> Iter
 def app(daemon: PrivateDaemon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     wheels = tmp_path_factory.mktemp("audit-wheels")
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(wheels),
-         "jinja2==2.10"],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-q",
+            "-d",
+            str(wheels),
+            "jinja2==2.10",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     files: dict[str, bytes] = {}
     for whl in wheels.glob("*.whl"):
@@ -53,7 +65,9 @@ def app(daemon: PrivateDaemon, tmp_path_factory: pytest.TempPathFactory) -> Iter
             for name in z.namelist():
                 files[f"site/{name}"] = z.read(name)
     base = import_busybox(daemon.api)
-    tag = build_image(daemon.api, f"FROM {base}\nCOPY site /usr/local/lib/python3.11/site-packages/\n", "dg-audit:1", files)
+    tag = build_image(
+        daemon.api, f"FROM {base}\nCOPY site /usr/local/lib/python3.11/site-packages/\n", "dg-audit:1", files
+    )
     c = daemon.api.create_container(tag, ["sleep", "3600"], name="web")
     daemon.api.start(c)
     try:
@@ -74,8 +88,9 @@ def env(daemon: PrivateDaemon, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dockguard", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dockguard", *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")

@@ -31,14 +31,17 @@ def register(sub: Any) -> None:
     add_connection_args(p)
     p.add_argument("--all-images", action="store_true", help="scan every image, not only those used by containers")
     p.add_argument("--no-images", action="store_true", help="skip image scans")
-    p.add_argument("--no-registries", action="store_true", help="do not probe the registries the daemon is configured for")
+    p.add_argument(
+        "--no-registries", action="store_true", help="do not probe the registries the daemon is configured for"
+    )
     p.add_argument("--db", metavar="PATH", help="vulnerability database (default: $DOCKGUARD_DB or the user cache)")
     p.add_argument("--ignore-unfixed", action="store_true", help="hide vulnerabilities without a fixed version")
     p.add_argument("-u", dest="trusted_users", metavar="USERS", default="", help="trusted docker users (1.1.2)")
     p.add_argument("--format", choices=tuple(FORMATS), default="text", help="report format (default text)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     p.add_argument(
-        "--fail-on", metavar="SEVERITY",
+        "--fail-on",
+        metavar="SEVERITY",
         help="exit 1 when a finding or a failed scored check at/above SEVERITY remains",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
