@@ -65,23 +65,7 @@ def check(
     description: str = "",
 ) -> Check:
     """Declare an automated CIS check."""
-    return Check(
-        CheckMeta(
-            id=cis,
-            cis=cis,
-            title=title,
-            section=cis.split(".")[0],
-            level=level,
-            automated=True,
-            scored=scored,
-            severity=severity,
-            remediation=remediation,
-            remediation_impact=impact,
-            references=references,
-            description=description,
-        ),
-        fn,
-    )
+    return _declare(cis, title, level, True, scored, severity, remediation, impact, references, description, fn)
 
 
 def manual(
@@ -97,23 +81,37 @@ def manual(
     description: str = "",
 ) -> Check:
     """Declare a manual CIS check; `fn`, if given, adds facts for the human (NOTE/INFO)."""
-    return Check(
-        CheckMeta(
-            id=cis,
-            cis=cis,
-            title=title,
-            section=cis.split(".")[0],
-            level=level,
-            automated=False,
-            scored=False,
-            severity=severity,
-            remediation=remediation,
-            remediation_impact=impact,
-            references=references,
-            description=description,
-        ),
-        fn,
+    return _declare(cis, title, level, False, False, severity, remediation, impact, references, description, fn)
+
+
+def _declare(
+    cis: str,
+    title: str,
+    level: int,
+    automated: bool,
+    scored: bool,
+    severity: Severity,
+    remediation: str,
+    impact: str,
+    references: tuple[str, ...],
+    description: str,
+    fn: CheckFn | None,
+) -> Check:
+    meta = CheckMeta(
+        id=cis,
+        cis=cis,
+        title=title,
+        section=cis.split(".")[0],
+        level=level,
+        automated=automated,
+        scored=scored,
+        severity=severity,
+        remediation=remediation,
+        remediation_impact=impact,
+        references=references,
+        description=description,
     )
+    return Check(meta, fn)
 
 
 def _id_key(check_id: str) -> tuple[int, ...]:

@@ -64,7 +64,7 @@ class _Watch:
 @pytest.fixture(scope="module")
 def browser_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, _Watch, Path]]:
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make test-deps installs it)")
+        pytest.fail("Debian chromium is not installed (make test-deps installs it)")
     from playwright.sync_api import sync_playwright
 
     out = tmp_path_factory.mktemp("html")

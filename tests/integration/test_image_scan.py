@@ -151,11 +151,16 @@ def expected_advisories() -> dict[str, tuple[str, str | None]]:
     return out
 
 
-def test_scan_finds_pypa_advisories(pyapp: str, save_tar: Path, env: dict[str, str]) -> None:
+@pytest.fixture(scope="module")
+def pypa_db(env: dict[str, str]) -> None:
+    """The PyPA advisory database imported into the test's database."""
     if not (REFERENCE / "osv-pypi").is_dir():
         pytest.fail(f"reference data missing: {REFERENCE / 'osv-pypi'}")
     r = dockguard(["db", "import", str(REFERENCE / "osv-pypi")], env)
     assert r.returncode == 0, r.stderr
+
+
+def test_scan_finds_pypa_advisories(pyapp: str, save_tar: Path, env: dict[str, str], pypa_db: None) -> None:
     expected = expected_advisories()
     assert len(expected) >= 8
     for target in (pyapp, str(save_tar)):
@@ -179,10 +184,9 @@ def test_scan_finds_pypa_advisories(pyapp: str, save_tar: Path, env: dict[str, s
     assert "  LOW " not in table.stdout.split("Summary:")[0]
 
 
-def test_ignore_file_and_sarif(pyapp: str, env: dict[str, str], tmp_path: Path) -> None:
+def test_ignore_file_and_sarif(pyapp: str, env: dict[str, str], tmp_path: Path, pypa_db: None) -> None:
     r = dockguard(["image", "scan", "--format", "json", pyapp], env)
-    if r.returncode != 0:
-        pytest.skip("database not imported (runs after test_scan_finds_pypa_advisories)")
+    assert r.returncode == 0, r.stderr
     first = json.loads(r.stdout)["vulnerabilities"][0]
     ignore = tmp_path / "ignore.yaml"
     ignore.write_text(yaml.safe_dump({"suppressions": [

@@ -13,8 +13,8 @@ import sys
 import time
 from typing import Any
 
-from dockguard.commands.common import add_connection_args, write_output
-from dockguard.errors import DockguardError, UsageError
+from dockguard.commands.common import add_connection_args, collect_options, parse_fail_on, write_output
+from dockguard.errors import DockguardError
 from dockguard.report.formats import FORMATS
 from dockguard.suppress import add_argument as add_suppressions_argument
 
@@ -67,31 +67,21 @@ def run(args: argparse.Namespace) -> int:
 
     from dockguard import suppress
     from dockguard.collect.docker_api import default_docker_host
-    from dockguard.collect.snapshot import CollectOptions, collect_snapshot
+    from dockguard.collect.snapshot import collect_snapshot
     from dockguard.commands.bench import channel_findings, check_extras
     from dockguard.engine import Options, evaluate
-    from dockguard.model import Finding, Outcome, Section, Severity
+    from dockguard.model import Finding, Outcome, Section
     from dockguard.registry import catalogue
     from dockguard.report.formats import RenderOptions, render
     from dockguard.report.text import TextOptions
 
-    fail_on = None
-    if args.fail_on:
-        try:
-            fail_on = Severity.parse(args.fail_on)
-        except ValueError as exc:
-            raise UsageError(f"--fail-on: {exc}") from None
+    fail_on = parse_fail_on(args.fail_on)
     say = _Steps(args.quiet)
     started = time.time()
     docker_host = args.docker_host or default_docker_host()
     sections: list[Section] = []
     findings: list[Finding] = []
-    options = CollectOptions(
-        docker_host=docker_host,
-        host_root=args.host_root or "/",
-        host_root_given=bool(args.host_root),
-        processes=args.processes,
-    )
+    options = collect_options(args, docker_host)
 
     say(f"collecting facts from {docker_host} and the host")
     try:

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from dockguard.commands.common import Progress, add_connection_args, write_output
+from dockguard.commands.common import Progress, add_connection_args, collect_options, parse_fail_on, write_output
 from dockguard.errors import UsageError
 from dockguard.report.formats import FORMATS
 from dockguard.suppress import add_argument as add_suppressions_argument
@@ -114,10 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if args.fail_on.strip().upper() == "WARN":
             fail_on_warn = True
         else:
-            try:
-                fail_on = Severity.parse(args.fail_on)
-            except ValueError as exc:
-                raise UsageError(f"--fail-on: {exc}; or WARN") from None
+            fail_on = parse_fail_on(args.fail_on)
     if args.limit < 0:
         raise UsageError("-n must not be negative")
     checks = select(catalogue(), _split(args.checks), _split(args.exclude), args.level)
@@ -130,16 +127,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--snapshot cannot be combined with --docker-host or --host-root")
         snapshot = Snapshot.load(Path(args.snapshot))
     else:
-        from dockguard.collect.snapshot import CollectOptions, collect_snapshot
+        from dockguard.collect.snapshot import collect_snapshot
 
         progress = Progress()
         snapshot = collect_snapshot(
-            CollectOptions(
-                docker_host=args.docker_host,
-                host_root=args.host_root or "/",
-                host_root_given=bool(args.host_root),
-                processes=args.processes,
-            ),
+            collect_options(args),
             progress=progress,
         )
         progress.done()

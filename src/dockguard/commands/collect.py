@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dockguard.commands.common import Progress, add_connection_args, write_output
+from dockguard.commands.common import Progress, add_connection_args, collect_options, write_output
 
 
 def register(sub: Any) -> None:
@@ -24,16 +24,11 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect and write the snapshot; collection problems are listed on stderr."""
-    from dockguard.collect.snapshot import CollectOptions, collect_snapshot
+    from dockguard.collect.snapshot import collect_snapshot
 
     progress = Progress()
     snapshot = collect_snapshot(
-        CollectOptions(
-            docker_host=args.docker_host,
-            host_root=args.host_root or "/",
-            host_root_given=bool(args.host_root),
-            processes=args.processes,
-        ),
+        collect_options(args),
         progress=progress,
     )
     progress.done()

@@ -6,8 +6,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dockguard.errors import OperationalError
+from dockguard.errors import OperationalError, UsageError
+
+if TYPE_CHECKING:
+    from dockguard.collect.snapshot import CollectOptions
+    from dockguard.model import Severity
 
 
 def add_connection_args(p: argparse.ArgumentParser) -> None:
@@ -30,6 +35,30 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
         help="how to list container processes: /proc of the local host, or the Engine API 'top' "
         "(auto: /proc when the daemon runs here)",
     )
+
+
+def collect_options(args: argparse.Namespace, docker_host: str | None = None) -> CollectOptions:
+    """CollectOptions from the connection arguments added by `add_connection_args`."""
+    from dockguard.collect.snapshot import CollectOptions
+
+    return CollectOptions(
+        docker_host=docker_host or args.docker_host,
+        host_root=args.host_root or "/",
+        host_root_given=bool(args.host_root),
+        processes=args.processes,
+    )
+
+
+def parse_fail_on(text: str | None) -> Severity | None:
+    """``--fail-on SEVERITY`` → Severity (UsageError with the choices when unknown)."""
+    from dockguard.model import Severity
+
+    if not text:
+        return None
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"--fail-on: {exc}") from None
 
 
 def write_output(text: str, path: str | None) -> None:

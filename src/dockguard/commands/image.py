@@ -150,15 +150,11 @@ def _severities(text: str | None) -> set[Severity] | None:
 
 def _scan(args: argparse.Namespace) -> int:
     from dockguard import __version__
+    from dockguard.commands.common import parse_fail_on
     from dockguard.image.findings import image_findings
-    from dockguard.model import Report, Section, Severity
+    from dockguard.model import Report, Section
 
-    fail_on = None
-    if args.fail_on:
-        try:
-            fail_on = Severity.parse(args.fail_on)
-        except ValueError as exc:
-            raise UsageError(f"--fail-on: {exc}") from None
+    fail_on = parse_fail_on(args.fail_on)
     wanted = _severities(args.severity)
     started = time.time()
     db = None
