@@ -83,10 +83,22 @@ class PrivateDaemon:
         """The daemon log so far (for failure messages)."""
         return (self.root / "dockerd.log").read_text(errors="replace")
 
+    def _kill_containers(self) -> None:
+        """Kill this daemon's running containers so that it shuts down promptly."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        api = self.api
+        try:
+            ids = [c["Id"] for c in api.containers()]
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(lambda cid: api.kill(cid), ids))
+        except Exception:  # noqa: BLE001 - best effort before SIGTERM; leftovers are killed later
+            pass
+
     def stop(self) -> None:
         """Stop this daemon (by its own pid) and wait for it."""
-        if self._client is not None:
-            self._client.close()
+        if self.process.poll() is None and self._client is not None:
+            self._kill_containers()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -94,6 +106,8 @@ class PrivateDaemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        if self._client is not None:
+            self._client.close()
 
 
 def start_daemon(
@@ -203,8 +217,53 @@ def build_image(api: docker.APIClient, dockerfile: str, tag: str, files: dict[st
     return tag
 
 
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            out.append(kid)
+            out.extend(_descendants(kid))
+    return out
+
+
+def kill_leftovers(root: Path) -> int:
+    """SIGKILL processes a stopped daemon left behind (shims naming `root`) and their children.
+
+    Only processes whose command line names this daemon's own temp directory are touched.
+    """
+    marker = str(root).encode()
+    victims: list[int] = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if marker in cmdline:
+            victims.extend(_descendants(int(name)))
+            victims.append(int(name))
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return len(victims)
+
+
 def cleanup_root(root: Path) -> None:
-    """Remove a daemon root, unmounting anything the daemon left mounted below it."""
+    """Remove a daemon root: kill what its daemon left running, unmount, delete."""
+    kill_leftovers(root)
     with open("/proc/self/mountinfo") as f:
         mounts = [line.split()[4] for line in f]
     for mp in sorted((m for m in mounts if m.startswith(str(root))), key=len, reverse=True):

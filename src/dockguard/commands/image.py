@@ -103,13 +103,16 @@ def _open_source(args: argparse.Namespace, cache: Any) -> Any:
     """Files and directories first, then registry references, then daemon image names."""
     from pathlib import Path
 
-    from dockguard.channel.registry_source import looks_like_registry_ref, open_registry_source
     from dockguard.errors import UsageError
     from dockguard.image.sources import open_target
 
     target = args.target
-    local_prefix = target.split(":", 1)[0] in ("docker-archive", "oci", "dir")
-    if not local_prefix and not Path(target).exists() and looks_like_registry_ref(target):
+    local = target.split(":", 1)[0] in ("docker-archive", "oci", "dir") or Path(target).exists()
+    if local:
+        return open_target(target, args.platform, config_cache=cache)
+    from dockguard.channel.registry_source import looks_like_registry_ref, open_registry_source
+
+    if looks_like_registry_ref(target):
         password = None
         if args.password_stdin:
             if not args.username:
@@ -151,7 +154,6 @@ def _severities(text: str | None) -> set[Severity] | None:
 def _scan(args: argparse.Namespace) -> int:
     from dockguard import __version__
     from dockguard.commands.common import parse_fail_on
-    from dockguard.image.findings import image_findings
     from dockguard.model import Report, Section
 
     fail_on = parse_fail_on(args.fail_on)
@@ -177,6 +179,8 @@ def _scan(args: argparse.Namespace) -> int:
     if stale:
         hint = "`dockguard db import`" if args.offline else "`dockguard db update`"
         _warn(f"stale vulnerability data ({', '.join(stale)}): refresh with {hint}")
+    from dockguard.image.findings import image_findings
+
     findings = image_findings(inv, matches)
     sections = [Section("image", "warning", w) for w in inv.warnings]
     sections += [Section("layers", "error", e) for e in inv.errors]
