@@ -6,6 +6,7 @@ no bridge and no iptables, and is stopped by its pid.  It never touches another 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -92,7 +93,7 @@ class PrivateDaemon:
             ids = [c["Id"] for c in api.containers()]
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(pool.map(lambda cid: api.kill(cid), ids))
-        except Exception:  # noqa: BLE001 - best effort before SIGTERM; leftovers are killed later
+        except Exception:
             pass
 
     def stop(self) -> None:
@@ -133,18 +134,16 @@ def start_daemon(
     ]
     if listen_unix:
         args.append(f"--host=unix://{sock}")
-    config_file = None
-    if daemon_json is not None:
-        config_file = root / "daemon.json"
-        config_file.write_text(json.dumps(daemon_json))
-    # Always pass --config-file so the host's /etc/docker/daemon.json never leaks in.
-    if config_file is None:
-        config_file = root / "empty-daemon.json"
-        config_file.write_text("{}")
+    # Always pass --config-file so the host's /etc/docker/daemon.json never leaks in, and keep
+    # the daemon's trust key in the temp dir (dockerd 20.10 writes /etc/docker/key.json otherwise).
+    config_file = root / "daemon.json"
+    config_file.write_text(json.dumps({"deprecated-key-path": str(root / "key.json"), **(daemon_json or {})}))
     args.append(f"--config-file={config_file}")
     args.extend(extra_args)
     log = open(root / "dockerd.log", "wb")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # HOME in the temp dir: tools the daemon runs (ps for `top`) keep their state there.
+    env = dict(os.environ, HOME=str(root))
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     daemon = PrivateDaemon(root, sock, pidfile, proc, config_file, tuple(extra_args))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -254,10 +253,8 @@ def kill_leftovers(root: Path) -> int:
             victims.extend(_descendants(int(name)))
             victims.append(int(name))
     for pid in victims:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
     return len(victims)
 
 

@@ -7,6 +7,8 @@ and its filters, sorting and JSON download must work.  A screenshot is taken in 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,9 +34,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+_HOME = tempfile.mkdtemp(prefix="dg-chromium-home-")
+
+
 def launch(playwright: Any) -> Any:
-    """Debian's chromium through Playwright (no browser download)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    """Debian's chromium through Playwright (no browser download), its HOME in a temp dir."""
+    env = dict(os.environ, HOME=_HOME, XDG_CONFIG_HOME=f"{_HOME}/.config", XDG_CACHE_HOME=f"{_HOME}/.cache")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
 
 
 def screenshot(page_path: Path, png: Path, *, width: int = 1280, height: int = 1500) -> None:
@@ -73,8 +79,7 @@ def browser_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any
     watch = _Watch()
     with sync_playwright() as p:
         browser = launch(p)
-        context = browser.new_context(viewport={"width": 1280, "height": 1500},
-                                      accept_downloads=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 1500}, accept_downloads=True)
         page = context.new_page()
         page.on("console", lambda m: watch.console.append((m.type, m.text)))
         page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
@@ -161,9 +166,7 @@ def test_finding_filters_and_sorting(browser_page: tuple[Any, _Watch, Path]) -> 
     bar.locator('select[data-filter="fixable"]').select_option("")
 
     def severities() -> list[str]:
-        return list(page.eval_on_selector_all(
-            "#findings-table tbody tr", "rows => rows.map(r => r.dataset.severity)"
-        ))
+        return list(page.eval_on_selector_all("#findings-table tbody tr", "rows => rows.map(r => r.dataset.severity)"))
 
     assert severities()[0] == "CRITICAL"
     header = page.locator("#findings-table th", has_text="Severity")
