@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
     scan.add_argument("--ignore-file", metavar="FILE",
                       help="YAML suppressions (id, purl or path, expires, reason)")
     scan.add_argument("--offline", action="store_true",
-                      help="never use the network (the scan never downloads; stated for scripts)")
+                      help="never use the network: refuse registry pulls (the scan itself never downloads)")
     scan.add_argument("--db", metavar="PATH",
                       help="vulnerability database (default: $DOCKGUARD_DB or the user cache dir)")
     scan.add_argument("--list-packages", action="store_true",
@@ -113,6 +113,8 @@ def _open_source(args: argparse.Namespace, cache: Any) -> Any:
     from dockguard.channel.registry_source import looks_like_registry_ref, open_registry_source
 
     if looks_like_registry_ref(target):
+        if getattr(args, "offline", False):
+            raise UsageError(f"--offline: {target} would be pulled from a registry; scan a local image or archive")
         password = None
         if args.password_stdin:
             if not args.username:
