@@ -105,7 +105,12 @@ def _when(timestamp: float) -> str:
 
 
 def _header(report: Report) -> str:
-    source = ", ".join(f"{k}: {v}" for k, v in sorted(report.source.items()) if _scalar(v))
+    labels = {"docker_host": "Docker host", "hostname": "host", "snapshot_file": "snapshot", "target": "target"}
+    parts = [f"{labels[k]}: {v}" for k, v in sorted(report.source.items()) if k in labels and _scalar(v) and v]
+    created = report.source.get("snapshot_created")
+    if isinstance(created, int | float) and created and abs(created - report.started) > 5:
+        parts.append(f"facts collected {_when(float(created))}")
+    source = ", ".join(parts)
     duration = max(0.0, report.finished - report.started)
     return (
         '<header><h1>dockguard report</h1><p class="meta">'
