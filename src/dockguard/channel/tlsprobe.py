@@ -126,8 +126,13 @@ def make_context(
     client: ClientCert | None = None,
     cafile: str | None = None,
     verify: bool = False,
+    lenient: bool = False,
 ) -> ssl.SSLContext:
-    """A client context pinned to `version` (or any), optionally verifying against `cafile`."""
+    """A client context pinned to `version` (or any), optionally verifying against `cafile`.
+
+    `lenient` verifies at OpenSSL security level 0, i.e. accepts small keys and SHA-1
+    signatures, so that a chain can be judged apart from those (reported on their own).
+    """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     if verify:
@@ -144,7 +149,7 @@ def make_context(
             warnings.simplefilter("ignore", DeprecationWarning)
             ctx.minimum_version = _SSL_VERSION[version]
             ctx.maximum_version = _SSL_VERSION[version]
-    if not verify or version in ("TLSv1.0", "TLSv1.1"):
+    if not verify or lenient or version in ("TLSv1.0", "TLSv1.1"):
         # OpenSSL 3 disables old protocols (and small keys) at security level 1+ even when
         # asked for them; a probe must be able to see them to report them.
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
@@ -209,6 +214,7 @@ def attempt(
     client: ClientCert | None = None,
     cafile: str | None = None,
     verify: bool = False,
+    lenient: bool = False,
     path: str | None = "/_ping",
     timeout: float = 5.0,
 ) -> TlsAttempt:
@@ -219,7 +225,7 @@ def attempt(
     """
     kwargs: dict[str, Any] = {
         "version": version, "client": client, "cafile": cafile, "verify": verify,
-        "path": path, "timeout": timeout,
+        "lenient": lenient, "path": path, "timeout": timeout,
     }
     result = _attempt_once(host, port, **kwargs)
     for _ in range(2):
@@ -237,10 +243,13 @@ def _attempt_once(
     client: ClientCert | None = None,
     cafile: str | None = None,
     verify: bool = False,
+    lenient: bool = False,
     path: str | None = "/_ping",
     timeout: float = 5.0,
 ) -> TlsAttempt:
-    ctx = make_context(version=version, client=client, cafile=cafile, verify=verify)
+    ctx = make_context(
+        version=version, client=client, cafile=cafile, verify=verify, lenient=lenient
+    )
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:

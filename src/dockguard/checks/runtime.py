@@ -14,13 +14,14 @@ CRITICAL message makes the container a finding.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from dockguard.engine import Context, FactsMissing, per_object
 from dockguard.model import Detail, Evaluation, Outcome, Severity
 from dockguard.registry import Check, check, manual
-from dockguard.snapshot import ContainerFacts, MountPoint, NetworkFacts
+from dockguard.snapshot import ContainerFacts, MountPoint, NetworkFacts, ProcessFact
 
 CIS_URL = "https://www.cisecurity.org/benchmark/docker"
 _RUN_REF = "https://docs.docker.com/engine/reference/run/"
@@ -272,6 +273,17 @@ def _is_sshd(word: str) -> bool:
     return base == "sshd"
 
 
+_INTERPRETERS = re.compile(r"^(sh|bash|dash|ash|busybox|python[0-9.]*|perl|ruby)$")
+
+
+def _runs_sshd(p: ProcessFact) -> bool:
+    """comm, argv[0], or the script an interpreter runs (``/bin/sh /usr/sbin/sshd``) is sshd."""
+    argv = [w for a in p.cmdline[:1] for w in a.split()[:1]] + list(p.cmdline[1:2])
+    if _is_sshd(p.comm) or (argv and _is_sshd(argv[0])):
+        return True
+    return len(argv) > 1 and bool(_INTERPRETERS.match(posixpath.basename(argv[0]))) and _is_sshd(argv[1])
+
+
 def _c_5_7(ctx: Context) -> Evaluation:
     running = _running_or_na(ctx)
     warn: list[Detail] = []
@@ -282,11 +294,7 @@ def _c_5_7(ctx: Context) -> Evaluation:
             why = c.processes_error or "processes not collected"
             errors.append(Detail(c.label, f"cannot list processes: {why}", Outcome.ERROR))
             continue
-        sshd = [
-            p
-            for p in c.processes
-            if _is_sshd(p.comm) or (p.cmdline and p.cmdline[0].split() and _is_sshd(p.cmdline[0].split()[0]))
-        ]
+        sshd = [p for p in c.processes if _runs_sshd(p)]
         if sshd:
             pids = ", ".join(str(p.pid) for p in sshd)
             warn.append(Detail(c.label, f"sshd running (pid {pids})", Outcome.WARN))

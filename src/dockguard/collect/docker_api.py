@@ -57,11 +57,27 @@ def connect(docker_host: str | None = None, timeout: int = 30) -> Any:
     return client
 
 
+_CAUSES = (
+    ("FileNotFoundError", "no such socket"),
+    ("ConnectionRefusedError", "connection refused"),
+    ("Connection refused", "connection refused"),
+    ("PermissionError", "permission denied (root or the socket's group is needed)"),
+    ("Permission denied", "permission denied (root or the socket's group is needed)"),
+    ("timed out", "timed out"),
+    ("Name or service not known", "unknown host"),
+    ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted (DOCKER_CERT_PATH?)"),
+)
+
+
 def _short(exc: BaseException) -> str:
+    """A one-line reason from the layers of wrapping requests and the SDK put around it."""
     text = str(exc)
+    for needle, reason in _CAUSES:
+        if needle in text or needle == type(exc).__name__:
+            return reason
     for marker in ("Connection aborted.", "Error while fetching server API version: "):
         text = text.replace(marker, "")
-    return text.strip(" ('\")") or type(exc).__name__
+    return " ".join(text.strip(" ('\")").split()) or type(exc).__name__
 
 
 @dataclass
