@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -182,7 +181,6 @@ def test_nothing_listening_is_unreachable_not_secure(capsys: pytest.CaptureFixtu
     assert summary["tls_authentication"] is None
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl binary")
 def test_foreign_ca_client_certificate_accepted_is_critical(
     pki: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

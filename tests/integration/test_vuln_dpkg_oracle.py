@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import itertools
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dockguard.vuln.versions import compare_dpkg
-
-pytestmark = pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg is not installed")
 
 _SCRIPT = r"""
 while IFS=' ' read -r a b; do

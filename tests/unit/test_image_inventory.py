@@ -123,7 +123,6 @@ def test_python_egg_info_and_npm(tmp_path: Path) -> None:
 GO_BINARIES = [p for p in ("/usr/bin/docker-registry", "/usr/bin/containerd", "/usr/sbin/dockerd") if Path(p).is_file()]
 
 
-@pytest.mark.skipif(not GO_BINARIES, reason="no Go binary installed (docker.io provides some)")
 def test_go_buildinfo_of_real_binary_inline_format(tmp_path: Path) -> None:
     binary = GO_BINARIES[0]
     data = Path(binary).read_bytes()
@@ -275,7 +274,6 @@ def _build_rpmdb(tmp: Path) -> Path:
     return dbpath
 
 
-@pytest.mark.skipif(not (RPM and RPMBUILD), reason="rpm/rpmbuild not installed (TEST_APT has rpm)")
 def test_rpm_sqlite_db_built_by_rpm(tmp_path: Path) -> None:
     dbpath = _build_rpmdb(tmp_path)
     oracle = subprocess.run(
