@@ -17,6 +17,7 @@ from dockguard.commands.common import add_connection_args, collect_options, pars
 from dockguard.errors import DockguardError
 from dockguard.report.formats import FORMATS
 from dockguard.suppress import add_argument as add_suppressions_argument
+from dockguard.vex import add_argument as add_vex_argument
 
 
 def register(sub: Any) -> None:
@@ -46,6 +47,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     add_suppressions_argument(p)
+    add_vex_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -76,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     from dockguard.report.text import TextOptions
 
     fail_on = parse_fail_on(args.fail_on)
+    from dockguard import vex
+
+    statements = vex.load_all(getattr(args, "vex", None))
     say = _Steps(args.quiet)
     started = time.time()
     docker_host = args.docker_host or default_docker_host()
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     elif not daemon_ok:
         sections.append(Section("images", "N/A", "the daemon is unreachable: no image to scan"))
     else:
-        image_scans = _scan_images(args, snapshot, docker_host, findings, sections, say)
+        image_scans = _scan_images(args, snapshot, docker_host, findings, sections, say, statements)
 
     if args.no_registries:
         sections.append(Section("registries", "N/A", "skipped (--no-registries)"))
@@ -167,7 +172,13 @@ def _socket_findings(docker_host: str, sections: list[Any]) -> list[Any]:
 
 
 def _scan_images(
-    args: argparse.Namespace, snapshot: Any, docker_host: str, findings: list[Any], sections: list[Any], say: Any
+    args: argparse.Namespace,
+    snapshot: Any,
+    docker_host: str,
+    findings: list[Any],
+    sections: list[Any],
+    say: Any,
+    statements: Any = (),
 ) -> dict[str, Any]:
     from pathlib import Path
 
@@ -214,6 +225,12 @@ def _scan_images(
                 else []
             )
             found = image_findings(inv, matches, obj=f"image:{name}")
+            if statements:
+                from dockguard import vex
+
+                refs = (inv.metadata.name, *inv.metadata.repo_tags, image_id)
+                found = list(vex.apply(Report(tool_version="", started=0, finished=0, findings=tuple(found)),
+                                       statements, refs).findings)
             findings.extend(found)
             summary = scan_summary_for_bench(Report(tool_version="", started=0, finished=0, findings=tuple(found)))
             if db is None:

@@ -47,6 +47,9 @@ def register(subparsers: Any) -> None:
                       help="hide vulnerabilities without a fixed version")
     scan.add_argument("--ignore-file", metavar="FILE",
                       help="YAML suppressions (id, purl or path, expires, reason)")
+    from dockguard.vex import add_argument as add_vex_argument
+
+    add_vex_argument(scan)
     scan.add_argument("--offline", action="store_true",
                       help="never use the network: refuse registry pulls (the scan itself never downloads)")
     scan.add_argument("--db", metavar="PATH",
@@ -160,6 +163,9 @@ def _scan(args: argparse.Namespace) -> int:
 
     fail_on = parse_fail_on(args.fail_on)
     wanted = _severities(args.severity)
+    from dockguard import vex
+
+    statements = vex.load_all(getattr(args, "vex", None))
     started = time.time()
     db = None
     if not args.list_packages:
@@ -191,6 +197,9 @@ def _scan(args: argparse.Namespace) -> int:
         findings=tuple(findings), sections=tuple(sections),
         source=_source_info(inv),
     )
+    if statements:
+        meta = inv.metadata
+        report = vex.apply(report, statements, (meta.name, *meta.repo_tags, meta.image_id))
     if args.ignore_file:
         from dockguard import suppress
 
