@@ -77,9 +77,15 @@ def start_registry(
     ciphersuites: list[str] | None = None,
     htpasswd: Path | None = None,
     token: dict[str, str] | None = None,
+    storage_middleware: list[dict[str, Any]] | None = None,
+    data_dir: Path | None = None,
     timeout: float = 20.0,
 ) -> Registry:
-    """Start ``docker-registry serve`` on 127.0.0.1 with the given transport and auth."""
+    """Start ``docker-registry serve`` on 127.0.0.1 with the given transport and auth.
+
+    `storage_middleware` goes to ``middleware.storage`` (e.g. ``redirect``); `data_dir` lets
+    several registries share one storage directory (default ``root/data``).
+    """
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     http: dict[str, Any] = {
@@ -96,7 +102,7 @@ def start_registry(
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "info", "accesslog": {"disabled": True}},
-        "storage": {"filesystem": {"rootdirectory": str(root / "data")},
+        "storage": {"filesystem": {"rootdirectory": str(data_dir or root / "data")},
                     "delete": {"enabled": True}},
         "http": http,
     }
@@ -104,6 +110,8 @@ def start_registry(
         config["auth"] = {"htpasswd": {"realm": "dockguard-test", "path": str(htpasswd)}}
     if token:
         config["auth"] = {"token": token}
+    if storage_middleware:
+        config["middleware"] = {"storage": storage_middleware}
     cfg = root / "config.yml"
     cfg.write_text(yaml.safe_dump(config))
     with open(root / "registry.log", "wb") as log:
@@ -214,3 +222,68 @@ def tar_of(files: dict[str, bytes]) -> bytes:
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """One request a RecordingFileServer received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    """Header names lower-cased."""
+
+
+class RecordingFileServer:
+    """Serves the files under `root` on 127.0.0.1 (over TLS with `ssl_context`) and records
+    every request with its headers - a stand-in for the blob storage a registry redirects to.
+    """
+
+    def __init__(self, root: Path, ssl_context: Any = None) -> None:
+        import http.server
+        import threading
+
+        self.root = root.resolve()
+        self.requests: list[SeenRequest] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._serve(body=True)
+
+            def do_HEAD(self) -> None:
+                self._serve(body=False)
+
+            def _serve(self, body: bool) -> None:
+                from urllib.parse import unquote, urlsplit
+
+                server.requests.append(SeenRequest(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}
+                ))
+                path = (server.root / unquote(urlsplit(self.path).path).lstrip("/")).resolve()
+                if not path.is_relative_to(server.root) or not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if ssl_context is not None:
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = int(self.httpd.server_address[1])
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)

@@ -406,23 +406,28 @@ def _probe_tcp_steps(
         else:
             log.failed("client-cert", f"{own.outcome.value}: {own.reason}")
 
+    info = tlsprobe.parse_certificate(der) if der else None
+
     # 5. Chain to the given CA.
     if cafile is None:
         log.skipped("certificate-chain", "no CA given (ca.pem in --cert-path)")
     else:
-        chain = tlsprobe.attempt(
-            host, port, client=client, cafile=cafile, verify=True, path=None, timeout=timeout
+        chain, weak = tlsprobe.verify_chain(
+            host, port, client=client, cafile=cafile, timeout=timeout
+        )
+        verified = f"verifies against {cafile}" + (
+            f" only at OpenSSL security level 0 ({weak})" if weak else ""
         )
         if chain.outcome is tlsprobe.Outcome.ANSWERED:
-            log.completed("certificate-chain", f"verifies against {cafile}")
+            log.completed("certificate-chain", verified)
         elif chain.outcome is tlsprobe.Outcome.SERVER_CERT_UNTRUSTED:
             log.completed("certificate-chain", chain.verify_message or chain.reason)
-            found = tlsprobe.chain_finding(chain, cafile, obj, KIND)
+            found = tlsprobe.chain_finding(chain, cafile, obj, KIND, info)
             if found:
                 log.add(found)
         elif chain.outcome is tlsprobe.Outcome.CLIENT_CERT_REJECTED:
             # TLS 1.2: the server judged our certificate, so it accepted its own chain check.
-            log.completed("certificate-chain", f"verifies against {cafile}")
+            log.completed("certificate-chain", verified)
         else:
             log.failed("certificate-chain", f"{chain.outcome.value}: {chain.reason}")
 
@@ -438,8 +443,7 @@ def _probe_tcp_steps(
         log.failed("tls-versions", "no version could be classified")
 
     # 7. The server certificate.
-    if der:
-        info = tlsprobe.parse_certificate(der)
+    if info is not None:
         log.facts["certificate"] = _cert_facts(info)
         log.completed("certificate", f"{info.subject}, {info.days_left} days left")
         for f in tlsprobe.certificate_findings(info, host, obj, KIND):

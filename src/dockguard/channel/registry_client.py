@@ -427,7 +427,7 @@ class RegistryClient:
         return response
 
     def _send(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
-        origin = urlsplit(url).netloc
+        origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 response = self.session.request(
@@ -445,10 +445,10 @@ class RegistryClient:
             target = urljoin(url, location)
             if urlsplit(target).scheme not in ("https", "http"):
                 raise OperationalError(f"refusing redirect to {target}")
-            downgrade = urlsplit(target).scheme == "http" and urlsplit(url).scheme == "https"
-            if downgrade and not self.insecure:
+            if urlsplit(target).scheme == "http" and urlsplit(url).scheme == "https":
+                # Even with --insecure, which is about the registry's own transport.
                 raise OperationalError(f"refusing redirect from HTTPS to {target}")
-            if urlsplit(target).netloc != origin:
+            if _origin(target) != origin:
                 # Blob storage on another host must never see the registry's credentials.
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             url = target
@@ -643,6 +643,13 @@ class RegistryClient:
             tmp.close()
             raise
         return tmp
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the default port filled in: where credentials may go."""
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 def select_platform(entries: list[Descriptor], platform: str) -> Descriptor | None:

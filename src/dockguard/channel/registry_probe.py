@@ -240,6 +240,7 @@ def _tls_steps(
         log.failed("tls-versions", "no version could be classified")
 
     seen = tlsprobe.attempt(host, port, path=None, timeout=timeout)
+    info: tlsprobe.CertInfo | None = None
     if seen.peer_der:
         info = tlsprobe.parse_certificate(seen.peer_der)
         log.facts["certificate"] = {
@@ -250,6 +251,7 @@ def _tls_steps(
             "san": list(info.dns_names + info.ip_addresses),
             "key": f"{info.key_type} {info.key_bits}",
             "signature": info.signature_algorithm,
+            "eku": list(info.ext_key_usage) if info.ext_key_usage is not None else None,
         }
         log.completed("certificate", f"{info.subject}, {info.days_left} days left")
         for f in tlsprobe.certificate_findings(info, host, obj, KIND):
@@ -257,13 +259,15 @@ def _tls_steps(
     else:
         log.failed("certificate", f"no certificate seen: {seen.reason}")
 
-    chain = tlsprobe.attempt(host, port, cafile=ca_cert, verify=True, path=None, timeout=timeout)
+    chain, weak = tlsprobe.verify_chain(host, port, cafile=ca_cert, timeout=timeout)
     anchor = ca_cert or "the system trust store"
     if chain.outcome in (tlsprobe.Outcome.ANSWERED, tlsprobe.Outcome.CLIENT_CERT_REJECTED):
-        log.completed("certificate-chain", f"verifies against {anchor}")
+        log.completed("certificate-chain", f"verifies against {anchor}" + (
+            f" only at OpenSSL security level 0 ({weak})" if weak else ""
+        ))
     elif chain.outcome is tlsprobe.Outcome.SERVER_CERT_UNTRUSTED:
         log.completed("certificate-chain", chain.verify_message or chain.reason)
-        found = tlsprobe.chain_finding(chain, ca_cert, obj, KIND)
+        found = tlsprobe.chain_finding(chain, ca_cert, obj, KIND, info)
         if found:
             log.add(found)
     else:

@@ -378,6 +378,13 @@ class CertInfo:
     """None when the certificate has no EKU extension (any use allowed)."""
     self_signed: bool
 
+    @property
+    def allows_server_auth(self) -> bool:
+        """False when an EKU extension is present without serverAuth (or any usage)."""
+        return self.ext_key_usage is None or bool(
+            {"serverAuth", "anyExtendedKeyUsage"} & set(self.ext_key_usage)
+        )
+
     def matches_host(self, host: str) -> bool:
         """Would a Go client (SAN only, CN ignored) accept this certificate for `host`?"""
         try:
@@ -526,25 +533,66 @@ def certificate_findings(info: CertInfo, host: str, obj: str, kind: str) -> list
             f"server certificate signed with {info.signature_algorithm}",
             "Re-issue the certificate with a SHA-256 (or better) signature.",
         )
-    if info.ext_key_usage is not None and not (
-        {"serverAuth", "anyExtendedKeyUsage"} & set(info.ext_key_usage)
-    ):
+    if not info.allows_server_auth:
         add(
             "cert-eku",
             Severity.MEDIUM,
             "server certificate lacks the serverAuth extended key usage "
-            f"(has: {', '.join(info.ext_key_usage)})",
+            f"(has: {', '.join(info.ext_key_usage or ())})",
             "Re-issue the server certificate with extendedKeyUsage = serverAuth.",
         )
     return out
 
 
-def chain_finding(a: TlsAttempt, cafile: str | None, obj: str, kind: str) -> Finding | None:
-    """A finding when the certificate chain does not verify (expiry is reported separately)."""
+# OpenSSL's verify messages for keys and digests below its security level (Debian: 2).
+# OpenSSL checks the leaf key before it even looks for the issuer, so such a message says
+# nothing about the chain: it is checked again at level 0 (the weakness itself is reported
+# by cert-weak-key / cert-weak-signature).
+_SECLEVEL_ERRORS = (
+    "EE certificate key too weak",
+    "CA certificate key too weak",
+    "CA signature digest algorithm too weak",
+)
+_PURPOSE_ERROR = "unsuitable certificate purpose"
+
+
+def verify_chain(
+    host: str,
+    port: int,
+    *,
+    cafile: str | None,
+    client: ClientCert | None = None,
+    timeout: float = 5.0,
+) -> tuple[TlsAttempt, str | None]:
+    """Verify the server chain against `cafile` (or the system store).
+
+    Returns the attempt and, when the chain only verifies at OpenSSL security level 0, the
+    security-level error that the default level gave.
+    """
+    strict = attempt(host, port, client=client, cafile=cafile, verify=True, path=None,
+                     timeout=timeout)
+    message = strict.verify_message or ""
+    if strict.outcome is not Outcome.SERVER_CERT_UNTRUSTED or message not in _SECLEVEL_ERRORS:
+        return strict, None
+    relaxed = attempt(host, port, client=client, cafile=cafile, verify=True, lenient=True,
+                      path=None, timeout=timeout)
+    return relaxed, message
+
+
+def chain_finding(
+    a: TlsAttempt, cafile: str | None, obj: str, kind: str, leaf: CertInfo | None = None
+) -> Finding | None:
+    """A finding when the certificate chain does not verify.
+
+    Expiry is reported separately, and so is a leaf without serverAuth (`leaf`): OpenSSL
+    only checks the purpose once it has found the chain's trust anchor.
+    """
     if a.outcome is not Outcome.SERVER_CERT_UNTRUSTED:
         return None
     message = a.verify_message or a.reason
     if "expired" in message:
+        return None
+    if message == _PURPOSE_ERROR and leaf is not None and not leaf.allows_server_auth:
         return None
     anchor = cafile or "the system trust store"
     return Finding(
