@@ -6,8 +6,10 @@ and its filters, sorting and JSON download must work.  A screenshot is taken in 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +37,7 @@ CHROMIUM_ARGS = [
 
 
 _HOME = tempfile.mkdtemp(prefix="dg-chromium-home-")
+atexit.register(shutil.rmtree, _HOME, True)
 
 
 def launch(playwright: Any) -> Any:
