@@ -68,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from dockguard import suppress
+    from dockguard.assemble import check_extras, snapshot_findings
     from dockguard.collect.docker_api import default_docker_host
     from dockguard.collect.snapshot import collect_snapshot
-    from dockguard.commands.bench import channel_findings, check_extras
     from dockguard.engine import Options, evaluate
     from dockguard.model import Finding, Outcome, Section
     from dockguard.registry import catalogue
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     say("probing the daemon socket")
     findings.extend(_socket_findings(docker_host, sections))
-    findings.extend(channel_findings(snapshot))
+    findings.extend(snapshot_findings(snapshot))
 
     image_scans: dict[str, Any] = {}
     if args.no_images:
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         _probe_registries(snapshot, findings, sections, say)
 
     say("evaluating the CIS Docker Benchmark")
-    extras = {**check_extras(), "endpoint_probe": snapshot.extras.get("endpoint_probe"), "image_scans": image_scans}
+    extras = check_extras(snapshot, image_scans)
     opts = Options(trusted_users=tuple(u for u in args.trusted_users.split(",") if u), extras=extras)
     report = evaluate(snapshot, catalogue(), opts, started=started)
     report = replace(report, findings=tuple(findings), sections=tuple(sections))

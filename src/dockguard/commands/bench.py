@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dockguard import suppress
+    from dockguard.assemble import check_extras, snapshot_findings
     from dockguard.engine import Options, evaluate
     from dockguard.model import Outcome, Report, Severity
     from dockguard.registry import catalogue, select
@@ -141,10 +142,10 @@ def run(args: argparse.Namespace) -> int:
         include_containers=_split(args.include_containers),
         exclude_containers=_split(args.exclude_containers),
         labels=_split(args.labels),
-        extras={**check_extras(), "endpoint_probe": snapshot.extras.get("endpoint_probe")},
+        extras=check_extras(snapshot),
     )
     report: Report = evaluate(snapshot, checks, options, started=started)
-    report = replace(report, findings=report.findings + channel_findings(snapshot))
+    report = replace(report, findings=report.findings + snapshot_findings(snapshot))
     if args.snapshot:
         report = replace(report, source={**report.source, "snapshot_file": args.snapshot})
     report = suppress.apply_file(report, args.suppressions)
@@ -165,22 +166,3 @@ def run(args: argparse.Namespace) -> int:
     if fail_on is not None and any(r.meta.severity.rank >= fail_on.rank for r in warns):
         return 1
     return 0
-
-
-def channel_findings(snapshot: Any) -> tuple[Any, ...]:
-    """Findings of the daemon-side registry checks and of the endpoint probes in `snapshot`."""
-    from dockguard.channel.daemon_registry import daemon_registry_findings
-    from dockguard.model import Finding
-    from dockguard.serial import from_jsonable
-
-    found = list(daemon_registry_findings(snapshot.daemon, snapshot.host))
-    for probe in snapshot.extras.get("endpoint_probe") or ():
-        found.extend(from_jsonable(Finding, f) for f in probe.get("findings", ()))
-    return tuple(found)
-
-
-def check_extras() -> dict[str, Any]:
-    """Evaluators other parts of dockguard contribute to checks (5.22 lints inline profiles)."""
-    from dockguard.seccomp.lint import security_issues
-
-    return {"seccomp_lint": security_issues}
