@@ -71,13 +71,16 @@ class HostCollection:
     config: DaemonConfig | None = None
 
 
-def find_dockerd(fs: HostFS, docker_host: str, docker_root_dir: str) -> ProcessFact | None:
+def find_dockerd(
+    fs: HostFS, docker_host: str, docker_root_dir: str, processes: list[ProcessFact] | None = None
+) -> ProcessFact | None:
     """The dockerd process serving `docker_host`, found by its executable, not by substring.
 
     Several daemons may run (rootless, test daemons): prefer the one whose ``-H`` includes our
     socket, else the one whose data root matches the API's DockerRootDir, else the only one.
     """
-    candidates = [p for p in _processes(fs) if os.path.basename(p.exe) == "dockerd"]
+    procs = _processes(fs) if processes is None else processes
+    candidates = [p for p in procs if os.path.basename(p.exe) == "dockerd"]
     if not candidates:
         return None
     if len(candidates) == 1:
@@ -125,9 +128,12 @@ def _ppid(fs: HostFS, pid: int) -> int | None:
         return None
 
 
-def find_containerd(fs: HostFS, dockerd: ProcessFact | None) -> ProcessFact | None:
+def find_containerd(
+    fs: HostFS, dockerd: ProcessFact | None, processes: list[ProcessFact] | None = None
+) -> ProcessFact | None:
     """The containerd serving dockerd: its child when managed, else a system containerd."""
-    procs = [p for p in _processes(fs) if os.path.basename(p.exe) == "containerd"]
+    all_procs = _processes(fs) if processes is None else processes
+    procs = [p for p in all_procs if os.path.basename(p.exe) == "containerd"]
     if dockerd is not None:
         for p in procs:
             if _ppid(fs, p.pid) == dockerd.pid:
@@ -262,7 +268,8 @@ def collect_host(
     if "docker.socket" in unit_files:
         listen = listen_streams(files[unit_files["docker.socket"]].content or "")
 
-    dockerd = find_dockerd(fs, docker_host, docker_root_dir)
+    processes = _processes(fs)  # one pass over /proc for both daemons
+    dockerd = find_dockerd(fs, docker_host, docker_root_dir, processes)
     flag_source = "flag"
     if dockerd is not None:
         flags, _ = parse_flags(dockerd.cmdline[1:])
@@ -292,7 +299,7 @@ def collect_host(
         errors.append(CollectionError("daemon-config", config_file, cf.error))
     config = merge(flags, file_values, config_file, flag_source)
 
-    containerd_proc = find_containerd(fs, dockerd)
+    containerd_proc = find_containerd(fs, dockerd, processes)
     containerd_sock = config.get("containerd") or containerd_address(fs, containerd_proc) or DEFAULT_CONTAINERD_SOCKET
 
     for path in STATIC_FILES:
