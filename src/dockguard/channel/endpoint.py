@@ -119,15 +119,7 @@ def probe(
         _probe_unix(endpoint, log, timeout)
     else:
         _probe_tcp(endpoint, cert_path, log, timeout)
-    return ProbeResult(
-        target=str(endpoint),
-        kind=KIND,
-        steps=tuple(log.steps),
-        findings=tuple(log.findings),
-        facts=log.facts,
-        started=started,
-        finished=time.time(),
-    )
+    return log.result(str(endpoint), KIND, started)
 
 
 def _finding(code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:

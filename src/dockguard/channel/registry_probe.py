@@ -132,15 +132,7 @@ def probe(
     with tempfile.TemporaryDirectory(prefix="dockguard-foreign-") as tmp:
         foreign = tlsprobe.throwaway_client(Path(tmp) / "pki")
         _run(target, credentials, ca_cert, try_push, repository, timeout, foreign, log)
-    return ProbeResult(
-        target=url,
-        kind=KIND,
-        steps=tuple(log.steps),
-        findings=tuple(log.findings),
-        facts=log.facts,
-        started=started,
-        finished=time.time(),
-    )
+    return log.result(url, KIND, started)
 
 
 def _finding(code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:

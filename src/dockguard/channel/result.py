@@ -90,6 +90,20 @@ class StepLog:
         """Record a finding."""
         self.findings.append(finding)
 
+    def result(self, target: str, kind: str, started: float) -> ProbeResult:
+        """Freeze what was recorded into a ProbeResult finished now."""
+        import time
+
+        return ProbeResult(
+            target=target,
+            kind=kind,
+            steps=tuple(self.steps),
+            findings=tuple(self.findings),
+            facts=self.facts,
+            started=started,
+            finished=time.time(),
+        )
+
 
 def result_to_json(result: ProbeResult) -> str:
     """Indented JSON for ``--format json``."""
