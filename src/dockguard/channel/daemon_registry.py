@@ -12,6 +12,7 @@ import ipaddress
 import posixpath
 from typing import Any
 
+from dockguard.channel.result import make_finding
 from dockguard.model import Finding, Severity
 from dockguard.snapshot import DaemonFacts, FileFact, HostFacts
 
@@ -20,7 +21,7 @@ KIND = "registry"
 
 
 def _finding(code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:
-    return Finding(id=f"{KIND}.{code}", kind=KIND, severity=severity, title=title, obj=obj, **kw)
+    return make_finding(KIND, code, severity, title, obj, **kw)
 
 
 def _is_default(entry: str) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dockguard.channel import tlsprobe
-from dockguard.channel.result import ProbeResult, StepLog, StepStatus
+from dockguard.channel.result import ProbeResult, StepLog, StepStatus, make_finding
 from dockguard.errors import UsageError
 from dockguard.model import Finding, Severity
 
@@ -123,7 +123,7 @@ def probe(
 
 
 def _finding(code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:
-    return Finding(id=f"{KIND}.{code}", kind=KIND, severity=severity, title=title, obj=obj, **kw)
+    return make_finding(KIND, code, severity, title, obj, **kw)
 
 
 # --- unix socket -------------------------------------------------------------------------
@@ -253,13 +253,6 @@ _TCP_STEPS = (
 )
 
 
-def _skip_rest(log: StepLog, reason: str) -> None:
-    done = {s.name for s in log.steps}
-    for name in _TCP_STEPS:
-        if name not in done:
-            log.skipped(name, reason)
-
-
 def _probe_tcp(
     endpoint: Endpoint, cert_path: CertPath | None, log: StepLog, timeout: float
 ) -> None:
@@ -284,14 +277,14 @@ def _probe_tcp_steps(
         answer = tlsprobe.plain_http(host, port, "/_ping", timeout)
     except (ConnectionRefusedError, TimeoutError, socket.gaierror) as exc:
         log.failed("plain-http", f"cannot connect to {host}:{port}: {_why(exc)}")
-        _skip_rest(log, "target unreachable")
+        log.skip_rest(_TCP_STEPS, "target unreachable")
         return
     except OSError as exc:
         if isinstance(exc, ConnectionResetError | BrokenPipeError):
             log.completed("plain-http", f"connection closed without an HTTP answer ({_why(exc)})")
         else:
             log.failed("plain-http", f"cannot connect to {host}:{port}: {_why(exc)}")
-            _skip_rest(log, "target unreachable")
+            log.skip_rest(_TCP_STEPS, "target unreachable")
             return
     except http.client.HTTPException as exc:
         log.completed("plain-http", f"no HTTP answer ({type(exc).__name__}): not plain HTTP")
@@ -315,7 +308,7 @@ def _probe_tcp_steps(
                     data={"status": answer.status},
                 )
             )
-            _skip_rest(log, "the endpoint speaks plain HTTP")
+            log.skip_rest(_TCP_STEPS, "the endpoint speaks plain HTTP")
             return
         else:
             log.completed("plain-http", f"HTTP {answer.status} but no Docker API")
@@ -350,7 +343,7 @@ def _probe_tcp_steps(
     else:
         log.failed("tls-without-client-cert", f"{anon.outcome.value}: {anon.reason}")
         if anon.outcome in (tlsprobe.Outcome.UNREACHABLE, tlsprobe.Outcome.NOT_TLS):
-            _skip_rest(log, "no TLS handshake possible")
+            log.skip_rest(_TCP_STEPS, "no TLS handshake possible")
             return
 
     # 3. A client certificate from a CA the daemon cannot know.

@@ -26,7 +26,7 @@ import urllib3
 
 from dockguard.channel import tlsprobe
 from dockguard.channel.registry_client import ACCEPT, Credentials, parse_challenge
-from dockguard.channel.result import ProbeResult, StepLog
+from dockguard.channel.result import ProbeResult, StepLog, make_finding
 from dockguard.errors import UsageError
 from dockguard.model import Finding, Severity
 
@@ -136,14 +136,7 @@ def probe(
 
 
 def _finding(code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:
-    return Finding(id=f"{KIND}.{code}", kind=KIND, severity=severity, title=title, obj=obj, **kw)
-
-
-def _skip_rest(log: StepLog, reason: str) -> None:
-    done = {s.name for s in log.steps}
-    for name in _STEPS:
-        if name not in done:
-            log.skipped(name, reason)
+    return make_finding(KIND, code, severity, title, obj, **kw)
 
 
 def _run(
@@ -164,13 +157,13 @@ def _run(
         first = tlsprobe.attempt(host, port, path="/v2/", timeout=timeout)
         if first.outcome is tlsprobe.Outcome.UNREACHABLE:
             log.failed("connect", f"cannot connect to {target.netloc}: {first.reason}")
-            _skip_rest(log, "target unreachable")
+            log.skip_rest(_STEPS, "target unreachable")
             return
         if first.outcome is tlsprobe.Outcome.NOT_TLS and scheme is None:
             scheme = "http"
         elif first.outcome is tlsprobe.Outcome.NOT_TLS:
             log.failed("connect", f"https requested but {target.netloc} does not speak TLS")
-            _skip_rest(log, "no TLS")
+            log.skip_rest(_STEPS, "no TLS")
             return
         else:
             scheme = "https"
@@ -180,7 +173,7 @@ def _run(
                 log.completed("connect", f"TLS, client certificate required ({first.reason})")
             else:
                 log.failed("connect", f"TLS handshake failed: {first.reason}")
-                _skip_rest(log, "no TLS handshake possible")
+                log.skip_rest(_STEPS, "no TLS handshake possible")
                 return
     log.facts["scheme"] = scheme
     obj = f"{scheme}://{target.netloc}"
@@ -189,11 +182,11 @@ def _run(
             tlsprobe.plain_http(host, port, "/v2/", timeout)
         except OSError as exc:
             log.failed("connect", f"cannot connect to {target.netloc}: {exc.strerror or exc}")
-            _skip_rest(log, "target unreachable")
+            log.skip_rest(_STEPS, "target unreachable")
             return
         except HTTPException as exc:
             log.failed("connect", f"no HTTP answer from {target.netloc}: {exc!r}")
-            _skip_rest(log, "not an HTTP server")
+            log.skip_rest(_STEPS, "not an HTTP server")
             return
         log.completed("connect", "plain HTTP")
         for name in ("tls-versions", "certificate", "certificate-chain"):
@@ -207,7 +200,7 @@ def _run(
     except requests.RequestException as exc:
         name = next(n for n in _STEPS if n not in {s.name for s in log.steps})
         log.failed(name, f"request failed: {exc.__class__.__name__}: {str(exc)[:200]}")
-        _skip_rest(log, "an earlier request failed")
+        log.skip_rest(_STEPS, "an earlier request failed")
     finally:
         http.session.close()
 
@@ -285,7 +278,7 @@ def _api_steps(
     )
     if status not in (200, 401):
         log.failed("api", f"/v2/ answered HTTP {status}: not a registry API")
-        _skip_rest(log, "no registry API")
+        log.skip_rest(_STEPS, "no registry API")
         return
     note = f"/v2/ HTTP {status}" + (f", {auth_scheme} challenge" if auth_scheme else ", open")
     note += f", {api_header}" if api_header else ", no Docker-Distribution-API-Version header"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,11 @@ class ProbeResult:
         return max((f.severity for f in self.findings), key=lambda s: s.rank)
 
 
+def make_finding(kind: str, code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:
+    """A channel finding with the id ``<kind>.<code>`` (e.g. ``registry.plain-http``)."""
+    return Finding(id=f"{kind}.{code}", kind=kind, severity=severity, title=title, obj=obj, **kw)
+
+
 class StepLog:
     """Mutable collector used while a probe runs; frozen into a ProbeResult at the end."""
 
@@ -89,6 +95,13 @@ class StepLog:
     def add(self, finding: Finding) -> None:
         """Record a finding."""
         self.findings.append(finding)
+
+    def skip_rest(self, names: Sequence[str], reason: str) -> None:
+        """Mark every step of `names` not recorded yet as skipped, with one reason."""
+        done = {s.name for s in self.steps}
+        for name in names:
+            if name not in done:
+                self.skipped(name, reason)
 
     def result(self, target: str, kind: str, started: float) -> ProbeResult:
         """Freeze what was recorded into a ProbeResult finished now."""

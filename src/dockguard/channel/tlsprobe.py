@@ -223,33 +223,16 @@ def attempt(
     When the server closes right after the handshake the alert that says why can be lost in a
     race with our request; one retry usually gets the reason, else the outcome says so.
     """
-    kwargs: dict[str, Any] = {
-        "version": version, "client": client, "cafile": cafile, "verify": verify,
-        "lenient": lenient, "path": path, "timeout": timeout,
-    }
-    result = _attempt_once(host, port, **kwargs)
+    ctx = make_context(version=version, client=client, cafile=cafile, verify=verify, lenient=lenient)
+    result = _attempt_once(host, port, ctx, path, timeout)
     for _ in range(2):
         if result.outcome is not Outcome.CLOSED_AFTER_HANDSHAKE:
             break
-        result = _attempt_once(host, port, **kwargs)
+        result = _attempt_once(host, port, ctx, path, timeout)
     return result
 
 
-def _attempt_once(
-    host: str,
-    port: int,
-    *,
-    version: str | None = None,
-    client: ClientCert | None = None,
-    cafile: str | None = None,
-    verify: bool = False,
-    lenient: bool = False,
-    path: str | None = "/_ping",
-    timeout: float = 5.0,
-) -> TlsAttempt:
-    ctx = make_context(
-        version=version, client=client, cafile=cafile, verify=verify, lenient=lenient
-    )
+def _attempt_once(host: str, port: int, ctx: ssl.SSLContext, path: str | None, timeout: float) -> TlsAttempt:
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:

@@ -204,13 +204,16 @@ def _scan_images(
         db = VulnDB.open(Path(args.db).expanduser() if args.db else None)
     except DockguardError as exc:
         sections.append(Section("vulnerabilities", "N/A", str(exc)))
+    from dockguard.collect.docker_api import connect
+
     cache = LayerCache()
     scans: dict[str, Any] = {}
+    api = connect(docker_host)  # one client for every image
     try:
         for n, (image_id, name) in enumerate(sorted(targets.items(), key=lambda kv: kv[1]), 1):
             say(f"scanning image {n}/{len(targets)}: {name}")
             try:
-                source = DaemonSource(image_id, config_cache=cache, docker_host=docker_host)
+                source = DaemonSource(image_id, config_cache=cache, api=api)
                 try:
                     inv = build_inventory(source, cache)
                 finally:
@@ -237,6 +240,7 @@ def _scan_images(
                 summary["vulnerabilities"] = None
             scans[name] = summary
     finally:
+        api.close()
         if db is not None:
             db.close()
     return scans

@@ -522,21 +522,23 @@ class DaemonSource(ImageSource):
     """An image of the local Docker daemon (DOCKER_HOST honoured), exported as a stream."""
 
     def __init__(
-        self, name: str, limits: Limits = DEFAULT_LIMITS, config_cache: Any = None, docker_host: str | None = None
+        self,
+        name: str,
+        limits: Limits = DEFAULT_LIMITS,
+        config_cache: Any = None,
+        docker_host: str | None = None,
+        api: Any = None,
     ):
-        import docker
+        """`api` lets several sources share one Engine API client (it is then not closed here)."""
         import docker.errors
+
+        from dockguard.collect.docker_api import connect
 
         self.name = name
         self.limits = limits
         self._config_cache = config_cache
-        kwargs = docker.utils.kwargs_from_env()
-        if docker_host:
-            kwargs["base_url"] = docker_host
-        try:
-            self.api = docker.APIClient(version="auto", **kwargs)
-        except docker.errors.DockerException as exc:
-            raise OperationalError(f"cannot reach the Docker daemon: {exc}") from None
+        self._owns_api = api is None
+        self.api = connect(docker_host) if api is None else api
         try:
             self.inspect = self.api.inspect_image(name)
         except docker.errors.ImageNotFound:
@@ -614,7 +616,8 @@ class DaemonSource(ImageSource):
         return out
 
     def close(self) -> None:
-        self.api.close()
+        if self._owns_api:
+            self.api.close()
 
 
 # ---------------------------------------------------------------------------------------------
