@@ -1,0 +1,226 @@
+"""Bounded, typed loading of hostile input.
+
+Everything dockguard reads may have been written by an attacker: snapshots, profiles, reports,
+suppression and VEX files, advisory feeds, image manifests and configs.  This module is the one
+place where bytes become Python values:
+
+- every file read has a byte cap and refuses what is not a regular file or a stream
+  (directories; ``/dev/zero`` stops at the cap instead of filling memory);
+- every JSON/YAML parse has a nesting cap and turns every failure (syntax, nesting, integers of
+  thousands of digits, YAML aliases, unknown tags) into one `InputError`;
+- `InputError` names the file and, where known, the JSON path, so that the CLI can print one
+  line and exit 2.
+
+Decoders built on top (snapshot, report, seccomp profile, OSV record, ...) raise `InputError`
+via `InputError.at` with the JSON path of the offending value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from dockguard.errors import OperationalError
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+#: Nesting depth allowed in any JSON or YAML document dockguard reads.  Real documents
+#: (OCI manifests, snapshots, OSV records, seccomp profiles) stay below 20.
+MAX_DEPTH = 64
+
+#: Default byte caps per kind of file; callers may pass tighter ones.
+MAX_SNAPSHOT = 256 * MiB
+MAX_REPORT = 256 * MiB
+MAX_PROFILE = 8 * MiB
+MAX_POLICY = 4 * MiB       # suppressions, VEX, authz policies
+MAX_RECORD = 16 * MiB      # one advisory record or feed member
+
+
+class InputError(OperationalError):
+    """Input that dockguard refuses: unreadable, too large, too deep or of the wrong shape.
+
+    `origin` names the file (or stream), `where` the JSON path or line inside it.
+    """
+
+    def __init__(self, origin: str, problem: str, where: str = "") -> None:
+        self.origin = origin
+        self.where = where
+        self.problem = problem
+        place = f"{origin}: {where}" if where else origin
+        super().__init__(f"{place}: {problem}")
+
+    @classmethod
+    def at(cls, origin: str, path: Iterable[str | int], problem: str) -> InputError:
+        """An error at a JSON path given as keys and indexes (``$.a[3].b``)."""
+        return cls(origin, problem, json_path(path))
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """``['a', 3, 'b']`` → ``$.a[3].b``."""
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def read_bytes(path: str | os.PathLike[str], *, limit: int, what: str = "file") -> bytes:
+    """Read at most `limit` bytes of `path`; more is an `InputError`, never a partial read.
+
+    ``-`` reads standard input.  Directories are refused; character devices, FIFOs and
+    ``/proc`` files are read as streams (so ``/dev/zero`` fails at the cap).
+    """
+    name = str(path)
+    if name == "-":
+        import sys
+
+        return _read_capped(sys.stdin.buffer, limit, "<stdin>", what)
+    try:
+        st = os.stat(name)
+    except OSError as exc:
+        raise InputError(name, f"cannot read {what}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(name, f"is a directory, not a {what}")
+    if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+        raise InputError(name, f"{what} of {st.st_size} bytes is larger than the {limit} allowed")
+    try:
+        with open(name, "rb") as f:
+            return _read_capped(f, limit, name, what)
+    except OSError as exc:
+        raise InputError(name, f"cannot read {what}: {exc.strerror or exc}") from None
+
+
+def _read_capped(f: IO[bytes], limit: int, origin: str, what: str) -> bytes:
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(origin, f"{what} is larger than the {limit} bytes allowed")
+    return data
+
+
+def decode_utf8(data: bytes, origin: str, what: str = "file") -> str:
+    """UTF-8 text of `data` (a leading BOM is dropped) or an `InputError`."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(origin, f"{what} is not UTF-8 text (byte {exc.start})") from None
+
+
+def read_text(path: str | os.PathLike[str], *, limit: int, what: str = "file") -> str:
+    """`read_bytes` decoded as UTF-8."""
+    return decode_utf8(read_bytes(path, limit=limit, what=what), str(path), what)
+
+
+def parse_json(data: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON; any failure is an `InputError` (syntax, nesting, huge integers, NaN)."""
+    if isinstance(data, bytes):
+        data = decode_utf8(data, origin, "JSON")
+    try:
+        value = json.loads(data, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(origin, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise InputError(origin, f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError as exc:  # integers past sys.get_int_max_str_digits(), NaN/Infinity
+        raise InputError(origin, f"not acceptable JSON: {str(exc).split(';')[0]}") from None
+    check_depth(value, origin, max_depth)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def check_depth(value: Any, origin: str, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse a parsed document nested deeper than `max_depth` (iteratively: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > max_depth:
+            raise InputError(origin, f"nested deeper than {max_depth} levels")
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+
+
+def load_json_file(path: str | os.PathLike[str], *, limit: int, what: str = "JSON file") -> Any:
+    """Read (bounded) and parse a JSON file."""
+    return parse_json(read_bytes(path, limit=limit, what=what), str(path))
+
+
+def parse_yaml(text: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse YAML safely: no aliases or anchors (no billion laughs), no Python tags.
+
+    Scalars are typed as YAML 1.1's safe loader types them (``2024-01-31`` is a date).
+    """
+    import yaml
+
+    if isinstance(text, bytes):
+        text = decode_utf8(text, origin, "YAML")
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
+    try:
+        if _has_alias(loader):
+            raise InputError(origin, "YAML anchors and aliases are not accepted")
+    finally:
+        loader.dispose()
+    loader = loader_cls(text)
+    try:
+        value = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(origin, f"invalid YAML: {problem}", where) from None
+    except RecursionError:
+        raise InputError(origin, f"YAML nested deeper than {max_depth} levels") from None
+    except ValueError as exc:  # e.g. an integer past the digit limit, a date out of range
+        raise InputError(origin, f"invalid YAML value: {exc}") from None
+    finally:
+        loader.dispose()
+    check_depth(value, origin, max_depth)
+    return value
+
+
+def _has_alias(loader: Any) -> bool:
+    """True when the event stream holds an alias (scanning events is linear and bounded)."""
+    import yaml
+
+    try:
+        while True:
+            event = loader.get_event()
+            if event is None:
+                return False
+            if isinstance(event, yaml.AliasEvent):
+                return True
+    except yaml.YAMLError:
+        return False  # the real parse below reports the syntax error with its line
+
+
+def load_yaml_file(path: str | os.PathLike[str], *, limit: int, what: str = "YAML file") -> Any:
+    """Read (bounded) and parse a YAML file."""
+    return parse_yaml(read_bytes(path, limit=limit, what=what), str(path))
+
+
+def expect(value: Any, kind: type | tuple[type, ...], origin: str, path: Iterable[str | int]) -> Any:
+    """`value` if it is an instance of `kind` (bool is not an int), else an `InputError`."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if not ok:
+        names = " or ".join(_type_name(k) for k in kinds)
+        raise InputError.at(origin, path, f"expected {names}, got {_type_name(type(value))}")
+    return value
+
+
+def _type_name(t: type) -> str:
+    return {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+            bool: "a boolean", type(None): "null"}.get(t, t.__name__)
+
