@@ -21,7 +21,6 @@ import json
 import os
 import stat
 from collections.abc import Iterable
-from pathlib import Path
 from typing import IO, Any
 
 from dockguard.errors import OperationalError
