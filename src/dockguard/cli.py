@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -72,3 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # last resort: one line and exit 2, never a traceback
+        if os.environ.get("DOCKGUARD_DEBUG"):
+            raise
+        print(f"dockguard: internal error: {type(exc).__name__}: {exc} "
+              "(a bug: set DOCKGUARD_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
