@@ -2,8 +2,8 @@
 
 The page is a Jinja2 template (``report/templates/report.html.j2`` and its partials) rendered
 with autoescape on and `StrictUndefined`: every value printed with ``{{ }}`` is HTML-escaped
-(text and quoted attributes alike) after `clean_text` has replaced the control characters HTML
-cannot carry.  Container names, labels, messages and image metadata are attacker-controlled,
+(text and quoted attributes alike), and `clean_text` then replaces, in the whole page, the
+control characters HTML cannot carry.  Container names, labels, messages and image metadata are attacker-controlled,
 so escaping is the default rather than a discipline; neither the templates nor this module mark
 any report value as safe.  The template only loops and prints: grouping, counting, sorting keys
 and chart geometry are computed here into frozen view dataclasses.
@@ -82,17 +82,14 @@ def json_for_script(data: object) -> str:
 
 def render(report: Report) -> str:
     """The report as one HTML page with inline CSS and JavaScript and no external resources."""
-    return _environment().get_template("report.html.j2").render(page=_page(report))
+    page = _environment().get_template("report.html.j2").render(page=_page(report))
+    # One pass over the page rather than one per printed value: attacker strings may carry
+    # characters HTML/XML cannot (NUL, other C0 controls, U+FFFE, lone surrogates); the
+    # template text, stylesheet and script have none, so the CSP hashes stay exact.
+    return clean_text(page)
 
 
 # --- template environment -------------------------------------------------------------------
-
-
-def _finalize(value: object) -> object:
-    """Applied to every ``{{ }}`` before escaping: strip characters HTML cannot carry."""
-    if isinstance(value, str) and not isinstance(value, Markup):
-        return clean_text(value)
-    return value
 
 
 @functools.cache
@@ -101,7 +98,6 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("dockguard.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
-        finalize=_finalize,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -133,14 +129,18 @@ class Badge:
     css: str
 
 
+_OUTCOME_BADGE = {o: Badge(o.value, f"o-{_OUTCOME_CLASS[o]}") for o in Outcome}
+_SEVERITY_BADGE = {s: Badge(s.value, f"s-{s.value.lower()}") for s in Severity}
+
+
 def outcome_badge(outcome: Outcome) -> Badge:
     """The badge of a check or detail outcome."""
-    return Badge(outcome.value, f"o-{_OUTCOME_CLASS[outcome]}")
+    return _OUTCOME_BADGE[outcome]
 
 
 def severity_badge(severity: Severity) -> Badge:
     """The badge of a severity."""
-    return Badge(severity.value, f"s-{severity.value.lower()}")
+    return _SEVERITY_BADGE[severity]
 
 
 @dataclass(frozen=True)
@@ -388,6 +388,7 @@ def _page(report: Report) -> Page:
     from dockguard.report.json import report_dict
 
     css, script = _asset("report.css"), _asset("report.js")
+    facts = tuple((f, finding_facts(f)) for f in report.findings)
     csp = (
         "default-src 'none'; "
         f"style-src '{_hash(css)}'; script-src '{_hash(script)}'; "
@@ -404,8 +405,8 @@ def _page(report: Report) -> Page:
         checks_table=_checks_table(report.results),
         checks=tuple(check_row(r) for r in report.results),
         findings_table=_findings_table(report.findings),
-        findings=findings_rows(report.findings),
-        objects=object_groups(report),
+        findings=findings_rows(facts),
+        objects=object_groups(report.results, facts),
         notes=tuple(Note(s.name, s.status, s.reason) for s in report.sections),
         collection_errors=tuple("; ".join(f"{k}: {v}" for k, v in err.items())
                                 for err in report.collection_errors),
@@ -595,8 +596,8 @@ def _findings_table(findings: tuple[Finding, ...]) -> Table:
     )
 
 
-def findings_rows(findings: tuple[Finding, ...]) -> tuple[FindingRow, ...]:
-    """Findings worst first, then by id and object."""
+def findings_rows(findings: tuple[tuple[Finding, FindingFacts], ...]) -> tuple[FindingRow, ...]:
+    """Findings (with their `finding_facts`) worst first, then by id and object."""
     rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
     return tuple(
         FindingRow(
@@ -605,13 +606,13 @@ def findings_rows(findings: tuple[Finding, ...]) -> tuple[FindingRow, ...]:
             title=f.title,
             severity=severity_badge(f.severity),
             severity_rank=f.severity.rank,
-            facts=finding_facts(f),
+            facts=facts,
             description=f.description,
             remediation=f.remediation,
             links=_links(f.references),
             suppressed=f.suppressed or "",
         )
-        for f in sorted(findings, key=lambda f: (rank[f.severity], f.id, f.obj))
+        for f, facts in sorted(findings, key=lambda p: (rank[p[0].severity], p[0].id, p[0].obj))
     )
 
 
@@ -623,10 +624,12 @@ class _ObjectAcc:
     worst: int = -1
 
 
-def object_groups(report: Report) -> tuple[ObjectGroup, ...]:
+def object_groups(
+    results: tuple[CheckResult, ...], findings: tuple[tuple[Finding, FindingFacts], ...]
+) -> tuple[ObjectGroup, ...]:
     """Per-container and per-image views, worst object first: everything that names one object."""
     views: dict[str, _ObjectAcc] = {}
-    for r in report.results:
+    for r in results:
         severity = severity_badge(r.meta.severity)
         for d in r.details:
             view = views.setdefault(d.obj, _ObjectAcc())
@@ -635,13 +638,13 @@ def object_groups(report: Report) -> tuple[ObjectGroup, ...]:
                 view.worst = max(view.worst, r.meta.severity.rank)
             view.items.append(ObjectItem(r.id, outcome_badge(d.outcome), "", severity,
                                          f"{r.meta.title}: {d.message}", "", bool(r.suppressed)))
-    for f in report.findings:
+    for f, facts in findings:
         view = views.setdefault(f.obj, _ObjectAcc())
         if not f.suppressed:
             view.findings += 1
             view.worst = max(view.worst, f.severity.rank)
         view.items.append(ObjectItem(f.id, None, f.kind, severity_badge(f.severity), f.title,
-                                     finding_facts(f).package, bool(f.suppressed)))
+                                     facts.package, bool(f.suppressed)))
     groups: dict[str, list[ObjectView]] = {"container": [], "image": [], "other": []}
     for obj in sorted(views, key=lambda o: (-views[o].worst, o)):
         kind, name = split_obj(obj)
