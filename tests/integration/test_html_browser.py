@@ -213,6 +213,43 @@ def test_download_json_matches_report(browser_page: tuple[Any, _Watch, Path]) ->
     assert all(not u.startswith(("http:", "https:")) for u in watch.requests)
 
 
+def test_failing_objects_are_visible_in_the_row(browser_page: tuple[Any, _Watch, Path]) -> None:
+    page, watch, _ = browser_page
+    page.reload()  # every <details> closed again, filters cleared
+    row = page.locator("#checks-table tbody tr", has=page.locator("td", has_text="5.4")).first
+    failing = row.locator("p.failing")
+    assert failing.is_visible()
+    assert failing.inner_text() == f"Failing: container:{EVIL}, container:\" onmouseover=\"alert(3)\" x='"
+    details = row.locator("details")
+    assert details.get_attribute("open") is None  # named without opening the list
+    assert details.locator("summary").inner_text().endswith("3 object(s)")
+    row = page.locator("#checks-table tbody tr", has=page.locator("td", has_text="4.6")).first
+    assert row.locator("p.failing code.obj").all_inner_texts() == ["image:app:1.0", "image:dg-busybox:1"]
+    assert watch.dialogs == []
+
+
+def test_section_chart_labels_show_whole_titles(browser_page: tuple[Any, _Watch, Path]) -> None:
+    page, _, _ = browser_page
+    labels = page.eval_on_selector_all(
+        "#chart-sections text.label",
+        """nodes => nodes.map(t => {
+            const box = t.getBBox();
+            const bars = Array.from(t.ownerSVGElement.querySelectorAll("rect"))
+              .filter(r => r.getBBox().height === 16).map(r => r.getBBox().x);
+            return {text: Array.from(t.querySelectorAll("tspan")).map(s => s.textContent).join(" "),
+                    right: box.x + box.width, left: box.x, width: t.ownerSVGElement.width.baseVal.value,
+                    bars: Math.min(...bars)};
+        })""",
+    )
+    texts = [label["text"] for label in labels]
+    assert "2 Docker daemon configuration" in texts and "3 Docker daemon configuration files" in texts
+    assert not any("…" in t for t in texts)
+    for label in labels:
+        # drawn whole inside the chart and clear of the bars it labels
+        assert label["left"] >= 0 and label["right"] < label["bars"] <= label["width"], label
+    assert page.get_by_text("2 Docker daemon configuration", exact=True).count() >= 1
+
+
 def test_screenshot(browser_page: tuple[Any, _Watch, Path]) -> None:
     page, watch, out = browser_page
     page.reload()
