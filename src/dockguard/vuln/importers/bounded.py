@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from dockguard.inputs import MAX_DEPTH, InputError, KiB, MiB, decode_utf8, parse_json, read_bytes
+from dockguard.inputs import MAX_DEPTH, InputError, KiB, MiB, decode_utf8, expect, parse_json, read_bytes
 
 GiB = 1024 * MiB
 
@@ -492,3 +492,38 @@ class JsonStream:
                 return
             if nxt != ord(","):
                 raise InputError.at(self.origin, path, "expected ',' or the end of the container")
+
+
+# --- typed access -----------------------------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+def get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], origin: str, path: Path_) -> Any:
+    """``obj[key]`` checked to be a `kind`; None when absent or null."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    return expect(value, kind, origin, (*path, key))
+
+
+def need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], origin: str, path: Path_) -> Any:
+    """``obj[key]`` checked to be a `kind`; absent or null is an error."""
+    value = get(obj, key, kind, origin, path)
+    if value is None:
+        raise InputError.at(origin, (*path, key), "is missing")
+    return value
+
+
+def strings(obj: dict[str, Any], key: str, origin: str, path: Path_) -> tuple[str, ...]:
+    """``obj[key]`` as a list of strings (absent or null: empty)."""
+    items = get(obj, key, list, origin, path) or []
+    return tuple(expect(v, str, origin, (*path, key, i)) for i, v in enumerate(items))
+
+
+def objects(obj: dict[str, Any], key: str, origin: str, path: Path_) -> Iterator[tuple[Path_, dict[str, Any]]]:
+    """(path, item) of each object in the list ``obj[key]`` (absent or null: none)."""
+    items = get(obj, key, list, origin, path) or []
+    for i, item in enumerate(items):
+        here = (*path, key, i)
+        yield here, expect(item, dict, origin, here)
