@@ -122,6 +122,9 @@ def _load_directory(path: Path, kind: str, name: str | None, budget: Budget) -> 
 
 def _load_large_json(path: Path, kind: str, name: str | None, budget: Budget) -> Import:
     origin = str(path)
+    size = path.stat().st_size
+    if size > bounded.MAX_STREAM_BYTES:
+        raise InputError(origin, f"file of {size} bytes is larger than the {bounded.MAX_STREAM_BYTES} allowed")
     first = _first_byte(path)
     if first == ord("[") and kind in ("auto", "osv"):
         return osv.importer(_osv_list(path, budget), origin, name)
