@@ -317,21 +317,21 @@ def _inflate(f: IO[bytes], m: _Member, origin: str, limit: int, budget: Budget) 
     out = bytearray()
     left = m.compressed
     try:
-        while left > 0:
+        # max_length is always >= 1 here (0 would mean "no limit"); input zlib could not
+        # inflate within it stays in unconsumed_tail and is fed again only while under the cap.
+        while left > 0 and len(out) <= limit:
             chunk = f.read(min(left, _CHUNK))
             if not chunk:
                 raise InputError(origin, "zip member is truncated")
             left -= len(chunk)
             if inflater is None:
                 out += chunk
-            else:
-                out += inflater.decompress(chunk, limit + 1 - len(out))
-                while inflater.unconsumed_tail and len(out) <= limit:
-                    out += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(out))
-            if len(out) > limit:
-                break
-        if inflater is not None:
-            out += inflater.flush()  # all input is consumed: at most one window is pending
+                continue
+            out += inflater.decompress(chunk, limit + 1 - len(out))
+            while inflater.unconsumed_tail and len(out) <= limit:
+                out += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(out))
+        if inflater is not None and len(out) <= limit:
+            out += inflater.decompress(b"", limit + 1 - len(out))
     except zlib.error as exc:
         raise InputError(origin, f"corrupt zip member: {exc}") from None
     if len(out) > limit:
