@@ -455,6 +455,7 @@ class Incomparable:
         return f"version {shown!r} {self.reason}"
 
 
+@lru_cache(maxsize=_CACHE)
 def version_problem(ecosystem: str, version: str) -> str | None:
     """Why `version` cannot be ordered under `ecosystem`'s rules, or None when it can.
 
