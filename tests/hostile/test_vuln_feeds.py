@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,37 @@ def test_a_newer_or_broken_database_is_refused_cleanly(tmp_path: Path, scratch: 
     run = run_cli(["db", "status", "--db", str(db)], scratch=scratch / "2")
     _sane(run)
     assert run.code == 2 and "unsupported schema" in run.stderr
+
+
+def _mirror_zip(mirror: Path, eco: str, records: list[dict[str, object]]) -> None:
+    (mirror / eco).mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(mirror / eco / "all.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for rec in records:
+            zf.writestr(f"{rec['id']}.json", json.dumps(rec))
+
+
+def test_update_of_an_ecosystem_replaces_all_its_releases(tmp_path: Path, scratch: Path) -> None:
+    """`db update --ecosystem Debian` stands for every Debian release: a release gone from the
+    new zip is removed (and said so); other ecosystems and other sources are kept."""
+    db = tmp_path / "v.db"
+    mirror = tmp_path / "mirror"
+    _mirror_zip(mirror, "Debian", [_record("DSA-1", "Debian:12", "bash", "5.2-2"),
+                                   _record("DSA-2", "Debian:11", "bash", "5.1-2")])
+    _mirror_zip(mirror, "PyPI", [_record("PYSEC-1", "PyPI", "demo", "2.0")])
+    args = ["db", "update", "--db", str(db), "--source", mirror.as_uri()]
+    run = run_cli([*args, "--ecosystem", "Debian", "--ecosystem", "PyPI"], scratch=scratch / "1")
+    _sane(run)
+    assert run.code == 0, run.stderr
+    tracker = tmp_path / "tracker.json"
+    tracker.write_text(json.dumps({"bash": {"CVE-2099-5": {"releases": {"bullseye": {"status": "open"}}}}}))
+    assert _import(db, scratch / "2", tracker).code == 0
+
+    _mirror_zip(mirror, "Debian", [_record("DSA-1", "Debian:12", "bash", "5.2-2"),
+                                   _record("DSA-3", "Debian:12", "zlib", "1.3-1")])
+    run = run_cli([*args, "--ecosystem", "Debian"], scratch=scratch / "3")
+    _sane(run)
+    assert run.code == 0, run.stderr
+    assert "osv/Debian:12: 2 records" in run.stdout and "replaced 1 records of osv/Debian:12" in run.stdout
+    assert "osv/Debian:11: removed (1 records" in run.stdout
+    feeds = {f["name"]: f["records"] for f in _status(db, scratch / "4")["feeds"]}
+    assert feeds == {"osv/Debian:12": 2, "osv/PyPI": 1, "debian-tracker/Debian:11": 1}

@@ -268,3 +268,20 @@ def test_zip_structure_is_checked(db: Path, scratch: Path, tmp_path: Path) -> No
     data[crc_at] ^= 0xFF
     archive.write_bytes(bytes(data))
     _refused(_import(db, scratch, archive), tmp_path, "all.zip:A-1.json", "fails its CRC check")
+
+
+def test_update_from_a_mirror_with_a_zip_bomb(db: Path, scratch: Path, tmp_path: Path) -> None:
+    """`db update` reads downloaded zips through the same bounded reader."""
+    mirror = tmp_path / "mirror"
+    (mirror / "PyPI").mkdir(parents=True)
+    _zip_one(mirror / "PyPI" / "all.zip", "GHSA-bomb.json", _spaces_deflated(1 << 30), 100)
+    before = db.read_bytes()
+    run = run_cli(["db", "update", "--db", str(db), "--ecosystem", "PyPI", "--source", mirror.as_uri()],
+                  scratch=scratch, trace_writes=True)
+    _sane(run, tmp_path)
+    assert run.code == 2
+    last = run.stderr.strip().splitlines()[-1]  # the line before it is the download's progress
+    assert last.startswith(f"dockguard: error: {(mirror / 'PyPI' / 'all.zip').as_uri()}:GHSA-bomb.json: "), last
+    assert "inflates past" in last and "left unchanged" in last
+    assert db.read_bytes() == before
+    assert sorted(os.listdir(db.parent)) == ["vuln.db"]

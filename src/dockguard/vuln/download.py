@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -153,7 +153,7 @@ def update(
             fetched.append((eco, url, dest, size))
         budget = Budget()
         imports = [
-            osv.importer(_named(osv.iter_zip(dest, budget), url, dest), url, scope=(eco,) if eco else ())
+            osv.importer(osv.iter_zip(dest, budget, label=url), url, scope=(eco,) if eco else ())
             for eco, url, dest, _ in fetched
         ]
         results = write_imports(db_path, imports)
@@ -163,9 +163,3 @@ def update(
         shutil.rmtree(workdir, ignore_errors=True)
     return UpdateResult(tuple(Download(url, size) for _, url, _, size in fetched), tuple(results))
 
-
-def _named(documents: Iterator[osv.Document], url: str, dest: Path) -> Iterator[osv.Document]:
-    """Documents with the URL in their origin instead of the temporary file's path."""
-    prefix = f"{dest}:"
-    for origin, doc in documents:
-        yield (f"{url}:{origin[len(prefix):]}" if origin.startswith(prefix) else origin), doc

@@ -210,15 +210,17 @@ class _Member:
 
 
 def zip_members(
-    path: Path, budget: Budget, *, suffixes: Sequence[str], limit: int = MAX_RECORD_BYTES
+    path: Path, budget: Budget, *, suffixes: Sequence[str], limit: int = MAX_RECORD_BYTES, label: str | None = None
 ) -> Iterator[tuple[str, bytes]]:
     """(member name, bytes) of every member whose name ends with one of `suffixes`.
+
+    Messages name the archive as `label` (a download's URL) when given, else by its path.
 
     The central directory is read one entry at a time; a member is refused when its declared
     size is over `limit`, when inflating it produces more than `limit` bytes (whatever the
     header says) or not exactly the declared size, or when its CRC differs.
     """
-    origin = str(path)
+    origin = label or str(path)
     try:
         with open(path, "rb") as directory, open(path, "rb") as data:
             count, cd_size, cd_offset = _end_record(directory, origin)
@@ -457,11 +459,13 @@ class JsonStream:
     def entries(self, levels: Sequence[str]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
         """(keys, value) of every entry `len(levels)` levels down; `levels` names each container."""
         yield from self._walk(levels, ())
-        try:
-            self._peek(())
-        except InputError:
-            return  # only white space after the document
-        raise InputError(self.origin, "unexpected data after the JSON document")
+        while True:
+            while self._pos < len(self._buf) and self._buf[self._pos] in _SPACE:
+                self._pos += 1
+            if self._pos < len(self._buf):
+                raise InputError(self.origin, "unexpected data after the JSON document")
+            if not self._more():
+                return
 
     def _walk(self, levels: Sequence[str], path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
         kind = levels[0]

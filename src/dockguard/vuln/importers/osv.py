@@ -132,11 +132,14 @@ def decode(data: bytes, origin: str) -> Any:
     return bounded.decode_document(data, origin, yaml_syntax=bounded.is_yaml_name(origin))
 
 
-def iter_zip(path: Path, budget: Budget | None = None) -> Iterator[Document]:
-    """Every record document in an OSV ``all.zip``, each member under the record cap."""
+def iter_zip(path: Path, budget: Budget | None = None, label: str | None = None) -> Iterator[Document]:
+    """Every record document in an OSV ``all.zip``, each member under the record cap.
+
+    Documents are named ``<label or path>:<member>``.
+    """
     budget = budget or Budget()
-    for name, data in bounded.zip_members(path, budget, suffixes=SUFFIXES):
-        origin = f"{path}:{name}"
+    for name, data in bounded.zip_members(path, budget, suffixes=SUFFIXES, label=label):
+        origin = f"{label or path}:{name}"
         yield origin, decode(data, origin)
 
 
