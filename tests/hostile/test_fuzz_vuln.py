@@ -95,7 +95,7 @@ def test_osv_records(value: Any) -> None:
     adv = _only_input_errors(osv.parse_record, value, "r.json")
     if adv is not None:
         assert adv.id.strip()
-    _only_input_errors(lambda: list(osv.advisories([("r.json", value)])))
+    _only_input_errors(lambda: list(osv.advisories([("r.json", (), value)])))
 
 
 @settings(max_examples=200, deadline=None)

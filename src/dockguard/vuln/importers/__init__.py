@@ -1,7 +1,8 @@
 """Turn files on disk into Imports: OSV (zip, directory, file), Debian tracker JSON, Alpine secdb.
 
-Every file is read under a cap (`bounded`): OSV records 4 MiB each, secdb and other documents
-decoded whole 16 MiB, the tracker export 256 MiB read as a stream.  One bad record fails the
+Every file is read under a cap (`bounded`): OSV records 4 MiB each (a JSON list of records is
+read as a stream, one record at a time), secdb and other documents decoded whole 16 MiB, the
+tracker export 256 MiB read as a stream.  One bad record fails the
 whole import with the file (or zip member), the JSON path and the problem, and nothing is
 written: a feed is never half imported.
 """
@@ -38,7 +39,7 @@ def _from_document(data: Any, path: Path, kind: str, name: str | None) -> Import
         return alpine_secdb.importer(data, origin)
     is_osv = (isinstance(data, dict) and "id" in data) or isinstance(data, list)
     if kind in ("auto", "osv") and is_osv:
-        return osv.importer([(origin, data)], origin, name)
+        return osv.importer([(origin, (), data)], origin, name)
     expected = "an OSV record, Debian tracker JSON or Alpine secdb" if kind == "auto" else f"{kind} data"
     raise InputError(origin, f"not {expected}")
 
@@ -55,19 +56,19 @@ def _first_byte(path: Path) -> int | None:
     return head[0] if head else None
 
 
-def _streamed(path: Path, levels: tuple[str, ...], budget: Budget) -> Any:
+def _streamed(path: Path, levels: tuple[str, ...], budget: Budget, entry_limit: int) -> Any:
     with path.open("rb") as fh:
-        yield from bounded.JsonStream(fh, str(path), budget=budget).entries(levels)
+        yield from bounded.JsonStream(fh, str(path), budget=budget, entry_limit=entry_limit).entries(levels)
 
 
 def _tracker_entries(path: Path, budget: Budget) -> Any:
-    for keys, item in _streamed(path, ("object", "object"), budget):
+    for keys, item in _streamed(path, ("object", "object"), budget, bounded.MAX_STREAM_ENTRY_BYTES):
         yield str(keys[0]), str(keys[1]), item
 
 
 def _osv_list(path: Path, budget: Budget) -> Any:
-    for keys, item in _streamed(path, ("array",), budget):
-        yield f"{path}[{keys[0]}]", item
+    for keys, item in _streamed(path, ("array",), budget, bounded.MAX_RECORD_BYTES):
+        yield str(path), keys, item
 
 
 def load(path: Path, kind: str = "auto", name: str | None = None, budget: Budget | None = None) -> list[Import]:
@@ -92,8 +93,15 @@ def load(path: Path, kind: str = "auto", name: str | None = None, budget: Budget
             if kind not in ("auto", "osv"):
                 raise InputError(origin, "a zip file can only hold OSV records")
             return [osv.importer(osv.iter_zip(path, budget), origin, name)]
-        if size is not None and size > bounded.MAX_DOCUMENT_BYTES and not bounded.is_yaml_name(origin):
-            return [_load_large_json(path, kind, name, budget)]
+        if size is not None and not bounded.is_yaml_name(origin):
+            if size > bounded.MAX_STREAM_BYTES:
+                raise InputError(origin, f"file of {size} bytes is larger than the {bounded.MAX_STREAM_BYTES} allowed")
+            first = _first_byte(path)
+            if first == ord("[") and kind in ("auto", "osv"):
+                # A list of OSV records is read one record at a time, whatever its length.
+                return [osv.importer(_osv_list(path, budget), origin, name)]
+            if size > bounded.MAX_DOCUMENT_BYTES:
+                return [_load_large_json(path, first, kind, budget)]
         data = bounded.read_document(path, limit=bounded.MAX_DOCUMENT_BYTES, budget=budget, what="advisory file")
         return [_from_document(bounded.decode_document(data, origin, yaml_syntax=bounded.is_yaml_name(origin)),
                                path, kind, name)]
@@ -120,14 +128,8 @@ def _load_directory(path: Path, kind: str, name: str | None, budget: Budget) -> 
     return imports
 
 
-def _load_large_json(path: Path, kind: str, name: str | None, budget: Budget) -> Import:
+def _load_large_json(path: Path, first: int | None, kind: str, budget: Budget) -> Import:
     origin = str(path)
-    size = path.stat().st_size
-    if size > bounded.MAX_STREAM_BYTES:
-        raise InputError(origin, f"file of {size} bytes is larger than the {bounded.MAX_STREAM_BYTES} allowed")
-    first = _first_byte(path)
-    if first == ord("[") and kind in ("auto", "osv"):
-        return osv.importer(_osv_list(path, budget), origin, name)
     if first == ord("{") and kind in ("auto", "debian-tracker"):
         return debian_tracker.importer(_tracker_entries(path, budget), origin)
     raise InputError(

@@ -23,8 +23,9 @@ RANGE_TYPES = ("ECOSYSTEM", "SEMVER")
 EVENTS = ("introduced", "fixed", "last_affected", "limit")
 SUFFIXES = (".json", ".yaml", ".yml")
 
-#: One decoded document and where it came from (file path or ``zip:member``).
-Document = tuple[str, Any]
+#: One decoded document: where it came from (file path or ``zip:member``), its JSON path
+#: inside that file (``()``, or ``(7,)`` for the 8th record of a streamed list) and the value.
+Document = tuple[str, Path_, Any]
 
 
 def _vendor_rating(ecosystem: str, specific: dict[str, Any] | None) -> str:
@@ -140,7 +141,7 @@ def iter_zip(path: Path, budget: Budget | None = None, label: str | None = None)
     budget = budget or Budget()
     for name, data in bounded.zip_members(path, budget, suffixes=SUFFIXES, label=label):
         origin = f"{label or path}:{name}"
-        yield origin, decode(data, origin)
+        yield origin, (), decode(data, origin)
 
 
 def data_files(directory: Path) -> list[Path]:
@@ -159,15 +160,15 @@ def iter_files(paths: Iterable[Path], budget: Budget | None = None) -> Iterator[
     budget = budget or Budget()
     for p in paths:
         data = bounded.read_document(p, limit=bounded.MAX_RECORD_BYTES, budget=budget, what="OSV record")
-        yield str(p), decode(data, str(p))
+        yield str(p), (), decode(data, str(p))
 
 
 def advisories(documents: Iterable[Document]) -> Iterator[Advisory]:
     """Parsed, non-withdrawn advisories; a document may be one record or a list of records."""
-    for origin, doc in documents:
-        records = enumerate(doc) if isinstance(doc, list) else [(None, doc)]
-        for index, record in records:
-            adv = parse_record(record, origin, () if index is None else (index,))
+    for origin, base, doc in documents:
+        records = [((*base, i), r) for i, r in enumerate(doc)] if isinstance(doc, list) else [(base, doc)]
+        for path, record in records:
+            adv = parse_record(record, origin, path)
             if adv is not None:
                 yield adv
 
