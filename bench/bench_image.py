@@ -134,7 +134,7 @@ def find_trivy() -> str | None:
 def bench_matching(tmp: Path) -> None:
     sys.path.insert(0, str(REPO / "src"))
     from dockguard.image.model import OSInfo, Package
-    from dockguard.vuln.db import VulnDB, write_feeds
+    from dockguard.vuln.db import VulnDB, write_imports
     from dockguard.vuln.importers import load
     from dockguard.vuln.match import match_packages
 
@@ -143,7 +143,7 @@ def bench_matching(tmp: Path) -> None:
         if (REFERENCE / sub).exists():
             feeds += load(REFERENCE / sub)
     db_path = tmp / "match.db"
-    write_feeds(db_path, feeds)
+    write_imports(db_path, feeds)
     status = Path("/var/lib/dpkg/status").read_text().split("\n\n")
     pkgs = []
     for stanza in status:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dockguard.image.model import OSInfo, Package
 from dockguard.vuln import importers
-from dockguard.vuln.db import Advisory, Affected, Feed, VulnDB, write_feeds
+from dockguard.vuln.db import Advisory, Affected, Import, VulnDB, write_imports
 from dockguard.vuln.match import match_packages
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -109,8 +109,9 @@ def main() -> int:
         t0 = time.perf_counter()
         feeds = importers.load(REFERENCE / "osv-pypi")
         n_syn = max(args.records - 2651, 0)
-        feeds.append(Feed("synthetic", "osv", "bench", synthetic(n_syn, 3000)))
-        counts = write_feeds(db_path, feeds)
+        feeds.append(Import("synthetic", "osv", "bench", synthetic(n_syn, 3000)))
+        written = write_imports(db_path, feeds)
+        counts = [sum(r.records or 0 for r in written if r.key.source == s) for s in ("osv", "synthetic")]
         t_import = time.perf_counter() - t0
         size = db_path.stat().st_size / 1048576
         pypa_names = sorted({p.parent.name for p in (REFERENCE / "osv-pypi").rglob("*.yaml")})

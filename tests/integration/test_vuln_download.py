@@ -77,9 +77,9 @@ def test_update_from_file_mirror(mirror: Path, tmp_path: Path, capsys: pytest.Ca
     rc = main(["db", "update", "--db", str(db), "--ecosystem", "PyPI", "--source", mirror.as_uri()])
     assert rc == 0
     out, err = capsys.readouterr()
-    assert "osv:PyPI: 2651 records" in out
+    assert "osv/PyPI: 2651 records" in out
     assert "PyPI" in err and "MiB" in err  # progress on stderr
-    assert _records(db) == {"osv:PyPI": 2651}
+    assert _records(db) == {"osv/PyPI": 2651}
     assert main(["db", "status", "--db", str(db), "--format", "json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["feeds"][0]["records"] == 2651
@@ -96,7 +96,7 @@ def test_update_over_http_keeps_other_feeds(
     secdb = REFERENCE / "alpine-secdb" / "v3.11" / "main.yaml"
     assert main(["db", "import", str(secdb)]) == 0
     assert main(["db", "update", "--ecosystem", "PyPI", "--source", url]) == 0
-    assert _records(db) == {"alpine-secdb:v3.11/main": 1124, "osv:PyPI": 2651}
+    assert _records(db) == {"alpine-secdb:main/Alpine:v3.11": 1124, "osv/PyPI": 2651}
 
 
 def test_failed_downloads_leave_the_database_intact(
@@ -132,7 +132,7 @@ def test_import_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert main(["db", "import", "--db", str(db), str(bad)]) == 2
-    assert "not valid JSON/YAML" in capsys.readouterr().err
+    assert "bad.json: not valid JSON" in capsys.readouterr().err
     other = tmp_path / "other.json"
     other.write_text('{"hello": 1}')
     assert main(["db", "import", "--db", str(db), str(other)]) == 2

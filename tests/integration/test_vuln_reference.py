@@ -68,7 +68,7 @@ def test_fixed_versions_come_from_the_records(ref_db: Path) -> None:
     assert m.fixed_version == fixed[0]
     assert m.state == "fixed"
     assert "PYSEC-2019-217" in m.aliases
-    assert m.sources == ("osv:PyPI",)
+    assert m.sources == ("osv/PyPI",)
     assert cve not in {x.id for x in at_fix}
     # Every finding's fix is newer than what is installed.
     assert all(compare_pep440(x.fixed_version or "999", below) > 0 for x in ms)
@@ -88,7 +88,7 @@ def test_alpine_secdb_matches_by_origin(ref_db: Path) -> None:
         current = [Package("apk", "openssl", newest, source_name="openssl")]
         none_left = match_packages(db, OSInfo("alpine", "3.10"), current)
     assert {m.id: m.fixed_version for m in old} == fixes
-    assert all(m.sources == ("alpine-secdb:v3.10/main",) for m in old)
+    assert all(m.sources == ("alpine-secdb:main/Alpine:v3.10",) for m in old)
     assert other_branch == []  # v3.11 data was not imported
     assert none_left == []  # the newest fix covers every earlier one
 
@@ -211,7 +211,7 @@ def test_binary_epoch_does_not_hide_the_fix(debian_db: Path) -> None:
     assert m.state == "fixed"
     assert m.aliases == ("DSA-5650-1",)
     assert "https://security-tracker.debian.org/tracker/DSA-5650-1" in m.references
-    assert m.sources == ("debian-tracker", "osv:Debian")
+    assert m.sources == ("debian-tracker/Debian:12", "osv/Debian:12")
     assert m.severity.value == "MEDIUM"  # Debian's urgency
     assert ("libblkid1", "CVE-2024-28085") in by
     # Comparing the binary version (epoch 1) instead would hide the fix.

@@ -11,7 +11,7 @@ from dockguard.errors import OperationalError
 from dockguard.image.model import OSInfo, Package
 from dockguard.model import Severity
 from dockguard.vuln import importers
-from dockguard.vuln.db import VulnDB, default_db_path, write_feeds
+from dockguard.vuln.db import VulnDB, default_db_path, write_imports
 from dockguard.vuln.match import MatchOptions, ecosystems_for, match_packages
 from dockguard.vuln.severity import assess
 
@@ -23,7 +23,7 @@ def _db(tmp_path: Path, records: list[dict]) -> VulnDB:
     src.mkdir(exist_ok=True)
     for r in records:
         (src / f"{r['id']}.json").write_text(json.dumps(r))
-    write_feeds(tmp_path / "v.db", importers.load(src))
+    write_imports(tmp_path / "v.db", importers.load(src))
     return VulnDB.open(tmp_path / "v.db")
 
 

@@ -9,13 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dockguard.vuln.versions import (
+    Incomparable,
     compare,
     compare_apk,
+    compare_checked,
     compare_dpkg,
     compare_pep440,
     compare_rpm,
     compare_semver,
     rpmvercmp,
+    version_problem,
 )
 
 
@@ -145,6 +148,9 @@ _apk_versions = st.from_regex(
     r"\A[0-9]{1,3}(\.[0-9]{1,3}){0,3}[a-z]?(_(alpha|beta|pre|rc|p)[0-9]{0,2})?(-r[0-9]{1,2})?\Z"
 )
 _semver_versions = st.from_regex(r"\A[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,2}(-[0-9a-z]{1,3}(\.[0-9a-z]{1,3})?)?\Z")
+# RPM orders EVRs totally only when every release is present: a missing release matches any
+# (see test_rpm_missing_release_is_not_transitive), so the property is drawn on full EVRs.
+_rpm_versions = st.from_regex(r"\A([0-3]:)?[0-9]{1,3}(\.[0-9]{1,3}){0,2}(~rc[0-9])?-[0-9]{1,2}(\.el[0-9])?\Z")
 
 
 @settings(max_examples=300)
@@ -154,10 +160,47 @@ def test_orderings_are_antisymmetric_and_transitive(cmp, data) -> None:  # type:
         compare_dpkg: _dpkg_versions,
         compare_apk: _apk_versions,
         compare_semver: _semver_versions,
-        compare_rpm: _dpkg_versions,
+        compare_rpm: _rpm_versions,
     }[cmp]
     a, b, c = data.draw(strat), data.draw(strat), data.draw(strat)
     assert cmp(a, a) == 0
     assert (cmp(a, b) > 0) == (cmp(b, a) < 0)
     if cmp(a, b) <= 0 and cmp(b, c) <= 0:
         assert cmp(a, c) <= 0
+
+
+def test_rpm_missing_release_is_not_transitive() -> None:
+    """Deliberate: a version without release equals every release of it, so '=' does not chain."""
+    assert compare_rpm("0-1", "0") == 0
+    assert compare_rpm("0", "0-0") == 0
+    assert compare_rpm("0-1", "0-0") > 0
+
+
+@pytest.mark.parametrize("cmp", [compare_dpkg, compare_apk, compare_rpm, compare_pep440, compare_semver])
+def test_digit_runs_past_int_limits_and_lookalike_digits(cmp) -> None:  # type: ignore[no-untyped-def]
+    huge = "1." + "9" * 5000
+    assert cmp(huge, "1.9") > 0
+    assert cmp("1.9", huge) < 0
+    assert cmp(huge, huge) == 0
+    for odd in ("1.²", "²:1", "1.٣"):
+        assert isinstance(cmp(odd, "1.0"), int)
+
+
+def test_digit_runs_compare_by_value_without_int() -> None:
+    assert compare_dpkg("1.0010", "1.9") > 0
+    assert compare_dpkg("1:" + "0" * 4000 + "2", "2:1") == 0 - compare_dpkg("2:1", "1:" + "0" * 4000 + "2")
+    assert compare_apk("1.10", "1.9") > 0
+    assert compare_semver("1.10.0", "1.9.0") > 0
+    assert compare_rpm("2:" + "9" * 5000, "3:1") < 0
+
+
+def test_version_problem_and_checked_compare() -> None:
+    assert version_problem("Debian:12", "2.38.1-5+deb12u1") is None
+    assert "not printable ASCII" in (version_problem("PyPI", "1.²") or "")
+    assert "5002 characters" in (version_problem("npm", "1." + "9" * 5000) or "")
+    assert "epoch" in (version_problem("Ubuntu:22.04", "x:1.0") or "")
+    assert version_problem("Rocky Linux:9", "x:1.0") is None  # rpm has no such rule
+    assert "empty" in (version_problem("Alpine:v3.19", "  ") or "")
+    assert compare_checked("Alpine:v3.19", "1.2-r0", "1.3-r0") < 0  # type: ignore[operator]
+    bad = compare_checked("Alpine:v3.19", "1.2-r0", "1.²-r0")
+    assert isinstance(bad, Incomparable) and bad.version == "1.²-r0"

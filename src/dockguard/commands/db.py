@@ -64,7 +64,11 @@ def register(subparsers: Any) -> None:
         choices=("auto", "osv", "debian-tracker", "alpine-secdb"),
         help="format of PATH (default: detect)",
     )
-    imp.add_argument("--name", help="feed name for OSV data (default: osv:<Ecosystem>)")
+    imp.add_argument(
+        "--name",
+        help="source name for OSV data (default: osv); feeds are <source>/<ecosystem>, and an import "
+        "replaces only the feeds it brings data for",
+    )
     imp.set_defaults(handler=_import)
 
     st = sub.add_parser("status", help="show feeds, record counts, build time and staleness")
@@ -88,36 +92,44 @@ def _update(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     path = _db_path(args)
-    results = download.update(
+    result = download.update(
         path,
         ecosystems=tuple(args.ecosystem or download.DEFAULT_ECOSYSTEMS),
         source=args.source or download.DEFAULT_SOURCE,
         stream=sys.stderr,
         timeout=args.timeout,
     )
-    for r in results:
-        print(f"{r.feed}: {r.records} records ({r.size / 1048576:.1f} MiB from {r.url})")
+    for d in result.downloads:
+        print(f"downloaded {d.url} ({d.size / 1048576:.1f} MiB)")
+    _print_results(result.feeds)
     print(f"database: {path}")
     return 0
 
 
+def _print_results(results: Any) -> None:
+    if not results:
+        print("no advisories found in the input: no feed was added or replaced")
+    for r in results:
+        name = r.key.name
+        if r.records is None:
+            print(f"{name}: removed ({r.replaced} records; the new data has none for it)")
+        elif r.replaced is None:
+            print(f"{name}: {r.records} records from {r.origin} (new feed)")
+        else:
+            print(f"{name}: {r.records} records from {r.origin} (replaced {r.replaced} records of {name})")
+
+
 def _import(args: argparse.Namespace) -> int:
-    from dockguard.errors import UsageError
     from dockguard.vuln import importers
-    from dockguard.vuln.db import write_feeds
+    from dockguard.vuln.db import write_imports
+    from dockguard.vuln.importers.bounded import Budget
 
     path = _db_path(args)
-    feeds = []
+    budget = Budget()
+    imports = []
     for p in args.paths:
-        feeds.extend(importers.load(p, kind=args.kind, name=args.name))
-    names = [f.name for f in feeds]
-    if len(set(names)) != len(names):
-        raise UsageError(
-            f"several inputs make the same feed ({', '.join(sorted(names))}); import them one at a time or give --name"
-        )
-    counts = write_feeds(path, feeds)
-    for feed, count in zip(feeds, counts, strict=True):
-        print(f"{feed.name}: {count} records from {feed.source}")
+        imports.extend(importers.load(p, kind=args.kind, name=args.name, budget=budget))
+    _print_results(write_imports(path, imports))
     print(f"database: {path}")
     return 0
 
@@ -126,7 +138,7 @@ def _status(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from dockguard.errors import UsageError
-    from dockguard.vuln.db import VulnDB
+    from dockguard.vuln.db import SCHEMA_VERSION, VulnDB
 
     if args.max_age <= 0:
         raise UsageError("--max-age must be positive")
@@ -136,6 +148,7 @@ def _status(args: argparse.Namespace) -> int:
         feeds = db.feeds()
         built = db.built_at()
         ecosystems = db.ecosystems()
+        schema = db.schema
     size = _db_path(args).stat().st_size
     stale = [f.name for f in feeds if f.age(now) > max_age]
     if args.format == "json":
@@ -143,11 +156,14 @@ def _status(args: argparse.Namespace) -> int:
             "path": str(_db_path(args)),
             "size": size,
             "built_at": built.isoformat() if built else None,
+            "schema": schema,
             "feeds": [
                 {
                     "name": f.name,
-                    "kind": f.kind,
                     "source": f.source,
+                    "ecosystem": f.ecosystem,
+                    "kind": f.kind,
+                    "origin": f.origin,
                     "records": f.records,
                     "imported_at": f.imported_at.isoformat(),
                     "newest_modified": f.newest_modified or None,
@@ -162,14 +178,21 @@ def _status(args: argparse.Namespace) -> int:
     else:
         print(f"database: {_db_path(args)} ({size / 1048576:.1f} MiB)")
         print(f"built:    {built.isoformat() if built else 'unknown'}")
-        rows = [("FEED", "RECORDS", "IMPORTED", "AGE", "SOURCE")]
+        rows = [("SOURCE", "ECOSYSTEM", "RECORDS", "IMPORTED", "AGE", "FROM")]
         for f in feeds:
             age = _age_text(f.age(now)) + (" STALE" if f.name in stale else "")
-            rows.append((f.name, str(f.records), f.imported_at.strftime("%Y-%m-%d %H:%M"), age, f.source))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+            imported = f.imported_at.strftime("%Y-%m-%d %H:%M")
+            rows.append((f.source, f.ecosystem, str(f.records), imported, age, f.origin))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4])
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[5])
         print("ecosystems: " + ", ".join(f"{e} ({n})" for e, n in ecosystems))
+    if schema != SCHEMA_VERSION:
+        print(
+            f"dockguard: note: {_db_path(args)} has the layout of an older dockguard (schema {schema}): its feeds "
+            "are not split by ecosystem; the next `dockguard db import` or `db update` migrates it",
+            file=sys.stderr,
+        )
     for name in stale:
         print(
             f"dockguard: warning: feed {name} is older than {args.max_age:g} days; run `dockguard db update`",

@@ -32,7 +32,7 @@ def vuln_finding(m: VulnMatch, obj: str) -> Finding:
         obj=obj,
         description=m.description,
         references=m.references,
-        remediation=f"Upgrade {p.name} to {m.fixed_version}" if m.fixed_version else "",
+        remediation=f"Upgrade {p.name} to {m.fixed_version}" if m.fixed_version else m.reason,
         data={
             "package": p.name,
             "version": p.version,
@@ -47,6 +47,7 @@ def vuln_finding(m: VulnMatch, obj: str) -> Finding:
             "path": p.path,
             "source_name": p.source_name,
             "sources": list(m.sources),
+            **({"state_reason": m.reason} if m.reason else {}),
         },
     )
 

@@ -2,11 +2,19 @@
 
 Layout: ``advisories`` (one row per advisory of a feed), ``affected`` (one row per advisory,
 ecosystem and package, indexed on ``(ecosystem, name)`` so that one lookup per installed
-package is a single index probe), ``feeds`` (source, record count, import time) and ``meta``.
+package is a single index probe), ``feeds`` and ``meta``.
+
+A feed is keyed by its source and ecosystem (`FeedKey`: ``osv/PyPI``, ``osv/Debian:12``,
+``debian-tracker/Debian:12``, ``alpine-secdb:main/Alpine:v3.19``).  An import replaces
+exactly the feeds it brings data for (plus those its `Import.scope` names) and keeps every
+other one, and it reports what it replaced.  An advisory that names several ecosystems is
+stored once per ecosystem, in each one's feed.
 
 Writes are atomic: a new file is built next to the target (rows of the feeds not being replaced
 are copied from the current file), then ``os.replace`` swaps it in.  A failure at any point
-leaves the current database untouched.
+leaves the current database byte for byte as it was.  Files written by the previous layout
+(schema 1, one feed per import named after its first record's ecosystem) are still read, and
+are migrated (split by ecosystem) by the next write.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ from typing import Any
 
 from dockguard.errors import OperationalError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 ENV_VAR = "DOCKGUARD_DB"
 DEFAULT_MAX_AGE = dt.timedelta(days=7)
 
@@ -34,8 +43,8 @@ Ranges = tuple[tuple[str, Events], ...]
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE feeds (
-    name TEXT PRIMARY KEY, kind TEXT NOT NULL, source TEXT NOT NULL,
-    records INTEGER NOT NULL, imported_at TEXT NOT NULL, newest_modified TEXT NOT NULL
+    name TEXT PRIMARY KEY, source TEXT NOT NULL, ecosystem TEXT NOT NULL, kind TEXT NOT NULL,
+    origin TEXT NOT NULL, records INTEGER NOT NULL, imported_at TEXT NOT NULL, newest_modified TEXT NOT NULL
 );
 CREATE TABLE advisories (
     rowid INTEGER PRIMARY KEY, feed TEXT NOT NULL, id TEXT NOT NULL, summary TEXT NOT NULL,
@@ -87,14 +96,43 @@ class Advisory:
     affected: tuple[Affected, ...] = ()
 
 
-@dataclass(frozen=True)
-class Feed:
-    """A named set of advisories to load; a feed of the same name already stored is replaced."""
+@dataclass(frozen=True, order=True)
+class FeedKey:
+    """What a feed is: who publishes it (``osv``, ``debian-tracker``, ``alpine-secdb:main``)
+    and for which ecosystem (normalised: ``PyPI``, ``Debian:12``, ``Alpine:v3.19``)."""
 
-    name: str
-    kind: str
     source: str
+    ecosystem: str
+
+    @property
+    def name(self) -> str:
+        """``source/ecosystem`` — how reports and ``db status`` name the feed."""
+        return f"{self.source}/{self.ecosystem}"
+
+
+@dataclass(frozen=True)
+class Import:
+    """Advisories from one input, to be stored under ``(source, ecosystem of each affected)``.
+
+    Every feed the advisories bring data for is replaced.  `scope` names ecosystems whose
+    feeds of this source are replaced even when the new data has nothing for them: an exact
+    ecosystem (``Alpine:v3.19`` of a secdb file) or a family (``Debian`` covers ``Debian:*``,
+    for ``db update --ecosystem Debian``).  `declared` ecosystems get a feed row even when
+    empty (a secdb file without fixes still says "nothing fixed").
+    """
+
+    source: str
+    kind: str
+    origin: str
     advisories: Iterable[Advisory] = field(compare=False, default=())
+    scope: tuple[str, ...] = ()
+    declared: tuple[str, ...] = ()
+
+    def covers(self, key: FeedKey) -> bool:
+        """True when `scope` makes this import replace `key`."""
+        return key.source == self.source and any(
+            key.ecosystem == e or key.ecosystem.startswith(e + ":") for e in self.scope
+        )
 
 
 @dataclass(frozen=True)
@@ -102,8 +140,10 @@ class FeedInfo:
     """What the database records about a loaded feed."""
 
     name: str
-    kind: str
     source: str
+    ecosystem: str
+    kind: str
+    origin: str
     records: int
     imported_at: dt.datetime
     newest_modified: str
@@ -111,6 +151,16 @@ class FeedInfo:
     def age(self, now: dt.datetime | None = None) -> dt.timedelta:
         """Time since the feed was imported."""
         return (now or dt.datetime.now(dt.UTC)) - self.imported_at
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """One feed a write touched: `records` now stored (None: removed), `replaced` before (None: new)."""
+
+    key: FeedKey
+    origin: str
+    records: int | None
+    replaced: int | None
 
 
 @dataclass(frozen=True)
@@ -184,15 +234,31 @@ def _dump(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def _parse_time(text: object) -> dt.datetime:
+    t = dt.datetime.fromisoformat(str(text))
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _schema_of(conn: sqlite3.Connection, path: Path) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    text = str(row[0]) if row else ""
+    if text.isascii() and text.isdigit() and int(text) in READABLE_SCHEMAS:
+        return int(text)
+    if text.isascii() and text.isdigit() and int(text) > SCHEMA_VERSION:
+        raise OperationalError(f"{path} was written by a newer dockguard (schema {text}); update dockguard")
+    raise OperationalError(f"{path} has an unsupported schema; rebuild it with `dockguard db update`")
+
+
 # --- reading --------------------------------------------------------------------------------
 
 
 class VulnDB:
     """A read-only handle on a built database."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, schema: int = SCHEMA_VERSION) -> None:
         self.path = path
         self._conn = conn
+        self.schema = schema
 
     @classmethod
     def open(cls, path: Path | None = None) -> VulnDB:
@@ -206,13 +272,13 @@ class VulnDB:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
             conn.execute("PRAGMA mmap_size = 1073741824")
             conn.execute("PRAGMA cache_size = -65536")
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            schema = _schema_of(conn, path)
         except sqlite3.DatabaseError as exc:
             raise OperationalError(f"{path} is not a dockguard vulnerability database: {exc}") from None
-        if row is None or int(row[0]) != SCHEMA_VERSION:
+        except OperationalError:
             conn.close()
-            raise OperationalError(f"{path} has an unsupported schema; rebuild it with `dockguard db update`")
-        return cls(path, conn)
+            raise
+        return cls(path, conn, schema)
 
     def close(self) -> None:
         """Close the connection."""
@@ -227,14 +293,27 @@ class VulnDB:
     def built_at(self) -> dt.datetime | None:
         """When the file was last written."""
         row = self._conn.execute("SELECT value FROM meta WHERE key='built_at'").fetchone()
-        return dt.datetime.fromisoformat(row[0]) if row else None
+        try:
+            return _parse_time(row[0]) if row else None
+        except (ValueError, TypeError):
+            return None
 
     def feeds(self) -> list[FeedInfo]:
-        """Every loaded feed, by name."""
-        rows = self._conn.execute(
-            "SELECT name, kind, source, records, imported_at, newest_modified FROM feeds ORDER BY name"
-        )
-        return [FeedInfo(n, k, s, r, dt.datetime.fromisoformat(t), m) for n, k, s, r, t, m in rows]
+        """Every loaded feed, by source then ecosystem (schema 1: by name, ecosystem ``*``)."""
+        try:
+            if self.schema == 1:
+                rows = self._conn.execute(
+                    "SELECT name, kind, '*', kind, source, records, imported_at, newest_modified "
+                    "FROM feeds ORDER BY name"
+                ).fetchall()
+            else:
+                rows = self._conn.execute(
+                    "SELECT name, source, ecosystem, kind, origin, records, imported_at, newest_modified "
+                    "FROM feeds ORDER BY source, ecosystem"
+                ).fetchall()
+            return [FeedInfo(n, s, e, k, o, int(r), _parse_time(t), str(m)) for n, s, e, k, o, r, t, m in rows]
+        except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+            raise OperationalError(f"{self.path}: unreadable feed table ({exc})") from None
 
     def stale_feeds(self, max_age: dt.timedelta = DEFAULT_MAX_AGE) -> list[FeedInfo]:
         """Feeds imported longer than `max_age` ago."""
@@ -286,92 +365,179 @@ class VulnDB:
         return out
 
 
-# --- writing --------------------------------------------------------------------------------
+# --- writing ---
 
 
-def _insert_feed(conn: sqlite3.Connection, feed: Feed, imported_at: str) -> int:
-    count = 0
-    newest = ""
-    cur = conn.cursor()
-    affected_rows: list[tuple[object, ...]] = []
-    for adv in feed.advisories:
-        cur.execute(
-            "INSERT INTO advisories (feed, id, summary, details, modified, data) VALUES (?,?,?,?,?,?)",
-            (
-                feed.name,
-                adv.id,
-                adv.summary,
-                adv.details,
-                adv.modified,
-                _dump(
-                    [
-                        list(adv.aliases),
-                        list(adv.upstream),
-                        [list(r) for r in adv.ratings],
-                        list(adv.references),
-                    ]
-                ),
-            ),
-        )
-        rowid = cur.lastrowid
-        for aff in adv.affected:
-            affected_rows.append(
-                (
-                    rowid,
-                    aff.ecosystem,
-                    aff.name,
-                    _dump([[[t, [list(e) for e in evs]] for t, evs in aff.ranges], list(aff.versions)]),
-                    aff.status,
-                    aff.severity,
+class _Writer:
+    """Inserts advisories into the new file, one advisory row per feed key."""
+
+    def __init__(self, conn: sqlite3.Connection, imported_at: str) -> None:
+        self.conn = conn
+        self.imported_at = imported_at
+        self.keys: dict[FeedKey, tuple[str, str, str]] = {}  # key -> (kind, origin, newest modified)
+        self._affected: list[tuple[object, ...]] = []
+
+    def add(self, imp: Import) -> None:
+        cur = self.conn.cursor()
+        for eco in imp.declared:
+            self._touch(FeedKey(imp.source, eco), imp, "")
+        for adv in imp.advisories:
+            by_eco: dict[str, list[Affected]] = {}
+            for aff in adv.affected:
+                by_eco.setdefault(aff.ecosystem, []).append(aff)
+            data = _dump([list(adv.aliases), list(adv.upstream), [list(r) for r in adv.ratings], list(adv.references)])
+            for eco, affected in by_eco.items():
+                key = FeedKey(imp.source, eco)
+                self._touch(key, imp, adv.modified)
+                cur.execute(
+                    "INSERT INTO advisories (feed, id, summary, details, modified, data) VALUES (?,?,?,?,?,?)",
+                    (key.name, adv.id, adv.summary, adv.details, adv.modified, data),
                 )
+                rowid = cur.lastrowid
+                for aff in affected:
+                    spec = _dump([[[t, [list(e) for e in evs]] for t, evs in aff.ranges], list(aff.versions)])
+                    self._affected.append((rowid, aff.ecosystem, aff.name, spec, aff.status, aff.severity))
+                if len(self._affected) >= 5000:
+                    self.flush()
+        self.flush()
+
+    def _touch(self, key: FeedKey, imp: Import, modified: str) -> None:
+        kind, origin, newest = self.keys.get(key, (imp.kind, imp.origin, ""))
+        if imp.origin not in origin.split(", "):
+            origin = f"{origin}, {imp.origin}"
+        self.keys[key] = (kind, origin, max(newest, modified))
+
+    def flush(self) -> None:
+        self.conn.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?)", self._affected)
+        self._affected.clear()
+
+    def finish(self) -> dict[FeedKey, int]:
+        """Write the feed rows; return the record count (distinct advisory ids) per key."""
+        counts = dict(self.conn.execute("SELECT feed, count(DISTINCT id) FROM advisories GROUP BY feed").fetchall())
+        out = {}
+        for key, (kind, origin, newest) in self.keys.items():
+            out[key] = int(counts.get(key.name, 0))
+            self.conn.execute(
+                "INSERT INTO feeds VALUES (?,?,?,?,?,?,?,?)",
+                (key.name, key.source, key.ecosystem, kind, origin, out[key], self.imported_at, newest),
             )
-        if len(affected_rows) >= 5000:
-            cur.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?)", affected_rows)
-            affected_rows.clear()
-        count += 1
-        newest = max(newest, adv.modified)
-    cur.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?)", affected_rows)
-    conn.execute(
-        "INSERT OR REPLACE INTO feeds VALUES (?,?,?,?,?,?)",
-        (feed.name, feed.kind, feed.source, count, imported_at, newest),
-    )
-    return count
+        return out
 
 
-def _carry_over(conn: sqlite3.Connection, old: Path, replaced: Sequence[str]) -> None:
+def _legacy_source(name: str, kind: str) -> str:
+    """Schema 1 feed name → source (``alpine-secdb:v3.10/main`` → ``alpine-secdb:main``)."""
+    if kind == "alpine-secdb":
+        repo = name.rpartition("/")[2] if "/" in name else ""
+        return f"alpine-secdb:{repo}" if repo else "alpine-secdb"
+    return kind
+
+
+def _old_feeds(conn: sqlite3.Connection, schema: int) -> dict[FeedKey, tuple[str, str, int, str, str]]:
+    """Feeds of the attached old file: key -> (name, kind, records, imported_at, origin)."""
+    if schema == 1:
+        out: dict[FeedKey, tuple[str, str, int, str, str]] = {}
+        # A schema 1 feed mixes ecosystems: split it the way the new layout stores it.
+        rows = conn.execute(
+            "SELECT f.name, f.kind, f.imported_at, f.source, af.ecosystem, count(DISTINCT ad.id) "
+            "FROM old.feeds f JOIN old.advisories ad ON ad.feed = f.name "
+            "JOIN old.affected af ON af.advisory = ad.rowid GROUP BY f.name, af.ecosystem"
+        )
+        for name, kind, imported_at, origin, eco, n in rows:
+            key = FeedKey(_legacy_source(str(name), str(kind)), str(eco))
+            out[key] = (str(name), str(kind), int(n), str(imported_at), str(origin))
+        return out
+    rows = conn.execute("SELECT name, source, ecosystem, kind, records, imported_at, origin FROM old.feeds")
+    return {FeedKey(str(s), str(e)): (str(n), str(k), int(r), str(t), str(o)) for n, s, e, k, r, t, o in rows}
+
+
+def _carry_over(
+    conn: sqlite3.Connection, old: Path, replaced: set[FeedKey], imports: Sequence[Import]
+) -> dict[FeedKey, int]:
+    """Copy the old file's feeds that this write does not replace; return the replaced ones' sizes."""
     try:
         probe = sqlite3.connect(f"{old.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            row = probe.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            schema = _schema_of(probe, old)
         finally:
             probe.close()
     except sqlite3.DatabaseError as exc:
         raise OperationalError(
             f"existing file {old} is not a dockguard vulnerability database ({exc}); remove it or choose another --db"
         ) from None
-    if row is None or int(row[0]) != SCHEMA_VERSION:
-        return  # an older layout: rebuild from the feeds given only
     conn.execute("ATTACH DATABASE ? AS old", (f"{old.resolve().as_uri()}?mode=ro",))
-    marks = ",".join("?" * len(replaced)) or "''"
-    conn.execute(
-        f"INSERT INTO advisories SELECT * FROM old.advisories WHERE feed NOT IN ({marks})",
-        tuple(replaced),
+    try:
+        feeds = _old_feeds(conn, schema)
+        gone = {k for k in feeds if k in replaced or any(i.covers(k) for i in imports)}
+        kept = {k for k in feeds if k not in gone}
+        offset = conn.execute("SELECT coalesce(max(rowid), 0) FROM advisories").fetchone()[0]
+        if schema == 1:
+            _migrate_rows(conn, kept, offset)
+        else:
+            conn.execute("CREATE TEMP TABLE kept (name TEXT PRIMARY KEY)")
+            conn.executemany("INSERT INTO kept VALUES (?)", [(k.name,) for k in kept])
+            conn.execute(
+                "INSERT INTO advisories SELECT rowid + ?, feed, id, summary, details, modified, data "
+                "FROM old.advisories WHERE feed IN (SELECT name FROM kept)",
+                (offset,),
+            )
+            conn.execute(
+                "INSERT INTO affected SELECT af.advisory + ?, af.ecosystem, af.name, af.spec, af.status, af.severity "
+                "FROM old.affected af JOIN old.advisories ad ON af.advisory = ad.rowid "
+                "WHERE ad.feed IN (SELECT name FROM kept)",
+                (offset,),
+            )
+            conn.execute("DROP TABLE kept")
+        query = "SELECT feed, max(modified) FROM advisories WHERE rowid > ? GROUP BY feed"
+        newest = dict(conn.execute(query, (offset,)).fetchall())
+        for key in kept:
+            _, kind, records, imported_at, origin = feeds[key]
+            conn.execute(
+                "INSERT INTO feeds VALUES (?,?,?,?,?,?,?,?)",
+                (key.name, key.source, key.ecosystem, kind, origin, records, imported_at, newest.get(key.name) or ""),
+            )
+        return {k: feeds[k][2] for k in gone}
+    except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+        raise OperationalError(
+            f"existing file {old} could not be read ({exc}); remove it or choose another --db"
+        ) from None
+
+
+def _migrate_rows(conn: sqlite3.Connection, kept: set[FeedKey], offset: int) -> None:
+    """Copy schema 1 rows of the `kept` keys, one advisory row per (advisory, ecosystem)."""
+    kinds = dict(conn.execute("SELECT name, kind FROM old.feeds").fetchall())
+    rows = conn.execute(
+        "SELECT ad.rowid, ad.feed, ad.id, ad.summary, ad.details, ad.modified, ad.data, "
+        "af.ecosystem, af.name, af.spec, af.status, af.severity "
+        "FROM old.affected af JOIN old.advisories ad ON af.advisory = ad.rowid ORDER BY af.advisory, af.ecosystem"
     )
-    conn.execute(
-        "INSERT INTO affected SELECT af.* FROM old.affected af JOIN old.advisories ad "
-        f"ON af.advisory = ad.rowid WHERE ad.feed NOT IN ({marks})",
-        tuple(replaced),
-    )
-    conn.execute(f"INSERT INTO feeds SELECT * FROM old.feeds WHERE name NOT IN ({marks})", tuple(replaced))
-    conn.commit()
-    conn.execute("DETACH DATABASE old")
+    cur = conn.cursor()
+    current: tuple[object, str] | None = None
+    new_rowid = offset
+    batch: list[tuple[object, ...]] = []
+    for adv_id, feed, aid, summary, details, modified, data, eco, name, spec, status, sev in rows:
+        key = FeedKey(_legacy_source(str(feed), str(kinds.get(feed, "osv"))), str(eco))
+        if key not in kept:
+            continue
+        if current != (adv_id, eco):
+            current = (adv_id, eco)
+            new_rowid += 1
+            cur.execute(
+                "INSERT INTO advisories VALUES (?,?,?,?,?,?,?)",
+                (new_rowid, key.name, aid, summary, details, modified, data),
+            )
+        batch.append((new_rowid, eco, name, spec, status, sev))
+        if len(batch) >= 5000:
+            cur.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?)", batch)
+            batch.clear()
+    cur.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?)", batch)
 
 
-def write_feeds(target: Path, feeds: Sequence[Feed], *, keep_others: bool = True) -> list[int]:
-    """Build a new database at `target` with `feeds` (and, by default, every other stored feed).
+def write_imports(target: Path, imports: Sequence[Import], *, keep_others: bool = True) -> list[WriteResult]:
+    """Build a new database at `target` from `imports` and every feed they do not replace.
 
-    Returns the number of records loaded per feed.  The file is built beside `target` and
-    swapped in with ``os.replace``; on any error the previous file is left as it was.
+    Returns one `WriteResult` per feed written or removed, sorted by key.  The file is built
+    beside `target` and swapped in with ``os.replace``; on any error the previous file is left
+    exactly as it was.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -382,20 +548,25 @@ def write_feeds(target: Path, feeds: Sequence[Feed], *, keep_others: bool = True
         try:
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA synchronous = OFF")
+            conn.execute("PRAGMA cache_size = -16384")
             conn.executescript(_SCHEMA)
-            if keep_others and target.exists():
-                _carry_over(conn, target, [f.name for f in feeds])
-            counts = []
             imported_at = _now().isoformat()
             conn.execute("BEGIN")
-            for feed in feeds:
-                conn.execute("DELETE FROM feeds WHERE name = ?", (feed.name,))
-                counts.append(_insert_feed(conn, feed, imported_at))
+            writer = _Writer(conn, imported_at)
+            for imp in imports:
+                writer.add(imp)
+            counts = writer.finish()
+            replaced: dict[FeedKey, int] = {}
+            attached = keep_others and target.exists()
+            if attached:
+                replaced = _carry_over(conn, target, set(counts), imports)
             conn.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                 [("schema_version", str(SCHEMA_VERSION)), ("built_at", imported_at)],
             )
             conn.execute("COMMIT")
+            if attached:
+                conn.execute("DETACH DATABASE old")
             # Store each package's rows next to each other so one lookup reads few pages.
             conn.executescript(
                 "CREATE TABLE affected_sorted AS SELECT * FROM affected "
@@ -411,4 +582,7 @@ def write_feeds(target: Path, feeds: Sequence[Feed], *, keep_others: bool = True
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return counts
+    origins = {k: v[1] for k, v in writer.keys.items()}
+    results = [WriteResult(k, origins[k], n, replaced.get(k)) for k, n in counts.items()]
+    results += [WriteResult(k, "", None, n) for k, n in replaced.items() if k not in counts]
+    return sorted(results, key=lambda r: r.key)

@@ -1,7 +1,9 @@
 """``db update``: fetch OSV per-ecosystem ``all.zip`` files and rebuild the database atomically.
 
 Each zip is streamed to a temporary file beside the database, then every zip is imported
-into a new database file that replaces the old one only when everything succeeded.
+into a new database file that replaces the old one only when everything succeeded.  Updating
+an ecosystem replaces every ``osv`` feed of that ecosystem (``Debian`` covers ``Debian:12``,
+``Debian:11``, ...) and keeps every other feed.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import TextIO
 
 from dockguard import __version__
 from dockguard.errors import OperationalError
-from dockguard.vuln.db import write_feeds
+from dockguard.vuln.db import WriteResult, write_imports
 from dockguard.vuln.importers import osv
+from dockguard.vuln.importers.bounded import Budget
 
 DEFAULT_SOURCE = "https://osv-vulnerabilities.storage.googleapis.com"
 DEFAULT_ECOSYSTEMS = ("Debian", "Ubuntu", "Alpine", "PyPI", "npm", "Go")
@@ -105,13 +108,19 @@ def fetch(url: str, dest: Path, stream: TextIO | None, timeout: float = 60.0) ->
 
 
 @dataclass(frozen=True)
-class UpdateResult:
-    """What one update loaded: feed name, URL, bytes downloaded, records imported."""
+class Download:
+    """One zip fetched: its URL and size in bytes."""
 
-    feed: str
     url: str
     size: int
-    records: int
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What one update did: the downloads, and each feed written or removed."""
+
+    downloads: tuple[Download, ...]
+    feeds: tuple[WriteResult, ...]
 
 
 def update(
@@ -120,7 +129,7 @@ def update(
     source: str = DEFAULT_SOURCE,
     stream: TextIO | None = sys.stderr,
     timeout: float = 60.0,
-) -> list[UpdateResult]:
+) -> UpdateResult:
     """Download the OSV zips of `ecosystems` from `source` and swap in a rebuilt database.
 
     `source` is a mirror base URL (``<source>/<Ecosystem>/all.zip``), a ``file://`` URL or
@@ -142,13 +151,15 @@ def update(
             if not zipfile.is_zipfile(dest):
                 raise OperationalError(f"download of {url} is not a zip file")
             fetched.append((eco, url, dest, size))
-        feeds = [osv.feed(osv.iter_zip(dest), url, f"osv:{eco}" if eco else None) for eco, url, dest, _ in fetched]
-        counts = write_feeds(db_path, feeds)
+        budget = Budget()
+        imports = [
+            osv.importer(osv.iter_zip(dest, budget, label=url), url, scope=(eco,) if eco else ())
+            for eco, url, dest, _ in fetched
+        ]
+        results = write_imports(db_path, imports)
     except OperationalError as exc:
         raise OperationalError(f"{exc}; the database at {db_path} was left unchanged") from None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return [
-        UpdateResult(feed.name, url, size, count)
-        for feed, (_, url, _, size), count in zip(feeds, fetched, counts, strict=True)
-    ]
+    return UpdateResult(tuple(Download(url, size) for _, url, _, size in fetched), tuple(results))
+

@@ -6,6 +6,10 @@ release; language packages in their language ecosystem.  A version is affected w
 listed in an advisory's ``versions`` or lies in one of its ranges, evaluated with the
 ecosystem's own ordering.  Advisories that describe the same vulnerability (one id listed as
 another's alias or upstream) become one finding keyed by the CVE id.
+
+A version that cannot be ordered (`versions.version_problem`: look-alike digits, thousands of
+characters, a bad epoch) is never guessed about: the advisory is reported with the state
+``unknown`` and the reason, so a gate on it fails rather than passes silently.
 """
 
 from __future__ import annotations
@@ -13,13 +17,27 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 
 from dockguard.image.model import OSInfo, Package
 from dockguard.model import Severity
 from dockguard.vuln import severity as sev
 from dockguard.vuln.db import AdvisoryRow, AffectedRow, VulnDB, normalise_name
-from dockguard.vuln.versions import Comparator, comparator, compare_semver
+from dockguard.vuln.versions import Comparator, Incomparable, comparator, compare_semver, version_problem
+
+
+class VulnState(StrEnum):
+    """What an advisory says about the installed version (values are the report's words)."""
+
+    FIXED = "fixed"
+    AFFECTED = "affected"
+    WILL_NOT_FIX = "will_not_fix"
+    FIX_DEFERRED = "fix_deferred"
+    END_OF_LIFE = "end_of_life"
+    NOT_AFFECTED = "not_affected"
+    #: The versions could not be compared; `VulnMatch.reason` says why.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,7 @@ class VulnMatch:
 
     `installed_version` is the version that was compared: for Debian and Ubuntu packages the
     source package's version (which is what `fixed_version` refers to), else the package's.
+    `reason` explains an ``unknown`` state (which version could not be compared, and why).
     """
 
     id: str
@@ -46,27 +65,44 @@ class VulnMatch:
     package: Package
     installed_version: str
     fixed_version: str | None
-    state: str
+    state: VulnState
     severity: Severity
     severity_sources: dict[str, str] = field(hash=False)
     title: str
     description: str
     references: tuple[str, ...]
     sources: tuple[str, ...]
+    reason: str = ""
 
 
-STATES = ("fixed", "affected", "will_not_fix", "fix_deferred", "end_of_life", "not_affected")
-UNFIXED_STATES = frozenset({"affected", "will_not_fix", "fix_deferred"})
+STATES = tuple(s.value for s in VulnState)
+UNFIXED_STATES = frozenset({VulnState.AFFECTED, VulnState.WILL_NOT_FIX, VulnState.FIX_DEFERRED})
 # When feeds disagree the more specific statement wins: a fix beats everything, a vendor's
-# reason for having none beats a bare "affected", and any vulnerable state beats not_affected.
+# reason for having none beats a bare "affected", a definite answer beats "cannot compare",
+# and any possibly vulnerable state beats not_affected.
 _STATE_PRIORITY = {
-    "fixed": 0,
-    "end_of_life": 1,
-    "will_not_fix": 2,
-    "fix_deferred": 3,
-    "affected": 4,
-    "not_affected": 5,
+    VulnState.FIXED: 0,
+    VulnState.END_OF_LIFE: 1,
+    VulnState.WILL_NOT_FIX: 2,
+    VulnState.FIX_DEFERRED: 3,
+    VulnState.AFFECTED: 4,
+    VulnState.UNKNOWN: 5,
+    VulnState.NOT_AFFECTED: 6,
 }
+_HINTS = {
+    "will_not_fix": VulnState.WILL_NOT_FIX,
+    "fix_deferred": VulnState.FIX_DEFERRED,
+    "end_of_life": VulnState.END_OF_LIFE,
+}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one affected row says about one installed version."""
+
+    state: VulnState
+    fixed: str | None = None
+    reason: str = ""
 
 _LANGUAGE_ECOSYSTEMS = {
     "pypi": "PyPI",
@@ -168,26 +204,52 @@ def _range_state(cmp: Comparator, version: str, events: Sequence[Sequence[str]])
     return True, fixed
 
 
-def evaluate(row: AffectedRow, version: str) -> tuple[str, str | None] | None:
-    """(state, fixed version) of one affected row for `version`; None when not affected."""
+def _unfit(ecosystem: str, version: str, events: Sequence[Sequence[str]]) -> Incomparable | None:
+    """The first version a range evaluation would have to compare but cannot."""
+    if any(not (kind == "introduced" and _is_zero(ev)) for kind, ev in events):
+        problem = version_problem(ecosystem, version)
+        if problem is not None:
+            return Incomparable(version, f"(installed) {problem}")
+    for kind, ev in events:
+        if kind == "introduced" and _is_zero(ev):
+            continue
+        problem = version_problem(ecosystem, ev)
+        if problem is not None:
+            return Incomparable(ev, f"({kind} in the advisory) {problem}")
+    return None
+
+
+def evaluate(row: AffectedRow, version: str) -> Evaluation | None:
+    """What one affected row says about `version`; None when it does not affect it.
+
+    A range whose versions cannot be compared gives ``unknown`` (with the reason) unless
+    another range or the ``versions`` list settles the question.
+    """
     if row.status == "not_affected":
-        return "not_affected", None
+        return Evaluation(VulnState.NOT_AFFECTED)
     if row.status == "under_investigation":
         return None
     cmp = comparator(row.ecosystem)
     hit = version in row.versions
     fixed: str | None = None
+    unknown: Incomparable | None = None
     for rtype, events in row.ranges:
+        bad = _unfit(row.ecosystem, version, events)
+        if bad is not None:
+            unknown = unknown or bad
+            continue
         in_range, fix = _range_state(compare_semver if rtype == "SEMVER" else cmp, version, events)
         if in_range:
             hit = True
             if fix is not None and (fixed is None or cmp(fix, fixed) < 0):
                 fixed = fix
     if not hit:
+        if unknown is not None:
+            return Evaluation(VulnState.UNKNOWN, None, f"cannot compare: {unknown.describe()}")
         return None
     if fixed is not None:
-        return "fixed", fixed
-    return (row.status or "affected"), None
+        return Evaluation(VulnState.FIXED, fixed)
+    return Evaluation(_HINTS.get(row.status, VulnState.AFFECTED))
 
 
 _VENDOR_URLS = (
@@ -220,8 +282,7 @@ def _preferred(ids: set[str]) -> str:
 class _Hit:
     adv: AdvisoryRow
     row: AffectedRow
-    state: str
-    fixed: str | None
+    result: Evaluation
 
 
 @dataclass
@@ -265,15 +326,16 @@ def _group_hits(hits: list[_Hit]) -> list[_Group]:
 
 def _merge(group: _Group, pkg: Package, version: str) -> VulnMatch:
     hits = group.hits
-    state = min((h.state for h in hits), key=_STATE_PRIORITY.__getitem__)
+    state = min((h.result.state for h in hits), key=_STATE_PRIORITY.__getitem__)
     fixed: str | None = None
-    if state == "fixed":
+    if state is VulnState.FIXED:
         for h in hits:
-            if h.fixed is None:
+            if h.result.fixed is None:
                 continue
             cmp = comparator(h.row.ecosystem)
-            if fixed is None or cmp(h.fixed, fixed) > 0:
-                fixed = h.fixed
+            if fixed is None or cmp(h.result.fixed, fixed) > 0:
+                fixed = h.result.fixed
+    reason = next((h.result.reason for h in hits if h.result.state is state and h.result.reason), "")
     ratings: list[tuple[str, str]] = []
     for h in hits:
         if h.row.severity:
@@ -306,11 +368,12 @@ def _merge(group: _Group, pkg: Package, version: str) -> VulnMatch:
         description=description,
         references=tuple(refs),
         sources=tuple(sorted({h.adv.feed for h in hits})),
+        reason=reason,
     )
 
 
 def _keep(m: VulnMatch, options: MatchOptions) -> bool:
-    if m.state == "not_affected":
+    if m.state is VulnState.NOT_AFFECTED:
         return options.include_not_affected
     if options.ignore_unfixed and m.state in UNFIXED_STATES:
         return False
@@ -325,7 +388,7 @@ def match_packages(
 ) -> list[VulnMatch]:
     """Every vulnerability of `packages` known to `db`, after the noise rules in `options`."""
     rows_cache: dict[tuple[str, str], list[AffectedRow]] = {}
-    pending: list[tuple[Package, str, list[tuple[AffectedRow, str, str | None]]]] = []
+    pending: list[tuple[Package, str, list[tuple[AffectedRow, Evaluation]]]] = []
     wanted: set[int] = set()
     for pkg in packages:
         if options.kernel_noise and _KERNEL_PACKAGE.match(pkg.name):
@@ -335,7 +398,7 @@ def match_packages(
         names, version = lookup_keys(pkg)
         if not version:
             continue
-        found: list[tuple[AffectedRow, str, str | None]] = []
+        found: list[tuple[AffectedRow, Evaluation]] = []
         for eco in ecosystems_for(pkg, os_info):
             for name in names:
                 key = (eco, normalise_name(eco, name))
@@ -345,14 +408,14 @@ def match_packages(
                 for row in rows:
                     result = evaluate(row, version)
                     if result is not None:
-                        found.append((row, *result))
+                        found.append((row, result))
                         wanted.add(row.advisory)
         if found:
             pending.append((pkg, version, found))
     advisories = db.advisories(wanted)
     matches: list[VulnMatch] = []
     for pkg, version, found in pending:
-        hits = [_Hit(advisories[row.advisory], row, state, fix) for row, state, fix in found]
+        hits = [_Hit(advisories[row.advisory], row, result) for row, result in found]
         for group in _group_hits(hits):
             m = _merge(group, pkg, version)
             if _keep(m, options):

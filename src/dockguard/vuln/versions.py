@@ -11,12 +11,20 @@ Parsing is cached: a scan compares the same installed version against many advis
 * rpm (Red Hat and friends): ``rpmvercmp`` including ``~`` and ``^``; EVR splitting.
 * PEP 440 (PyPI) through ``packaging``.
 * SemVer 2.0 (npm, Go with its ``v`` prefix, crates.io).
+
+Versions come from images and feeds that an attacker may have written.  The comparators are
+total on every string and never raise: digit runs are ASCII only (``'²'.isdigit()`` is True
+and ``int('²')`` raises) and are ordered by length then text, never through ``int()`` (which
+refuses more than 4300 digits).  Whether a version is fit to be compared at all is a separate
+question answered by `version_problem`; `compare_checked` combines both and returns an
+`Incomparable` (with the reason) instead of a misleading order.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 from packaging.version import InvalidVersion, Version
@@ -26,14 +34,32 @@ Comparator = Callable[[str, str], int]
 _CACHE = 65536
 
 
+#: Longest version string that is compared; real ones stay under 100 characters.
+MAX_VERSION_LENGTH = 256
+
+NumKey = tuple[int, str]
+
+
 def _sign(a: object, b: object) -> int:
     return (a > b) - (a < b)  # type: ignore[operator]
 
 
+def _is_digit(c: str) -> bool:
+    return "0" <= c <= "9"
+
+
+def _num_key(digits: str) -> NumKey:
+    """Order key of an ASCII digit run by numeric value, without ``int()``."""
+    stripped = digits.lstrip("0")
+    return len(stripped), stripped
+
+
+_ZERO: NumKey = (0, "")
+
+
 # --- dpkg -----------------------------------------------------------------------------------
 
-_DIGITS = re.compile(r"(\d*)")
-_Z: tuple[tuple[int, ...], int] = ((0,), 0)
+_Z: tuple[tuple[int, ...], NumKey] = ((0,), _ZERO)
 
 
 def _dpkg_char_order(c: str) -> int:
@@ -45,18 +71,18 @@ def _dpkg_char_order(c: str) -> int:
     return ord(c) + 256
 
 
-def _dpkg_part_key(text: str) -> tuple[tuple[tuple[int, ...], int], ...]:
-    pairs: list[tuple[tuple[int, ...], int]] = []
+def _dpkg_part_key(text: str) -> tuple[tuple[tuple[int, ...], NumKey], ...]:
+    pairs: list[tuple[tuple[int, ...], NumKey]] = []
     i, n = 0, len(text)
     while i < n:
         j = i
-        while j < n and not text[j].isdigit():
+        while j < n and not _is_digit(text[j]):
             j += 1
         non_digit = (*(_dpkg_char_order(c) for c in text[i:j]), 0)
         k = j
-        while k < n and text[k].isdigit():
+        while k < n and _is_digit(text[k]):
             k += 1
-        pairs.append((non_digit, int(text[j:k]) if k > j else 0))
+        pairs.append((non_digit, _num_key(text[j:k])))
         i = k
     while pairs and pairs[-1] == _Z:
         pairs.pop()
@@ -74,14 +100,18 @@ def _dpkg_parts_cmp(a: tuple, b: tuple) -> int:
 
 
 @lru_cache(maxsize=_CACHE)
-def dpkg_parse(version: str) -> tuple[int, tuple, tuple]:
-    """Parsed Debian version ``[epoch:]upstream[-revision]``: epoch and two pair lists."""
+def dpkg_parse(version: str) -> tuple[NumKey, tuple, tuple]:
+    """Parsed Debian version ``[epoch:]upstream[-revision]``: epoch key and two pair lists.
+
+    A non-numeric epoch counts as 0 here; `version_problem` reports it.
+    """
     version = version.strip()
-    epoch = 0
+    epoch = _ZERO
     colon = version.find(":")
     if colon >= 0:
         head = version[:colon]
-        epoch = int(head) if head.isdigit() else 0
+        if _all_digits(head):
+            epoch = _num_key(head)
         version = version[colon + 1 :]
     dash = version.rfind("-")
     if dash >= 0:
@@ -100,6 +130,10 @@ def compare_dpkg(a: str, b: str) -> int:
     return _dpkg_parts_cmp(ua, ub) or _dpkg_parts_cmp(ra, rb)
 
 
+def _all_digits(text: str) -> bool:
+    return bool(text) and all(_is_digit(c) for c in text)
+
+
 # --- apk ------------------------------------------------------------------------------------
 
 # Token kinds and suffix ranks in apk-tools' order (src/version.c): the order is the semantics.
@@ -110,15 +144,15 @@ _SUFFIXES = {"alpha": 1, "beta": 2, "pre": 3, "rc": 4, "cvs": 6, "svn": 7, "git"
 _SUFFIXES["p"] = 10
 _HEX = frozenset("0123456789abcdefABCDEF")
 
-ApkToken = tuple[int, int, str]  # kind, number or suffix rank, raw text
+ApkToken = tuple[int, NumKey, str]  # kind, number (or (suffix rank, "")), raw text
 
 
-def _apk_digits(s: str, pos: int) -> tuple[int, str, int]:
+def _apk_digits(s: str, pos: int) -> tuple[NumKey, str, int]:
     end = pos
     while end < len(s) and "0" <= s[end] <= "9":
         end += 1
     text = s[pos:end]
-    return (int(text) if text else 0), text, end
+    return _num_key(text), text, end
 
 
 @lru_cache(maxsize=_CACHE)
@@ -130,10 +164,10 @@ def _apk_tokens(s: str) -> tuple[ApkToken, ...]:
     while kind < _T_END:
         if pos >= len(s):
             kind = _T_END
-            out.append((kind, 0, ""))
+            out.append((kind, _ZERO, ""))
             break
         c = s[pos]
-        number, text = 0, ""
+        number, text = _ZERO, ""
         if "a" <= c <= "z":
             kind = _T_LETTER if kind <= _T_DIGIT else _T_INVALID
             text = c
@@ -160,8 +194,9 @@ def _apk_tokens(s: str) -> tuple[ApkToken, ...]:
                 end += 1
             text = s[pos + 1 : end]
             pos = end
-            number = _SUFFIXES.get(text, 0)
-            kind = _T_SUFFIX if number else _T_INVALID
+            rank = _SUFFIXES.get(text, 0)
+            number = (rank, "")
+            kind = _T_SUFFIX if rank else _T_INVALID
         elif c == "~" and kind < _T_HASH:
             end = pos + 1
             while end < len(s) and s[end] in _HEX:
@@ -200,9 +235,9 @@ def compare_apk(a: str, b: str) -> int:
     if ka == kb:
         return 0
     # Equal so far: the longer version is newer unless what follows is a pre-release suffix.
-    if ka == _T_SUFFIX and ta[i][1] < _SUFFIX_NONE:
+    if ka == _T_SUFFIX and ta[i][1][0] < _SUFFIX_NONE:
         return -1
-    if kb == _T_SUFFIX and tb[i][1] < _SUFFIX_NONE:
+    if kb == _T_SUFFIX and tb[i][1][0] < _SUFFIX_NONE:
         return 1
     if ka > kb:
         return -1
@@ -254,11 +289,11 @@ def rpmvercmp(a: str, b: str) -> int:
         if not (ca and cb):
             break
         si, sj = i, j
-        if ca.isdigit():
+        if _is_digit(ca):
             isnum = True
-            while i < na and a[i].isdigit():
+            while i < na and _is_digit(a[i]):
                 i += 1
-            while j < nb and b[j].isdigit():
+            while j < nb and _is_digit(b[j]):
                 j += 1
         else:
             isnum = False
@@ -281,13 +316,13 @@ def rpmvercmp(a: str, b: str) -> int:
 
 
 @lru_cache(maxsize=_CACHE)
-def split_evr(evr: str) -> tuple[int, str, str | None]:
-    """Split ``[epoch:]version[-release]`` into its parts (missing epoch is 0)."""
+def split_evr(evr: str) -> tuple[NumKey, str, str | None]:
+    """Split ``[epoch:]version[-release]`` into epoch key, version and release (epoch 0 if none)."""
     evr = evr.strip()
-    epoch = 0
+    epoch = _ZERO
     colon = evr.find(":")
-    if colon >= 0 and evr[:colon].isdigit():
-        epoch = int(evr[:colon])
+    if colon >= 0 and _all_digits(evr[:colon]):
+        epoch = _num_key(evr[:colon])
         evr = evr[colon + 1 :]
     dash = evr.rfind("-")
     if dash >= 0:
@@ -314,7 +349,7 @@ def compare_rpm(a: str, b: str) -> int:
 def _pep440(v: str) -> Version | None:
     try:
         return Version(v)
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):  # ValueError: a digit run past int()'s limit
         return None
 
 
@@ -328,7 +363,9 @@ def compare_pep440(a: str, b: str) -> int:
 
 # --- SemVer ---------------------------------------------------------------------------------
 
-_SEMVER = re.compile(r"^[v=]?\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]*)?$")
+_SEMVER = re.compile(
+    r"^[v=]?\s*([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]*)?$", re.ASCII
+)
 
 
 @lru_cache(maxsize=_CACHE)
@@ -338,10 +375,10 @@ def semver_key(v: str) -> tuple | None:
     if not m:
         return None
     major, minor, patch, pre = m.groups()
-    core = (int(major), int(minor or 0), int(patch or 0))
+    core = (_num_key(major), _num_key(minor or ""), _num_key(patch or ""))
     if pre is None:
         return (*core, (1,))
-    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    ids = tuple((0, _num_key(p), "") if _all_digits(p) else (1, _ZERO, p) for p in pre.split("."))
     return (*core, (0, ids))
 
 
@@ -355,12 +392,12 @@ def compare_semver(a: str, b: str) -> int:
 
 # --- generic --------------------------------------------------------------------------------
 
-_RUNS = re.compile(r"\d+|[A-Za-z]+")
+_RUNS = re.compile(r"[0-9]+|[A-Za-z]+")
 
 
 @lru_cache(maxsize=_CACHE)
 def _generic_key(v: str) -> tuple:
-    return tuple((1, int(r), "") if r.isdigit() else (0, 0, r.lower()) for r in _RUNS.findall(v))
+    return tuple((1, _num_key(r), "") if _is_digit(r[0]) else (0, _ZERO, r.lower()) for r in _RUNS.findall(v))
 
 
 def compare_generic(a: str, b: str) -> int:
@@ -398,3 +435,57 @@ def comparator(ecosystem: str) -> Comparator:
 def compare(ecosystem: str, a: str, b: str) -> int:
     """Compare versions `a` and `b` under `ecosystem`'s ordering (negative, 0, positive)."""
     return comparator(ecosystem)(a, b)
+
+
+# --- fitness for comparison -----------------------------------------------------------------
+
+_DPKG_FAMILY = frozenset({"Debian", "Ubuntu"})
+
+
+@dataclass(frozen=True)
+class Incomparable:
+    """The typed answer "cannot compare": which version was refused and why."""
+
+    version: str
+    reason: str
+
+    def describe(self) -> str:
+        """``version '1.²…': reason`` — short enough for a report cell."""
+        shown = self.version if len(self.version) <= 40 else self.version[:37] + "..."
+        return f"version {shown!r} {self.reason}"
+
+
+@lru_cache(maxsize=_CACHE)
+def version_problem(ecosystem: str, version: str) -> str | None:
+    """Why `version` cannot be ordered under `ecosystem`'s rules, or None when it can.
+
+    Refused everywhere: an empty version, one longer than `MAX_VERSION_LENGTH`, one holding a
+    character that is not printable ASCII (no ecosystem's grammar allows one, and such
+    characters are how look-alike digits such as ``'²'`` get in).  Debian and Ubuntu also
+    refuse a non-numeric epoch (dpkg itself rejects it).
+    """
+    text = version.strip()
+    if not text:
+        return "is empty"
+    if len(text) > MAX_VERSION_LENGTH:
+        return f"is {len(text)} characters long (more than {MAX_VERSION_LENGTH})"
+    for c in text:
+        if not " " <= c <= "~":
+            return f"holds the character {c!r} (U+{ord(c):04X}), which is not printable ASCII"
+    if ecosystem.split(":", 1)[0] in _DPKG_FAMILY:
+        colon = text.find(":")
+        if colon >= 0 and not _all_digits(text[:colon]):
+            return f"has the epoch {text[:colon]!r}, which is not a number"
+    return None
+
+
+def compare_checked(ecosystem: str, a: str, b: str, cmp: Comparator | None = None) -> int | Incomparable:
+    """`compare` when both versions are fit for it (`version_problem`), else `Incomparable`.
+
+    `cmp` overrides the ecosystem's comparator (an OSV ``SEMVER`` range in any ecosystem).
+    """
+    for v in (a, b):
+        problem = version_problem(ecosystem, v)
+        if problem is not None:
+            return Incomparable(v, problem)
+    return (cmp or comparator(ecosystem))(a, b)

@@ -3,16 +3,23 @@
 Shape: ``{source package: {CVE: {description, releases: {codename: {status, fixed_version,
 urgency, nodsa, nodsa_reason, repositories}}}}}``.  Unlike Debian's OSV export it keeps the
 no-dsa / ignored / postponed / end-of-life distinctions.
+
+The export is ~70 MiB today: it is read as a stream (`bounded.JsonStream`), one package/CVE
+entry at a time, and each entry becomes one advisory row per release (feed
+``debian-tracker/Debian:<N>``), so memory holds one entry whatever the file's size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from dockguard.vuln.db import Advisory, Affected, Feed, Ranges
+from dockguard.inputs import InputError, expect
+from dockguard.vuln.db import Advisory, Affected, Import, Ranges
+from dockguard.vuln.importers.bounded import Path_, get
 
 KIND = "debian-tracker"
-FEED = "debian-tracker"
+SOURCE = "debian-tracker"
 
 CODENAMES = {
     "jessie": "8",
@@ -26,24 +33,27 @@ CODENAMES = {
     "sid": "sid",
 }
 
+#: (package, CVE id, entry) as the stream or a decoded document yields them.
+Entry = tuple[str, str, Any]
+
 
 def looks_like(data: object) -> bool:
     """True when `data` has the tracker's package → CVE → releases shape."""
-    if not isinstance(data, Mapping) or not data:
+    if not isinstance(data, dict) or not data:
         return False
     for cves in list(data.values())[:5]:
-        if isinstance(cves, Mapping):
+        if isinstance(cves, dict):
             for item in list(cves.values())[:5]:
-                if isinstance(item, Mapping) and "releases" in item:
+                if isinstance(item, dict) and "releases" in item:
                     return True
     return False
 
 
-def _entry(package: str, codename: str, rel: Mapping[str, object]) -> Affected:
-    status = str(rel.get("status") or "")
-    fixed = str(rel.get("fixed_version") or "")
-    urgency = str(rel.get("urgency") or "").rstrip("*").strip()
-    reason = str(rel.get("nodsa_reason") or "").strip().lower()
+def _entry(package: str, codename: str, rel: dict[str, Any], origin: str, path: Path_) -> Affected:
+    status = (get(rel, "status", str, origin, path) or "").strip()
+    fixed = (get(rel, "fixed_version", str, origin, path) or "").strip()
+    urgency = (get(rel, "urgency", str, origin, path) or "").rstrip("*").strip()
+    reason = (get(rel, "nodsa_reason", str, origin, path) or "").strip().lower()
     eco = f"Debian:{CODENAMES.get(codename, codename)}"
     severity = f"debian:{urgency}" if urgency and urgency != "not yet assigned" else ""
     if status == "resolved" and fixed == "0":
@@ -66,33 +76,44 @@ def _entry(package: str, codename: str, rel: Mapping[str, object]) -> Affected:
     return Affected(eco, package, ranges=ranges, status=hint, severity=severity)
 
 
-def advisories(data: Mapping[str, object]) -> Iterator[Advisory]:
-    """One advisory per CVE (or TEMP id) with an Affected per package and release."""
-    by_id: dict[str, tuple[str, list[Affected]]] = {}
-    for package, cves in data.items():
-        if not isinstance(cves, Mapping):
-            continue
-        for cve, item in cves.items():
-            if not isinstance(item, Mapping):
-                continue
-            releases = item.get("releases")
-            if not isinstance(releases, Mapping):
-                continue
-            desc, entries = by_id.setdefault(cve, (str(item.get("description") or ""), []))
-            for codename, rel in releases.items():
-                if isinstance(rel, Mapping):
-                    entries.append(_entry(str(package), str(codename), rel))
-    for cve in sorted(by_id):
-        desc, entries = by_id[cve]
-        yield Advisory(
-            id=cve,
-            summary=desc.splitlines()[0][:200] if desc else "",
-            details=desc,
-            references=(f"https://security-tracker.debian.org/tracker/{cve}",),
-            affected=tuple(entries),
-        )
+def parse_entry(package: str, cve: str, item: Any, origin: str) -> Advisory | None:
+    """One package/CVE entry as an advisory with an Affected per release (None: no releases)."""
+    path: Path_ = (package, cve)
+    entry = expect(item, dict, origin, path)
+    if not package.strip() or not cve.strip():
+        raise InputError.at(origin, path, "empty package name or advisory id")
+    desc = get(entry, "description", str, origin, path) or ""
+    releases = get(entry, "releases", dict, origin, path) or {}
+    affected = []
+    for codename, rel in releases.items():
+        here = (*path, "releases", codename)
+        affected.append(_entry(package, codename, expect(rel, dict, origin, here), origin, here))
+    if not affected:
+        return None
+    return Advisory(
+        id=cve,
+        summary=desc.splitlines()[0][:200] if desc.strip() else "",
+        details=desc,
+        references=(f"https://security-tracker.debian.org/tracker/{cve}",),
+        affected=tuple(affected),
+    )
 
 
-def feed(data: Mapping[str, object], source: str) -> Feed:
-    """The tracker as a Feed."""
-    return Feed(name=FEED, kind=KIND, source=source, advisories=advisories(data))
+def document_entries(data: Any, origin: str) -> Iterator[Entry]:
+    """The entries of a tracker document decoded whole."""
+    for package, cves in expect(data, dict, origin, ()).items():
+        for cve, item in expect(cves, dict, origin, (package,)).items():
+            yield package, cve, item
+
+
+def advisories(entries: Iterable[Entry], origin: str) -> Iterator[Advisory]:
+    """Advisories of the entries, in file order."""
+    for package, cve, item in entries:
+        adv = parse_entry(package, cve, item, origin)
+        if adv is not None:
+            yield adv
+
+
+def importer(entries: Iterable[Entry], origin: str) -> Import:
+    """The tracker as an Import: one feed per Debian release it names."""
+    return Import(source=SOURCE, kind=KIND, origin=origin, advisories=advisories(entries, origin))

@@ -1,38 +1,35 @@
 """OSV records (https://ossf.github.io/osv-schema/) from a zip, a directory or a single file.
 
-YAML is read with the base loader so that every scalar stays a string: an unquoted ``1.10``
-must remain the version ``1.10``, not the float 1.1.
+Records are decoded with `bounded` (size caps, YAML without aliases and with every scalar a
+string: an unquoted ``1.10`` must remain the version ``1.10``, not the float 1.1) and checked
+field by field: a field dockguard uses that has the wrong type is an `InputError` naming the
+file (or zip member) and the JSON path.  Fields dockguard does not use are not checked.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from dockguard.errors import OperationalError
-from dockguard.vuln.db import Advisory, Affected, Feed, normalise_ecosystem, normalise_name
+from dockguard.inputs import InputError, expect
+from dockguard.vuln.db import Advisory, Affected, Import, normalise_ecosystem, normalise_name
+from dockguard.vuln.importers import bounded
+from dockguard.vuln.importers.bounded import Budget, Path_, get, need, objects, strings
 
 KIND = "osv"
+SOURCE = "osv"
 RANGE_TYPES = ("ECOSYSTEM", "SEMVER")
 EVENTS = ("introduced", "fixed", "last_affected", "limit")
-_SUFFIXES = (".json", ".yaml", ".yml")
+SUFFIXES = (".json", ".yaml", ".yml")
 
-_Loader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
-
-
-def _strs(value: object) -> tuple[str, ...]:
-    if isinstance(value, list):
-        return tuple(str(v) for v in value if isinstance(v, str | int | float))
-    return ()
+#: One decoded document: where it came from (file path or ``zip:member``), its JSON path
+#: inside that file (``()``, or ``(7,)`` for the 8th record of a streamed list) and the value.
+Document = tuple[str, Path_, Any]
 
 
-def _vendor_rating(ecosystem: str, specific: object) -> str:
-    if not isinstance(specific, Mapping):
+def _vendor_rating(ecosystem: str, specific: dict[str, Any] | None) -> str:
+    if not specific:
         return ""
     base = ecosystem.split(":", 1)[0]
     if base == "Debian" and isinstance(specific.get("urgency"), str):
@@ -48,131 +45,135 @@ def _rating_source(kind: str) -> str:
     return kind.lower().replace(" ", "")
 
 
-def parse_record(data: object) -> Advisory | None:
-    """One OSV record as an Advisory; None when withdrawn or not an OSV record."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
-        return None
-    if data.get("withdrawn"):
-        return None
-    ratings: list[tuple[str, str]] = []
+def _severities(obj: dict[str, Any], origin: str, path: Path_) -> list[tuple[str, str]]:
+    out = []
+    for here, item in objects(obj, "severity", origin, path):
+        kind = get(item, "type", str, origin, here)
+        score = get(item, "score", str, origin, here)
+        if kind and score:
+            out.append((_rating_source(kind), score))
+    return out
 
-    def add_severity(items: object) -> None:
-        if isinstance(items, list):
-            for item in items:
-                if isinstance(item, Mapping) and item.get("type") and item.get("score"):
-                    ratings.append((_rating_source(str(item["type"])), str(item["score"])))
 
-    add_severity(data.get("severity"))
-    db_specific = data.get("database_specific")
-    if isinstance(db_specific, Mapping) and isinstance(db_specific.get("severity"), str):
+def _events(rng: dict[str, Any], origin: str, path: Path_) -> tuple[tuple[str, str], ...]:
+    events = []
+    for here, event in objects(rng, "events", origin, path):
+        for key in EVENTS:
+            value = get(event, key, str, origin, here)
+            if value is not None:
+                events.append((key, value))
+    return tuple(events)
+
+
+def _affected(entry: dict[str, Any], origin: str, path: Path_, ratings: list[tuple[str, str]]) -> Affected | None:
+    pkg = get(entry, "package", dict, origin, path)
+    if pkg is None:
+        return None  # a GIT-only entry: nothing to match installed packages against
+    here = (*path, "package")
+    raw_eco = need(pkg, "ecosystem", str, origin, here)
+    name = need(pkg, "name", str, origin, here)
+    eco = normalise_ecosystem(raw_eco)
+    ranges = []
+    for rpath, rng in objects(entry, "ranges", origin, path):
+        rtype = need(rng, "type", str, origin, rpath)
+        events = _events(rng, origin, rpath)
+        if rtype in RANGE_TYPES and events:
+            ranges.append((rtype, events))
+    versions = strings(entry, "versions", origin, path)
+    specific = get(entry, "ecosystem_specific", dict, origin, path)
+    entry_ratings = _severities(entry, origin, path)
+    if not eco or not name.strip() or (not ranges and not versions):
+        return None
+    ratings.extend(entry_ratings)
+    return Affected(
+        ecosystem=eco,
+        name=normalise_name(eco, name),
+        ranges=tuple(ranges),
+        versions=versions,
+        severity=_vendor_rating(raw_eco, specific),
+    )
+
+
+def parse_record(data: Any, origin: str, path: Path_ = ()) -> Advisory | None:
+    """One OSV record as an Advisory; None when withdrawn.  Wrong types raise `InputError`."""
+    record = expect(data, dict, origin, path)
+    rid = need(record, "id", str, origin, path)
+    if not rid.strip():
+        raise InputError.at(origin, (*path, "id"), "is empty")
+    if get(record, "withdrawn", str, origin, path):
+        return None
+    ratings = _severities(record, origin, path)
+    db_specific = get(record, "database_specific", dict, origin, path)
+    if db_specific and isinstance(db_specific.get("severity"), str):
         ratings.append(("ghsa", db_specific["severity"]))
-    affected: list[Affected] = []
-    for entry in data.get("affected") or ():
-        if not isinstance(entry, Mapping):
-            continue
-        pkg = entry.get("package")
-        if not isinstance(pkg, Mapping) or not pkg.get("ecosystem") or not pkg.get("name"):
-            continue
-        raw_eco = str(pkg["ecosystem"])
-        eco = normalise_ecosystem(raw_eco)
-        ranges = []
-        for rng in entry.get("ranges") or ():
-            if not isinstance(rng, Mapping) or rng.get("type") not in RANGE_TYPES:
-                continue
-            events = []
-            for event in rng.get("events") or ():
-                if isinstance(event, Mapping):
-                    for key in EVENTS:
-                        if key in event and event[key] is not None:
-                            events.append((key, str(event[key])))
-            if events:
-                ranges.append((str(rng["type"]), tuple(events)))
-        versions = _strs(entry.get("versions"))
-        if not ranges and not versions:
-            continue
-        add_severity(entry.get("severity"))
-        affected.append(
-            Affected(
-                ecosystem=eco,
-                name=normalise_name(eco, str(pkg["name"])),
-                ranges=tuple(ranges),
-                versions=versions,
-                severity=_vendor_rating(raw_eco, entry.get("ecosystem_specific")),
-            )
-        )
-    refs = []
-    for ref in data.get("references") or ():
-        if isinstance(ref, Mapping) and isinstance(ref.get("url"), str):
-            refs.append(ref["url"])
+    affected = []
+    for here, entry in objects(record, "affected", origin, path):
+        aff = _affected(entry, origin, here, ratings)
+        if aff is not None:
+            affected.append(aff)
+    refs = tuple(
+        url for here, ref in objects(record, "references", origin, path)
+        if (url := get(ref, "url", str, origin, here)) is not None
+    )
     return Advisory(
-        id=data["id"],
-        aliases=_strs(data.get("aliases")),
-        upstream=_strs(data.get("upstream")),
-        summary=str(data.get("summary") or ""),
-        details=str(data.get("details") or ""),
+        id=rid,
+        aliases=strings(record, "aliases", origin, path),
+        upstream=strings(record, "upstream", origin, path),
+        summary=get(record, "summary", str, origin, path) or "",
+        details=get(record, "details", str, origin, path) or "",
         ratings=tuple(ratings),
-        references=tuple(refs),
-        modified=str(data.get("modified") or ""),
+        references=refs,
+        modified=get(record, "modified", str, origin, path) or "",
         affected=tuple(affected),
     )
 
 
-def load_text(text: str | bytes, name: str) -> object:
-    """Decode one JSON or YAML document; OperationalError names the file on failure."""
-    try:
-        if name.endswith(".json"):
-            return json.loads(text)
-        return yaml.load(text, Loader=_Loader)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise OperationalError(f"{name}: not valid JSON/YAML: {str(exc).splitlines()[0]}") from None
+def decode(data: bytes, origin: str) -> Any:
+    """One record file's document (YAML when the name says so, else JSON)."""
+    return bounded.decode_document(data, origin, yaml_syntax=bounded.is_yaml_name(origin))
 
 
-def iter_zip(path: Path) -> Iterator[object]:
-    """Every JSON document in an OSV ``all.zip``."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                if info.is_dir() or not info.filename.endswith(_SUFFIXES):
-                    continue
-                yield load_text(zf.read(info), f"{path}:{info.filename}")
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise OperationalError(f"{path}: not a readable OSV zip: {exc}") from None
+def iter_zip(path: Path, budget: Budget | None = None, label: str | None = None) -> Iterator[Document]:
+    """Every record document in an OSV ``all.zip``, each member under the record cap.
+
+    Documents are named ``<label or path>:<member>``.
+    """
+    budget = budget or Budget()
+    for name, data in bounded.zip_members(path, budget, suffixes=SUFFIXES, label=label):
+        origin = f"{label or path}:{name}"
+        yield origin, (), decode(data, origin)
 
 
 def data_files(directory: Path) -> list[Path]:
-    """JSON/YAML files below `directory`, in a stable order."""
-    return sorted(p for p in directory.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+    """JSON/YAML files below `directory`, in a stable order (at most `bounded.MAX_MEMBERS`)."""
+    found = []
+    for p in directory.rglob("*"):
+        if p.suffix in SUFFIXES and p.is_file():
+            found.append(p)
+            if len(found) > bounded.MAX_MEMBERS:
+                raise InputError(str(directory), f"more than {bounded.MAX_MEMBERS} record files")
+    return sorted(found)
 
 
-def iter_files(paths: list[Path]) -> Iterator[object]:
-    """Documents from plain files."""
+def iter_files(paths: Iterable[Path], budget: Budget | None = None) -> Iterator[Document]:
+    """Documents from plain files, each under the record cap."""
+    budget = budget or Budget()
     for p in paths:
-        yield load_text(p.read_bytes(), str(p))
+        data = bounded.read_document(p, limit=bounded.MAX_RECORD_BYTES, budget=budget, what="OSV record")
+        yield str(p), (), decode(data, str(p))
 
 
-def feed_name(first: Advisory | None) -> str:
-    """``osv:<Ecosystem>`` after the first affected ecosystem of the first record."""
-    if first is None or not first.affected:
-        return "osv"
-    return f"osv:{first.affected[0].ecosystem.split(':', 1)[0]}"
+def advisories(documents: Iterable[Document]) -> Iterator[Advisory]:
+    """Parsed, non-withdrawn advisories; a document may be one record or a list of records."""
+    for origin, base, doc in documents:
+        records = [((*base, i), r) for i, r in enumerate(doc)] if isinstance(doc, list) else [(base, doc)]
+        for path, record in records:
+            adv = parse_record(record, origin, path)
+            if adv is not None:
+                yield adv
 
 
-def advisories(documents: Iterator[object]) -> Iterator[Advisory]:
-    """Parsed, non-withdrawn advisories from documents."""
-    for doc in documents:
-        adv = parse_record(doc)
-        if adv is not None:
-            yield adv
-
-
-def feed(documents: Iterator[object], source: str, name: str | None = None) -> Feed:
-    """A Feed from OSV documents, named after its ecosystem unless `name` is given."""
-    items = advisories(documents)
-    first = next(items, None)
-
-    def chained() -> Iterator[Advisory]:
-        if first is not None:
-            yield first
-        yield from items
-
-    return Feed(name=name or feed_name(first), kind=KIND, source=source, advisories=chained())
+def importer(documents: Iterable[Document], origin: str, source: str | None = None,
+             scope: tuple[str, ...] = ()) -> Import:
+    """An Import of OSV documents under `source` (default ``osv``), one feed per ecosystem."""
+    return Import(source=source or SOURCE, kind=KIND, origin=origin, advisories=advisories(documents), scope=scope)
