@@ -386,10 +386,14 @@ def test_tls_pull_needs_trust_and_credentials(
                                   ca_cert=str(pem_files["ca"]))
     assert [layer.diff_id for layer in source.metadata().layers] == diff_ids
     source.close()
-    # --insecure skips verification (and is the only way to).
+    # --insecure skips verification (and is the only way to), but then the credentials stay
+    # home: they only ever go over verified TLS.
     insecure = open_registry_source(ref, insecure=True, username=USER, password=PASSWORD)
-    assert insecure.pulled().manifest_digest == digest
+    with pytest.raises(OperationalError, match="refusing to send credentials: TLS verification "
+                       "is off"):
+        insecure.pulled()
     insecure.close()
+    assert digest
 
 
 def test_credentials_from_docker_config_and_helper(
