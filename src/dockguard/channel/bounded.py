@@ -90,14 +90,17 @@ class Deadline:
     """A total time budget for one request; a context manager.
 
     Sockets opened inside the ``with`` block by a `BoundedSession` (or handed to `watch`) are
-    shut down when the budget runs out.  A duplicate of each socket's descriptor is kept, so
+    shut down when the budget runs out; leaving the block then raises `DeadlineExceeded` in
+    place of whatever the cut-off caused (unless `raise_on_expiry` is False: the caller checks
+    `expired`).  A duplicate of each socket's descriptor is kept, so
     the shutdown reaches the connection even after TLS wrapping took the original socket
     object over, and never hits a descriptor that was closed and reused meanwhile.
     """
 
-    def __init__(self, seconds: float, what: str) -> None:
+    def __init__(self, seconds: float, what: str, *, raise_on_expiry: bool = True) -> None:
         self.seconds = seconds
         self.what = what
+        self.raise_on_expiry = raise_on_expiry
         self.expires = 0.0
         self.expired = False
         self._lock = threading.Lock()
@@ -127,7 +130,7 @@ class Deadline:
             dups, self._dups = self._dups, []
         for d in dups:
             d.close()
-        if self.expired and (exc is None or isinstance(exc, Exception)):
+        if self.raise_on_expiry and self.expired and (exc is None or isinstance(exc, Exception)):
             # Whatever failed (or seemed to end early: a shut-down socket reads as EOF) did so
             # because the watchdog cut it off.
             raise self.error() from None
