@@ -46,8 +46,9 @@ from dockguard.errors import OperationalError, UsageError
 DEADLINE_ENV = "DOCKGUARD_HTTP_DEADLINE"
 DEFAULT_DEADLINE = 60.0
 """Seconds for one request: connect, TLS handshake, headers and a bounded body."""
-MIN_RATE = 128 * 1024
-"""Bytes per second a blob download must sustain: its deadline grows by size / MIN_RATE."""
+MIN_RATE = 64 * 1024
+"""Bytes per second a long transfer must sustain: a blob's deadline grows by size / MIN_RATE,
+a download of unknown size earns 1 / MIN_RATE seconds per byte received (`Deadline.earn`)."""
 MAX_DEADLINE = 24 * 3600.0
 CHUNK = 1 << 16
 MAX_SHOWN = 200
@@ -107,6 +108,7 @@ class Deadline:
         self._dups: list[socket.socket] = []
         self._timer: threading.Timer | None = None
         self._token: contextvars.Token[Deadline | None] | None = None
+        self._closed = False
 
     def __enter__(self) -> Deadline:
         self.expires = time.monotonic() + self.seconds
@@ -122,8 +124,11 @@ class Deadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        with self._lock:
+            self._closed = True  # a timer that fires from now on does nothing
+            timer = self._timer
+        if timer is not None:
+            timer.cancel()
         if self._token is not None:
             _CURRENT.reset(self._token)
         with self._lock:
@@ -141,6 +146,12 @@ class Deadline:
             f"{self.what}: no complete answer within {self.seconds:g} s "
             f"(the per-request deadline; {DEADLINE_ENV} sets it)"
         )
+
+    def earn(self, nbytes: int) -> None:
+        """Extend the deadline by ``nbytes / MIN_RATE``: for bodies whose size is not known
+        up front, so that only a transfer at MIN_RATE or faster can outlast the base budget."""
+        with self._lock:
+            self.expires += nbytes / MIN_RATE
 
     def remaining(self) -> float:
         """Seconds left (at least a millisecond, so it can serve as a socket timeout)."""
@@ -165,6 +176,14 @@ class Deadline:
 
     def _fire(self) -> None:
         with self._lock:
+            if self._closed:
+                return
+            left = self.expires - time.monotonic()
+            if left > 0:  # earned more time meanwhile
+                self._timer = threading.Timer(left, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+                return
             self.expired = True
             dups = list(self._dups)
         for d in dups:
