@@ -338,9 +338,12 @@ def short(exc: BaseException) -> str:
     m = re.search(r"\[SSL: [A-Z_0-9]+\][^(']*", text)
     if m:
         return shown(m.group(0).strip())
-    m = re.search(
-        r"(Connection refused|timed out|Name or service not known|got more than \d+ headers"
-        r"|line too long|Connection reset by peer|Connection aborted)",
-        text,
-    )
-    return m.group(1) if m else shown(text)
+    for pattern in (
+        r"got more than \d+ (?:headers|bytes when reading [a-z ]+)",
+        r"Connection refused|Name or service not known|Connection reset by peer",
+        r"timed out|Connection aborted",
+    ):
+        m = re.search(pattern, text)
+        if m:
+            return m.group(0)
+    return shown(text)

@@ -416,11 +416,15 @@ def _api_steps(
         if realm_block:
             log.skipped("credentials", realm_block)
         else:
-            token, why, _ = _token(http, params, "registry:catalog:*", credentials,
-                                   verify=opts.trusted)
+            token, why, failed = _token(http, params, "registry:catalog:*", credentials,
+                                        verify=opts.trusted)
             if token:
                 auth_header = {"Authorization": f"Bearer {token}"}
-            log.completed("credentials", "token issued" if token else f"refused: {why}")
+                log.completed("credentials", "token issued")
+            elif failed:
+                log.failed("credentials", f"no token: {why}")
+            else:
+                log.completed("credentials", f"refused: {why}")
     else:
         log.skipped("credentials", "the registry asks for no authentication")
 
@@ -556,9 +560,12 @@ def _realm_block(realm: str, opts: _Options) -> str | None:
     parts = urlsplit(realm)
     if parts.scheme == "https":
         return None  # the request itself verifies (opts.trusted)
-    if is_insecure_host(parts.netloc) and opts.allow_plain_http_credentials:
-        return None
-    return "refusing to send credentials over plain HTTP"
+    if not is_insecure_host(parts.netloc):
+        return "refusing to send credentials over plain HTTP"
+    if not opts.allow_plain_http_credentials:
+        return ("refusing to send credentials over plain HTTP (allowed for a loopback token "
+                "realm with --allow-plain-http-credentials)")
+    return None
 
 
 def _token(
