@@ -402,7 +402,11 @@ def _probe_tcp_steps(
         else:
             log.failed("client-cert", f"{own.outcome.value}: {own.reason}")
 
-    info = tlsprobe.parse_certificate(der) if der else None
+    cert_error = ""
+    try:
+        info = tlsprobe.parse_certificate(der) if der else None
+    except tlsprobe.CertificateError as exc:
+        info, cert_error = None, str(exc)
 
     # 5. Chain to the given CA.
     if cafile is None:
@@ -445,7 +449,8 @@ def _probe_tcp_steps(
         for f in tlsprobe.certificate_findings(info, host, obj, KIND):
             log.add(f)
     else:
-        log.failed("certificate", "no handshake completed, so no certificate was seen")
+        log.failed("certificate",
+                   cert_error or "no handshake completed, so no certificate was seen")
 
 
 def _cert_facts(info: tlsprobe.CertInfo) -> dict[str, Any]:

@@ -304,8 +304,14 @@ def _tls_steps(
 
     seen = tlsprobe.attempt(host, port, path=None, timeout=timeout, deadline=deadline)
     info: tlsprobe.CertInfo | None = None
-    if seen.peer_der:
-        info = tlsprobe.parse_certificate(seen.peer_der)
+    try:
+        info = tlsprobe.parse_certificate(seen.peer_der) if seen.peer_der else None
+    except tlsprobe.CertificateError as exc:
+        log.failed("certificate", str(exc))
+    else:
+        if info is None:
+            log.failed("certificate", f"no certificate seen: {seen.reason}")
+    if info is not None:
         log.facts["certificate"] = {
             "subject": info.subject,
             "issuer": info.issuer,
@@ -319,8 +325,6 @@ def _tls_steps(
         log.completed("certificate", f"{info.subject}, {info.days_left} days left")
         for f in tlsprobe.certificate_findings(info, host, obj, KIND):
             log.add(f)
-    else:
-        log.failed("certificate", f"no certificate seen: {seen.reason}")
 
     chain, weak = tlsprobe.verify_chain(host, port, cafile=ca_cert, timeout=timeout,
                                         deadline=deadline)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -427,8 +428,24 @@ def _dns_match(pattern: str, host: str) -> bool:
     return pattern == host
 
 
+class CertificateError(ValueError):
+    """A server certificate that cannot be parsed (the server chose its bytes)."""
+
+
 def parse_certificate(der: bytes, now: dt.datetime | None = None) -> CertInfo:
-    """Parse a DER certificate into a CertInfo (days left counted from `now`)."""
+    """Parse a DER certificate into a CertInfo (days left counted from `now`).
+
+    Raises CertificateError for anything `cryptography` refuses (malformed DER, duplicate
+    extensions, unsupported name types or algorithms).
+    """
+    try:
+        return _parse_certificate(der, now)
+    except (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType,
+            UnsupportedAlgorithm) as exc:
+        raise CertificateError(f"cannot parse the server certificate: {exc}") from None
+
+
+def _parse_certificate(der: bytes, now: dt.datetime | None) -> CertInfo:
     cert = x509.load_der_x509_certificate(der)
     now = now or dt.datetime.now(dt.UTC)
     try:
@@ -442,9 +459,14 @@ def parse_certificate(der: bytes, now: dt.datetime | None = None) -> CertInfo:
         eku: tuple[str, ...] | None = tuple(_eku_name(o) for o in eku_ext)
     except x509.ExtensionNotFound:
         eku = None
-    key = cert.public_key()
-    key_type, bits = _key(key)
-    algo = cert.signature_hash_algorithm
+    try:
+        key_type, bits = _key(cert.public_key())
+    except UnsupportedAlgorithm:
+        key_type, bits = "unsupported", 0
+    try:
+        algo = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algo = None
     sig = cert.signature_algorithm_oid._name
     if algo is not None and algo.name not in sig.lower():
         sig = f"{sig} ({algo.name})"
