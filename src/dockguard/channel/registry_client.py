@@ -237,7 +237,7 @@ def credentials_from_config(
             try:
                 if not isinstance(auth, str):
                     raise ValueError(auth)
-                user, _, password = base64.b64decode(auth).decode().partition(":")
+                user, _, password = base64.b64decode(auth, validate=True).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 raise InputError(str(path), "not base64 user:password",
                                  f"$.auths[{key!r}].auth") from None
@@ -335,8 +335,8 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
         skip(" \t,")
         key = token().lower()
         skip(" \t")
-        if not key or i >= n or text[i] != "=":
-            break
+        if not key or i >= n or text[i] != "=" or text[i + 1 : i + 2] == "=":
+            break  # not name=value: a token68 ("abc=="), or the next challenge
         i += 1
         skip(" \t")
         if i < n and text[i] == '"':
