@@ -18,7 +18,8 @@ through (`BoundedSession`) and the place raw probe sockets get their deadline (`
   the same origin, never from HTTPS to HTTP).
 * **No ambient credentials.**  ``~/.netrc`` and ``REQUESTS_CA_BUNDLE`` are ignored (requests
   would add netrc credentials to any host, verified or not); ``HTTP(S)_PROXY`` / ``NO_PROXY``
-  are honoured for http(s) proxies.
+  are honoured for http(s) proxies unless the session says otherwise (probes talk to their
+  target directly).
 """
 
 from __future__ import annotations
@@ -250,8 +251,9 @@ class BoundedSession:
     """A requests session that sends one request at a time, never follows redirects itself and
     whose connections are watched by the current `Deadline`."""
 
-    def __init__(self, user_agent: str, timeout: float) -> None:
+    def __init__(self, user_agent: str, timeout: float, *, use_proxies: bool = True) -> None:
         self.timeout = timeout
+        self.use_proxies = use_proxies
         self.session = requests.Session()
         self.session.trust_env = False
         self.adapter = _Adapter(max_retries=0)
@@ -276,7 +278,7 @@ class BoundedSession:
         redirect's whole body even with ``allow_redirects=False`` (to prepare ``.next``).
         Raises requests' exceptions; the caller turns them into its own messages.
         """
-        proxies = _proxies(url)
+        proxies = _proxies(url) if self.use_proxies else {}
         timeout = deadline.timeout(self.timeout)
         prepared = self.session.prepare_request(
             requests.Request(method, url, headers=dict(headers or {}))
@@ -340,6 +342,7 @@ def short(exc: BaseException) -> str:
         return shown(m.group(0).strip())
     for pattern in (
         r"got more than \d+ (?:headers|bytes when reading [a-z ]+)",
+        r"Tunnel connection failed: \d+|Unable to connect to proxy",
         r"Connection refused|Name or service not known|Connection reset by peer",
         r"timed out|Connection aborted",
     ):

@@ -122,7 +122,8 @@ class _Http:
     def __init__(self, base: str, timeout: float, deadline: float) -> None:
         self.base = base
         self.deadline = deadline
-        self.http = BoundedSession("dockguard-probe", timeout)
+        # Directly, like the TLS steps: a proxy in between would be probed instead.
+        self.http = BoundedSession("dockguard-probe", timeout, use_proxies=False)
 
     def call(
         self,

@@ -62,7 +62,10 @@ def _probe(args: argparse.Namespace) -> int:
     if args.username:
         if not args.password_stdin:
             raise UsageError("--username needs --password-stdin (passwords never go in argv)")
-        password = sys.stdin.readline(64 * 1024).rstrip("\r\n")
+        line = sys.stdin.readline(64 * 1024)
+        if len(line) >= 64 * 1024 and not line.endswith("\n"):
+            raise UsageError("the password on stdin is longer than 64 KiB")
+        password = line.rstrip("\r\n")
         if not password:
             raise UsageError("no password on stdin")
         credentials = Credentials(args.username, password)
