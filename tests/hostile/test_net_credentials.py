@@ -64,6 +64,7 @@ def check(run: CliRun) -> None:
     assert not run.traceback, run.stderr
     assert "internal error" not in run.stderr
     assert run.max_rss_mib < MAX_RSS_MIB
+    assert len(run.stderr.strip().splitlines()) <= 1, run.stderr
 
 
 def probe(url: str, scratch: Path, *extra: str) -> tuple[CliRun, dict[str, Any]]:
