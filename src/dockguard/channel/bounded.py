@@ -137,6 +137,9 @@ class Deadline:
             dups, self._dups = self._dups, []
         for d in dups:
             d.close()
+        if exc is not None and self.over():
+            # A socket timeout capped at the time left (`timeout`) went off with the deadline.
+            self.expired = True
         if self.raise_on_expiry and self.expired and (exc is None or isinstance(exc, Exception)):
             # Whatever failed (or seemed to end early: a shut-down socket reads as EOF) did so
             # because the watchdog cut it off.
@@ -154,6 +157,10 @@ class Deadline:
         up front, so that only a transfer at MIN_RATE or faster can outlast the base budget."""
         with self._lock:
             self.expires += nbytes / MIN_RATE
+
+    def over(self) -> bool:
+        """True once the deadline has passed (whether or not the watchdog fired yet)."""
+        return self.expired or time.monotonic() >= self.expires
 
     def remaining(self) -> float:
         """Seconds left (at least a millisecond, so it can serve as a socket timeout)."""

@@ -248,7 +248,7 @@ def _attempt_once(
     dl = Deadline(seconds, f"{host}:{port}", raise_on_expiry=False)
     with dl:
         result = _attempt_within(host, port, ctx, path, timeout, dl)
-    if dl.expired:
+    if dl.expired or (result.outcome is not Outcome.ANSWERED and dl.over()):
         return replace(result, outcome=Outcome.ERROR,
                        reason=f"no complete answer within the {seconds:g} s deadline")
     return result
