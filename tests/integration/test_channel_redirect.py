@@ -23,7 +23,8 @@ import pytest
 import requests
 import trustme
 
-from dockguard.channel.registry_source import open_registry_source
+from dockguard.channel.registry_client import Credentials, RegistryClient, parse_reference
+from dockguard.channel.registry_source import RegistrySource, open_registry_source
 from dockguard.errors import OperationalError
 from tests.integration.registry import (
     RecordingFileServer,
@@ -97,9 +98,16 @@ def session(verify: bool | str = True) -> requests.Session:
     return s
 
 
-def pull_and_check(ref: str, diff_ids: list[str], ca_cert: str | None = None) -> None:
+def pull_and_check(ref: str, diff_ids: list[str], ca_cert: str | None = None,
+                   *, plain_http_credentials: bool = False) -> None:
     """Pull config and layers with credentials; each layer decompresses to its diff_id."""
-    source = open_registry_source(ref, username=USER, password=PASSWORD, ca_cert=ca_cert)
+    if plain_http_credentials:
+        client = RegistryClient(parse_reference(ref).registry,
+                                credentials=Credentials(USER, PASSWORD),
+                                allow_plain_http_credentials=True)
+        source = RegistrySource(client, ref, None)
+    else:
+        source = open_registry_source(ref, username=USER, password=PASSWORD, ca_cert=ca_cert)
     try:
         meta = source.metadata()
         assert [layer.diff_id for layer in meta.layers] == diff_ids
@@ -140,7 +148,11 @@ def test_redirect_to_another_host_drops_the_authorization_header(
     blobs.requests.clear()
 
     # ... and the pull follows it: digests verified, no credentials for the other host.
-    pull_and_check(f"{reg.host}/redir/app:1", diff_ids)
+    # (Credentials over plain HTTP need the explicit loopback permission.)
+    with pytest.raises(OperationalError, match="--allow-plain-http-credentials"):
+        pull_and_check(f"{reg.host}/redir/app:1", diff_ids)
+    assert blobs.requests == []
+    pull_and_check(f"{reg.host}/redir/app:1", diff_ids, plain_http_credentials=True)
     assert {req.path for req in blobs.requests} == blob_paths(manifest)
     assert all("authorization" not in req.headers for req in blobs.requests), blobs.requests
     assert {req.headers["host"] for req in blobs.requests} == {f"localhost:{blobs.port}"}
@@ -193,9 +205,15 @@ def test_https_to_http_redirect_is_refused(
     with pytest.raises(OperationalError, match=f"refusing redirect from HTTPS to {target}"):
         open_registry_source(ref, username=USER, password=PASSWORD,
                              ca_cert=pki["ca"]).metadata()
-    # --insecure is about the registry's own certificate; it does not allow a downgrade.
-    with pytest.raises(OperationalError, match="refusing redirect from HTTPS"):
+    # --insecure is about the registry's own certificate; it does not allow a downgrade
+    # (shown on an open registry over the same storage: with --insecure no credentials go out).
+    with pytest.raises(OperationalError, match="refusing to send credentials"):
         open_registry_source(ref, insecure=True, username=USER, password=PASSWORD).metadata()
+    open_reg = registry(data_dir=storage,
+                        tls=(pki["dir"] / "registry.crt", pki["dir"] / "registry.key"),
+                        storage_middleware=redirecting(f"http://localhost:{blobs.port}/"))
+    with pytest.raises(OperationalError, match="refusing redirect from HTTPS"):
+        open_registry_source(f"{open_reg.host}/redir/down:1", insecure=True).metadata()
     proc = subprocess.run(
         [sys.executable, "-m", "dockguard", "image", "scan", ref, "--ca-cert", pki["ca"],
          "--username", USER, "--password-stdin", "--list-packages",

@@ -180,13 +180,23 @@ def test_tls_htpasswd_registry_is_closed(
 
 
 def test_wrong_password_and_untrusted_chain(
-    tls_registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tls_registry: Registry, pem_files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    code, result = probe(capsys, tls_registry.url, "--username", USER, "--password-stdin",
+    code, result = probe(capsys, tls_registry.url, "--ca-cert", str(pem_files["ca"]),
+                         "--username", USER, "--password-stdin",
                          stdin="wrong\n", monkeypatch=monkeypatch)
     assert code == 0
     assert reasons(result)["credentials"] == "refused: HTTP 401"
-    # No --ca-cert: trustme's CA is in no trust store.
+    # No --ca-cert: trustme's CA is in no trust store, so the credentials stay home.
+    code, result = probe(capsys, tls_registry.url, "--username", USER, "--password-stdin",
+                         stdin=PASSWORD + "\n", monkeypatch=monkeypatch)
+    assert code == 0
+    assert steps(result)["credentials"] == "SKIPPED"
+    assert reasons(result)["credentials"] == (
+        "refusing to send credentials: the certificate chain does not verify "
+        "(unable to get local issuer certificate)"
+    )
     assert findings(result) == {"registry.cert-untrusted": "MEDIUM"}
 
 
@@ -202,7 +212,15 @@ def test_basic_auth_over_plain_http_is_critical(
     assert code == 1
     assert findings(result) == {"registry.plain-http": "HIGH",
                                 "registry.basic-over-http": "CRITICAL"}
-    assert reasons(result)["credentials"] == "refusing to send credentials over plain HTTP"
+    assert reasons(result)["credentials"] == (
+        "refusing to send credentials over plain HTTP "
+        "(allowed for a loopback registry with --allow-plain-http-credentials)"
+    )
+    # With the explicit permission (a loopback registry only), the check runs.
+    code, result = probe(capsys, reg.host, "--username", USER, "--password-stdin",
+                         "--allow-plain-http-credentials", stdin=PASSWORD + "\n",
+                         monkeypatch=monkeypatch)
+    assert reasons(result)["credentials"] == "accepted"
 
 
 def test_token_realm_over_http_is_high(
@@ -386,10 +404,14 @@ def test_tls_pull_needs_trust_and_credentials(
                                   ca_cert=str(pem_files["ca"]))
     assert [layer.diff_id for layer in source.metadata().layers] == diff_ids
     source.close()
-    # --insecure skips verification (and is the only way to).
+    # --insecure skips verification (and is the only way to), but then the credentials stay
+    # home: they only ever go over verified TLS.
     insecure = open_registry_source(ref, insecure=True, username=USER, password=PASSWORD)
-    assert insecure.pulled().manifest_digest == digest
+    with pytest.raises(OperationalError, match="refusing to send credentials: TLS verification "
+                       "is off"):
+        insecure.pulled()
     insecure.close()
+    assert digest
 
 
 def test_credentials_from_docker_config_and_helper(

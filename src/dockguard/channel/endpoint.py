@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dockguard.channel import tlsprobe
+from dockguard.channel.bounded import Deadline, deadline_seconds, shown
 from dockguard.channel.result import ProbeResult, StepLog, StepStatus, make_finding
 from dockguard.errors import UsageError
 from dockguard.model import Finding, Severity
@@ -208,7 +209,7 @@ def _probe_unix(endpoint: Endpoint, log: StepLog, timeout: float) -> None:
         log.failed("ping", f"cannot talk to the socket: {exc.strerror or exc}")
         return
     except http.client.HTTPException as exc:
-        log.failed("ping", f"not an HTTP answer: {exc!r}")
+        log.failed("ping", f"not an HTTP answer: {shown(repr(exc))}")
         return
     api = answer.headers.get("api-version", "")
     log.facts["api_version"] = api
@@ -216,11 +217,21 @@ def _probe_unix(endpoint: Endpoint, log: StepLog, timeout: float) -> None:
 
 
 def _unix_get(path: str, url: str, timeout: float) -> tlsprobe.HttpAnswer:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        tlsprobe.send_request(sock, "docker", url)
-        return tlsprobe.read_answer(sock)
+    seconds = deadline_seconds()
+    dl = Deadline(seconds, path, raise_on_expiry=False)
+    try:
+        with dl, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            dl.watch(sock)
+            sock.settimeout(dl.timeout(timeout))
+            sock.connect(path)
+            tlsprobe.send_request(sock, "docker", url)
+            answer = tlsprobe.read_answer(sock)
+    except (OSError, http.client.HTTPException):
+        if not dl.expired:
+            raise
+    if dl.expired:
+        raise TimeoutError(f"no complete answer within the {seconds:g} s deadline")
+    return answer
 
 
 def _user(uid: int) -> str:
@@ -391,7 +402,11 @@ def _probe_tcp_steps(
         else:
             log.failed("client-cert", f"{own.outcome.value}: {own.reason}")
 
-    info = tlsprobe.parse_certificate(der) if der else None
+    cert_error = ""
+    try:
+        info = tlsprobe.parse_certificate(der) if der else None
+    except tlsprobe.CertificateError as exc:
+        info, cert_error = None, str(exc)
 
     # 5. Chain to the given CA.
     if cafile is None:
@@ -434,7 +449,8 @@ def _probe_tcp_steps(
         for f in tlsprobe.certificate_findings(info, host, obj, KIND):
             log.add(f)
     else:
-        log.failed("certificate", "no handshake completed, so no certificate was seen")
+        log.failed("certificate",
+                   cert_error or "no handshake completed, so no certificate was seen")
 
 
 def _cert_facts(info: tlsprobe.CertInfo) -> dict[str, Any]:
@@ -452,7 +468,7 @@ def _cert_facts(info: tlsprobe.CertInfo) -> dict[str, Any]:
 
 def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
-        return "timed out"
+        return str(exc) if "deadline" in str(exc) else "timed out"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__

@@ -12,7 +12,13 @@
 * TLS verification is on unless ``insecure``.  Plain HTTP is used only when the server does not
   speak TLS at all and the registry is insecure (``insecure`` or loopback, like dockerd's
   default ``127.0.0.0/8``).  Redirects are followed by hand and never carry the registry's
-  Authorization header to another host.
+  Authorization header to another host, nor go from HTTPS to HTTP.
+* Credentials (Basic, or Basic to the token realm) are sent only over verified TLS - never with
+  ``insecure`` - or over plain HTTP to a loopback registry/realm when the caller allows it
+  explicitly (``allow_plain_http_credentials``); otherwise they are withheld and the pull is
+  anonymous.
+* Every request has a total deadline and every body a byte cap (see `dockguard.channel.bounded`);
+  JSON goes through `dockguard.inputs.parse_json` (depth cap, one error type).
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import json
 import os
 import re
 import shutil
@@ -33,9 +38,19 @@ from typing import IO, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
-import urllib3
 
+from dockguard.channel.bounded import (
+    MIN_RATE,
+    BoundedSession,
+    Deadline,
+    deadline_seconds,
+    raw_chunks,
+    read_capped,
+    short,
+    shown,
+)
 from dockguard.errors import OperationalError, UsageError
+from dockguard.inputs import MAX_POLICY, InputError, parse_json, read_bytes
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -54,7 +69,14 @@ MAX_CONFIG = 16 * 1024 * 1024
 MAX_BLOB = 64 * 1024**3
 MAX_REDIRECTS = 5
 MAX_TOKEN = 1024 * 1024
-CHUNK = 1 << 16
+MAX_TOKEN_HEADER = 64 * 1024
+"""Characters of a Bearer token we are willing to put in a header."""
+MAX_CHALLENGE = 8 * 1024
+"""Characters of a WWW-Authenticate header we parse."""
+MAX_REALM = 2048
+MAX_DESCRIPTORS = 1024
+"""Entries of an index, and layers of a manifest."""
+MAX_HELPER_OUTPUT = 1024 * 1024
 
 # distribution/reference grammar
 _ALNUM = r"[a-z0-9]+"
@@ -170,7 +192,10 @@ class Credentials:
 def _auth_key(key: str) -> str:
     key = key.strip()
     if "://" in key:
-        key = urlsplit(key).netloc
+        try:
+            key = urlsplit(key).netloc
+        except ValueError:
+            return ""
     return key.rstrip("/").split("/", 1)[0]
 
 
@@ -187,34 +212,38 @@ def credentials_from_config(
     """Look `registry` up in docker's config.json: credHelpers, auths, then credsStore."""
     env = os.environ if env is None else env
     path = docker_config_dir(env) / "config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except (OSError, ValueError) as exc:
-        raise OperationalError(f"cannot read {path}: {exc}") from None
+    config = parse_json(read_bytes(path, limit=MAX_POLICY, what="docker config"), str(path))
     if not isinstance(config, dict):
-        raise OperationalError(f"{path}: not a JSON object")
+        raise InputError(str(path), "not a JSON object")
     wanted = {_auth_key(registry)}
     if registry == DOCKER_HUB:
         wanted |= {_auth_key(DOCKER_HUB_AUTH_KEY), "index.docker.io", DOCKER_HUB_API}
 
     helpers = config.get("credHelpers") or {}
+    auths = config.get("auths") or {}
+    for name, value in (("credHelpers", helpers), ("auths", auths)):
+        if not isinstance(value, dict):
+            raise InputError(str(path), "not an object", f"$.{name}")
     for key, helper in helpers.items():
         if _auth_key(key) in wanted and isinstance(helper, str):
             return credential_helper(helper, _server_url(registry, key), env, timeout)
-    auths = config.get("auths") or {}
     for key, entry in auths.items():
         if _auth_key(key) not in wanted or not isinstance(entry, dict):
             continue
-        if entry.get("auth"):
+        auth, user, password = entry.get("auth"), entry.get("username"), entry.get("password")
+        if auth:
             try:
-                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+                if not isinstance(auth, str):
+                    raise ValueError(auth)
+                user, _, password = base64.b64decode(auth, validate=True).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
-                raise OperationalError(f"{path}: auths[{key!r}].auth is not base64") from None
+                raise InputError(str(path), "not base64 user:password",
+                                 f"$.auths[{key!r}].auth") from None
             return Credentials(user, password, f"{path}")
-        if entry.get("username") and entry.get("password"):
-            return Credentials(entry["username"], entry["password"], f"{path}")
+        if isinstance(user, str) and isinstance(password, str) and user and password:
+            return Credentials(user, password, f"{path}")
     store = config.get("credsStore")
     if isinstance(store, str) and store:
         return credential_helper(store, _server_url(registry, registry), env, timeout)
@@ -251,9 +280,13 @@ def credential_helper(
             return None
         raise OperationalError(f"docker-credential-{name} get failed: {out[:200]}")
     try:
-        data = json.loads(out)
-        user, secret = str(data["Username"]), str(data["Secret"])
-    except (ValueError, KeyError, TypeError):
+        if len(out) > MAX_HELPER_OUTPUT:
+            raise ValueError(len(out))
+        data = parse_json(out, f"docker-credential-{name}")
+        user, secret = data["Username"], data["Secret"]
+        if not isinstance(user, str) or not isinstance(secret, str):
+            raise TypeError(user)
+    except (OperationalError, ValueError, KeyError, TypeError):
         raise OperationalError(f"docker-credential-{name} returned malformed JSON") from None
     return Credentials(user, secret, f"docker-credential-{name}")
 
@@ -261,25 +294,105 @@ def credential_helper(
 # --- HTTP --------------------------------------------------------------------------------
 
 
+class ChallengeError(OperationalError):
+    """A WWW-Authenticate header that cannot be parsed."""
+
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """``Bearer realm="…",service="…"`` -> ("bearer", {realm, service, ...})."""
-    scheme, _, rest = header.strip().partition(" ")
-    params = {
-        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-        for m in re.finditer(r'([A-Za-z0-9_-]+)=(?:"([^"]*)"|([^,\s]*))', rest)
-    }
-    return scheme.lower(), params
+    """``Bearer realm="…",service="…"`` -> ("bearer", {realm, service, ...}).
+
+    One linear pass (RFC 9110 auth-params, quoted strings with backslash escapes); a header
+    longer than MAX_CHALLENGE, a repeated parameter or an unterminated quote is a
+    ChallengeError.  Parsing stops at anything that is not ``name=value`` (a second challenge,
+    a token68).
+    """
+    if len(header) > MAX_CHALLENGE:
+        raise ChallengeError(
+            f"WWW-Authenticate header of {len(header)} characters (more than {MAX_CHALLENGE})"
+        )
+    text, n = header, len(header)
+    i = 0
+
+    def skip(chars: str) -> None:
+        nonlocal i
+        while i < n and text[i] in chars:
+            i += 1
+
+    def token() -> str:
+        nonlocal i
+        start = i
+        while i < n and text[i] in _TOKEN_CHARS:
+            i += 1
+        return text[start:i]
+
+    skip(" \t")
+    scheme = token().lower()
+    params: dict[str, str] = {}
+    while i < n:
+        skip(" \t,")
+        key = token().lower()
+        skip(" \t")
+        if not key or i >= n or text[i] != "=" or text[i + 1 : i + 2] == "=":
+            break  # not name=value: a token68 ("abc=="), or the next challenge
+        i += 1
+        skip(" \t")
+        if i < n and text[i] == '"':
+            i += 1
+            value: list[str] = []
+            while i < n and text[i] != '"':
+                if text[i] == "\\" and i + 1 < n:
+                    i += 1
+                value.append(text[i])
+                i += 1
+            if i >= n:
+                raise ChallengeError(f"WWW-Authenticate: unterminated quote in {key}")
+            i += 1
+            val = "".join(value)
+        else:
+            start = i
+            while i < n and text[i] not in ", \t":
+                i += 1
+            val = text[start:i]
+        if key in params:
+            raise ChallengeError(f"WWW-Authenticate: {key} given twice")
+        params[key] = val
+    return scheme, params
 
 
 def is_insecure_host(registry: str) -> bool:
     """Loopback hosts, which dockerd treats as insecure registries by default."""
-    host = urlsplit(f"//{registry}").hostname or ""
+    try:
+        host = urlsplit(f"//{registry}").hostname or ""
+    except ValueError:
+        return False
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_realm(realm: str, what: str) -> str:
+    """The token realm if it is a plain ``http(s)://host[:port]/path`` URL, else an error."""
+    try:
+        parts = urlsplit(realm)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.username is not None
+        or len(realm) > MAX_REALM
+        or any(not c.isprintable() or c.isspace() for c in realm)
+    ):
+        raise OperationalError(f"{what}: bad token realm {shown(realm)!r}")
+    return realm
 
 
 class DigestMismatch(OperationalError):
@@ -318,18 +431,33 @@ class Descriptor:
             raise OperationalError(f"{what}: descriptor is not an object")
         digest, size = data.get("digest"), data.get("size")
         if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
-            raise OperationalError(f"{what}: invalid digest {digest!r}")
-        if not isinstance(size, int) or size < 0:
-            raise OperationalError(f"{what}: invalid size {size!r}")
+            raise OperationalError(f"{what}: invalid digest {shown(str(digest))!r}")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise OperationalError(f"{what}: invalid size {shown(str(size))!r}")
         if data.get("urls"):
             raise OperationalError(f"{what}: foreign layers (urls) are not fetched")
         plat = data.get("platform") or {}
         platform = ""
-        if isinstance(plat, dict) and plat.get("os"):
-            platform = f"{plat.get('os')}/{plat.get('architecture', '')}"
-            if plat.get("variant"):
-                platform += f"/{plat['variant']}"
-        return cls(str(data.get("mediaType", "")), digest, size, platform)
+        if isinstance(plat, dict) and isinstance(plat.get("os"), str) and plat["os"]:
+            arch, variant = plat.get("architecture", ""), plat.get("variant")
+            platform = f"{plat['os']}/{arch if isinstance(arch, str) else ''}"
+            if isinstance(variant, str) and variant:
+                platform += f"/{variant}"
+        media_type = data.get("mediaType", "")
+        return cls(media_type if isinstance(media_type, str) else "", digest, size, platform)
+
+
+def _descriptors(doc: dict[str, Any], key: str, what: str) -> list[Descriptor]:
+    items = doc.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise OperationalError(f"{what}: {key} is not a list")
+    if len(items) > MAX_DESCRIPTORS:
+        raise OperationalError(
+            f"{what}: {len(items)} {key} (more than the {MAX_DESCRIPTORS} allowed)"
+        )
+    return [Descriptor.parse(item, f"{what}: {key}[{i}]") for i, item in enumerate(items)]
 
 
 @dataclass(frozen=True)
@@ -346,8 +474,18 @@ class PulledImage:
     layers: tuple[Descriptor, ...]
 
 
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
 class RegistryClient:
-    """A small Distribution API client for one registry (pull only)."""
+    """A small Distribution API client for one registry (pull only).
+
+    Credentials (Basic, or the user's Bearer tokens) are sent only over a verified TLS
+    connection, or over plain HTTP to a loopback registry when `allow_plain_http_credentials`
+    is set; otherwise they are withheld, the pull goes on anonymously and an access error says
+    why.  Every request has a total deadline (`deadline` seconds, default
+    ``$DOCKGUARD_HTTP_DEADLINE`` or 60; blobs get size / MIN_RATE more) and every body a cap.
+    """
 
     def __init__(
         self,
@@ -357,6 +495,8 @@ class RegistryClient:
         insecure: bool = False,
         ca_cert: str | None = None,
         timeout: float = 30.0,
+        allow_plain_http_credentials: bool = False,
+        deadline: float | None = None,
     ) -> None:
         self.registry = registry
         self.api_host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
@@ -364,32 +504,32 @@ class RegistryClient:
         self.insecure = insecure
         self.verify: bool | str = False if insecure else (ca_cert or True)
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "dockguard"
-        # Digests are over the stored bytes: no transparent transport compression.
-        self.session.headers["Accept-Encoding"] = "identity"
+        self.allow_plain_http_credentials = allow_plain_http_credentials
+        self.deadline = deadline_seconds() if deadline is None else deadline
+        self.http = BoundedSession("dockguard", timeout)
+        self.withheld: str | None = None
+        """Why credentials were not sent, once that happened."""
         self._scheme: str | None = None
         self._tokens: dict[str, str] = {}
         self._basic = False
 
     def close(self) -> None:
         """Close pooled connections."""
-        self.session.close()
+        self.http.close()
 
     # -- transport
 
     def base_url(self) -> str:
         """``https://host`` (or ``http://host`` for an insecure registry without TLS)."""
         if self._scheme is None:
-            self._scheme = self._pick_scheme()
+            with Deadline(self.deadline, f"connecting to {self.registry}") as dl:
+                self._scheme = self._pick_scheme(dl)
         return f"{self._scheme}://{self.api_host}"
 
-    def _pick_scheme(self) -> str:
+    def _pick_scheme(self, deadline: Deadline) -> str:
         try:
-            self.session.get(
-                f"https://{self.api_host}/v2/", verify=self.verify, timeout=self.timeout,
-                allow_redirects=False,
-            ).close()
+            self.http.open("GET", f"https://{self.api_host}/v2/", deadline,
+                           verify=self.verify).close()
             return "https"
         except requests.exceptions.SSLError as exc:
             text = str(exc)
@@ -400,61 +540,99 @@ class RegistryClient:
                 raise OperationalError(
                     f"{self.registry} does not speak TLS; use --insecure to pull over plain HTTP"
                 ) from None
-            raise OperationalError(f"TLS error talking to {self.registry}: {_short(exc)}") from None
+            raise OperationalError(f"TLS error talking to {self.registry}: {short(exc)}") from None
         except requests.RequestException as exc:
-            raise OperationalError(f"cannot reach {self.registry}: {_short(exc)}") from None
+            raise OperationalError(f"cannot reach {self.registry}: {short(exc)}") from None
+
+    def credential_block(self) -> str | None:
+        """None when credentials may go to the registry, else why they may not."""
+        if self.credentials is None:
+            return None
+        if self.base_url().startswith("https://"):
+            if self.insecure:
+                return ("TLS verification is off (--insecure); give the registry's CA with "
+                        "--ca-cert instead")
+            return None
+        if not is_insecure_host(self.registry):
+            return f"{self.registry} speaks plain HTTP"
+        if not self.allow_plain_http_credentials:
+            return (f"{self.registry} speaks plain HTTP (allow it for a loopback registry with "
+                    "--allow-plain-http-credentials)")
+        return None
+
+    def _realm_block(self, realm: str) -> str | None:
+        parts = urlsplit(realm)
+        if parts.scheme == "https":
+            return None  # verified like the registry itself (self.verify is never False here)
+        host = parts.netloc.rpartition("@")[2]
+        if is_insecure_host(host) and self.allow_plain_http_credentials:
+            return None
+        return f"the token realm {shown(realm)} is plain HTTP"
 
     def _auth_header(self, scope: str) -> dict[str, str]:
         token = self._tokens.get(scope)
         if token:
             return {"Authorization": f"Bearer {token}"}
-        if self._basic and self.credentials:
+        if self._basic and self.credentials and self.credential_block() is None:
             raw = f"{self.credentials.username}:{self.credentials.password}".encode()
             return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
         return {}
 
-    def request(
-        self, method: str, path: str, scope: str, headers: Mapping[str, str] | None = None
+    def _request(
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        deadline: Deadline,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send a streamed request to the registry, authenticating on a 401 challenge."""
         url = self.base_url() + path
-        response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)})
+        response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)},
+                              deadline)
         if response.status_code == 401:
             challenge = response.headers.get("WWW-Authenticate", "")
             response.close()
             self._authenticate(challenge, scope)
-            response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)})
+            response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)},
+                                  deadline)
         return response
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], deadline: Deadline
+    ) -> requests.Response:
+        """One request, following redirects by hand; a redirect's body is never read."""
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                response = self.session.request(
-                    method, url, headers=headers, stream=True, verify=self.verify,
-                    timeout=self.timeout, allow_redirects=False,
-                )
+                response = self.http.open(method, url, deadline, headers=headers,
+                                          verify=self.verify)
             except requests.RequestException as exc:
-                raise OperationalError(f"{method} {url}: {_short(exc)}") from None
-            if response.status_code not in (301, 302, 303, 307, 308):
+                raise OperationalError(f"{method} {shown(url)}: {short(exc)}") from None
+            if response.status_code not in _REDIRECTS:
                 return response
             location = response.headers.get("Location", "")
             response.close()
             if not location:
-                raise OperationalError(f"{method} {url}: redirect without a Location")
-            target = urljoin(url, location)
-            if urlsplit(target).scheme not in ("https", "http"):
-                raise OperationalError(f"refusing redirect to {target}")
-            if urlsplit(target).scheme == "http" and urlsplit(url).scheme == "https":
+                raise OperationalError(f"{method} {shown(url)}: redirect without a Location")
+            try:
+                target = urljoin(url, location)
+                scheme = urlsplit(target).scheme
+                _origin(target)
+            except ValueError:
+                raise OperationalError(f"refusing redirect to {shown(location)}") from None
+            if scheme not in ("https", "http"):
+                raise OperationalError(f"refusing redirect to {shown(target)}")
+            if scheme == "http" and urlsplit(url).scheme == "https":
                 # Even with --insecure, which is about the registry's own transport.
-                raise OperationalError(f"refusing redirect from HTTPS to {target}")
+                raise OperationalError(f"refusing redirect from HTTPS to {shown(target)}")
             if _origin(target) != origin:
                 # Blob storage on another host must never see the registry's credentials.
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             url = target
             if response.status_code == 303:
                 method = "GET"
-        raise OperationalError(f"{method} {url}: more than {MAX_REDIRECTS} redirects")
+        raise OperationalError(f"{method} {shown(url)}: more than {MAX_REDIRECTS} redirects")
 
     def _authenticate(self, challenge: str, scope: str) -> None:
         scheme, params = parse_challenge(challenge)
@@ -464,67 +642,81 @@ class RegistryClient:
                     f"{self.registry} requires a login (Basic auth): give --username and "
                     "--password-stdin or log in with docker"
                 )
+            block = self.credential_block()
+            if block:
+                self.withheld = block
+                raise OperationalError(
+                    f"{self.registry} requires a login (Basic auth); refusing to send "
+                    f"credentials: {block}"
+                )
             self._basic = True
             return
         if scheme != "bearer" or not params.get("realm"):
-            raise OperationalError(f"{self.registry}: unsupported auth challenge {challenge!r}")
+            raise OperationalError(
+                f"{self.registry}: unsupported auth challenge {shown(challenge)!r}"
+            )
         self._tokens[scope] = self.fetch_token(params, scope)
 
     def fetch_token(self, params: Mapping[str, str], scope: str) -> str:
-        """Get a Bearer token from the challenge's realm (with Basic credentials if any)."""
-        realm = params["realm"]
-        if urlsplit(realm).scheme not in ("https", "http"):
-            raise OperationalError(f"{self.registry}: bad token realm {realm!r}")
-        if urlsplit(realm).scheme == "http" and self.credentials and not self.insecure:
-            raise OperationalError(
-                f"{self.registry}: token realm {realm} is plain HTTP; refusing to send "
-                "credentials (use --insecure to allow)"
-            )
+        """Get a Bearer token from the challenge's realm.
+
+        The credentials go along (Basic) only when they may go to the registry and the realm
+        is HTTPS (verified like the registry) or a loopback realm allowed by
+        `allow_plain_http_credentials`; otherwise the token is anonymous.
+        """
+        realm = check_realm(params["realm"], self.registry)
+        credentials = self.credentials
+        if credentials is not None:
+            block = self.credential_block() or self._realm_block(realm)
+            if block:
+                self.withheld = block
+                credentials = None
         query = {"scope": scope}
         if params.get("service"):
             query["service"] = params["service"]
-        auth = (self.credentials.username, self.credentials.password) if self.credentials else None
-        try:
-            response = self.session.get(
-                f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}", auth=auth,
-                verify=self.verify, timeout=self.timeout, stream=True,
-            )
-        except requests.RequestException as exc:
-            raise OperationalError(f"token request to {realm}: {_short(exc)}") from None
-        with response:
+        headers = {}
+        if credentials is not None:
+            raw = f"{credentials.username}:{credentials.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        url = f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}"
+        what = f"token request to {shown(realm)}"
+        with Deadline(self.deadline, what) as dl, self._send("GET", url, headers, dl) as response:
             if response.status_code != 200:
-                raise OperationalError(
-                    f"token request to {realm} for {scope}: HTTP {response.status_code}"
-                )
-            body = _read_bounded(response, MAX_TOKEN, "token response")
+                raise OperationalError(f"{what} for {scope}: HTTP {response.status_code}")
+            body = read_capped(response, MAX_TOKEN, f"{what}: answer")
         try:
-            data = json.loads(body)
-            token = data.get("token") or data.get("access_token")
-        except (ValueError, AttributeError):
-            token = None
+            data = parse_json(body, f"{what}: answer")
+        except InputError:
+            data = None
+        token = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
-            raise OperationalError(f"token request to {realm}: no token in the answer")
+            raise OperationalError(f"{what}: no token in the answer")
+        if len(token) > MAX_TOKEN_HEADER or any(not c.isprintable() for c in token):
+            raise OperationalError(f"{what}: the token is not a usable header value")
         return token
+
+    def _denied(self, what: str, status: int) -> OperationalError:
+        note = f"; credentials were not sent: {self.withheld}" if self.withheld else ""
+        return OperationalError(f"{what}: access denied (HTTP {status}){note}")
 
     # -- content
 
     def get_manifest(self, repository: str, reference: str) -> tuple[str, bytes, str]:
         """(media type, raw bytes, digest) of a manifest or index, bounded and verified."""
         scope = f"repository:{repository}:pull"
-        with self.request(
-            "GET", f"/v2/{repository}/manifests/{reference}", scope, {"Accept": ACCEPT}
+        what = f"manifest {self.registry}/{repository}:{reference}"
+        with Deadline(self.deadline, what) as dl, self._request(
+            "GET", f"/v2/{repository}/manifests/{reference}", scope, dl, {"Accept": ACCEPT}
         ) as response:
             if response.status_code == 404:
                 raise OperationalError(f"{self.registry}/{repository}:{reference}: not found")
             if response.status_code in (401, 403):
-                raise OperationalError(
-                    f"{self.registry}/{repository}: access denied (HTTP {response.status_code})"
-                )
+                raise self._denied(f"{self.registry}/{repository}", response.status_code)
             if response.status_code != 200:
                 raise OperationalError(
                     f"manifest {repository}:{reference}: HTTP {response.status_code}"
                 )
-            body = _read_bounded(response, MAX_MANIFEST, "manifest")
+            body = read_capped(response, MAX_MANIFEST, "manifest")
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
             header_digest = response.headers.get("Docker-Content-Digest", "")
         if _DIGEST_RE.match(reference):
@@ -535,55 +727,48 @@ class RegistryClient:
             if header_digest and _DIGEST_RE.match(header_digest):
                 verify_bytes(body, header_digest, f"manifest {repository}:{reference}")
                 digest = header_digest
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            raise OperationalError(f"manifest {repository}:{reference} is not JSON") from None
+        doc = parse_json(body, what)
         if isinstance(doc, dict) and isinstance(doc.get("mediaType"), str):
             media_type = doc["mediaType"]
-        return media_type, body, digest
+        return shown(media_type), body, digest
 
     def resolve(self, ref: Reference, platform: str) -> PulledImage:
         """Manifest (following an index to `platform`), verified config, layer descriptors."""
         media_type, body, digest = self.get_manifest(ref.repository, ref.reference)
-        doc = json.loads(body)
+        doc = parse_json(body, f"manifest of {ref}")
         index_digest = None
         chosen_platform = ""
         if media_type in INDEX_TYPES or (isinstance(doc, dict) and "manifests" in doc):
             index_digest = digest
-            entries = [
-                Descriptor.parse(m, f"index of {ref}") for m in (doc.get("manifests") or [])
-            ]
+            entries = _descriptors(doc, "manifests", f"index of {ref}")
             chosen = select_platform(entries, platform)
             if chosen is None:
-                found = ", ".join(sorted({e.platform for e in entries if e.platform})) or "none"
-                raise OperationalError(f"{ref} has no image for {platform} (has: {found})")
+                found = sorted({shown(e.platform) for e in entries if e.platform})
+                listed = ", ".join(found[:20]) + (", ..." if len(found) > 20 else "")
+                raise OperationalError(
+                    f"{ref} has no image for {platform} (has: {listed or 'none'})"
+                )
             chosen_platform = chosen.platform
             media_type, body, digest = self.get_manifest(ref.repository, chosen.digest)
-            doc = json.loads(body)
+            doc = parse_json(body, f"manifest {chosen.digest} of {ref}")
         if not isinstance(doc, dict) or doc.get("schemaVersion") != 2 or "config" not in doc:
             raise OperationalError(
                 f"{ref}: unsupported manifest ({media_type or 'no media type'}); "
                 "only schema 2 / OCI manifests are supported"
             )
         config_desc = Descriptor.parse(doc["config"], f"config of {ref}")
-        layers = tuple(
-            Descriptor.parse(layer, f"layer {i} of {ref}")
-            for i, layer in enumerate(doc.get("layers") or [])
-        )
+        layers = tuple(_descriptors(doc, "layers", f"manifest of {ref}"))
         if config_desc.size > MAX_CONFIG:
             raise OperationalError(f"{ref}: config of {config_desc.size} bytes is too large")
         config_bytes = self.read_blob(ref.repository, config_desc, MAX_CONFIG)
-        try:
-            config = json.loads(config_bytes)
-        except ValueError:
-            raise OperationalError(f"{ref}: image config is not JSON") from None
+        config = parse_json(config_bytes, f"image config of {ref}")
         if not isinstance(config, dict):
             raise OperationalError(f"{ref}: image config is not an object")
         if not chosen_platform:
-            chosen_platform = f"{config.get('os', '')}/{config.get('architecture', '')}"
-            if config.get("variant"):
-                chosen_platform += f"/{config['variant']}"
+            fields = [config.get("os"), config.get("architecture"), config.get("variant")]
+            chosen_platform = "/".join(shown(f) for f in fields[:2] if isinstance(f, str))
+            if isinstance(fields[2], str) and fields[2]:
+                chosen_platform += f"/{shown(fields[2])}"
         return PulledImage(
             reference=ref,
             manifest_digest=digest,
@@ -595,18 +780,28 @@ class RegistryClient:
             layers=layers,
         )
 
-    def _open_blob_response(self, repository: str, desc: Descriptor) -> requests.Response:
-        response = self.request("GET", f"/v2/{repository}/blobs/{desc.digest}",
-                                f"repository:{repository}:pull")
+    def _open_blob_response(
+        self, repository: str, desc: Descriptor, deadline: Deadline
+    ) -> requests.Response:
+        response = self._request("GET", f"/v2/{repository}/blobs/{desc.digest}",
+                                 f"repository:{repository}:pull", deadline)
         if response.status_code != 200:
             response.close()
+            if response.status_code in (401, 403):
+                raise self._denied(f"blob {desc.digest}", response.status_code)
             raise OperationalError(f"blob {desc.digest}: HTTP {response.status_code}")
         return response
 
+    def blob_deadline(self, desc: Descriptor) -> Deadline:
+        """The deadline for fetching `desc`: the request deadline plus size / MIN_RATE."""
+        return Deadline(self.deadline + desc.size / MIN_RATE, f"blob {desc.digest}")
+
     def read_blob(self, repository: str, desc: Descriptor, limit: int) -> bytes:
         """A small blob (config) in memory, size-checked and verified."""
-        with self._open_blob_response(repository, desc) as response:
-            data = _read_bounded(response, min(limit, desc.size), f"blob {desc.digest}")
+        with self.blob_deadline(desc) as dl, self._open_blob_response(
+            repository, desc, dl
+        ) as response:
+            data = read_capped(response, min(limit, desc.size), f"blob {desc.digest}")
         if len(data) != desc.size:
             raise OperationalError(f"blob {desc.digest}: {len(data)} bytes, expected {desc.size}")
         verify_bytes(data, desc.digest, f"blob {desc.digest}")
@@ -618,8 +813,10 @@ class RegistryClient:
             raise OperationalError(f"blob {desc.digest}: {desc.size} bytes is too large")
         h = _hasher(desc.digest)
         total = 0
-        with self._open_blob_response(repository, desc) as response:
-            for chunk in _raw_chunks(response):
+        with self.blob_deadline(desc) as dl, self._open_blob_response(
+            repository, desc, dl
+        ) as response:
+            for chunk in raw_chunks(response, f"blob {desc.digest}"):
                 total += len(chunk)
                 if total > desc.size:
                     raise DigestMismatch(
@@ -667,33 +864,3 @@ def select_platform(entries: list[Descriptor], platform: str) -> Descriptor | No
         if not variant and fallback is None:
             fallback = e
     return fallback
-
-
-def _read_bounded(response: requests.Response, limit: int, what: str) -> bytes:
-    length = response.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > limit:
-        raise OperationalError(f"{what}: {length} bytes is larger than the {limit} allowed")
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in _raw_chunks(response):
-        total += len(chunk)
-        if total > limit:
-            raise OperationalError(f"{what}: larger than the {limit} bytes allowed")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _raw_chunks(response: requests.Response) -> Any:
-    try:
-        yield from response.raw.stream(CHUNK, decode_content=False)
-    except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
-        raise OperationalError(f"reading {response.url}: {_short(exc)}") from None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    m = re.search(r"\[SSL: [A-Z_]+\][^(']*", text)
-    if m:
-        return m.group(0).strip()
-    m = re.search(r"(Connection refused|timed out|Name or service not known)", text)
-    return m.group(1) if m else text[:200]

@@ -123,8 +123,23 @@ def result_to_json(result: ProbeResult) -> str:
     return json.dumps(to_jsonable(result), indent=2, sort_keys=True, default=str)
 
 
+def _clean(text: str) -> str:
+    """`text` without control characters: a probed server chooses much of what is printed
+    (headers, realm, repository names, certificate subjects) and must not drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def render_text(result: ProbeResult) -> str:
-    """Human-readable report: steps first (so a failed probe is obvious), then findings."""
+    """Human-readable report: steps first (so a failed probe is obvious), then findings.
+
+    Control characters in anything printed are shown as ``\\xNN``.
+    """
+    return "\n".join(_clean(line) for line in _render_lines(result)) + "\n"
+
+
+def _render_lines(result: ProbeResult) -> list[str]:
     lines = [f"{result.kind} probe: {result.target}", "", "Steps:"]
     width = max((len(s.name) for s in result.steps), default=10)
     for s in result.steps:
@@ -146,7 +161,7 @@ def render_text(result: ProbeResult) -> str:
             lines.append(f"           {f.description}")
         if f.remediation:
             lines.append(f"           fix: {f.remediation}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _fact(value: Any) -> str:

@@ -11,6 +11,11 @@ Two traps shape the code (see docs/channels.md):
   reads the answer before calling the server "open".
 * OpenSSL 3 refuses TLS 1.0/1.1 on the client side at the default security level, which would
   make every server look modern.  Old versions are tried with ``@SECLEVEL=0``.
+
+Every attempt has a total deadline (connect, handshake, request and answer; see
+`dockguard.channel.bounded.Deadline`), so a server that drips its handshake or answer one byte
+at a time ends as an ERROR outcome saying so, not as a probe that never returns.  Answers are
+read by `http.client` (at most 100 header lines of 64 KiB) with a MAX_ANSWER body cap.
 """
 
 from __future__ import annotations
@@ -22,14 +27,16 @@ import ipaddress
 import socket
 import ssl
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from dockguard.channel.bounded import Deadline, deadline_seconds
 from dockguard.model import Finding, Severity
 
 TLS_VERSIONS: tuple[str, ...] = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -217,26 +224,44 @@ def attempt(
     lenient: bool = False,
     path: str | None = "/_ping",
     timeout: float = 5.0,
+    deadline: float | None = None,
 ) -> TlsAttempt:
     """Connect, handshake and (unless `path` is None) send ``GET path`` and read the answer.
 
     When the server closes right after the handshake the alert that says why can be lost in a
     race with our request; one retry usually gets the reason, else the outcome says so.
+    `deadline` bounds each try in total (default: ``$DOCKGUARD_HTTP_DEADLINE`` or 60 s).
     """
     ctx = make_context(version=version, client=client, cafile=cafile, verify=verify, lenient=lenient)
-    result = _attempt_once(host, port, ctx, path, timeout)
+    seconds = deadline_seconds() if deadline is None else deadline
+    result = _attempt_once(host, port, ctx, path, timeout, seconds)
     for _ in range(2):
         if result.outcome is not Outcome.CLOSED_AFTER_HANDSHAKE:
             break
-        result = _attempt_once(host, port, ctx, path, timeout)
+        result = _attempt_once(host, port, ctx, path, timeout, seconds)
     return result
 
 
-def _attempt_once(host: str, port: int, ctx: ssl.SSLContext, path: str | None, timeout: float) -> TlsAttempt:
+def _attempt_once(
+    host: str, port: int, ctx: ssl.SSLContext, path: str | None, timeout: float, seconds: float
+) -> TlsAttempt:
+    dl = Deadline(seconds, f"{host}:{port}", raise_on_expiry=False)
+    with dl:
+        result = _attempt_within(host, port, ctx, path, timeout, dl)
+    if dl.expired or (result.outcome is not Outcome.ANSWERED and dl.over()):
+        return replace(result, outcome=Outcome.ERROR,
+                       reason=f"no complete answer within the {seconds:g} s deadline")
+    return result
+
+
+def _attempt_within(
+    host: str, port: int, ctx: ssl.SSLContext, path: str | None, timeout: float, dl: Deadline
+) -> TlsAttempt:
     try:
-        raw = socket.create_connection((host, port), timeout=timeout)
+        raw = socket.create_connection((host, port), timeout=dl.timeout(timeout))
     except OSError as exc:
         return TlsAttempt(_classify(exc), _reason(exc))
+    dl.watch(raw)
     with raw:
         try:
             tls = ctx.wrap_socket(raw, server_hostname=host)
@@ -271,11 +296,27 @@ def _attempt_once(host: str, port: int, ctx: ssl.SSLContext, path: str | None, t
             return TlsAttempt(Outcome.ANSWERED, f"HTTP {answer.status}", answer=answer, **common)
 
 
-def plain_http(host: str, port: int, path: str, timeout: float = 5.0) -> HttpAnswer:
-    """``GET path`` over a plain TCP connection; raises OSError / HTTPException on failure."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        send_request(sock, _host_header(host, port), path)
-        return read_answer(sock)
+def plain_http(
+    host: str, port: int, path: str, timeout: float = 5.0, deadline: float | None = None
+) -> HttpAnswer:
+    """``GET path`` over a plain TCP connection; raises OSError / HTTPException on failure.
+
+    The whole exchange has `deadline` seconds (default ``$DOCKGUARD_HTTP_DEADLINE`` or 60);
+    past it, TimeoutError.
+    """
+    seconds = deadline_seconds() if deadline is None else deadline
+    dl = Deadline(seconds, f"{host}:{port}", raise_on_expiry=False)
+    try:
+        with dl, socket.create_connection((host, port), timeout=dl.timeout(timeout)) as sock:
+            dl.watch(sock)
+            send_request(sock, _host_header(host, port), path)
+            answer = read_answer(sock)
+    except (OSError, http.client.HTTPException):
+        if not dl.expired:
+            raise
+    if dl.expired:
+        raise TimeoutError(f"no complete answer within the {seconds:g} s deadline")
+    return answer
 
 
 def _host_header(host: str, port: int) -> str:
@@ -292,7 +333,8 @@ def is_tls_refusal_of_plain_http(answer: HttpAnswer) -> bool:
 
 
 def probe_versions(
-    host: str, port: int, *, client: ClientCert, timeout: float = 5.0
+    host: str, port: int, *, client: ClientCert, timeout: float = 5.0,
+    deadline: float | None = None,
 ) -> dict[str, str]:
     """Each TLS version -> ``accepted``, ``refused`` or ``unknown: <reason>``.
 
@@ -303,7 +345,8 @@ def probe_versions(
     """
     result: dict[str, str] = {}
     for version in TLS_VERSIONS:
-        a = attempt(host, port, version=version, client=client, path=None, timeout=timeout)
+        a = attempt(host, port, version=version, client=client, path=None, timeout=timeout,
+                    deadline=deadline)
         if a.outcome in (
             Outcome.ANSWERED, Outcome.CLIENT_CERT_REJECTED, Outcome.CLOSED_AFTER_HANDSHAKE
         ):
@@ -385,8 +428,24 @@ def _dns_match(pattern: str, host: str) -> bool:
     return pattern == host
 
 
+class CertificateError(ValueError):
+    """A server certificate that cannot be parsed (the server chose its bytes)."""
+
+
 def parse_certificate(der: bytes, now: dt.datetime | None = None) -> CertInfo:
-    """Parse a DER certificate into a CertInfo (days left counted from `now`)."""
+    """Parse a DER certificate into a CertInfo (days left counted from `now`).
+
+    Raises CertificateError for anything `cryptography` refuses (malformed DER, duplicate
+    extensions, unsupported name types or algorithms).
+    """
+    try:
+        return _parse_certificate(der, now)
+    except (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType,
+            UnsupportedAlgorithm) as exc:
+        raise CertificateError(f"cannot parse the server certificate: {exc}") from None
+
+
+def _parse_certificate(der: bytes, now: dt.datetime | None) -> CertInfo:
     cert = x509.load_der_x509_certificate(der)
     now = now or dt.datetime.now(dt.UTC)
     try:
@@ -400,9 +459,14 @@ def parse_certificate(der: bytes, now: dt.datetime | None = None) -> CertInfo:
         eku: tuple[str, ...] | None = tuple(_eku_name(o) for o in eku_ext)
     except x509.ExtensionNotFound:
         eku = None
-    key = cert.public_key()
-    key_type, bits = _key(key)
-    algo = cert.signature_hash_algorithm
+    try:
+        key_type, bits = _key(cert.public_key())
+    except UnsupportedAlgorithm:
+        key_type, bits = "unsupported", 0
+    try:
+        algo = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algo = None
     sig = cert.signature_algorithm_oid._name
     if algo is not None and algo.name not in sig.lower():
         sig = f"{sig} ({algo.name})"
@@ -546,6 +610,7 @@ def verify_chain(
     cafile: str | None,
     client: ClientCert | None = None,
     timeout: float = 5.0,
+    deadline: float | None = None,
 ) -> tuple[TlsAttempt, str | None]:
     """Verify the server chain against `cafile` (or the system store).
 
@@ -553,12 +618,12 @@ def verify_chain(
     security-level error that the default level gave.
     """
     strict = attempt(host, port, client=client, cafile=cafile, verify=True, path=None,
-                     timeout=timeout)
+                     timeout=timeout, deadline=deadline)
     message = strict.verify_message or ""
     if strict.outcome is not Outcome.SERVER_CERT_UNTRUSTED or message not in _SECLEVEL_ERRORS:
         return strict, None
     relaxed = attempt(host, port, client=client, cafile=cafile, verify=True, lenient=True,
-                      path=None, timeout=timeout)
+                      path=None, timeout=timeout, deadline=deadline)
     return relaxed, message
 
 

@@ -30,7 +30,11 @@ def add_probe_output_options(parser: argparse.ArgumentParser) -> None:
         help="exit 1 when a finding at or above SEVERITY is found (default: never)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds per connection (default 5)"
+        "--timeout",
+        type=float,
+        default=5.0,
+        help="seconds each network read or connect may wait (default 5); each request also has "
+        "a total deadline of 60 s (DOCKGUARD_HTTP_DEADLINE)",
     )
 
 
@@ -82,14 +86,17 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 def _probe(args: argparse.Namespace) -> int:
     from dockguard.channel import endpoint
+    from dockguard.channel.bounded import deadline_seconds
     from dockguard.channel.result import exit_code, render_text, result_to_json
+
+    deadline_seconds()  # a bad DOCKGUARD_HTTP_DEADLINE is a usage error before any probing
 
     cert_dir = args.cert_path or os.environ.get("DOCKER_CERT_PATH")
     cert_path = endpoint.load_cert_path(cert_dir)
     target = args.endpoint or endpoint.default_endpoint(os.environ)
     ep = endpoint.parse_endpoint(target, tls=cert_path is not None)
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    if not 0 < args.timeout <= 3600:
+        raise UsageError("--timeout must be between 0 and 3600 seconds")
     result = endpoint.probe(ep, cert_path, timeout=args.timeout)
     out = result_to_json(result) if args.format == "json" else render_text(result)
     sys.stdout.write(out)

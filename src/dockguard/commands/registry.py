@@ -27,6 +27,13 @@ def register(subparsers: Any) -> None:
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
     probe.add_argument("--ca-cert", help="CA certificate (PEM) to verify the registry with")
+    probe.add_argument(
+        "--allow-plain-http-credentials",
+        action="store_true",
+        help="send the credentials over plain HTTP to a loopback registry or token realm "
+        "(127.0.0.0/8, ::1, localhost); never to any other host. Credentials otherwise go only "
+        "over TLS whose certificate chain and host name verify",
+    )
     probe.add_argument("--repository", help="repository to test pulls on (default: from catalog)")
     probe.add_argument(
         "--try-push",
@@ -44,21 +51,26 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 def _probe(args: argparse.Namespace) -> int:
     from dockguard.channel import registry_probe
+    from dockguard.channel.bounded import deadline_seconds
     from dockguard.channel.registry_client import Credentials
     from dockguard.channel.result import exit_code, render_text, result_to_json
 
+    deadline = deadline_seconds()
     credentials = None
     if args.password_stdin and not args.username:
         raise UsageError("--password-stdin needs --username")
     if args.username:
         if not args.password_stdin:
             raise UsageError("--username needs --password-stdin (passwords never go in argv)")
-        password = sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline(64 * 1024)
+        if len(line) >= 64 * 1024 and not line.endswith("\n"):
+            raise UsageError("the password on stdin is longer than 64 KiB")
+        password = line.rstrip("\r\n")
         if not password:
             raise UsageError("no password on stdin")
         credentials = Credentials(args.username, password)
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    if not 0 < args.timeout <= 3600:
+        raise UsageError("--timeout must be between 0 and 3600 seconds")
     if args.ca_cert:
         try:
             with open(args.ca_cert, "rb"):
@@ -72,6 +84,8 @@ def _probe(args: argparse.Namespace) -> int:
         try_push=args.try_push,
         repository=args.repository,
         timeout=args.timeout,
+        allow_plain_http_credentials=args.allow_plain_http_credentials,
+        deadline=deadline,
     )
     sys.stdout.write(result_to_json(result) if args.format == "json" else render_text(result))
     code = exit_code(result, args.fail_on)

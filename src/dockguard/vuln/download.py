@@ -4,6 +4,11 @@ Each zip is streamed to a temporary file beside the database, then every zip is 
 into a new database file that replaces the old one only when everything succeeded.  Updating
 an ecosystem replaces every ``osv`` feed of that ecosystem (``Debian`` covers ``Debian:12``,
 ``Debian:11``, ...) and keeps every other feed.
+
+HTTP(S) downloads go through `dockguard.channel.bounded`: TLS verified, redirects followed by
+hand (at most MAX_REDIRECTS, never HTTPS to HTTP, a redirect's body never read), at most
+MAX_DOWNLOAD bytes per file, and a total deadline that only a transfer of at least
+``bounded.MIN_RATE`` bytes per second can outlast.
 """
 
 from __future__ import annotations
@@ -22,7 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import requests
+
 from dockguard import __version__
+from dockguard.channel.bounded import (
+    BoundedSession,
+    Deadline,
+    deadline_seconds,
+    raw_chunks,
+    short,
+    shown,
+)
 from dockguard.errors import OperationalError
 from dockguard.vuln.db import WriteResult, write_imports
 from dockguard.vuln.importers import osv
@@ -31,6 +46,9 @@ from dockguard.vuln.importers.bounded import Budget
 DEFAULT_SOURCE = "https://osv-vulnerabilities.storage.googleapis.com"
 DEFAULT_ECOSYSTEMS = ("Debian", "Ubuntu", "Alpine", "PyPI", "npm", "Go")
 _CHUNK = 1 << 16
+MAX_DOWNLOAD = 2 * 1024**3
+"""Bytes of one downloaded zip (OSV's largest all.zip is a few hundred MB)."""
+MAX_REDIRECTS = 5
 
 
 class Progress:
@@ -80,6 +98,8 @@ def _source_url(source: str) -> str:
 
 def fetch(url: str, dest: Path, stream: TextIO | None, timeout: float = 60.0) -> int:
     """Stream `url` into `dest`; return the byte count.  Raises OperationalError."""
+    if urllib.parse.urlsplit(url).scheme in ("http", "https"):
+        return _fetch_http(url, dest, stream, timeout)
     req = urllib.request.Request(url, headers={"User-Agent": f"dockguard/{__version__}"})
     label = urllib.parse.unquote(url.rsplit("/", 2)[-2]) if url.endswith("/all.zip") else url
     try:
@@ -105,6 +125,75 @@ def fetch(url: str, dest: Path, stream: TextIO | None, timeout: float = 60.0) ->
         reason = type(exc).__name__ if not str(exc) else str(exc)
         raise OperationalError(f"download of {url} failed: {reason}") from None
     return done
+
+
+def _fetch_http(url: str, dest: Path, stream: TextIO | None, timeout: float) -> int:
+    label = urllib.parse.unquote(url.rsplit("/", 2)[-2]) if url.endswith("/all.zip") else url
+    session = BoundedSession(f"dockguard/{__version__}", timeout)
+    try:
+        with Deadline(deadline_seconds(), f"download of {url}") as dl:
+            response = _follow(session, url, dl)
+            with response, dest.open("wb") as out:
+                if response.status_code != 200:
+                    raise OperationalError(
+                        f"download of {url} failed: HTTP {response.status_code} "
+                        f"{shown(response.reason or '')}".rstrip()
+                    )
+                length = response.headers.get("Content-Length", "")
+                total = int(length) if length.isdigit() else None
+                if total is not None and total > MAX_DOWNLOAD:
+                    raise OperationalError(
+                        f"download of {url}: {total} bytes is larger than the "
+                        f"{MAX_DOWNLOAD} allowed"
+                    )
+                progress = Progress(stream, label, total) if stream else None
+                done = 0
+                for chunk in raw_chunks(response, f"download of {url}"):
+                    done += len(chunk)
+                    if done > MAX_DOWNLOAD:
+                        raise OperationalError(
+                            f"download of {url}: larger than the {MAX_DOWNLOAD} bytes allowed"
+                        )
+                    out.write(chunk)
+                    dl.earn(len(chunk))
+                    if progress:
+                        progress.update(len(chunk))
+                if total is not None and done != total:
+                    raise OperationalError(
+                        f"download of {url} stopped after {done} of {total} bytes"
+                    )
+                if progress:
+                    progress.finish()
+    except requests.RequestException as exc:
+        raise OperationalError(f"download of {url} failed: {short(exc)}") from None
+    except OSError as exc:
+        raise OperationalError(f"download of {url} failed: {exc.strerror or exc}") from None
+    finally:
+        session.close()
+    return done
+
+
+def _follow(session: BoundedSession, url: str, dl: Deadline) -> requests.Response:
+    """GET `url`, following redirects by hand; a redirect's body is never read."""
+    for _ in range(MAX_REDIRECTS + 1):
+        response = session.open("GET", url, dl)
+        if response.status_code not in (301, 302, 303, 307, 308):
+            return response
+        location = response.headers.get("Location", "")
+        response.close()
+        try:
+            target = urllib.parse.urljoin(url, location)
+            scheme = urllib.parse.urlsplit(target).scheme
+        except ValueError:
+            target, scheme = location, ""
+        if not location or scheme not in ("http", "https"):
+            raise OperationalError(f"download of {url}: refusing redirect to {shown(target)!r}")
+        if scheme == "http" and urllib.parse.urlsplit(url).scheme == "https":
+            raise OperationalError(
+                f"download of {url}: refusing redirect from HTTPS to {shown(target)}"
+            )
+        url = target
+    raise OperationalError(f"download of {url}: more than {MAX_REDIRECTS} redirects")
 
 
 @dataclass(frozen=True)
