@@ -17,6 +17,7 @@ via `InputError.at` with the JSON path of the offending value.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -155,16 +156,20 @@ def load_json_file(path: str | os.PathLike[str], *, limit: int, what: str = "JSO
     return parse_json(read_bytes(path, limit=limit, what=what), str(path))
 
 
-def parse_yaml(text: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH) -> Any:
+def parse_yaml(text: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH, dates: bool = True) -> Any:
     """Parse YAML safely: no aliases or anchors (no billion laughs), no Python tags.
 
-    Scalars are typed as YAML 1.1's safe loader types them (``2024-01-31`` is a date).
+    Scalars are typed as YAML 1.1's safe loader types them (``2024-01-31`` is a date); with
+    ``dates=False`` date-like scalars stay strings, so that the caller can validate them and
+    name the key of a bad one (``2024-13-45``) instead of failing inside the YAML loader.
     """
     import yaml
 
     if isinstance(text, bytes):
         text = decode_utf8(text, origin, "YAML")
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if not dates:
+        loader_cls = _without_dates(loader_cls)
     loader = loader_cls(text)
     try:
         if _has_alias(loader):
@@ -187,6 +192,16 @@ def parse_yaml(text: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH) ->
         loader.dispose()
     check_depth(value, origin, max_depth)
     return value
+
+
+@functools.cache
+def _without_dates(base: type) -> type:
+    """A subclass of the YAML loader `base` whose resolver leaves timestamps as strings."""
+    resolvers = {
+        first: [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:timestamp"]
+        for first, entries in base.yaml_implicit_resolvers.items()  # type: ignore[attr-defined]
+    }
+    return type(f"{base.__name__}WithoutDates", (base,), {"yaml_implicit_resolvers": resolvers})
 
 
 def _has_alias(loader: Any) -> bool:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from dockguard.seccomp.effective import Context, Resolver, Verdict, applies
+from dockguard.seccomp.effective import Context, Resolver, Verdict, applies, verdict_of
 from dockguard.seccomp.profile import Profile, Rule
 
 
@@ -30,6 +30,10 @@ class Explanation:
     verdict: Verdict
     variants: tuple[Variant, ...]
     known: bool = True
+
+
+#: Alternative contexts (other capabilities, kernel, architecture) explored per syscall.
+MAX_VARIANT_CONTEXTS = 16
 
 
 def _variant_contexts(rule: Rule, ctx: Context) -> list[tuple[str, Context]]:
@@ -59,16 +63,27 @@ def explain(profile: Profile, ctx: Context, names: Sequence[str] = ()) -> list[E
 
     resolver = Resolver(profile, ctx)
     wanted = list(names) if names else sorted(profile.names())
+    # Rules by name, and alternative verdicts computed from those rules only: linear in the
+    # profile size however many names are explained (at most MAX_VARIANT_CONTEXTS per name).
+    by_name: dict[str, list[Rule]] = {}
+    for rule in profile.syscalls:
+        for n in dict.fromkeys(rule.names):
+            by_name.setdefault(n, []).append(rule)
     out = []
     for name in wanted:
         verdict = resolver.verdict(name)
         variants: list[Variant] = []
         seen: set[tuple[object, ...]] = set()
-        for rule in profile.syscalls:
-            if name not in rule.names or applies(rule, ctx):
+        tried: set[Context] = set()
+        rules = by_name.get(name, [])
+        for rule in rules:
+            if applies(rule, ctx):
                 continue
             for label, other in _variant_contexts(rule, ctx):
-                alt = Resolver(profile, other).verdict(name)
+                if other in tried or len(tried) >= MAX_VARIANT_CONTEXTS:
+                    continue
+                tried.add(other)
+                alt = verdict_of(name, (r for r in rules if applies(r, other)), resolver.default)
                 if alt.key != verdict.key and (label, alt.key) not in seen:
                     seen.add((label, alt.key))
                     variants.append(Variant(label, alt))

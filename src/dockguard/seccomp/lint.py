@@ -31,6 +31,8 @@ from dockguard.seccomp.syscalls import ENOSYS, GATED_SYSCALLS, MODERN_SYSCALLS
 #: allows ptrace only from 4.8 on, so an older kernel shows an unconditional allow.
 _OLD_KERNEL = (3, 10)
 _ENOSYS = Action("ERRNO", ENOSYS)
+#: The only syscalls the risk warnings ask about.
+_ASKED = frozenset({"clone", "clone3", *MODERN_SYSCALLS, *(g[0] for g in GATED_SYSCALLS)})
 
 
 def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
@@ -58,7 +60,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
                 ("defaultAction",),
             )
         )
-    now = Resolver(profile, Context(arch))
+    now = Resolver(profile, Context(arch), _ASKED)
     clone3 = now.verdict("clone3")
     if not clone3.branches and not clone3.fallback.allows and clone3.fallback != _ENOSYS:
         out.append(
@@ -88,7 +90,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
                 _where(profile, modern[0]),
             )
         )
-    old = Resolver(profile, Context(arch, kernel=_OLD_KERNEL))
+    old = Resolver(profile, Context(arch, kernel=_OLD_KERNEL), _ASKED)
     by_default: list[str] = []
     for name, gate, severity, why in GATED_SYSCALLS:
         verdict = old.verdict(name)
@@ -194,7 +196,7 @@ def _pairs(text: str, arch: str | None, codes: frozenset[str] | None) -> list[tu
 
         arch = native_arch()
     try:
-        result = parse_profile(text)
+        result = parse_profile(text, "inline profile")
     except ProfileSyntaxError as exc:
         return [(ERROR, str(exc))]
     return [
