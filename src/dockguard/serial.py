@@ -62,12 +62,32 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def from_jsonable(cls: type[T], data: Any, path: str = "$") -> T:
-    """Build an instance of `cls` from JSON data, checking types along the way."""
-    return typing.cast(T, _decode(cls, data, path))
+def from_jsonable(cls: type[T], data: Any, path: str = "$", *, max_objects: int | None = None) -> T:
+    """Build an instance of `cls` from JSON data, checking types along the way.
+
+    `max_objects` caps the number of dataclass instances built (a `DecodeError` beyond), so
+    that a small document cannot expand into more objects than the caller can afford.
+    """
+    budget = _Budget(max_objects)
+    return typing.cast(T, _decode(cls, data, path, budget))
 
 
-def _decode(tp: Any, data: Any, path: str) -> Any:
+class _Budget:
+    """Dataclass instances left to build (None: unlimited)."""
+
+    def __init__(self, left: int | None) -> None:
+        self.limit = left
+        self.left = left
+
+    def take(self, path: str) -> None:
+        if self.left is None:
+            return
+        self.left -= 1
+        if self.left < 0:
+            raise DecodeError(path, f"more than {self.limit} objects: larger than this dockguard accepts")
+
+
+def _decode(tp: Any, data: Any, path: str, budget: _Budget) -> Any:
     if tp is Any:
         return data
     origin = typing.get_origin(tp)
@@ -79,7 +99,7 @@ def _decode(tp: Any, data: Any, path: str) -> Any:
         errors: list[DecodeError] = []
         for arg in non_none:
             try:
-                return _decode(arg, data, path)
+                return _decode(arg, data, path, budget)
             except DecodeError as exc:
                 errors.append(exc)
         if errors:
@@ -90,22 +110,23 @@ def _decode(tp: Any, data: Any, path: str) -> Any:
         if not isinstance(data, list):
             raise DecodeError(path, f"expected a list, got {type(data).__name__}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_decode(args[0], v, f"{path}[{i}]") for i, v in enumerate(data))
+            return tuple(_decode(args[0], v, f"{path}[{i}]", budget) for i, v in enumerate(data))
         if len(args) != len(data):
             raise DecodeError(path, f"expected {len(args)} items")
-        return tuple(_decode(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, data, strict=True)))
+        return tuple(_decode(a, v, f"{path}[{i}]", budget) for i, (a, v) in enumerate(zip(args, data, strict=True)))
     if origin is dict:
         key_t, val_t = typing.get_args(tp)
         if not isinstance(data, dict):
             raise DecodeError(path, f"expected an object, got {type(data).__name__}")
-        return {_decode(key_t, k, path): _decode(val_t, v, f"{path}.{k}") for k, v in data.items()}
+        return {_decode(key_t, k, path, budget): _decode(val_t, v, f"{path}.{k}", budget) for k, v in data.items()}
     if origin is typing.Literal:
         if data not in typing.get_args(tp):
             raise DecodeError(path, f"{_short(data)} is not one of {typing.get_args(tp)}")
         return data
     if isinstance(tp, type):
         if dataclasses.is_dataclass(tp):
-            return _decode_dataclass(tp, data, path)
+            budget.take(path)
+            return _decode_dataclass(tp, data, path, budget)
         if issubclass(tp, enum.Enum):
             try:
                 return tp(data)
@@ -138,7 +159,7 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _decode_dataclass(cls: type, data: Any, path: str) -> Any:
+def _decode_dataclass(cls: type, data: Any, path: str, budget: _Budget) -> Any:
     if not isinstance(data, dict):
         raise DecodeError(path, f"expected an object, got {type(data).__name__}")
     hints = _hints(cls)
@@ -151,7 +172,7 @@ def _decode_dataclass(cls: type, data: Any, path: str) -> Any:
     kwargs = {}
     for name, f in fields.items():
         if name in data:
-            kwargs[name] = _decode(hints[name], data[name], f"{path}.{name}")
+            kwargs[name] = _decode(hints[name], data[name], f"{path}.{name}", budget)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise DecodeError(path, f"missing key {name}")
     return cls(**kwargs)

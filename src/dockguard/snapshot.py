@@ -15,9 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockguard.inputs import MAX_SNAPSHOT, InputError, parse_json, read_bytes
+from dockguard.inputs import MAX_NODES, InputError, MiB, parse_json, read_bytes
 from dockguard.model import Finding, Outcome
 from dockguard.serial import DecodeError, from_jsonable, to_jsonable
+
+#: Byte cap of a snapshot file: parsing JSON costs up to ~27 bytes of memory per byte (a
+#: document of empty lists), so this keeps `bench --snapshot` under the 512 MiB ceiling.
+SNAPSHOT_LIMIT = 16 * MiB
+#: Typed objects (facts) a snapshot may hold, and containers/images among them: checks and
+#: reports cost memory per object (a SARIF report ~80 KiB per failing container), so these
+#: bound them.
+MAX_FACTS = 250_000
+MAX_CONTAINERS = 2_000
+MAX_IMAGES = 10_000
 
 #: Largest Unix time accepted in a snapshot (9999-12-31T23:59:59Z): later ones cannot be shown.
 MAX_TIMESTAMP = 253402300799
@@ -391,7 +401,7 @@ class Snapshot:
     @classmethod
     def from_json(cls, text: str | bytes, origin: str = "<snapshot>") -> Snapshot:
         """Parse a snapshot; any problem is an `InputError` naming `origin` and the JSON path."""
-        return from_document(parse_json(text, origin), origin)
+        return from_document(parse_json(text, origin, max_nodes=MAX_NODES), origin)
 
     def save(self, path: Path) -> None:
         """Write the snapshot to `path` (through the safe writer of `dockguard.outputs`)."""
@@ -401,10 +411,10 @@ class Snapshot:
 
     @classmethod
     def load(cls, path: Path | str) -> Snapshot:
-        """Read a snapshot from `path` (at most `MAX_SNAPSHOT` bytes; ``-`` is stdin)."""
+        """Read a snapshot from `path` (at most `SNAPSHOT_LIMIT` bytes; ``-`` is stdin)."""
         origin = str(path) if str(path) != "-" else "<stdin>"
-        data = read_bytes(path, limit=MAX_SNAPSHOT, what="snapshot")
-        return from_document(parse_json(data, origin), origin)
+        data = read_bytes(path, limit=SNAPSHOT_LIMIT, what="snapshot")
+        return from_document(parse_json(data, origin, max_nodes=MAX_NODES), origin)
 
 
 @dataclass(frozen=True)
@@ -440,7 +450,11 @@ def from_document(data: Any, origin: str = "<snapshot>") -> Snapshot:
             "$.schema_version",
         )
     try:
-        snapshot = from_jsonable(Snapshot, data)
+        snapshot = from_jsonable(Snapshot, data, max_objects=MAX_FACTS)
+        for what, items, most in (("containers", snapshot.containers, MAX_CONTAINERS),
+                                  ("images", snapshot.images, MAX_IMAGES)):
+            if items is not None and len(items) > most:
+                raise DecodeError(f"$.{what}", f"{len(items)} {what}: more than the {most} this dockguard evaluates")
         for key, tp in EXTRAS_TYPES.items():
             if key in snapshot.extras:
                 from_jsonable(tp, snapshot.extras[key], f"$.extras.{key}")

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockguard.inputs import MAX_POLICY, InputError, parse_json, read_bytes
+from dockguard.inputs import MAX_NODES, MAX_POLICY, InputError, parse_json, read_bytes
 from dockguard.model import Finding, Report
 
 STATUSES = ("not_affected", "affected", "fixed", "under_investigation")
@@ -211,7 +211,7 @@ def _oci_names_image(purl: str, image: frozenset[str]) -> bool:
 def parse(text: str | bytes, origin: str = "<vex>") -> tuple[Statement, ...]:
     """Parse one OpenVEX JSON document; raise `InputError` naming `origin`, the JSON path and
     the statement."""
-    doc = parse_json(text, origin)
+    doc = parse_json(text, origin, max_nodes=MAX_NODES)
     if not isinstance(doc, dict):
         raise InputError(origin, "expected an OpenVEX document (a JSON object)", "$")
     context = doc.get("@context")

@@ -122,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     if not checks:
         raise UsageError("the selection (-c/-e/--level) leaves no check to run")
 
+    # Input files are read (bounded) and checked before the expensive part, one at a time.
+    entries = suppress.load(args.suppressions) if args.suppressions else None
     started = time.time()
     if args.snapshot:
         if args.docker_host or args.host_root:
@@ -148,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     report = replace(report, findings=report.findings + snapshot_findings(snapshot))
     if args.snapshot:
         report = replace(report, source={**report.source, "snapshot_file": args.snapshot})
-    report = suppress.apply_file(report, args.suppressions)
+    if entries is not None:
+        report = suppress.apply_loaded(report, entries)
 
     colour = not args.no_colour and not args.output and sys.stdout.isatty()
     text_opts = text.TextOptions(colour=colour, remediation=args.remediation, limit=args.limit)

@@ -13,7 +13,7 @@ The document shape (written by `dockguard.report.json`, documented in ``docs/``)
 
 Unknown extra keys are ignored so that newer minor versions still load; a different major
 ``schema_version`` or a missing or mistyped required key is an error naming the key.  The file
-is read through `dockguard.inputs` (at most `MAX_REPORT` bytes, nesting capped), and every
+is read through `dockguard.inputs` (at most `REPORT_LIMIT` bytes, nesting capped), and every
 problem is a `ReportFormatError` (an `InputError`) naming the file and the JSON path.
 """
 
@@ -23,7 +23,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from dockguard.inputs import MAX_REPORT, InputError, parse_json, read_bytes
+from dockguard.inputs import MAX_NODES, InputError, MiB, parse_json, read_bytes
 from dockguard.model import (
     CheckMeta,
     CheckResult,
@@ -38,6 +38,10 @@ from dockguard.model import (
 SCHEMA_MAJOR = 1
 
 
+#: Byte cap of a report read back (``dockguard diff`` reads two, one after the other): parsing
+#: JSON costs up to ~27 bytes of memory per byte, so this stays under the 512 MiB ceiling.
+REPORT_LIMIT = 16 * MiB
+
 #: Largest Unix time accepted for ``started``/``finished`` (9999-12-31T23:59:59Z).
 MAX_TIMESTAMP = 253402300799.0
 
@@ -47,15 +51,15 @@ class ReportFormatError(InputError):
 
 
 def load(path: str | Path) -> Report:
-    """Read a dockguard JSON report file (at most `MAX_REPORT` bytes; ``-`` is stdin)."""
+    """Read a dockguard JSON report file (at most `REPORT_LIMIT` bytes; ``-`` is stdin)."""
     origin = "<stdin>" if str(path) == "-" else str(path)
-    return loads(read_bytes(path, limit=MAX_REPORT, what="report"), origin)
+    return loads(read_bytes(path, limit=REPORT_LIMIT, what="report"), origin)
 
 
 def loads(text: str | bytes, origin: str = "<report>") -> Report:
     """Parse a dockguard JSON report from text."""
     try:
-        data = parse_json(text, origin)
+        data = parse_json(text, origin, max_nodes=MAX_NODES)
     except ReportFormatError:
         raise
     except InputError as exc:

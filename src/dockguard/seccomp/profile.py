@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockguard.inputs import MAX_PROFILE, InputError, parse_json, read_text
+from dockguard.inputs import MAX_NODES, MAX_PROFILE, InputError, parse_json, read_text
 from dockguard.seccomp.syscalls import (
     ALL_CAPABILITIES,
     CONDITION_ARCHES,
@@ -416,7 +416,7 @@ def parse_profile(text: str | bytes, origin: str = "<profile>") -> ParseResult:
     if len(text) > MAX_PROFILE:
         raise ProfileSyntaxError(origin, f"profile of {len(text)} bytes is larger than the {MAX_PROFILE} allowed")
     try:
-        data = parse_json(text, origin)
+        data = parse_json(text, origin, max_nodes=MAX_NODES)
     except InputError as exc:
         raise ProfileSyntaxError(exc.origin, exc.problem, exc.where) from None
     return validate(data)
