@@ -273,11 +273,14 @@ def _diff(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     from dockguard.seccomp import explain
+    from dockguard.seccomp.effective import listed_names
 
     ctx = _context(args)
-    items = explain.explain(_load(args.profile), ctx, args.syscalls)
+    profile = _load(args.profile)
+    items = explain.explain(profile, ctx, args.syscalls)
+    unlisted = 0 if args.syscalls else listed_names(profile.names())[1]
     render = explain.render_json if args.format == "json" else explain.render_text
-    write_output(render(items, ctx, args.profile), None)
+    write_output(render(items, ctx, args.profile, unlisted), None)
     return 0
 
 

@@ -20,6 +20,7 @@ from dockguard.seccomp.syscalls import (
     ALL_CAPABILITIES,
     CONDITION_ARCHES,
     DOCKER_DEFAULT_CAPABILITIES,
+    KNOWN_SYSCALLS,
     MACHINE_TO_ARCH,
 )
 
@@ -174,6 +175,27 @@ class Verdict:
             by_action.setdefault(action, []).append(" and ".join(a.describe() for a in args) or "always")
         parts = [f"{action.describe()} only when {' or '.join(conds)}" for action, conds in by_action.items()]
         return "; ".join(parts) + f"; otherwise {self.fallback.describe()}"
+
+
+#: Names that are no syscall on any architecture that diff and explain list one by one; the
+#: others are only counted (a profile can list a million made-up names).
+MAX_UNKNOWN_LISTED = 100
+
+
+def listed_names(names: Iterable[str]) -> tuple[list[str], int]:
+    """(names to report, sorted; how many unknown names were left out).
+
+    Every known syscall is kept; of the names that are no syscall on any architecture, only
+    the first `MAX_UNKNOWN_LISTED` in sort order are.
+    """
+    import heapq
+
+    known: list[str] = []
+    unknown: list[str] = []
+    for n in set(names):
+        (known if n in KNOWN_SYSCALLS else unknown).append(n)
+    kept = heapq.nsmallest(MAX_UNKNOWN_LISTED, unknown)
+    return sorted(known + kept), len(unknown) - len(kept)
 
 
 def verdict_of(name: str, rules: Iterable[Rule], default: Action) -> Verdict:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from dockguard.seccomp.effective import Context, Resolver, Verdict, applies, verdict_of
+from dockguard.seccomp.effective import Context, Resolver, Verdict, applies, listed_names, verdict_of
 from dockguard.seccomp.profile import Profile, Rule
 
 
@@ -58,16 +58,18 @@ def _variant_contexts(rule: Rule, ctx: Context) -> list[tuple[str, Context]]:
 
 
 def explain(profile: Profile, ctx: Context, names: Sequence[str] = ()) -> list[Explanation]:
-    """Explanations for `names` (default: every syscall the profile lists, sorted)."""
+    """Explanations for `names` (default: every name the profile lists, sorted, with at most
+    `MAX_UNKNOWN_LISTED` of those that are no syscall: see `listed_names`)."""
     from dockguard.seccomp.syscalls import KNOWN_SYSCALLS
 
-    resolver = Resolver(profile, ctx)
-    wanted = list(names) if names else sorted(profile.names())
+    wanted = list(names) if names else listed_names(profile.names())[0]
+    resolver = Resolver(profile, ctx, frozenset(wanted))
+    asked = frozenset(wanted)
     # Rules by name, and alternative verdicts computed from those rules only: linear in the
     # profile size however many names are explained (at most MAX_VARIANT_CONTEXTS per name).
     by_name: dict[str, list[Rule]] = {}
     for rule in profile.syscalls:
-        for n in dict.fromkeys(rule.names):
+        for n in asked.intersection(rule.names):
             by_name.setdefault(n, []).append(rule)
     out = []
     for name in wanted:
@@ -91,8 +93,8 @@ def explain(profile: Profile, ctx: Context, names: Sequence[str] = ()) -> list[E
     return out
 
 
-def render_text(items: Sequence[Explanation], ctx: Context, source: str) -> str:
-    """Human-readable explanation."""
+def render_text(items: Sequence[Explanation], ctx: Context, source: str, unlisted: int = 0) -> str:
+    """Human-readable explanation (`unlisted`: names that are no syscall, left out)."""
     lines = [f"{source} — {ctx.describe()}"]
     width = max((len(e.name) for e in items), default=0)
     for e in items:
@@ -102,11 +104,13 @@ def render_text(items: Sequence[Explanation], ctx: Context, source: str) -> str:
         lines.append(f"  {e.name:<{width}}  {text}")
         for v in e.variants:
             lines.append(f"  {'':<{width}}    {v.condition}: {v.verdict.describe()}")
+    if unlisted:
+        lines.append(f"  ({unlisted} more names that are not a syscall on any architecture are not listed)")
     return "\n".join(lines) + "\n"
 
 
-def render_json(items: Sequence[Explanation], ctx: Context, source: str) -> str:
-    """Machine-readable explanation."""
+def render_json(items: Sequence[Explanation], ctx: Context, source: str, unlisted: int = 0) -> str:
+    """Machine-readable explanation (``unlisted_unknown_names``: names that are no syscall, left out)."""
 
     def verdict(v: Verdict) -> dict[str, object]:
         return {
@@ -131,6 +135,7 @@ def render_json(items: Sequence[Explanation], ctx: Context, source: str) -> str:
             {
                 "profile": source,
                 "context": ctx.describe(),
+                "unlisted_unknown_names": unlisted,
                 "syscalls": [
                     {
                         "syscall": e.name,
