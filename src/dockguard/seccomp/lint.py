@@ -8,6 +8,7 @@ on ENOSYS), and dangerous syscalls allowed without the gate Docker's default pro
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -187,7 +188,17 @@ def security_issues(text: str, arch: str | None = None) -> list[tuple[str, str]]
     A profile Docker accepted but that, say, breaks threads with EPERM for clone3 is a
     reliability problem, not a disabled seccomp profile, so it is left out here.
     """
-    return _pairs(text, arch, SECURITY_CODES)
+    if arch is None:
+        from dockguard.seccomp.effective import native_arch
+
+        arch = native_arch()
+    return list(_security_pairs(text, arch))
+
+
+@functools.lru_cache(maxsize=32)
+def _security_pairs(text: str, arch: str) -> tuple[tuple[str, str], ...]:
+    # Containers started from one compose file share their inline profile: lint it once.
+    return tuple(_pairs(text, arch, SECURITY_CODES))
 
 
 def _pairs(text: str, arch: str | None, codes: frozenset[str] | None) -> list[tuple[str, str]]:
