@@ -66,17 +66,34 @@ def write_bytes(path: str | os.PathLike[str] | None, data: bytes, *, mode: int |
         _write_fd(1, data, "<stdout>")
         return
     name = os.fspath(path)
-    if not name:
-        raise UsageError("empty output path")
     fd_number = _stream_number(name)
     if fd_number is not None:
         _write_fd(fd_number, data, name)
         return
+    kind, st = _classify(name)
+    if kind == "special":
+        _write_in_place(name, data)
+    else:
+        _replace_atomically(name, data, mode, st)
+
+
+def check_target(path: str | os.PathLike[str]) -> None:
+    """Raise the `OutputError` that writing `path` would raise for what is there now (a link
+    to a file, a directory...), without writing: for commands that write several files and
+    must not stop half-way."""
+    name = os.fspath(path)
+    if _stream_number(name) is None:
+        _classify(name)
+
+
+def _classify(name: str) -> tuple[str, os.stat_result | None]:
+    """``("new", None)``, ``("regular", stat)`` or ``("special", stat)``; refusals raise."""
+    if not name:
+        raise UsageError("empty output path")
     try:
         lst = os.lstat(name)
     except FileNotFoundError:
-        _replace_atomically(name, data, mode, None)
-        return
+        return "new", None
     except OSError as exc:
         raise OutputError(name, exc.strerror or str(exc)) from None
     st = lst
@@ -90,14 +107,13 @@ def write_bytes(path: str | os.PathLike[str] | None, data: bytes, *, mode: int |
     if stat.S_ISDIR(kind):
         raise OutputError(name, "it is a directory (give a file name)")
     if stat.S_ISCHR(kind) or stat.S_ISBLK(kind) or stat.S_ISFIFO(kind) or stat.S_ISSOCK(kind):
-        _write_in_place(name, data)
-        return
+        return "special", st
     if stat.S_ISLNK(lst.st_mode):
         raise OutputError(name, f"it is a symbolic link to {os.path.realpath(name)}; dockguard does "
                                 "not replace files behind links (give the target path)")
     if not stat.S_ISREG(kind):
         raise OutputError(name, "it is not a regular file, a device or a FIFO")
-    _replace_atomically(name, data, mode, st)
+    return "regular", st
 
 
 def _stream_number(name: str) -> int | None:

@@ -198,3 +198,29 @@ def test_surrogates_from_a_snapshot_reach_a_text_report_escaped(tmp_path: Path, 
     assert "h\\udcffx" in out.read_text(encoding="utf-8")
     assert "h\\udcffx" in run.stdout
     _no_temp_files(tmp_path)
+
+
+def test_tls_init_refuses_a_link_in_the_way_before_writing_any_key(tmp_path: Path, scratch: Path) -> None:
+    out = tmp_path / "tls"
+    out.mkdir()
+    precious = tmp_path / "precious"
+    precious.write_text("keep me")
+    (out / "server-cert.pem").symlink_to(precious)
+    run = run_cli(["daemon", "tls-init", "--out", str(out), "--host", "h.test", "--force"], scratch=scratch,
+                  trace_writes=True)
+    assert run.code == 2
+    _clean(run, tmp_path)
+    assert "server-cert.pem: it is a symbolic link" in run.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["server-cert.pem"]  # no key written half-way
+    assert precious.read_text() == "keep me"
+
+
+def test_tls_init_writes_private_keys_never_readable_by_others(tmp_path: Path, scratch: Path) -> None:
+    out = tmp_path / "tls"
+    run = run_cli(["daemon", "tls-init", "--out", str(out), "--host", "h.test"], scratch=scratch, trace_writes=True)
+    assert run.code == 0, run.stderr
+    _clean(run, tmp_path)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes["ca-key.pem"] == 0o400 and modes["server-key.pem"] == 0o400
+    assert all(m & 0o077 == 0 for n, m in modes.items() if "key" in n)
+    _no_temp_files(out)

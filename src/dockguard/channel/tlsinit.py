@@ -154,6 +154,10 @@ def generate(
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise OperationalError(f"cannot create {out}: {exc.strerror}") from None
+    from dockguard.outputs import check_target
+
+    for name in ALL_FILES:  # refuse a link or directory in the way before writing any key
+        check_target(out / name)
 
     now = now or dt.datetime.now(dt.UTC)
     start = now - dt.timedelta(minutes=5)  # tolerate small clock skew between machines
