@@ -75,7 +75,13 @@ def register(subparsers: Any) -> None:
     _format_arg(explain)
     explain.set_defaults(handler=_explain)
 
-    run = sub.add_parser("run", help="run a command under a profile (libseccomp, forked child)")
+    run = sub.add_parser(
+        "run",
+        help="run a command under a profile (libseccomp, forked child)",
+        description="Run a command under a profile. Exit status: the command's own; 128 + N when a "
+        "signal N ended it, as a shell reports it (SIGSYS from an SCMP_ACT_KILL rule: 159 on x86-64 "
+        "and arm64), with one line on stderr naming the signal and the syscalls the profile kills.",
+    )
     run.add_argument("--profile", required=True, metavar="PROFILE")
     run.add_argument("--caps", metavar="SPEC", help=_CAPS_HELP)
     run.add_argument(

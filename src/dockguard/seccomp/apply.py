@@ -81,8 +81,8 @@ class Translation:
     rules_added: int
     default: Action
     always_killed: tuple[str, ...] = ()
-    """Syscalls the filter kills (SIGSYS) whatever their arguments (execve/execveat also when by
-    the default action; others only when by a rule of their own)."""
+    """Syscalls the filter kills (SIGSYS) whatever their arguments (execve also when by the
+    default action; others only when by a rule of their own)."""
     sometimes_killed: tuple[str, ...] = ()
     """Syscalls the filter kills for some argument values."""
 
@@ -174,9 +174,9 @@ KILLING = frozenset({"KILL_THREAD", "KILL_PROCESS", "TRAP"})
 
 
 def _killed(profile: Profile, ctx: Context, names: dict[str, None]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(always, sometimes): the names among `names` (and execve, execveat) whose verdict kills
-    without or with conditions."""
-    asked = {**names, "execve": None, "execveat": None}
+    """(always, sometimes): the names among `names` (and execve) whose verdict kills without or
+    with conditions."""
+    asked = {**names, "execve": None}
     resolver = Resolver(profile, ctx, frozenset(asked))
     always, sometimes = [], []
     for name in asked:
@@ -273,9 +273,8 @@ def kill_message(sig: int, translation: Translation, program: str) -> str:
     text = f"dockguard: {program} was killed by {name} (signal {sig}; exit status {128 + sig} = 128 + {sig})"
     if sig != signal.SIGSYS:
         return text
-    exec_names = [n for n in ("execve", "execveat") if n in translation.always_killed]
-    if exec_names:
-        return (f"{text}: a syscall denied by the profile with SCMP_ACT_KILL ({exec_names[0]} is killed by "
+    if "execve" in translation.always_killed:  # dockguard starts the command with execve
+        return (f"{text}: a syscall denied by the profile with SCMP_ACT_KILL (execve is killed by "
                 "this profile, so the command could not even start)")
     if translation.default.kind in KILLING:
         return (f"{text}: a syscall the profile does not allow (its defaultAction kills: "
