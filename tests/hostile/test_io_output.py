@@ -224,3 +224,14 @@ def test_tls_init_writes_private_keys_never_readable_by_others(tmp_path: Path, s
     assert modes["ca-key.pem"] == 0o400 and modes["server-key.pem"] == 0o400
     assert all(m & 0o077 == 0 for n, m in modes.items() if "key" in n)
     _no_temp_files(out)
+
+
+@pytest.mark.parametrize("command", [["collect"], ["bench"]])
+def test_output_path_is_checked_before_collecting(command: list[str], tmp_path: Path, scratch: Path) -> None:
+    directory = tmp_path / "out"
+    directory.mkdir()
+    run = run_cli([*command, "-H", f"unix://{tmp_path}/no.sock", "--host-root", str(tmp_path), "-o", str(directory)],
+                  scratch=scratch, trace_writes=True)
+    assert run.code == 2
+    _clean(run, tmp_path)
+    assert run.stderr.strip() == f"dockguard: error: cannot write {directory}: it is a directory (give a file name)"

@@ -71,6 +71,16 @@ def write_output(text: str, path: str | None) -> None:
     write_text(None if path == "-" else path, text)
 
 
+def check_outputs(*paths: str | None) -> None:
+    """Refuse unusable output paths (a directory, a link to a file) before a long job starts,
+    with the error `write_output` would give at the end."""
+    from dockguard.outputs import check_target
+
+    for path in paths:
+        if path and path != "-":
+            check_target(path)
+
+
 class Progress:
     """A one-line progress indicator on stderr, shown only on a TTY and for big jobs."""
 

@@ -186,7 +186,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load both reports, apply suppressions, compare, render, gate."""
     from dockguard import suppress
-    from dockguard.commands.common import write_output
+    from dockguard.commands.common import check_outputs, write_output
     from dockguard.report import load
 
     threshold: Severity | None = None
@@ -195,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
             threshold = Severity.parse(args.fail_on_new)
         except ValueError as exc:
             raise UsageError(f"--fail-on-new: {exc}") from None
+    check_outputs(args.output)
     entries = suppress.load(args.suppressions) if args.suppressions else ()
     if entries:
         for message in suppress.expired_warnings(entries):

@@ -17,7 +17,7 @@ import json
 import sys
 from typing import Any
 
-from dockguard.commands.common import write_output
+from dockguard.commands.common import check_outputs, write_output
 from dockguard.errors import UsageError
 from dockguard.inputs import InputError
 
@@ -326,6 +326,7 @@ def _learn(args: argparse.Namespace) -> int:
     from dockguard.seccomp.profile import load_profile_file, parse_profile
 
     cmd = _command(args)
+    check_outputs(args.output)
     strace_path()
     resolve_command(cmd)
     base = base_data = None
