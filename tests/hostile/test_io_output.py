@@ -235,3 +235,17 @@ def test_output_path_is_checked_before_collecting(command: list[str], tmp_path: 
     assert run.code == 2
     _clean(run, tmp_path)
     assert run.stderr.strip() == f"dockguard: error: cannot write {directory}: it is a directory (give a file name)"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a character device needs root")
+def test_image_sbom_to_a_device_keeps_the_device(tmp_path: Path, scratch: Path) -> None:
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    (rootfs / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
+    node = tmp_path / "null"
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    run = run_cli(["image", "sbom", f"dir:{rootfs}", "-o", str(node)], scratch=scratch, trace_writes=True)
+    assert run.code == 0, run.stderr
+    _clean(run, tmp_path)
+    assert stat.S_ISCHR(os.lstat(node).st_mode) and os.lstat(node).st_rdev == os.makedev(1, 3)
+    _no_temp_files(tmp_path)
