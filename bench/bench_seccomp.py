@@ -1,18 +1,29 @@
-"""Benchmark: translate the full moby default profile to libseccomp rules and load it.
+"""Benchmark: translate the full moby default profile to libseccomp rules and load it; and
+lint profiles of hostile size.
 
 Each sample runs in a forked child (a loaded filter cannot be removed) and reports its
 timings through a pipe.  Printed: parse (in-process), translate, load and translate+load
 medians, plus a floor measured the same way with the rules pre-resolved and added straight
 through libseccomp, so that dockguard's own overhead is visible.  Target: translate + load
 ≤ 10 ms median.
+
+Hostile sizes (issue 9: one rule of 100k names took 16 s to lint, 1M about 27 min): the real
+CLI ``dockguard seccomp lint`` / ``explain`` on one rule of 100k, 200k and 1M names (duplicates
+of ``read`` and made-up names), wall time and peak RSS from ``wait4``, and the 200k/100k time
+ratio (≈ 2 for linear work, ≈ 4 for quadratic).
+
+Usage: ``python bench/bench_seccomp.py [--hostile-only]``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -82,7 +93,39 @@ def floor_sample(profile: Profile, ctx: Context) -> tuple[float, float]:
     return (t1 - t0) * 1000, (t2 - t1) * 1000
 
 
+def cli(args: list[str]) -> tuple[float, float, int]:
+    """Run ``dockguard ARGS``; (wall seconds, peak RSS MiB, exit code)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "dockguard", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def hostile() -> None:
+    """Lint and explain one rule of N names through the CLI."""
+    with tempfile.TemporaryDirectory() as tmp:
+        print("hostile sizes: one rule of N names, real CLI (wall s, peak RSS MiB)")
+        for kind, make in (("dup 'read'", lambda i: "read"), ("made-up", lambda i: f"x{i}")):
+            times: dict[int, float] = {}
+            for n in (100_000, 200_000, 1_000_000 if kind.startswith("dup") else 700_000):
+                path = Path(tmp) / f"p{n}.json"
+                path.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO",
+                                            "syscalls": [{"names": [make(i) for i in range(n)],
+                                                          "action": "SCMP_ACT_ALLOW"}]}))
+                lint_s, lint_rss, _ = cli(["seccomp", "lint", str(path)])
+                expl_s, expl_rss, _ = cli(["seccomp", "explain", str(path)])
+                times[n] = lint_s
+                print(f"  {kind:<10} {n:>9,} names ({path.stat().st_size / 2**20:4.1f} MiB)  "
+                      f"lint {lint_s:6.2f} s {lint_rss:6.0f} MiB   explain {expl_s:6.2f} s {expl_rss:6.0f} MiB")
+            print(f"  {kind:<10} lint time 200k / 100k = {times[200_000] / times[100_000]:.2f} "
+                  "(2 = linear, 4 = quadratic; includes ~0.2 s start-up)")
+
+
 def main() -> int:
+    if "--hostile-only" in sys.argv:
+        hostile()
+        return 0
     text = (REFERENCE / "seccomp" / "moby-default.json").read_text()
     parse_times = []
     for _ in range(RUNS):
@@ -112,6 +155,7 @@ def main() -> int:
     )
     print(f"libseccomp floor        median {med(f_total):6.2f} ms  (rules pre-resolved, unconditional only)")
     print(f"ratio to floor          {med(total) / med(f_total):6.2f}x")
+    hostile()
     return 0  # figures are read, not enforced
 
 

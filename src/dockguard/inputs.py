@@ -17,10 +17,11 @@ via `InputError.at` with the JSON path of the offending value.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from dockguard.errors import OperationalError
@@ -32,6 +33,9 @@ GiB = 1024 * MiB
 #: Nesting depth allowed in any JSON or YAML document dockguard reads.  Real documents
 #: (OCI manifests, snapshots, OSV records, seccomp profiles) stay below 20.
 MAX_DEPTH = 64
+
+#: Objects and arrays allowed in one document by the loaders that pass it to `parse_json`.
+MAX_NODES = 1_000_000
 
 #: Default byte caps per kind of file; callers may pass tighter ones.
 MAX_SNAPSHOT = 256 * MiB
@@ -114,8 +118,17 @@ def read_text(path: str | os.PathLike[str], *, limit: int, what: str = "file") -
     return decode_utf8(read_bytes(path, limit=limit, what=what), str(path), what)
 
 
-def parse_json(data: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse JSON; any failure is an `InputError` (syntax, nesting, huge integers, NaN)."""
+def parse_json(data: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH, max_nodes: int | None = None) -> Any:
+    """Parse JSON; any failure is an `InputError` (syntax, nesting, huge integers, NaN).
+
+    `max_nodes` caps the objects and arrays the document may hold (counted as ``{`` and ``[``
+    characters before parsing, so an overestimate): a megabyte of ``[],`` would otherwise
+    become 350 000 lists of 64 bytes each.
+    """
+    if max_nodes is not None:
+        nodes = data.count(b"{") + data.count(b"[") if isinstance(data, bytes) else data.count("{") + data.count("[")
+        if nodes > max_nodes:
+            raise InputError(origin, f"more than {max_nodes} JSON objects and arrays ({nodes} brackets)")
     if isinstance(data, bytes):
         data = decode_utf8(data, origin, "JSON")
     try:
@@ -135,19 +148,23 @@ def _no_constant(name: str) -> Any:
 
 
 def check_depth(value: Any, origin: str, max_depth: int = MAX_DEPTH) -> None:
-    """Refuse a parsed document nested deeper than `max_depth` (iteratively: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """Refuse a parsed document nested deeper than `max_depth`.
+
+    Iterative, and its memory is one iterator per level (not one entry per node: a document
+    of millions of empty lists must not double its footprint here).
+    """
+    if not isinstance(value, dict | list):
+        return
+    stack: list[Iterator[Any]] = [iter(value.values() if isinstance(value, dict) else value)]
     while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Iterable[Any] = node.values()
-        elif isinstance(node, list):
-            children = node
+        for child in stack[-1]:
+            if isinstance(child, dict | list):
+                if len(stack) >= max_depth:
+                    raise InputError(origin, f"nested deeper than {max_depth} levels")
+                stack.append(iter(child.values() if isinstance(child, dict) else child))
+                break
         else:
-            continue
-        if depth > max_depth:
-            raise InputError(origin, f"nested deeper than {max_depth} levels")
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+            stack.pop()
 
 
 def load_json_file(path: str | os.PathLike[str], *, limit: int, what: str = "JSON file") -> Any:
@@ -155,16 +172,20 @@ def load_json_file(path: str | os.PathLike[str], *, limit: int, what: str = "JSO
     return parse_json(read_bytes(path, limit=limit, what=what), str(path))
 
 
-def parse_yaml(text: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH) -> Any:
+def parse_yaml(text: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH, dates: bool = True) -> Any:
     """Parse YAML safely: no aliases or anchors (no billion laughs), no Python tags.
 
-    Scalars are typed as YAML 1.1's safe loader types them (``2024-01-31`` is a date).
+    Scalars are typed as YAML 1.1's safe loader types them (``2024-01-31`` is a date); with
+    ``dates=False`` date-like scalars stay strings, so that the caller can validate them and
+    name the key of a bad one (``2024-13-45``) instead of failing inside the YAML loader.
     """
     import yaml
 
     if isinstance(text, bytes):
         text = decode_utf8(text, origin, "YAML")
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if not dates:
+        loader_cls = _without_dates(loader_cls)
     loader = loader_cls(text)
     try:
         if _has_alias(loader):
@@ -187,6 +208,16 @@ def parse_yaml(text: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH) ->
         loader.dispose()
     check_depth(value, origin, max_depth)
     return value
+
+
+@functools.cache
+def _without_dates(base: type) -> type:
+    """A subclass of the YAML loader `base` whose resolver leaves timestamps as strings."""
+    resolvers = {
+        first: [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:timestamp"]
+        for first, entries in base.yaml_implicit_resolvers.items()  # type: ignore[attr-defined]
+    }
+    return type(f"{base.__name__}WithoutDates", (base,), {"yaml_implicit_resolvers": resolvers})
 
 
 def _has_alias(loader: Any) -> bool:

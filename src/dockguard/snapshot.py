@@ -15,8 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockguard.errors import OperationalError
+from dockguard.inputs import MAX_NODES, InputError, MiB, parse_json, read_bytes
+from dockguard.model import Finding, Outcome
 from dockguard.serial import DecodeError, from_jsonable, to_jsonable
+
+#: Byte cap of a snapshot file: parsing JSON costs up to ~27 bytes of memory per byte (a
+#: document of empty lists), so this keeps `bench --snapshot` under the 512 MiB ceiling.
+SNAPSHOT_LIMIT = 16 * MiB
+#: Typed objects (facts) a snapshot may hold, and containers/images among them: checks and
+#: reports cost memory per object (a SARIF report ~80 KiB per failing container), so these
+#: bound them.
+MAX_FACTS = 250_000
+MAX_CONTAINERS = 2_000
+MAX_IMAGES = 10_000
+
+#: Largest Unix time accepted in a snapshot (9999-12-31T23:59:59Z): later ones cannot be shown.
+MAX_TIMESTAMP = 253402300799
 
 SCHEMA_VERSION = 1
 """Bump when a field changes meaning or disappears; adding optional fields keeps the version."""
@@ -385,33 +399,107 @@ class Snapshot:
         return json.dumps(to_jsonable(self), indent=1, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Snapshot:
-        """Parse a snapshot; raise OperationalError with a clear message when it is unusable."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise OperationalError(f"snapshot is not valid JSON: {exc}") from None
-        if not isinstance(data, dict) or "schema_version" not in data:
-            raise OperationalError("snapshot has no schema_version: not a dockguard snapshot")
-        version = data["schema_version"]
-        if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
-            raise OperationalError(
-                f"snapshot schema_version {version!r} is not supported (this dockguard reads version {SCHEMA_VERSION})"
-            )
-        try:
-            return from_jsonable(cls, data)
-        except DecodeError as exc:
-            raise OperationalError(f"snapshot is malformed: {exc}") from None
+    def from_json(cls, text: str | bytes, origin: str = "<snapshot>") -> Snapshot:
+        """Parse a snapshot; any problem is an `InputError` naming `origin` and the JSON path."""
+        return from_document(parse_json(text, origin, max_nodes=MAX_NODES), origin)
 
     def save(self, path: Path) -> None:
-        """Write the snapshot to `path`."""
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        """Write the snapshot to `path` (through the safe writer of `dockguard.outputs`)."""
+        from dockguard.outputs import write_text
+
+        write_text(str(path), self.to_json() + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> Snapshot:
-        """Read a snapshot from `path`."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise OperationalError(f"cannot read snapshot {path}: {exc.strerror}") from None
-        return cls.from_json(text)
+    def load(cls, path: Path | str) -> Snapshot:
+        """Read a snapshot from `path` (at most `SNAPSHOT_LIMIT` bytes; ``-`` is stdin)."""
+        origin = str(path) if str(path) != "-" else "<stdin>"
+        data = read_bytes(path, limit=SNAPSHOT_LIMIT, what="snapshot")
+        return from_document(parse_json(data, origin, max_nodes=MAX_NODES), origin)
+
+
+@dataclass(frozen=True)
+class EndpointProbeRecord:
+    """The shape of one ``extras["endpoint_probe"]`` entry (checked on load, kept as plain JSON)."""
+
+    address: str
+    outcome: Outcome = Outcome.INFO
+    message: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+
+
+#: Types of the ``extras`` entries dockguard itself writes; other keys are kept as opaque JSON
+#: (nothing reads them), so a snapshot from a newer dockguard still loads.
+EXTRAS_TYPES: dict[str, Any] = {"endpoint_probe": tuple[EndpointProbeRecord, ...] | None}
+
+
+def from_document(data: Any, origin: str = "<snapshot>") -> Snapshot:
+    """Build a `Snapshot` from parsed JSON, checking every value's type on the way.
+
+    Every problem is an `InputError` with `origin` and the JSON path: a wrongly typed value is
+    refused here, not found later by a check.
+    """
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise InputError(origin, "snapshot has no schema_version: not a dockguard snapshot")
+    version = data["schema_version"]
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+        shown = version if isinstance(version, int | float | str) and len(str(version)) < 40 else type(version).__name__
+        raise InputError(
+            origin,
+            f"schema_version {shown!r} is not supported (this dockguard reads version {SCHEMA_VERSION})",
+            "$.schema_version",
+        )
+    try:
+        snapshot = from_jsonable(Snapshot, data, max_objects=MAX_FACTS)
+        for what, items, most in (("containers", snapshot.containers, MAX_CONTAINERS),
+                                  ("images", snapshot.images, MAX_IMAGES)):
+            if items is not None and len(items) > most:
+                raise DecodeError(f"$.{what}", f"{len(items)} {what}: more than the {most} this dockguard evaluates")
+        for key, tp in EXTRAS_TYPES.items():
+            if key in snapshot.extras:
+                from_jsonable(tp, snapshot.extras[key], f"$.extras.{key}")
+        if snapshot.daemon is not None and snapshot.daemon.config is not None:
+            _check_config(snapshot.daemon.config)
+        if not -MAX_TIMESTAMP <= snapshot.created <= MAX_TIMESTAMP:
+            raise DecodeError("$.created", "time stamp out of range")
+    except DecodeError as exc:
+        raise InputError(origin, f"snapshot is malformed: {exc.problem}", exc.where) from None
+    return snapshot
+
+
+#: Daemon settings read as plain strings by the checks (daemon.json spelling).
+STRING_SETTINGS = frozenset({
+    "log-level", "userns-remap", "cgroup-parent", "seccomp-profile", "tlscacert", "tlscert", "tlskey",
+    "containerd", "data-root", "exec-root", "pidfile", "group", "log-driver", "storage-driver", "bridge",
+    "default-runtime", "bip", "default-ipc-mode", "default-cgroupns-mode", "containerd-namespace",
+    "fixed-cidr", "userland-proxy-path", "init-path", "http-proxy", "https-proxy", "no-proxy",
+    "swarm-default-advertise-addr",
+})
+
+
+def config_type(key: str) -> Any:
+    """The type a daemon setting must have in a snapshot, or None when any JSON is accepted.
+
+    Types follow what the collector can produce: daemon.json values as dockerd decodes them,
+    and command-line values as `dockguard.collect.daemon_config.parse_flags` gives them (a
+    boolean flag with an unreadable value stays a string; a list setting may be one string).
+    """
+    from dockguard.collect.daemon_config import BOOL_FLAGS, LIST_FLAGS, MAP_FLAGS
+
+    if key in BOOL_FLAGS:
+        return bool | str
+    if key in LIST_FLAGS.values():
+        return tuple[str, ...] | str
+    if key in MAP_FLAGS.values():
+        return dict[str, Any]
+    if key in STRING_SETTINGS:
+        return str
+    return None
+
+
+def _check_config(config: DaemonConfig) -> None:
+    """Effective settings the checks read must have the type dockerd gives them."""
+    for key, cv in config.values.items():
+        tp = config_type(key)
+        if tp is not None:
+            from_jsonable(tp, cv.value, f"$.daemon.config.values.{key}.value")

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockguard.errors import UsageError
+from dockguard.inputs import InputError, MiB, parse_yaml, read_bytes
 from dockguard.model import CheckResult, Finding, Outcome, Report, Section
 from dockguard.report._labels import finding_path, finding_purl, split_obj
 
@@ -123,80 +123,110 @@ class Index:
         return found
 
 
-def parse(text: str, origin: str = "<suppressions>") -> tuple[Suppression, ...]:
-    """Parse suppressions YAML; raise UsageError naming the file and entry on bad input."""
-    import yaml  # only commands given a suppressions file pay for it
+def parse(text: str | bytes, origin: str = "<suppressions>") -> tuple[Suppression, ...]:
+    """Parse suppressions YAML; raise `InputError` naming the file, the JSON path and the entry.
 
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UsageError(f"{origin}: invalid YAML{where}: {problem}") from None
+    YAML aliases are refused (no billion laughs) and dates stay strings until checked here,
+    so ``expires: 2024-13-45`` is an error at ``$.suppressions[0].expires``.
+    """
+    data = parse_yaml(text, origin, dates=False)
     if data is None:
         return ()
     if not isinstance(data, dict):
-        raise UsageError(f"{origin}: expected a mapping with a 'suppressions' list")
+        raise InputError(origin, "expected a mapping with a 'suppressions' list", "$")
     unknown = set(data) - {"version", "suppressions"}
     if unknown:
-        names = ", ".join(sorted(map(str, unknown)))
-        raise UsageError(f"{origin}: unknown top-level key(s) {names}")
-    if data.get("version", 1) != 1:
-        raise UsageError(f"{origin}: unsupported version {data['version']!r} (expected 1)")
+        raise InputError(origin, f"unknown top-level key(s) {_names(unknown)}", "$")
+    if "version" in data and (isinstance(data["version"], bool) or data["version"] != 1):
+        raise InputError(origin, f"unsupported version {_short(data['version'])} (expected 1)", "$.version")
     entries = data.get("suppressions") or []
     if not isinstance(entries, list):
-        raise UsageError(f"{origin}: 'suppressions' must be a list")
-    return tuple(_entry(e, f"{origin}: suppression #{i + 1}") for i, e in enumerate(entries))
+        raise InputError(origin, "'suppressions' must be a list", "$.suppressions")
+    return tuple(_entry(e, origin, i) for i, e in enumerate(entries))
 
 
-def _entry(raw: Any, where: str) -> Suppression:
+def _entry(raw: Any, origin: str, i: int) -> Suppression:
+    label = f"suppression #{i + 1}"
+    path = f"$.suppressions[{i}]"
+
+    def fail(problem: str, key: str | None = None) -> InputError:
+        return InputError(origin, f"{label}: {problem}", f"{path}.{key}" if key else path)
+
     if not isinstance(raw, dict):
-        raise UsageError(f"{where}: expected a mapping with id and reason")
+        raise fail("expected a mapping with id and reason")
     unknown = set(raw) - _KEYS
     if unknown:
-        raise UsageError(
-            f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
-            f"(allowed: {', '.join(sorted(_KEYS))})"
-        )
+        raise fail(f"unknown key(s) {_names(unknown)} (allowed: {', '.join(sorted(_KEYS))})")
     values: dict[str, Any] = {}
     for key in ("id", "reason", *SCOPES):
         value = raw.get(key)
         if value is None:
             if key in ("id", "reason"):
-                raise UsageError(f"{where}: missing '{key}'")
+                raise fail(f"missing '{key}'")
             continue
         if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)  # ids such as 5.4 are read by YAML as numbers
+            value = str(value)  # YAML reads 1 or 20240101 as numbers (a float id is refused above)
         if not isinstance(value, str) or not value.strip():
-            raise UsageError(f"{where}: '{key}' must be a non-empty string")
+            raise fail(f"'{key}' must be a non-empty string", key)
         values[key] = value.strip()
     if isinstance(raw.get("id"), float):
-        raise UsageError(f"{where}: quote check ids such as \"5.10\" (YAML reads them as numbers)")
-    expires = raw.get("expires")
-    if expires is not None:
-        if isinstance(expires, dt.datetime):
-            expires = expires.date()
-        elif isinstance(expires, str):
-            try:
-                expires = dt.date.fromisoformat(expires.strip())
-            except ValueError:
-                raise UsageError(f"{where}: 'expires' must be a date YYYY-MM-DD") from None
-        elif not isinstance(expires, dt.date):
-            raise UsageError(f"{where}: 'expires' must be a date YYYY-MM-DD")
-    origin = f"{where} ({values['id']})"
-    return Suppression(expires=expires, origin=origin, **values)
+        raise fail('quote check ids such as "5.10" (YAML reads them as numbers)', "id")
+    expires = _date(raw.get("expires"))
+    if expires is _BAD:
+        raise fail(f"'expires' must be a date YYYY-MM-DD, not {_short(raw.get('expires'))}", "expires")
+    return Suppression(
+        expires=expires if isinstance(expires, dt.date) else None,
+        origin=f"{origin}: {label} ({values['id']})",
+        **values,
+    )
+
+
+_BAD = object()
+
+
+def _date(value: Any) -> Any:
+    """A `date` from a YAML value (a string left by the loader, or a date), None, or `_BAD`."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or len(value) > 64:
+        return _BAD
+    text = value.strip()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:  # 2026-12-31 10:00:00 / 2026-12-31T10:00:00Z: the day counts
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        return _BAD
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    if isinstance(value, dict | list):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _names(keys: Iterable[Any]) -> str:
+    names = sorted(str(k)[:40] for k in keys)
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return ", ".join(names[:5]) + more
+
+
+#: Byte cap of a suppressions file.  YAML costs ~200 bytes of memory per byte while it is
+#: parsed; 1 MiB (thousands of entries) keeps that near 200 MiB.
+SUPPRESSIONS_LIMIT = 1 * MiB
 
 
 def load(path: str | Path) -> tuple[Suppression, ...]:
-    """Read and parse a suppressions file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read suppressions file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not a UTF-8 text file") from None
-    return parse(text, str(path))
+    """Read (at most `SUPPRESSIONS_LIMIT` bytes) and parse a suppressions file."""
+    origin = "<stdin>" if str(path) == "-" else str(path)
+    return parse(read_bytes(path, limit=SUPPRESSIONS_LIMIT, what="suppressions file"), origin)
 
 
 def expired_warnings(
@@ -299,7 +329,17 @@ def apply_file(
     """Load `path` (if given), warn about expired entries and apply the rest to `report`."""
     if not path:
         return report
-    entries = load(path)
+    return apply_loaded(report, load(path), warn=warn, today=today)
+
+
+def apply_loaded(
+    report: Report,
+    entries: tuple[Suppression, ...],
+    *,
+    warn: Callable[[str], None] | None = None,
+    today: dt.date | None = None,
+) -> Report:
+    """`apply_file` with entries loaded earlier (load them before a big job to fail fast)."""
     say = warn or (lambda msg: print(f"dockguard: warning: {msg}", file=sys.stderr))
     for message in expired_warnings(entries, today):
         say(message)

@@ -31,14 +31,13 @@ import argparse
 import dataclasses
 import datetime as dt
 import functools
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockguard.errors import UsageError
+from dockguard.inputs import MAX_NODES, MAX_POLICY, InputError, parse_json, read_bytes
 from dockguard.model import Finding, Report
 
 STATUSES = ("not_affected", "affected", "fixed", "under_investigation")
@@ -209,60 +208,81 @@ def _oci_names_image(purl: str, image: frozenset[str]) -> bool:
     return bool(_ref_keys(f"{repo}:{tag}") & image)
 
 
-def parse(text: str, origin: str = "<vex>") -> tuple[Statement, ...]:
-    """Parse one OpenVEX JSON document; raise UsageError naming `origin` and the statement."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{origin}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+def parse(text: str | bytes, origin: str = "<vex>") -> tuple[Statement, ...]:
+    """Parse one OpenVEX JSON document; raise `InputError` naming `origin`, the JSON path and
+    the statement."""
+    doc = parse_json(text, origin, max_nodes=MAX_NODES)
     if not isinstance(doc, dict):
-        raise UsageError(f"{origin}: expected an OpenVEX document (a JSON object)")
+        raise InputError(origin, "expected an OpenVEX document (a JSON object)", "$")
     context = doc.get("@context")
     if not isinstance(context, str) or not _CONTEXT.fullmatch(context):
-        raise UsageError(
-            f"{origin}: not an OpenVEX document (@context {context!r}, expected https://openvex.dev/ns/v0.2.0)"
+        raise InputError(
+            origin,
+            f"not an OpenVEX document (@context {_short(context)}, expected https://openvex.dev/ns/v0.2.0)",
+            "$.@context",
         )
-    doc_time = _timestamp(doc.get("timestamp"), f"{origin}: document")
+    doc_time = _timestamp(doc.get("timestamp"), _Where(origin, "$", "document"))
     statements = doc.get("statements")
     if not isinstance(statements, list):
-        raise UsageError(f"{origin}: 'statements' must be a list")
+        raise InputError(origin, "'statements' must be a list", "$.statements")
     return tuple(
-        _statement(raw, f"{origin}: statement #{i + 1}", doc_time) for i, raw in enumerate(statements)
+        _statement(raw, _Where(origin, f"$.statements[{i}]", f"statement #{i + 1}"), doc_time)
+        for i, raw in enumerate(statements)
     )
 
 
-def _statement(raw: Any, where: str, doc_time: dt.datetime | None) -> Statement:
+@dataclass(frozen=True)
+class _Where:
+    """Where a value sits: file, JSON path, and the human label (``statement #2 (CVE-1)``)."""
+
+    origin: str
+    path: str
+    label: str
+
+    def fail(self, problem: str, key: str = "") -> InputError:
+        return InputError(self.origin, f"{self.label}: {problem}", f"{self.path}.{key}" if key else self.path)
+
+    def child(self, key: str | int, label: str) -> _Where:
+        path = f"{self.path}[{key}]" if isinstance(key, int) else f"{self.path}.{key}"
+        return _Where(self.origin, path, label)
+
+
+def _statement(raw: Any, where: _Where, doc_time: dt.datetime | None) -> Statement:
     if not isinstance(raw, dict):
-        raise UsageError(f"{where}: expected an object")
+        raise where.fail("expected an object")
     vuln = raw.get("vulnerability")
     aliases: list[str] = []
     if isinstance(vuln, str):
-        name = vuln
+        name: Any = vuln
     elif isinstance(vuln, dict):
         name = vuln.get("name") or vuln.get("@id") or ""
         raw_aliases = vuln.get("aliases") or []
         if not isinstance(raw_aliases, list) or not all(isinstance(a, str) and a for a in raw_aliases):
-            raise UsageError(f"{where}: 'vulnerability.aliases' must be a list of strings")
+            raise where.fail("'vulnerability.aliases' must be a list of strings", "vulnerability.aliases")
         aliases = list(raw_aliases)
     else:
-        raise UsageError(f"{where}: missing 'vulnerability' (an object with 'name')")
+        raise where.fail("missing 'vulnerability' (an object with 'name')", "vulnerability")
     if not isinstance(name, str) or not name.strip():
-        raise UsageError(f"{where}: 'vulnerability' needs a 'name' or '@id'")
+        raise where.fail("'vulnerability' needs a 'name' or '@id'", "vulnerability")
+    where = _Where(where.origin, where.path, f"{where.label} ({_cut(name.strip())})")
     status = raw.get("status")
-    if status not in STATUSES:
-        raise UsageError(f"{where} ({name}): 'status' must be one of {', '.join(STATUSES)}, not {status!r}")
+    if not isinstance(status, str) or status not in STATUSES:
+        raise where.fail(f"'status' must be one of {', '.join(STATUSES)}, not {_short(status)}", "status")
     justification = _text(raw, "justification", where)
     impact = _text(raw, "impact_statement", where)
     if justification and justification not in JUSTIFICATIONS:
-        raise UsageError(
-            f"{where} ({name}): unknown justification {justification!r} (allowed: {', '.join(JUSTIFICATIONS)})"
+        raise where.fail(
+            f"unknown justification {_short(justification)} (allowed: {', '.join(JUSTIFICATIONS)})", "justification"
         )
     if status == "not_affected" and not (justification or impact):
-        raise UsageError(f"{where} ({name}): 'not_affected' needs a 'justification' or an 'impact_statement'")
+        raise where.fail("'not_affected' needs a 'justification' or an 'impact_statement'")
     products = raw.get("products")
     if not isinstance(products, list) or not products:
-        raise UsageError(f"{where} ({name}): 'products' must be a non-empty list")
-    parsed = tuple(_product(p, f"{where} ({name}): product #{j + 1}") for j, p in enumerate(products))
+        raise where.fail("'products' must be a non-empty list", "products")
+    parsed = tuple(
+        _product(p, where.child("products", where.label).child(j, f"{where.label}: product #{j + 1}"))
+        for j, p in enumerate(products)
+    )
     stamp = _timestamp(raw.get("timestamp"), where) or doc_time
     return Statement(
         vulnerability=name.strip(),
@@ -272,20 +292,21 @@ def _statement(raw: Any, where: str, doc_time: dt.datetime | None) -> Statement:
         justification=justification,
         impact_statement=impact,
         timestamp=stamp,
-        origin=f"{where} ({name})",
+        origin=f"{where.origin}: {where.label}",
     )
 
 
-def _text(raw: dict[str, Any], key: str, where: str) -> str:
+def _text(raw: dict[str, Any], key: str, where: _Where) -> str:
     value = raw.get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise UsageError(f"{where}: '{key}' must be a string")
+        raise where.fail(f"'{key}' must be a string", key)
     return value.strip()
 
 
-def _component_ids(raw: Any, where: str) -> tuple[str, ...]:
+def _component_ids(raw: Any, where: _Where) -> tuple[str, ...]:
+    ids: list[Any]
     if isinstance(raw, str):
         ids = [raw]
     elif isinstance(raw, dict):
@@ -295,57 +316,69 @@ def _component_ids(raw: Any, where: str) -> tuple[str, ...]:
         identifiers = raw.get("identifiers") or {}
         hashes = raw.get("hashes") or {}
         if not isinstance(identifiers, dict) or not isinstance(hashes, dict):
-            raise UsageError(f"{where}: 'identifiers' and 'hashes' must be objects")
+            raise where.fail("'identifiers' and 'hashes' must be objects")
         if identifiers.get("purl") is not None:
             ids.append(identifiers["purl"])
         if hashes.get("sha-256") is not None:
+            if not isinstance(hashes["sha-256"], str):
+                raise where.fail("'hashes.sha-256' must be a string", "hashes.sha-256")
             ids.append(f"sha256:{hashes['sha-256']}")
     else:
-        raise UsageError(f"{where}: expected an object with '@id'")
+        raise where.fail("expected an object with '@id'")
     if not ids:
-        raise UsageError(f"{where}: needs an '@id' (a purl or an image reference) or identifiers.purl")
+        raise where.fail("needs an '@id' (a purl or an image reference) or identifiers.purl")
     for ident in ids:
         if not isinstance(ident, str) or not ident.strip():
-            raise UsageError(f"{where}: identifiers must be non-empty strings")
+            raise where.fail("identifiers must be non-empty strings")
         if ident.startswith("pkg:") and purl_key(ident) is None:
-            raise UsageError(f"{where}: invalid package URL {ident!r}")
+            raise where.fail(f"invalid package URL {_short(ident)}")
     return tuple(i.strip() for i in ids)
 
 
-def _product(raw: Any, where: str) -> Product:
+def _product(raw: Any, where: _Where) -> Product:
     ids = _component_ids(raw, where)
     subs_raw = raw.get("subcomponents") if isinstance(raw, dict) else None
     subs_raw = subs_raw or []
     if not isinstance(subs_raw, list):
-        raise UsageError(f"{where}: 'subcomponents' must be a list")
-    subs = tuple(Component(_component_ids(s, f"{where}, subcomponent #{k + 1}")) for k, s in enumerate(subs_raw))
+        raise where.fail("'subcomponents' must be a list", "subcomponents")
+    subs = tuple(
+        Component(_component_ids(s, where.child("subcomponents", where.label).child(
+            k, f"{where.label}, subcomponent #{k + 1}")))
+        for k, s in enumerate(subs_raw)
+    )
     return Product(ids=ids, subcomponents=subs)
 
 
-def _timestamp(value: Any, where: str) -> dt.datetime | None:
+def _timestamp(value: Any, where: _Where) -> dt.datetime | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise UsageError(f"{where}: 'timestamp' must be an RFC 3339 string")
+    if not isinstance(value, str) or len(value) > 64:
+        raise where.fail("'timestamp' must be an RFC 3339 string", "timestamp")
     text = value.strip()
     # Python's parser takes at most microseconds; Go tooling writes nanoseconds.
     text = re.sub(r"(\.\d{6})\d+", r"\1", text)
     try:
         stamp = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{where}: invalid timestamp {value!r} (expected RFC 3339)") from None
+        raise where.fail(f"invalid timestamp {_short(value)} (expected RFC 3339)", "timestamp") from None
     return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=dt.UTC)
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "a list"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def load(path: str | Path) -> tuple[Statement, ...]:
-    """Read and parse one OpenVEX file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read VEX file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not a UTF-8 text file") from None
-    return parse(text, str(path))
+    """Read (at most `MAX_POLICY` bytes) and parse one OpenVEX file."""
+    origin = "<stdin>" if str(path) == "-" else str(path)
+    return parse(read_bytes(path, limit=MAX_POLICY, what="VEX file"), origin)
 
 
 def load_all(paths: Iterable[str | Path] | None) -> tuple[Statement, ...]:

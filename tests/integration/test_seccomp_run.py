@@ -176,4 +176,4 @@ def test_lint_malformed_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"defaultAction": "SCMP_ACT_ERRNO",\n "syscalls": [}\n')
     proc = dockguard("seccomp", "lint", str(bad))
-    assert proc.returncode == 2 and "line 2, column" in proc.stderr
+    assert proc.returncode == 2 and "line 2 column" in proc.stderr

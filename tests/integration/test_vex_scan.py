@@ -135,7 +135,8 @@ def test_bad_vex_document_is_exit_2(image: str, env: dict[str, str], tmp_path: P
         r = dockguard(cmd, env)
         assert r.returncode == 2
         assert r.stderr.strip().endswith(
-            f"{bad}: statement #1 (CVE-1): 'not_affected' needs a 'justification' or an 'impact_statement'"), r.stderr
+            f"{bad}: $.statements[0]: statement #1 (CVE-1): "
+            "'not_affected' needs a 'justification' or an 'impact_statement'"), r.stderr
 
 
 def test_audit_honours_vex(image: str, env: dict[str, str], tmp_path: Path) -> None:

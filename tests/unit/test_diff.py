@@ -64,7 +64,7 @@ def test_loader_round_trips_the_json_report() -> None:
             "$.findings[0].severity: 'BAD' is not one of CRITICAL",
         ),
         ('{"schema_version": 1, "results": {}}', "$.results: expected a list"),
-        ("{not json", "not JSON (Expecting property name"),
+        ("{not json", "not valid JSON: Expecting property name"),
     ],
 )
 def test_loader_errors_name_file_and_key(doc: str, message: str) -> None:

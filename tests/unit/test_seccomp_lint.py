@@ -93,7 +93,7 @@ def test_lint_profile_text_pairs() -> None:
     assert pairs[0][1].startswith("syscalls[0].name (line 1, column ")
     assert {s for s, _ in pairs[1:]} <= {"HIGH", "MEDIUM", "LOW"}
     assert lint_profile_text("{oops")[0][0] == "ERROR"
-    assert "malformed JSON" in lint_profile_text("{oops")[0][1]
+    assert "inline profile: not valid JSON" in lint_profile_text("{oops")[0][1]
 
 
 def test_exit_code_rules() -> None:

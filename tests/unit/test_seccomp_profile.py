@@ -61,7 +61,7 @@ def test_current_format_parses_cleanly() -> None:
 
 
 def test_malformed_json_reports_line_and_column() -> None:
-    with pytest.raises(ProfileSyntaxError, match=r"line 3, column 1"):
+    with pytest.raises(ProfileSyntaxError, match=r"line 3 column 1"):
         parse_profile('{\n "defaultAction": "SCMP_ACT_ERRNO",\n}')
 
 

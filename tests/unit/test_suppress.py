@@ -9,7 +9,7 @@ import pytest
 
 from dockguard import suppress
 from dockguard.cli import main
-from dockguard.errors import UsageError
+from dockguard.inputs import InputError
 from dockguard.model import Outcome
 from dockguard.report import sarif
 from tests.report_sample import EVIL, sample_report
@@ -53,7 +53,7 @@ suppressions:
         ("suppressions:\n  - {id: '5.4', reason: x, contianer: web}\n", "unknown key(s) contianer"),
         ("suppressions:\n  - {id: '5.4', reason: x, expires: soon}\n", "'expires' must be a date"),
         ("suppressions:\n  - {id: 5.10, reason: x}\n", 'quote check ids such as "5.10"'),
-        ("suppressions: [\n", "invalid YAML at line"),
+        ("suppressions: [\n", ": line 2: invalid YAML"),
         ("- id: x\n", "expected a mapping with a 'suppressions' list"),
         ("version: 2\nsuppressions: []\n", "unsupported version 2"),
         ("suppressions: {id: x}\n", "'suppressions' must be a list"),
@@ -61,7 +61,7 @@ suppressions:
     ],
 )
 def test_parse_errors_are_clear(text: str, message: str) -> None:
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(InputError) as info:
         suppress.parse(text, "ignore.yaml")
     assert message in str(info.value)
     assert str(info.value).startswith("ignore.yaml")
@@ -183,7 +183,7 @@ def test_apply_file_warns_and_load_errors(tmp_path: Path) -> None:
     assert len(warned) == 1 and "expired on 2020-01-01" in warned[0]
     assert _by_id(report, "2.2").suppressed is None
     assert suppress.apply_file(sample_report(), None) == sample_report()
-    with pytest.raises(UsageError, match="cannot read suppressions file"):
+    with pytest.raises(InputError, match="cannot read suppressions file"):
         suppress.load(tmp_path / "missing.yaml")
 
 
@@ -198,4 +198,4 @@ def test_bad_suppressions_file_exits_2_via_diff(
     bad.write_text("suppressions:\n  - {id: x}\n")
     assert main(["diff", str(old), str(old), "--suppressions", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == f"dockguard: error: {bad}: suppression #1: missing 'reason'"
+    assert err.strip() == f"dockguard: error: {bad}: $.suppressions[0]: suppression #1: missing 'reason'"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from dockguard import vex
-from dockguard.errors import UsageError
 from dockguard.image.purl import make_purl
+from dockguard.inputs import InputError
 from dockguard.model import Finding, Report, Severity
 
 CTX = "https://openvex.dev/ns/v0.2.0"
@@ -71,8 +71,8 @@ def test_old_context_string_forms_and_document_timestamp() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{", "v.json: invalid JSON at line 1"),
-        ("[]", "v.json: expected an OpenVEX document"),
+        ("{", "v.json: not valid JSON: Expecting property name enclosed in double quotes at line 1"),
+        ("[]", "v.json: $: expected an OpenVEX document"),
         (json.dumps({"@context": "https://cyclonedx.org", "statements": []}), "not an OpenVEX document"),
         (json.dumps({"@context": CTX}), "'statements' must be a list"),
         (doc({"products": [URLLIB3], "status": "fixed"}), "statement #1: missing 'vulnerability'"),
@@ -90,18 +90,18 @@ def test_old_context_string_forms_and_document_timestamp() -> None:
     ],
 )
 def test_malformed_documents_are_one_line_usage_errors(text: str, message: str) -> None:
-    with pytest.raises(UsageError) as exc:
+    with pytest.raises(InputError) as exc:
         vex.parse(text, "v.json")
     assert message in str(exc.value) and "\n" not in str(exc.value)
     assert str(exc.value).startswith("v.json")
 
 
 def test_load_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match=r"cannot read VEX file .*missing\.json"):
+    with pytest.raises(InputError, match=r"missing\.json: cannot read VEX file"):
         vex.load(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text(doc(stmt("CVE-1", [URLLIB3], status="nope")))
-    with pytest.raises(UsageError, match=r"bad\.json: statement #1"):
+    with pytest.raises(InputError, match=r"bad\.json: \$\.statements\[0\]\.status: statement #1"):
         vex.load_all([bad])
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +154,10 @@ def generate(
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise OperationalError(f"cannot create {out}: {exc.strerror}") from None
+    from dockguard.outputs import check_target
+
+    for name in ALL_FILES:  # refuse a link or directory in the way before writing any key
+        check_target(out / name)
 
     now = now or dt.datetime.now(dt.UTC)
     start = now - dt.timedelta(minutes=5)  # tolerate small clock skew between machines
@@ -233,16 +236,11 @@ def _key_pem(key: PrivateKey) -> bytes:
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write `data` to a fresh file that is never readable by others, then set its final mode."""
-    try:
-        if path.exists() or path.is_symlink():
-            path.unlink()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            os.fchmod(f.fileno(), mode)
-    except OSError as exc:
-        raise OperationalError(f"cannot write {path}: {exc.strerror}") from None
+    """Write `data` through the safe writer: a temporary file that is never readable by others,
+    renamed into place with its final `mode` (a link or directory in the way is refused)."""
+    from dockguard.outputs import write_bytes
+
+    write_bytes(path, data, mode=mode)
 
 
 def instructions(files: TlsFiles, port: int = DEFAULT_PORT) -> str:

@@ -7,7 +7,14 @@ import sys
 import time
 from typing import Any
 
-from dockguard.commands.common import Progress, add_connection_args, collect_options, parse_fail_on, write_output
+from dockguard.commands.common import (
+    Progress,
+    add_connection_args,
+    check_outputs,
+    collect_options,
+    parse_fail_on,
+    write_output,
+)
 from dockguard.errors import UsageError
 from dockguard.report.formats import FORMATS
 from dockguard.suppress import add_argument as add_suppressions_argument
@@ -122,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
     if not checks:
         raise UsageError("the selection (-c/-e/--level) leaves no check to run")
 
+    # Output paths and input files are checked before the expensive part, inputs one at a time.
+    check_outputs(args.output, args.log, args.log + ".json" if args.log else None)
+    entries = suppress.load(args.suppressions) if args.suppressions else None
     started = time.time()
     if args.snapshot:
         if args.docker_host or args.host_root:
@@ -148,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
     report = replace(report, findings=report.findings + snapshot_findings(snapshot))
     if args.snapshot:
         report = replace(report, source={**report.source, "snapshot_file": args.snapshot})
-    report = suppress.apply_file(report, args.suppressions)
+    if entries is not None:
+        report = suppress.apply_loaded(report, entries)
 
     colour = not args.no_colour and not args.output and sys.stdout.isatty()
     text_opts = text.TextOptions(colour=colour, remediation=args.remediation, limit=args.limit)

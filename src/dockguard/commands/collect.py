@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dockguard.commands.common import Progress, add_connection_args, collect_options, write_output
+from dockguard.commands.common import Progress, add_connection_args, check_outputs, collect_options, write_output
 
 
 def register(sub: Any) -> None:
@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     """Collect and write the snapshot; collection problems are listed on stderr."""
     from dockguard.collect.snapshot import collect_snapshot
 
+    check_outputs(args.output)
     progress = Progress()
     snapshot = collect_snapshot(
         collect_options(args),

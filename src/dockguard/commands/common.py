@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockguard.errors import OperationalError, UsageError
+from dockguard.errors import UsageError
 
 if TYPE_CHECKING:
     from dockguard.collect.snapshot import CollectOptions
@@ -62,19 +60,25 @@ def parse_fail_on(text: str | None) -> Severity | None:
 
 
 def write_output(text: str, path: str | None) -> None:
-    """Write `text` to `path` (atomically) or stdout."""
-    if not path or path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OperationalError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """Write `text` to `path` or stdout through the one safe writer (`dockguard.outputs`).
+
+    New paths and regular files are replaced atomically (keeping their mode); devices, FIFOs
+    and ``/dev/stdout`` are written in place; symbolic links to files and directories are
+    refused; lone surrogates are written as backslash escapes.
+    """
+    from dockguard.outputs import write_text
+
+    write_text(None if path == "-" else path, text)
+
+
+def check_outputs(*paths: str | None) -> None:
+    """Refuse unusable output paths (a directory, a link to a file) before a long job starts,
+    with the error `write_output` would give at the end."""
+    from dockguard.outputs import check_target
+
+    for path in paths:
+        if path and path != "-":
+            check_target(path)
 
 
 class Progress:

@@ -1,6 +1,7 @@
 """``dockguard diff OLD.json NEW.json``: what is new, fixed and unchanged between two runs.
 
-Both files are dockguard JSON reports (``--format json`` of any command).  The problems
+Both files are dockguard JSON reports (``--format json`` of any command), read one at a time
+through `dockguard.report.load` (at most 16 MiB each, nesting capped).  The problems
 compared are failing check objects, keyed by (check id, detail object) — a WARN check without
 per-object details counts once with an empty object — and findings, keyed by (finding id,
 object).  Suppressed items are not problems: a suppression that expires or is removed makes
@@ -91,7 +92,13 @@ def problems(
 
 def compare(old: Report, new: Report, suppressions: tuple[Suppression, ...] = ()) -> Diff:
     """Problems only in `new`, only in `old`, and in both (with `new`'s data)."""
-    before, after = problems(old, suppressions), problems(new, suppressions)
+    return compare_problems(problems(old, suppressions), problems(new, suppressions))
+
+
+def compare_problems(
+    before: dict[tuple[str, str], Problem], after: dict[tuple[str, str], Problem]
+) -> Diff:
+    """`compare` on the `problems` of two reports."""
     return Diff(
         new=_sorted(p for k, p in after.items() if k not in before),
         fixed=_sorted(p for k, p in before.items() if k not in after),
@@ -179,7 +186,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load both reports, apply suppressions, compare, render, gate."""
     from dockguard import suppress
-    from dockguard.commands.common import write_output
+    from dockguard.commands.common import check_outputs, write_output
     from dockguard.report import load
 
     threshold: Severity | None = None
@@ -188,13 +195,18 @@ def run(args: argparse.Namespace) -> int:
             threshold = Severity.parse(args.fail_on_new)
         except ValueError as exc:
             raise UsageError(f"--fail-on-new: {exc}") from None
+    check_outputs(args.output)
     entries = suppress.load(args.suppressions) if args.suppressions else ()
-    old, new = load.load(args.old), load.load(args.new)
     if entries:
         for message in suppress.expired_warnings(entries):
             print(f"dockguard: warning: {message}", file=sys.stderr)
-        old, new = suppress.apply(old, entries), suppress.apply(new, entries)
-    diff = compare(old, new, entries)
+
+    def reduce(path: str) -> dict[tuple[str, str], Problem]:
+        # One report in memory at a time: only its problems are kept for the comparison.
+        report = load.load(path)
+        return problems(suppress.apply(report, entries) if entries else report, entries)
+
+    diff = compare_problems(reduce(args.old), reduce(args.new))
     render = render_json if args.format == "json" else render_text
     write_output(render(diff, args.old, args.new), args.output)
     if threshold is not None and diff.new_at_or_above(threshold):

@@ -1,8 +1,13 @@
 """``dockguard seccomp``: lint, diff, explain, run and learn seccomp profiles.
 
 Exit codes: lint 1 on validation errors or warnings at/above ``--fail-on``; diff 1 when the
-profiles differ (like diff(1)); run and learn pass the command's exit status through; 2 for
-unreadable or malformed input and usage errors.
+profiles differ (like diff(1)); run and learn pass the command's exit status through, and a
+command killed by a signal gives 128 + the signal number like a shell (SIGSYS from a
+``SCMP_ACT_KILL`` rule: 159 on x86-64 and arm64) with one line on stderr naming the signal and
+the syscalls the profile kills; 2 for unreadable or malformed input and usage errors.
+
+Profiles are read through `dockguard.inputs` (at most 8 MiB, nesting capped): every problem
+with the file is an `InputError` naming it and the JSON path.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import json
 import sys
 from typing import Any
 
+from dockguard.commands.common import check_outputs, write_output
 from dockguard.errors import UsageError
+from dockguard.inputs import InputError
 
 
 def register(subparsers: Any) -> None:
@@ -68,7 +75,13 @@ def register(subparsers: Any) -> None:
     _format_arg(explain)
     explain.set_defaults(handler=_explain)
 
-    run = sub.add_parser("run", help="run a command under a profile (libseccomp, forked child)")
+    run = sub.add_parser(
+        "run",
+        help="run a command under a profile (libseccomp, forked child)",
+        description="Run a command under a profile. Exit status: the command's own; 128 + N when a "
+        "signal N ended it, as a shell reports it (SIGSYS from an SCMP_ACT_KILL rule: 159 on x86-64 "
+        "and arm64), with one line on stderr naming the signal and the syscalls the profile kills.",
+    )
     run.add_argument("--profile", required=True, metavar="PROFILE")
     run.add_argument("--caps", metavar="SPEC", help=_CAPS_HELP)
     run.add_argument(
@@ -178,8 +191,8 @@ def _lint(args: argparse.Namespace) -> int:
         source = f"container {info.container}"
         if info.kind == "inline" and info.text is not None:
             try:
-                result = parse_profile(info.text)
-            except UsageError as exc:
+                result = parse_profile(info.text, f"inline profile of {source}")
+            except InputError as exc:
                 diags: tuple[Diagnostic, ...] = (Diagnostic("ERROR", "malformed", str(exc)),)
                 reports.append(lint.LintReport(source, diags, "inline profile (SecurityOpt)"))
                 continue
@@ -236,10 +249,7 @@ def _lint(args: argparse.Namespace) -> int:
             else:
                 summary = f"runs the daemon's default profile ({which}; not readable through the API)"
             reports.append(lint.LintReport(source, (), summary))
-    if args.format == "json":
-        sys.stdout.write(lint.render_json(reports))
-    else:
-        sys.stdout.write(lint.render_text(reports))
+    write_output(lint.render_json(reports) if args.format == "json" else lint.render_text(reports), None)
     return lint.exit_code(reports, fail_on)
 
 
@@ -250,9 +260,9 @@ def _load(path: str) -> Any:
     rejected = [d for d in result.diagnostics if d.rejected_by_docker]
     if result.profile is None or rejected:
         first = rejected[0] if rejected else result.diagnostics[0]
-        where = f"{first.location}: " if first.location else ""
-        raise UsageError(
-            f"{path}: invalid profile (Docker would refuse it): {where}{first.message} (see dockguard seccomp lint)"
+        raise InputError.at(
+            path, first.path,
+            f"invalid profile (Docker would refuse it): {first.message} (see dockguard seccomp lint)",
         )
     return result.profile
 
@@ -263,17 +273,20 @@ def _diff(args: argparse.Namespace) -> int:
     ctx = _context(args)
     result = diff.diff_profiles(_load(args.a), _load(args.b), ctx)
     render = diff.render_json if args.format == "json" else diff.render_text
-    sys.stdout.write(render(result, args.a, args.b))
+    write_output(render(result, args.a, args.b), None)
     return 0 if result.identical else 1
 
 
 def _explain(args: argparse.Namespace) -> int:
     from dockguard.seccomp import explain
+    from dockguard.seccomp.effective import listed_names
 
     ctx = _context(args)
-    items = explain.explain(_load(args.profile), ctx, args.syscalls)
+    profile = _load(args.profile)
+    items = explain.explain(profile, ctx, args.syscalls)
+    unlisted = 0 if args.syscalls else listed_names(profile.names())[1]
     render = explain.render_json if args.format == "json" else explain.render_text
-    sys.stdout.write(render(items, ctx, args.profile))
+    write_output(render(items, ctx, args.profile, unlisted), None)
     return 0
 
 
@@ -306,20 +319,21 @@ def _report_skips(translation: Any) -> None:
 
 
 def _learn(args: argparse.Namespace) -> int:
-    from dockguard.commands.common import write_output
+    from dockguard.inputs import parse_json
     from dockguard.seccomp.apply import native_scmp_arch, resolve_command, run_under, translate
     from dockguard.seccomp.effective import Context, native_arch
     from dockguard.seccomp.learn import build_profile, strace_path, trace_command
     from dockguard.seccomp.profile import load_profile_file, parse_profile
 
     cmd = _command(args)
+    check_outputs(args.output)
     strace_path()
     resolve_command(cmd)
     base = base_data = None
     if args.base:
         text, _ = load_profile_file(args.base)
         base = _load(args.base)
-        base_data = json.loads(text)
+        base_data = parse_json(text, args.base)
     trace = trace_command(cmd)
     arch = native_arch()
     data, names = build_profile(trace.syscalls, native_scmp_arch(), cmd, base=base, base_data=base_data, arch=arch)

@@ -12,16 +12,18 @@ The document shape (written by `dockguard.report.json`, documented in ``docs/``)
      ...optional "sections", "source"}
 
 Unknown extra keys are ignored so that newer minor versions still load; a different major
-``schema_version`` or a missing or mistyped required key is an error naming the key.
+``schema_version`` or a missing or mistyped required key is an error naming the key.  The file
+is read through `dockguard.inputs` (at most `REPORT_LIMIT` bytes, nesting capped), and every
+problem is a `ReportFormatError` (an `InputError`) naming the file and the JSON path.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
-from dockguard.errors import UsageError
+from dockguard.inputs import MAX_NODES, InputError, MiB, parse_json, read_bytes
 from dockguard.model import (
     CheckMeta,
     CheckResult,
@@ -36,29 +38,32 @@ from dockguard.model import (
 SCHEMA_MAJOR = 1
 
 
-class ReportFormatError(UsageError):
+#: Byte cap of a report read back (``dockguard diff`` reads two, one after the other): parsing
+#: JSON costs up to ~27 bytes of memory per byte, so this stays under the 512 MiB ceiling.
+REPORT_LIMIT = 16 * MiB
+
+#: Largest Unix time accepted for ``started``/``finished`` (9999-12-31T23:59:59Z).
+MAX_TIMESTAMP = 253402300799.0
+
+
+class ReportFormatError(InputError):
     """The file is not a dockguard JSON report this version can read."""
 
 
 def load(path: str | Path) -> Report:
-    """Read a dockguard JSON report file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReportFormatError(f"cannot read report {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ReportFormatError(f"{path}: not a UTF-8 JSON file") from None
-    return loads(text, str(path))
+    """Read a dockguard JSON report file (at most `REPORT_LIMIT` bytes; ``-`` is stdin)."""
+    origin = "<stdin>" if str(path) == "-" else str(path)
+    return loads(read_bytes(path, limit=REPORT_LIMIT, what="report"), origin)
 
 
-def loads(text: str, origin: str = "<report>") -> Report:
+def loads(text: str | bytes, origin: str = "<report>") -> Report:
     """Parse a dockguard JSON report from text."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportFormatError(
-            f"{origin}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from None
+        data = parse_json(text, origin, max_nodes=MAX_NODES)
+    except ReportFormatError:
+        raise
+    except InputError as exc:
+        raise ReportFormatError(exc.origin, exc.problem, exc.where) from None
     return from_document(data, origin)
 
 
@@ -68,15 +73,15 @@ def from_document(data: Any, origin: str = "<report>") -> Report:
     doc = r.as_obj(data, "$")
     if "schema_version" not in doc:
         raise ReportFormatError(
-            f"{origin}: not a dockguard JSON report (no schema_version; "
-            "write it with --format json)"
+            origin, "not a dockguard JSON report (no schema_version; write it with --format json)"
         )
     version = doc["schema_version"]
-    major = str(version).split(".", 1)[0]
-    if not major.isdigit() or int(major) != SCHEMA_MAJOR:
+    major = str(version).split(".", 1)[0] if isinstance(version, int | float | str) else ""
+    if isinstance(version, bool) or major != str(SCHEMA_MAJOR):
+        shown = repr(version) if len(repr(version)) <= 40 else repr(version)[:37] + "..."
         raise ReportFormatError(
-            f"{origin}: unsupported schema_version {version!r} "
-            f"(this dockguard reads {SCHEMA_MAJOR})"
+            origin, f"unsupported schema_version {shown} (this dockguard reads {SCHEMA_MAJOR})",
+            "$.schema_version",
         )
     tool = r.as_obj(doc.get("tool", {}), "$.tool")
     results = tuple(
@@ -120,8 +125,8 @@ def _result(r: _Reader, item: Any, path: str) -> CheckResult:
     meta = CheckMeta(
         id=r.text(d, "id", path),
         title=r.text(d, "title", path),
-        section=str(r.req(d, "section", path)),
-        level=int(r.num(d, "level", path, 1)),
+        section=r.section(d, path),
+        level=r.level(d, path),
         automated=r.flag(d, "automated", path, outcome is not Outcome.NOTE),
         scored=r.flag(d, "scored", path, True),
         severity=r.enum(Severity, d, "severity", path),
@@ -156,7 +161,7 @@ def _finding(r: _Reader, item: Any, path: str) -> Finding:
     d = r.as_obj(item, path)
     data = d.get("data", {})
     if not isinstance(data, dict):
-        raise ReportFormatError(f"{r.origin}: {path}.data: expected an object")
+        raise r.fail(f"{path}.data", f"expected an object, got {type(data).__name__}")
     return Finding(
         id=r.text(d, "id", path),
         kind=r.text(d, "kind", path),
@@ -181,7 +186,7 @@ class _Reader:
         self.origin = origin
 
     def fail(self, path: str, message: str) -> ReportFormatError:
-        return ReportFormatError(f"{self.origin}: {path}: {message}")
+        return ReportFormatError(self.origin, message, path)
 
     def as_obj(self, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -221,7 +226,21 @@ class _Reader:
         value = d.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(f"{path}.{key}", f"expected a number, got {type(value).__name__}")
+        if not (math.isfinite(value) and -MAX_TIMESTAMP <= value <= MAX_TIMESTAMP):
+            raise self.fail(f"{path}.{key}", "number out of range")
         return float(value)
+
+    def level(self, d: dict[str, Any], path: str) -> int:
+        value = d.get("level", 1)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9:
+            raise self.fail(f"{path}.level", f"expected a CIS level (1 or 2), got {_short(value)}")
+        return value
+
+    def section(self, d: dict[str, Any], path: str) -> str:
+        value = self.req(d, "section", path)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.fail(f"{path}.section", f"expected a string, got {type(value).__name__}")
+        return str(value)
 
     def flag(self, d: dict[str, Any], key: str, path: str, default: bool) -> bool:
         value = d.get(key, default)
@@ -235,6 +254,13 @@ class _Reader:
         value = self.req(d, key, path)
         try:
             return cls(value)
-        except ValueError:
+        except (ValueError, TypeError):
             choices = ", ".join(m.value for m in cls)
-            raise self.fail(f"{path}.{key}", f"{value!r} is not one of {choices}") from None
+            raise self.fail(f"{path}.{key}", f"{_short(value)} is not one of {choices}") from None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "a list"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -21,7 +21,7 @@ from typing import Any
 import pyseccomp
 
 from dockguard.errors import OperationalError, UsageError
-from dockguard.seccomp.effective import Context, applies, arg_groups
+from dockguard.seccomp.effective import Context, Resolver, applies, arg_groups
 from dockguard.seccomp.profile import Action, Arg, Profile
 
 _OPS = {
@@ -79,6 +79,12 @@ class Translation:
     unknown_names: tuple[str, ...]
     skipped_default_rules: tuple[int, ...]
     rules_added: int
+    default: Action
+    always_killed: tuple[str, ...] = ()
+    """Syscalls the filter kills (SIGSYS) whatever their arguments (execve also when by the
+    default action; others only when by a rule of their own)."""
+    sometimes_killed: tuple[str, ...] = ()
+    """Syscalls the filter kills for some argument values."""
 
     def load(self) -> None:
         """Load the filter into the calling process: only ever call this in a forked child."""
@@ -129,6 +135,7 @@ def translate(profile: Profile, ctx: Context, native: str | None = None) -> Tran
     resolved: dict[str, int] = {}
     unknown: dict[str, None] = {}
     skipped_default: list[int] = []
+    killing: dict[str, None] = {}
     added = 0
     for rule in profile.syscalls:
         if not applies(rule, ctx):
@@ -139,13 +146,15 @@ def translate(profile: Profile, ctx: Context, native: str | None = None) -> Tran
             continue
         value = action_value(action)
         groups = [(len(g), _conditions(g) if g else None) for g in arg_groups(rule)]
-        for name in rule.names:
+        for name in dict.fromkeys(rule.names):  # a name listed twice is one libseccomp rule
             nr = resolved.get(name)
             if nr is None:
                 nr = resolved[name] = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)
             if nr == -1:  # __NR_SCMP_ERROR: unknown to this libseccomp
                 unknown[name] = None
                 continue
+            if action.kind in KILLING:
+                killing[name] = None
             for count, arr in groups:
                 rc = lib.seccomp_rule_add_array(handle, value, nr, count, arr)
                 if rc < 0:
@@ -153,7 +162,30 @@ def translate(profile: Profile, ctx: Context, native: str | None = None) -> Tran
                         f"libseccomp refused the rule for {name} (syscalls[{rule.index}]): {os.strerror(-rc)}"
                     )
                 added += 1
-    return Translation(flt, tuple(arches), tuple(skipped_arches), tuple(unknown), tuple(skipped_default), added)
+    always, sometimes = _killed(profile, ctx, killing)
+    return Translation(
+        flt, tuple(arches), tuple(skipped_arches), tuple(unknown), tuple(skipped_default), added,
+        default, always, sometimes,
+    )
+
+
+#: Actions that end the process with SIGSYS (TRAP does too unless the program handles it).
+KILLING = frozenset({"KILL_THREAD", "KILL_PROCESS", "TRAP"})
+
+
+def _killed(profile: Profile, ctx: Context, names: dict[str, None]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(always, sometimes): the names among `names` (and execve) whose verdict kills without or
+    with conditions."""
+    asked = {**names, "execve": None}
+    resolver = Resolver(profile, ctx, frozenset(asked))
+    always, sometimes = [], []
+    for name in asked:
+        verdict = resolver.verdict(name)
+        if not verdict.branches and verdict.fallback.kind in KILLING:
+            always.append(name)
+        elif verdict.fallback.kind in KILLING or any(a.kind in KILLING for a, _ in verdict.branches):
+            sometimes.append(name)
+    return tuple(always), tuple(sometimes)
 
 
 def resolve_command(argv: Sequence[str]) -> str:
@@ -175,9 +207,11 @@ def run_under(
 ) -> int:
     """Fork, load the filter in the child, exec `argv`; return its exit status.
 
-    A child killed by a signal gives 128 + the signal number, like a shell.  When the exec
-    itself fails (e.g. the profile refuses execve) the status is 126 (127 if not found) and
-    the reason is reported on stderr.
+    A child killed by a signal gives 128 + the signal number, like a shell (SIGSYS, 31 on most
+    architectures: 159), and one line on stderr names the signal and, for SIGSYS, the
+    syscalls the profile kills (see `kill_message`).  When the exec itself fails (e.g. the
+    profile refuses execve with an errno) the status is 126 (127 if not found) and the reason
+    is reported on stderr.
     """
     path = resolve_command(argv)
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
@@ -222,4 +256,31 @@ def run_under(
 
         print(f"dockguard: cannot exec {path} under the profile: {reason}", file=sys.stderr)
     code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+    if code < 0:
+        import sys
+
+        print(kill_message(-code, translation, argv[0]), file=sys.stderr)
+        return 128 - code
+    return code
+
+
+def kill_message(sig: int, translation: Translation, program: str) -> str:
+    """One line saying which signal ended the command and, for SIGSYS, what the profile kills."""
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = f"signal {sig}"
+    text = f"dockguard: {program} was killed by {name} (signal {sig}; exit status {128 + sig} = 128 + {sig})"
+    if sig != signal.SIGSYS:
+        return text
+    if "execve" in translation.always_killed:  # dockguard starts the command with execve
+        return (f"{text}: a syscall denied by the profile with SCMP_ACT_KILL (execve is killed by "
+                "this profile, so the command could not even start)")
+    if translation.default.kind in KILLING:
+        return (f"{text}: a syscall the profile does not allow (its defaultAction kills: "
+                f"{translation.default.describe()})")
+    listed = translation.always_killed + translation.sometimes_killed
+    if listed:
+        shown = ", ".join(listed[:10]) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")
+        return f"{text}: a syscall denied by the profile with SCMP_ACT_KILL (it kills: {shown})"
+    return f"{text}: the profile kills no syscall, so the signal came from elsewhere"

@@ -31,10 +31,14 @@ class ContainerSeccomp:
 
 def classify(name: str, inspect: dict[str, Any], info: dict[str, Any] | None) -> ContainerSeccomp:
     """Classify a container from its inspect document and the daemon's /info (pure)."""
-    host = inspect.get("HostConfig") or {}
-    if host.get("Privileged"):
+    host = inspect.get("HostConfig") if isinstance(inspect, dict) else None
+    host = host if isinstance(host, dict) else {}
+    if host.get("Privileged") is True:
         return ContainerSeccomp(name, "privileged")
-    for opt in host.get("SecurityOpt") or ():
+    options = host.get("SecurityOpt")
+    for opt in options if isinstance(options, list) else ():
+        if not isinstance(opt, str):
+            continue
         key, sep, value = opt.partition("=")
         if not sep:
             key, sep, value = opt.partition(":")
@@ -49,7 +53,10 @@ def classify(name: str, inspect: dict[str, Any], info: dict[str, Any] | None) ->
             break
         return ContainerSeccomp(name, "other", value)
     daemon_profile = None
-    for entry in (info or {}).get("SecurityOptions") or ():
+    security = info.get("SecurityOptions") if isinstance(info, dict) else None
+    for entry in security if isinstance(security, list) else ():
+        if not isinstance(entry, str):
+            continue
         fields = dict(part.partition("=")[::2] for part in entry.split(","))
         if fields.get("name") == "seccomp":
             daemon_profile = fields.get("profile") or None
@@ -77,4 +84,5 @@ def container_seccomp(name: str, docker_host: str | None = None) -> ContainerSec
         raise OperationalError(f"cannot inspect container {name}: {exc}") from None
     finally:
         client.close()
-    return classify(inspect.get("Name", name).lstrip("/") or name, inspect, info)
+    shown = inspect.get("Name") if isinstance(inspect, dict) else None
+    return classify(shown.lstrip("/") or name if isinstance(shown, str) else name, inspect, info)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from dockguard.seccomp.effective import Context, Resolver, Verdict
+from dockguard.seccomp.effective import Context, Resolver, Verdict, listed_names
 from dockguard.seccomp.profile import Action, Profile
 
 
@@ -30,6 +30,9 @@ class ProfileDiff:
     default_before: Action
     default_after: Action
     changes: tuple[Change, ...]
+    unlisted: int = 0
+    """Names in either profile that are no syscall on any architecture and were not compared
+    (beyond the first `MAX_UNKNOWN_LISTED`)."""
 
     @property
     def identical(self) -> bool:
@@ -39,13 +42,15 @@ class ProfileDiff:
 
 def diff_profiles(a: Profile, b: Profile, ctx: Context) -> ProfileDiff:
     """Compare `a` and `b` syscall by syscall in `ctx`."""
-    ra, rb = Resolver(a, ctx), Resolver(b, ctx)
+    names, unlisted = listed_names(a.names() | b.names())
+    asked = frozenset(names)
+    ra, rb = Resolver(a, ctx, asked), Resolver(b, ctx, asked)
     changes = []
-    for name in sorted(a.names() | b.names()):
+    for name in names:
         va, vb = ra.verdict(name), rb.verdict(name)
         if va.key != vb.key:
             changes.append(Change(name, va, vb))
-    return ProfileDiff(ctx, a.default, b.default, tuple(changes))
+    return ProfileDiff(ctx, a.default, b.default, tuple(changes), unlisted)
 
 
 def _kind(change: Change) -> str:
@@ -67,6 +72,8 @@ def render_text(diff: ProfileDiff, name_a: str, name_b: str) -> str:
             f"default action: {diff.default_before.describe()} -> {diff.default_after.describe()} "
             "(applies to every syscall neither profile lists)"
         )
+    if diff.unlisted:
+        lines.append(f"({diff.unlisted} names that are not a syscall on any architecture were not compared)")
     if not diff.changes:
         lines.append("no syscall differs")
         return "\n".join(lines) + "\n"
@@ -98,6 +105,7 @@ def render_json(diff: ProfileDiff, name_a: str, name_b: str) -> str:
                     "a": diff.default_before.describe(),
                     "b": diff.default_after.describe(),
                 },
+                "unlisted_unknown_names": diff.unlisted,
                 "differences": [
                     {
                         "syscall": c.name,

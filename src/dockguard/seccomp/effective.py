@@ -20,6 +20,7 @@ from dockguard.seccomp.syscalls import (
     ALL_CAPABILITIES,
     CONDITION_ARCHES,
     DOCKER_DEFAULT_CAPABILITIES,
+    KNOWN_SYSCALLS,
     MACHINE_TO_ARCH,
 )
 
@@ -176,17 +177,66 @@ class Verdict:
         return "; ".join(parts) + f"; otherwise {self.fallback.describe()}"
 
 
+#: Names that are no syscall on any architecture that diff and explain list one by one; the
+#: others are only counted (a profile can list a million made-up names).
+MAX_UNKNOWN_LISTED = 100
+
+
+def listed_names(names: Iterable[str]) -> tuple[list[str], int]:
+    """(names to report, sorted; how many unknown names were left out).
+
+    Every known syscall is kept; of the names that are no syscall on any architecture, only
+    the first `MAX_UNKNOWN_LISTED` in sort order are.
+    """
+    import heapq
+
+    known: list[str] = []
+    unknown: list[str] = []
+    for n in set(names):
+        (known if n in KNOWN_SYSCALLS else unknown).append(n)
+    kept = heapq.nsmallest(MAX_UNKNOWN_LISTED, unknown)
+    return sorted(known + kept), len(unknown) - len(kept)
+
+
+def verdict_of(name: str, rules: Iterable[Rule], default: Action) -> Verdict:
+    """The verdict for `name` given the rules that apply and name it, in profile order."""
+    branches: list[tuple[Action, tuple[Arg, ...]]] = []
+    fallback: Action | None = None
+    used: list[int] = []
+    for rule in rules:
+        action = rule.effective_action
+        if action == default:
+            continue
+        used.append(rule.index)
+        for group in arg_groups(rule):
+            if group:
+                branches.append((action, group))
+            elif fallback is None:
+                fallback = action
+    final = fallback if fallback is not None else default
+    return Verdict(
+        name,
+        tuple(b for b in branches if b[0] != final),
+        final,
+        fallback is None,
+        tuple(used),
+    )
+
+
 class Resolver:
     """Effective verdicts of one profile in one context."""
 
-    def __init__(self, profile: Profile, ctx: Context) -> None:
+    def __init__(self, profile: Profile, ctx: Context, only: frozenset[str] | None = None) -> None:
+        """Index the rules that apply in `ctx` by name (only the names in `only` when given:
+        a linter asking about a few dozen syscalls need not index a million listed names)."""
         self.profile = profile
         self.ctx = ctx
         self.default = profile.default
+        self._only = only
         self._by_name: dict[str, list[Rule]] = {}
         for rule in profile.syscalls:
             if applies(rule, ctx):
-                for name in rule.names:
+                for name in dict.fromkeys(rule.names) if only is None else only.intersection(rule.names):
                     self._by_name.setdefault(name, []).append(rule)
 
     def active_rules(self) -> list[Rule]:
@@ -195,27 +245,9 @@ class Resolver:
 
     def verdict(self, name: str) -> Verdict:
         """The verdict for syscall `name`."""
-        branches: list[tuple[Action, tuple[Arg, ...]]] = []
-        fallback: Action | None = None
-        used: list[int] = []
-        for rule in self._by_name.get(name, ()):
-            action = rule.effective_action
-            if action == self.default:
-                continue
-            used.append(rule.index)
-            for group in arg_groups(rule):
-                if group:
-                    branches.append((action, group))
-                elif fallback is None:
-                    fallback = action
-        final = fallback if fallback is not None else self.default
-        return Verdict(
-            name,
-            tuple(b for b in branches if b[0] != final),
-            final,
-            fallback is None,
-            tuple(used),
-        )
+        if self._only is not None and name not in self._only:
+            raise ValueError(f"this resolver only indexes {len(self._only)} names, not {name!r}")
+        return verdict_of(name, self._by_name.get(name, ()), self.default)
 
     def verdicts(self, names: Iterable[str]) -> dict[str, Verdict]:
         """Verdicts for several names."""

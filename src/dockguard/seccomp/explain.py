@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from dockguard.seccomp.effective import Context, Resolver, Verdict, applies
+from dockguard.seccomp.effective import Context, Resolver, Verdict, applies, listed_names, verdict_of
 from dockguard.seccomp.profile import Profile, Rule
 
 
@@ -30,6 +30,10 @@ class Explanation:
     verdict: Verdict
     variants: tuple[Variant, ...]
     known: bool = True
+
+
+#: Alternative contexts (other capabilities, kernel, architecture) explored per syscall.
+MAX_VARIANT_CONTEXTS = 16
 
 
 def _variant_contexts(rule: Rule, ctx: Context) -> list[tuple[str, Context]]:
@@ -54,21 +58,34 @@ def _variant_contexts(rule: Rule, ctx: Context) -> list[tuple[str, Context]]:
 
 
 def explain(profile: Profile, ctx: Context, names: Sequence[str] = ()) -> list[Explanation]:
-    """Explanations for `names` (default: every syscall the profile lists, sorted)."""
+    """Explanations for `names` (default: every name the profile lists, sorted, with at most
+    `MAX_UNKNOWN_LISTED` of those that are no syscall: see `listed_names`)."""
     from dockguard.seccomp.syscalls import KNOWN_SYSCALLS
 
-    resolver = Resolver(profile, ctx)
-    wanted = list(names) if names else sorted(profile.names())
+    wanted = list(names) if names else listed_names(profile.names())[0]
+    resolver = Resolver(profile, ctx, frozenset(wanted))
+    asked = frozenset(wanted)
+    # Rules by name, and alternative verdicts computed from those rules only: linear in the
+    # profile size however many names are explained (at most MAX_VARIANT_CONTEXTS per name).
+    by_name: dict[str, list[Rule]] = {}
+    for rule in profile.syscalls:
+        for n in asked.intersection(rule.names):
+            by_name.setdefault(n, []).append(rule)
     out = []
     for name in wanted:
         verdict = resolver.verdict(name)
         variants: list[Variant] = []
         seen: set[tuple[object, ...]] = set()
-        for rule in profile.syscalls:
-            if name not in rule.names or applies(rule, ctx):
+        tried: set[Context] = set()
+        rules = by_name.get(name, [])
+        for rule in rules:
+            if applies(rule, ctx):
                 continue
             for label, other in _variant_contexts(rule, ctx):
-                alt = Resolver(profile, other).verdict(name)
+                if other in tried or len(tried) >= MAX_VARIANT_CONTEXTS:
+                    continue
+                tried.add(other)
+                alt = verdict_of(name, (r for r in rules if applies(r, other)), resolver.default)
                 if alt.key != verdict.key and (label, alt.key) not in seen:
                     seen.add((label, alt.key))
                     variants.append(Variant(label, alt))
@@ -76,8 +93,8 @@ def explain(profile: Profile, ctx: Context, names: Sequence[str] = ()) -> list[E
     return out
 
 
-def render_text(items: Sequence[Explanation], ctx: Context, source: str) -> str:
-    """Human-readable explanation."""
+def render_text(items: Sequence[Explanation], ctx: Context, source: str, unlisted: int = 0) -> str:
+    """Human-readable explanation (`unlisted`: names that are no syscall, left out)."""
     lines = [f"{source} — {ctx.describe()}"]
     width = max((len(e.name) for e in items), default=0)
     for e in items:
@@ -87,11 +104,13 @@ def render_text(items: Sequence[Explanation], ctx: Context, source: str) -> str:
         lines.append(f"  {e.name:<{width}}  {text}")
         for v in e.variants:
             lines.append(f"  {'':<{width}}    {v.condition}: {v.verdict.describe()}")
+    if unlisted:
+        lines.append(f"  ({unlisted} more names that are not a syscall on any architecture are not listed)")
     return "\n".join(lines) + "\n"
 
 
-def render_json(items: Sequence[Explanation], ctx: Context, source: str) -> str:
-    """Machine-readable explanation."""
+def render_json(items: Sequence[Explanation], ctx: Context, source: str, unlisted: int = 0) -> str:
+    """Machine-readable explanation (``unlisted_unknown_names``: names that are no syscall, left out)."""
 
     def verdict(v: Verdict) -> dict[str, object]:
         return {
@@ -116,6 +135,7 @@ def render_json(items: Sequence[Explanation], ctx: Context, source: str) -> str:
             {
                 "profile": source,
                 "context": ctx.describe(),
+                "unlisted_unknown_names": unlisted,
                 "syscalls": [
                     {
                         "syscall": e.name,

@@ -42,11 +42,12 @@ _CLONE_NS_MASK = 0x7E020000
 _LINE = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?(?:<\.\.\.\s+([A-Za-z0-9_]+)\s+resumed>|([A-Za-z0-9_]+)\()")
 
 
-def parse_strace(text: str) -> tuple[set[str], set[str]]:
-    """Syscall names in an ``strace -f`` log: (known names, names no architecture knows)."""
+def parse_strace(text: str | Iterable[str]) -> tuple[set[str], set[str]]:
+    """Syscall names in an ``strace -f`` log (its text, or its lines as a stream, so that the
+    log of a long run is never held in memory): (known names, names no architecture knows)."""
     known: set[str] = set()
     other: set[str] = set()
-    for line in text.splitlines():
+    for line in text.splitlines() if isinstance(text, str) else text:
         m = _LINE.match(line)
         if not m:
             continue
@@ -82,7 +83,7 @@ def trace_command(argv: Sequence[str]) -> Trace:
         proc = subprocess.run([strace, "-f", "-qq", "-e", "trace=all", "-o", log, "--", *argv], check=False)
         try:
             with open(log, encoding="utf-8", errors="replace") as f:
-                known, other = parse_strace(f.read())
+                known, other = parse_strace(f)
         except FileNotFoundError:
             known, other = set(), set()
     if not known:

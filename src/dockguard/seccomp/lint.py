@@ -8,6 +8,7 @@ on ENOSYS), and dangerous syscalls allowed without the gate Docker's default pro
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from dockguard.seccomp.syscalls import ENOSYS, GATED_SYSCALLS, MODERN_SYSCALLS
 #: allows ptrace only from 4.8 on, so an older kernel shows an unconditional allow.
 _OLD_KERNEL = (3, 10)
 _ENOSYS = Action("ERRNO", ENOSYS)
+#: The only syscalls the risk warnings ask about.
+_ASKED = frozenset({"clone", "clone3", *MODERN_SYSCALLS, *(g[0] for g in GATED_SYSCALLS)})
 
 
 def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
@@ -58,7 +61,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
                 ("defaultAction",),
             )
         )
-    now = Resolver(profile, Context(arch))
+    now = Resolver(profile, Context(arch), _ASKED)
     clone3 = now.verdict("clone3")
     if not clone3.branches and not clone3.fallback.allows and clone3.fallback != _ENOSYS:
         out.append(
@@ -88,7 +91,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
                 _where(profile, modern[0]),
             )
         )
-    old = Resolver(profile, Context(arch, kernel=_OLD_KERNEL))
+    old = Resolver(profile, Context(arch, kernel=_OLD_KERNEL), _ASKED)
     by_default: list[str] = []
     for name, gate, severity, why in GATED_SYSCALLS:
         verdict = old.verdict(name)
@@ -185,7 +188,17 @@ def security_issues(text: str, arch: str | None = None) -> list[tuple[str, str]]
     A profile Docker accepted but that, say, breaks threads with EPERM for clone3 is a
     reliability problem, not a disabled seccomp profile, so it is left out here.
     """
-    return _pairs(text, arch, SECURITY_CODES)
+    if arch is None:
+        from dockguard.seccomp.effective import native_arch
+
+        arch = native_arch()
+    return list(_security_pairs(text, arch))
+
+
+@functools.lru_cache(maxsize=32)
+def _security_pairs(text: str, arch: str) -> tuple[tuple[str, str], ...]:
+    # Containers started from one compose file share their inline profile: lint it once.
+    return tuple(_pairs(text, arch, SECURITY_CODES))
 
 
 def _pairs(text: str, arch: str | None, codes: frozenset[str] | None) -> list[tuple[str, str]]:
@@ -194,7 +207,7 @@ def _pairs(text: str, arch: str | None, codes: frozenset[str] | None) -> list[tu
 
         arch = native_arch()
     try:
-        result = parse_profile(text)
+        result = parse_profile(text, "inline profile")
     except ProfileSyntaxError as exc:
         return [(ERROR, str(exc))]
     return [

@@ -13,6 +13,7 @@ kinds, marking those Docker refuses with ``rejected_by_docker``.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import re
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockguard.errors import UsageError
+from dockguard.inputs import MAX_NODES, MAX_PROFILE, InputError, parse_json, read_text
 from dockguard.seccomp.syscalls import (
     ALL_CAPABILITIES,
     CONDITION_ARCHES,
@@ -75,11 +76,11 @@ _ARCHMAP_KEYS = ("architecture", "subArchitectures")
 
 _U64 = 2**64
 _scanstring: Any = json.decoder.scanstring  # type: ignore[attr-defined]
-_MIN_KERNEL = re.compile(r"^(\d+)\.(\d+)$")
+_MIN_KERNEL = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 
 
-class ProfileSyntaxError(UsageError):
-    """The profile is not JSON at all (exit 2)."""
+class ProfileSyntaxError(InputError):
+    """The profile cannot be read as JSON at all: syntax, size, nesting, encoding (exit 2)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -280,15 +281,43 @@ def format_path(path: Path) -> str:
     return out
 
 
+#: Diagnostics listed per code; beyond, one summary says how many more there are (a rule of a
+#: million unknown names must not become a million messages held in memory).
+MAX_DIAGNOSTICS_PER_CODE = 50
+
+
 class _Validator:
     def __init__(self) -> None:
         self.diags: list[Diagnostic] = []
+        self._counts: dict[str, int] = {}
+        self._first: dict[str, Diagnostic] = {}
+
+    def _add(self, d: Diagnostic) -> None:
+        n = self._counts.get(d.code, 0) + 1
+        self._counts[d.code] = n
+        if n <= MAX_DIAGNOSTICS_PER_CODE:
+            self._first.setdefault(d.code, d)
+            self.diags.append(d)
 
     def error(self, code: str, message: str, path: Path, *, rejected: bool = False) -> None:
-        self.diags.append(Diagnostic(ERROR, code, message, path, rejected))
+        self._add(Diagnostic(ERROR, code, message, path, rejected))
 
     def warn(self, severity: str, code: str, message: str, path: Path) -> None:
-        self.diags.append(Diagnostic(severity, code, message, path))
+        self._add(Diagnostic(severity, code, message, path))
+
+    def result(self, profile: Profile | None) -> ParseResult:
+        """The parse result, with one summary per code whose diagnostics were not all listed."""
+        diags = list(self.diags)
+        for code, n in self._counts.items():
+            if n > MAX_DIAGNOSTICS_PER_CODE:
+                first = self._first[code]
+                diags.append(Diagnostic(
+                    first.severity, code,
+                    f"{n - MAX_DIAGNOSTICS_PER_CODE} more '{code}' problem(s) like the above are not listed "
+                    f"({n} in all; only the first {MAX_DIAGNOSTICS_PER_CODE} are shown)",
+                    (), first.rejected_by_docker,
+                ))
+        return ParseResult(profile, tuple(diags))
 
     def keys(self, obj: dict[str, Any], known: Sequence[str], path: Path, what: str) -> dict[str, Any]:
         """Map keys onto the known spelling (Go's decoder ignores case) and flag the others."""
@@ -302,7 +331,7 @@ class _Validator:
                 self.warn(
                     "LOW",
                     "key-case",
-                    f"key {key!r} in {what}: Docker accepts it case-insensitively as {right!r}, other tools may not",
+                    f"key {_q(key)} in {what}: Docker accepts it case-insensitively as {right!r}, other tools may not",
                     (*path, key),
                 )
                 out[right] = value
@@ -310,7 +339,7 @@ class _Validator:
                 hint = _close_key(key, known)
                 self.error(
                     "unknown-key",
-                    f"unknown key {key!r} in {what}{hint}: Docker silently ignores it",
+                    f"unknown key {_q(key)} in {what}{hint}: Docker silently ignores it",
                     (*path, key),
                 )
         return out
@@ -349,12 +378,20 @@ class _Validator:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
             self.error(
                 "type",
-                f"{what} must be an unsigned integer below {limit}, not {value!r}",
+                f"{what} must be an unsigned integer below {limit}, not {_q(value)}",
                 path,
                 rejected=True,
             )
             return None
         return value
+
+
+def _q(value: Any, limit: int = 60) -> str:
+    """`repr` of a value from the profile, cut so that a message stays one short line."""
+    if isinstance(value, dict | list):
+        return _json_type(value)
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _json_type(value: Any) -> str:
@@ -370,14 +407,18 @@ def _close_key(key: str, known: Sequence[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def parse_profile(text: str | bytes) -> ParseResult:
-    """Parse and validate a profile; raise `ProfileSyntaxError` if it is not JSON."""
+def parse_profile(text: str | bytes, origin: str = "<profile>") -> ParseResult:
+    """Parse and validate a profile; raise `ProfileSyntaxError` if it is not JSON.
+
+    The text is bounded (`MAX_PROFILE` bytes) and parsed by `dockguard.inputs.parse_json`
+    (nesting capped, huge integers and NaN refused), so every failure is one typed error.
+    """
+    if len(text) > MAX_PROFILE:
+        raise ProfileSyntaxError(origin, f"profile of {len(text)} bytes is larger than the {MAX_PROFILE} allowed")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProfileSyntaxError(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise ProfileSyntaxError(f"profile is not UTF-8 text: {exc.reason}") from None
+        data = parse_json(text, origin, max_nodes=MAX_NODES)
+    except InputError as exc:
+        raise ProfileSyntaxError(exc.origin, exc.problem, exc.where) from None
     return validate(data)
 
 
@@ -386,7 +427,7 @@ def validate(data: Any) -> ParseResult:
     v = _Validator()
     if not isinstance(data, dict):
         v.error("type", f"a profile must be a JSON object, not {_json_type(data)}", (), rejected=True)
-        return ParseResult(None, tuple(v.diags))
+        return v.result(None)
     top = v.keys(data, _TOP_KEYS, (), "the profile")
 
     default_action = ""
@@ -395,7 +436,7 @@ def validate(data: Any) -> ParseResult:
         if default_action and default_action not in ACTIONS:
             v.error(
                 "bad-action",
-                f"unknown action {default_action!r} (choose from {', '.join(sorted(ACTIONS))})",
+                f"unknown action {_q(default_action)} (choose from {', '.join(sorted(ACTIONS))})",
                 ("defaultAction",),
                 rejected=True,
             )
@@ -414,7 +455,7 @@ def validate(data: Any) -> ParseResult:
     architectures = v.strings(top.get("architectures"), ("architectures",), "architectures") or ()
     for i, arch in enumerate(architectures):
         if arch not in SCMP_ARCHES:
-            v.error("bad-arch", f"unknown architecture {arch!r}", ("architectures", i), rejected=True)
+            v.error("bad-arch", f"unknown architecture {_q(arch)}", ("architectures", i), rejected=True)
     arch_map = _arch_map(v, top.get("archMap"))
     if architectures and arch_map:
         v.error(
@@ -427,7 +468,7 @@ def validate(data: Any) -> ParseResult:
     flags = v.strings(top.get("flags"), ("flags",), "flags") or ()
     for i, flag in enumerate(flags):
         if flag not in SECCOMP_FLAGS:
-            v.error("bad-flag", f"unknown seccomp flag {flag!r}", ("flags", i), rejected=True)
+            v.error("bad-flag", f"unknown seccomp flag {_q(flag)}", ("flags", i), rejected=True)
     listener_path = ""
     if top.get("listenerPath") is not None:
         listener_path = v.string(top["listenerPath"], ("listenerPath",), "listenerPath") or ""
@@ -473,7 +514,7 @@ def validate(data: Any) -> ParseResult:
         current_format=uses_current,
     )
     _check_rules(v, profile)
-    return ParseResult(profile, tuple(v.diags))
+    return v.result(profile)
 
 
 def _arch_map(v: _Validator, raw: Any) -> tuple[ArchMapEntry, ...]:
@@ -493,13 +534,13 @@ def _arch_map(v: _Validator, raw: Any) -> tuple[ArchMapEntry, ...]:
         if arch is None:
             continue
         if arch not in SCMP_ARCHES:
-            v.error("bad-arch", f"unknown architecture {arch!r}", (*path, "architecture"), rejected=True)
+            v.error("bad-arch", f"unknown architecture {_q(arch)}", (*path, "architecture"), rejected=True)
         subs = v.strings(entry.get("subArchitectures"), (*path, "subArchitectures"), "subArchitectures")
         for j, sub in enumerate(subs or ()):
             if sub not in SCMP_ARCHES:
                 v.error(
                     "bad-arch",
-                    f"unknown architecture {sub!r}",
+                    f"unknown architecture {_q(sub)}",
                     (*path, "subArchitectures", j),
                     rejected=True,
                 )
@@ -537,16 +578,16 @@ def _rule(v: _Validator, i: int, raw: Any) -> Rule | None:
     for j, n in enumerate(names):
         where: Path = (*path, "name") if name and j == 0 else (*path, "names", j - (1 if name else 0))
         if n not in KNOWN_SYSCALLS:
-            v.error("unknown-syscall", f"{n!r} is not a syscall on any architecture", where)
+            v.error("unknown-syscall", f"{_q(n)} is not a syscall on any architecture", where)
         elif n in seen:
-            v.warn("LOW", "duplicate-name", f"{n!r} is listed twice in the same rule", where)
+            v.warn("LOW", "duplicate-name", f"{_q(n)} is listed twice in the same rule", where)
         seen.add(n)
 
     action = v.string(obj.get("action"), (*path, "action"), "action") if "action" in obj else None
     if "action" not in obj:
         v.error("no-action", "the rule has no 'action'", path, rejected=True)
     elif action is not None and action not in ACTIONS:
-        v.error("bad-action", f"unknown action {action!r}", (*path, "action"), rejected=True)
+        v.error("bad-action", f"unknown action {_q(action)}", (*path, "action"), rejected=True)
         action = None
     errno_ret = None
     if obj.get("errnoRet") is not None:
@@ -599,7 +640,7 @@ def _args(v: _Validator, raw: Any, path: Path) -> tuple[Arg, ...]:
         elif op is not None and op not in OPERATORS:
             v.error(
                 "bad-operator",
-                f"unknown operator {op!r} (choose from {', '.join(OPERATORS)})",
+                f"unknown operator {_q(op)} (choose from {', '.join(OPERATORS)})",
                 (*apath, "op"),
                 rejected=True,
             )
@@ -623,7 +664,7 @@ def _filter(v: _Validator, raw: Any, path: Path) -> Filter:
             hint = f" (did you mean 'CAP_{cap.upper()}'?)" if f"CAP_{cap.upper()}" in ALL_CAPABILITIES else ""
             v.error(
                 "unknown-cap",
-                f"unknown capability {cap!r}{hint}: it never matches",
+                f"unknown capability {_q(cap)}{hint}: it never matches",
                 (*path, "caps", i),
             )
     arches = v.strings(obj.get("arches"), (*path, "arches"), "arches") or ()
@@ -631,17 +672,17 @@ def _filter(v: _Validator, raw: Any, path: Path) -> Filter:
         if arch not in CONDITION_ARCHES:
             v.error(
                 "unknown-arch",
-                f"unknown architecture {arch!r} (conditions use names such as amd64, arm64, s390x)",
+                f"unknown architecture {_q(arch)} (conditions use names such as amd64, arm64, s390x)",
                 (*path, "arches", i),
             )
     min_kernel = None
     if obj.get("minKernel") is not None:
         raw_kernel = obj["minKernel"]
-        m = _MIN_KERNEL.match(raw_kernel) if isinstance(raw_kernel, str) else None
+        m = _MIN_KERNEL.fullmatch(raw_kernel) if isinstance(raw_kernel, str) else None
         if m is None:
             v.error(
                 "bad-kernel",
-                f'minKernel must be "MAJOR.MINOR" (e.g. "4.8"), not {raw_kernel!r}',
+                f'minKernel must be "MAJOR.MINOR" (e.g. "4.8"), not {_q(raw_kernel)}',
                 (*path, "minKernel"),
                 rejected=True,
             )
@@ -672,13 +713,27 @@ def _check_rules(v: _Validator, profile: Profile) -> None:
 
 
 def locate(text: str, diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
-    """Fill line and column of each diagnostic from its JSON path in `text`."""
+    """Fill line and column of each diagnostic from its JSON path in `text`.
+
+    Linear in the size of `text` plus the number of diagnostics: one scan records the offsets
+    of the paths asked for (and their parents) only, and lines come from a bisection over the
+    line starts, not from counting newlines once per diagnostic.
+    """
     from dataclasses import replace
 
     diags = list(diagnostics)
     if not diags:
         return diags
-    positions = _positions(text)
+    wanted: set[Path] = set()
+    for d in diags:
+        path = d.path
+        while path not in wanted:
+            wanted.add(path)
+            if not path:
+                break
+            path = path[:-1]
+    positions = _positions(text, wanted)
+    starts = [0, *(m.end() for m in re.finditer("\n", text))]
     out = []
     for d in diags:
         path = d.path
@@ -688,21 +743,23 @@ def locate(text: str, diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
         if offset is None:
             out.append(d)
             continue
-        line = text.count("\n", 0, offset) + 1
-        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-        out.append(replace(d, line=line, column=column))
+        line = bisect.bisect_right(starts, offset)
+        out.append(replace(d, line=line, column=offset - starts[line - 1] + 1))
     return out
 
 
 _WS = re.compile(r"[ \t\n\r]*")
 _SCALAR = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?|true|false|null")
+_SKIP = json.JSONDecoder()
 
 
-def _positions(text: str) -> dict[Path, int]:
-    """Offsets of every value (object members: of their key) by JSON path.
+def _positions(text: str, wanted: set[Path]) -> dict[Path, int]:
+    """Offsets of the values at the paths in `wanted` (object members: of their key).
 
-    A small scanner rather than the json module because the latter keeps no positions; it is
-    only run when there is something to report.
+    A small scanner rather than the json module because the latter keeps no positions; values
+    whose path is not wanted (so neither is anything inside them) are skipped by the json
+    module's C scanner.  It is only run when there is something to report, on text that the
+    json module has already accepted with its nesting capped, so its recursion is bounded.
     """
     positions: dict[Path, int] = {}
 
@@ -712,6 +769,8 @@ def _positions(text: str) -> dict[Path, int]:
 
     def value(i: int, path: Path) -> int:
         i = ws(i)
+        if path not in wanted:
+            return _SKIP.raw_decode(text, i)[1]
         positions.setdefault(path, i)
         ch = text[i : i + 1]
         if ch == "{":
@@ -722,10 +781,10 @@ def _positions(text: str) -> dict[Path, int]:
                 i = ws(i)
                 start = i
                 key, i = _scanstring(text, i + 1)
-                positions[(*path, key)] = start
                 i = ws(i)
                 i = value(i + 1, (*path, key))  # skip ':'
-                positions[(*path, key)] = start
+                if (*path, key) in wanted:
+                    positions[(*path, key)] = start
                 i = ws(i)
                 if text[i] == "}":
                     return i + 1
@@ -743,26 +802,18 @@ def _positions(text: str) -> dict[Path, int]:
                 i += 1
                 k += 1
         if ch == '"':
-            return _scanstring(text, i + 1)[1]
+            return int(_scanstring(text, i + 1)[1])
         m = _SCALAR.match(text, i)
         return m.end() if m else i + 1
 
-    # Only positions matter here: the json module has already accepted the text.
     with contextlib.suppress(IndexError, ValueError):
         value(0, ())
     return positions
 
 
 def load_profile_file(path: str) -> tuple[str, ParseResult]:
-    """Read and parse a profile file; unreadable or malformed -> `UsageError` (exit 2)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read profile {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"cannot read profile {path}: not UTF-8 text") from None
-    try:
-        return text, parse_profile(text)
-    except ProfileSyntaxError as exc:
-        raise ProfileSyntaxError(f"{path}: {exc}") from None
+    """Read (at most `MAX_PROFILE` bytes) and parse a profile file; unreadable or malformed ->
+    `InputError` naming the file (exit 2)."""
+    origin = "<stdin>" if path == "-" else path
+    text = read_text(path, limit=MAX_PROFILE, what="profile")
+    return text, parse_profile(text, origin)
