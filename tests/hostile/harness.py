@@ -1,10 +1,10 @@
 """Run the real dockguard CLI on hostile input and measure what it did.
 
 `run_cli` starts ``python -m dockguard`` in a child process with HOME, the cache and the temp
-dir inside a scratch directory, waits with a deadline, and reports the exit code, output,
-peak RSS of the child (``wait4`` rusage) and, with ``trace_writes=True``, every path the child
-opened for writing, created, renamed or removed (from ``strace -f``), so a test can assert that
-nothing outside its temp dirs was touched.
+dir inside a scratch directory, waits with a deadline, and reports the exit code, output, peak
+RSS of the child (``wait4`` rusage, taken by a small launcher) and, with ``trace_writes=True``,
+every path the child opened for writing, created, renamed or removed (from ``strace -f``), so
+a test can assert that nothing outside its temp dirs was touched.
 """
 
 from __future__ import annotations
@@ -89,6 +89,11 @@ def run_cli(
     if trace_writes:
         cmd = ["strace", "-f", "-qq", "-s", "4096", "-o", str(trace), "-e", "signal=none",
                "-e", "trace=%file", *cmd]
+    # Linux charges a vfork()ed child with its parent's peak RSS when it execs, so a child
+    # started straight from pytest would report pytest's size.  A small launcher process
+    # forks the real child and reports that child's own peak RSS.
+    rss_file = scratch / "maxrss"
+    cmd = [sys.executable, "-S", "-c", _LAUNCHER, str(rss_file), *cmd]
     out_path, err_path = scratch / "stdout", scratch / "stderr"
     t0 = time.monotonic()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -102,7 +107,7 @@ def run_cli(
                 proc.stdin.close()
             except BrokenPipeError:
                 pass
-        status, rusage = _wait(proc, timeout)
+        status, _launcher_rusage = _wait(proc, timeout)
     wall = time.monotonic() - t0
     code = os.waitstatus_to_exitcode(status)
     writes = tuple(_written_paths(trace.read_text(errors="replace"), scratch)) if trace_writes else ()
@@ -110,10 +115,30 @@ def run_cli(
         code=code,
         stdout=out_path.read_text(errors="replace"),
         stderr=err_path.read_text(errors="replace"),
-        max_rss_mib=rusage.ru_maxrss / 1024,
+        max_rss_mib=int(rss_file.read_text() or 0) / 1024,
         wall_s=wall,
         writes=writes,
     )
+
+
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+if code < 0:
+    import signal
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, os.struct_rusage]:
