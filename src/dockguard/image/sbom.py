@@ -48,7 +48,10 @@ def render(inv: Inventory, vulnerabilities: Sequence[Finding] = (), spec: str = 
         type=ComponentType.CONTAINER,
         bom_ref=meta.image_id or meta.name,
         properties=[Property(name="dockguard:source", value=meta.kind)]
-        + ([Property(name="dockguard:platform", value=meta.platform)] if meta.platform else []),
+        + ([Property(name="dockguard:platform", value=meta.platform)] if meta.platform else [])
+        # An SBOM of an incomplete scan says so: consumers must not take it as the whole image.
+        + [Property(name="dockguard:scan:complete", value="true" if inv.complete else "false")]
+        + [Property(name="dockguard:scan:incomplete", value=r) for r in inv.incomplete[:100]],
     )
     bom.metadata.component = image
     if inv.os is not None:
