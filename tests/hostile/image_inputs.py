@@ -15,7 +15,7 @@ import json
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -49,17 +49,22 @@ class M:
     link: str = ""
 
 
-class _Fill(io.RawIOBase):
+class Fill(io.RawIOBase):
+    """`size` bytes of `fill` repeated, as a stream (the period stays that of `fill`)."""
+
     def __init__(self, size: int, fill: bytes) -> None:
         self.left = size
-        self.block = (fill * (65536 // len(fill) + 1))[:65536]
+        self.fill = fill
+        self.block = fill * (65536 // len(fill) + 2)
+        self.at = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        n = min(len(b), self.left, len(self.block))
-        b[:n] = self.block[:n]
+        n = min(len(b), self.left, 65536)
+        b[:n] = self.block[self.at : self.at + n]
+        self.at = (self.at + n) % len(self.fill)
         self.left -= n
         return n
 
@@ -116,11 +121,47 @@ def write_layer(path: Path, members: Iterable[M], compression: str = "gzip") -> 
                 info.linkname = m.link
                 if m.type == tarfile.REGTYPE:
                     info.size = len(m.data) if m.data else m.size
-                    tar.addfile(info, io.BytesIO(m.data) if m.data else _Fill(m.size, m.fill))
+                    tar.addfile(info, io.BytesIO(m.data) if m.data else Fill(m.size, m.fill))
                 else:
                     tar.addfile(info)
         if comp is not None:
             comp.close()
+    return Blob(path, stored.digest, plain.digest, stored.size)
+
+
+def _ustar(name: str) -> bytes:
+    header = bytearray(512)
+    header[0:len(name)] = name.encode()
+    header[100:108] = b"0000644\0"
+    header[108:116] = b"0000000\0"
+    header[116:124] = b"0000000\0"
+    header[124:136] = b"00000000000\0"
+    header[136:148] = b"00000000000\0"
+    header[148:156] = b"        "
+    header[156] = ord("0")
+    header[257:263] = b"ustar\0"
+    header[263:265] = b"00"
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
+def empty_files_layer(path: Path, count: int, first: Sequence[M] = ()) -> Blob:
+    """A gzip layer of `first` then `count` empty files ``d/NNNNNNN``, written header by header."""
+    head = Path(str(path) + ".head")
+    write_layer(head, first, compression="none")
+    data = head.read_bytes()
+    head.unlink()
+    body = data[: len(data) - 1024].rstrip(b"\0")
+    body += b"\0" * (-len(body) % 512)
+    with open(path, "wb") as f:
+        stored = _Hashing(f)
+        comp = gzip.GzipFile(fileobj=stored, mode="wb", compresslevel=1, mtime=0)
+        plain = _Hashing(comp)
+        plain.write(body)
+        for start in range(0, count, 10_000):
+            plain.write(b"".join(_ustar(f"d/{i:07d}") for i in range(start, min(count, start + 10_000))))
+        plain.write(b"\0" * 1024)
+        comp.close()
     return Blob(path, stored.digest, plain.digest, stored.size)
 
 

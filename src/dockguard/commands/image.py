@@ -363,9 +363,12 @@ def _incomplete_lines(inv: Inventory) -> list[str]:
 
 def _list_packages(inv: Inventory, args: argparse.Namespace) -> int:
     if args.format == "json":
-        text = json.dumps({"complete": inv.complete, "incomplete": list(inv.incomplete),
-                           "image": _source_info(inv),
-                           "packages": [dataclasses.asdict(p) for p in inv.packages]}, indent=2)
+        head = json.dumps({"complete": inv.complete, "incomplete": list(inv.incomplete),
+                           "image": _source_info(inv)}, indent=2)
+        # One package per line, one join: an image may list 100 000 packages.
+        lines = (("\n    " if i == 0 else ",\n    ") + json.dumps(dataclasses.asdict(p))
+                for i, p in enumerate(inv.packages))
+        text = "".join((head[:-2], ',\n  "packages": [', *lines, "\n  ]\n}\n"))
     elif args.format == "cyclonedx":
         from dockguard.image import sbom
 

@@ -2,7 +2,8 @@
 
 Entries live under ``$DOCKGUARD_CACHE_DIR`` or the user cache directory
 (``~/.cache/dockguard/layers``); each is one zstd stream (with a content checksum) holding a
-one-line summary, a one-line JSON header and the collected file bodies.  Writes are
+one-line summary, JSON records of at most 1000 items per line (so that loading an entry never
+holds one huge string) and the collected file bodies.  Writes are
 streamed and atomic (temp file + rename) so a crash never leaves a half-written entry, and
 unreadable entries are treated as misses.
 
@@ -24,7 +25,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,7 +36,8 @@ from dockguard.image.limits import DEFAULT_LIMITS, Budget, BudgetExceeded, Limit
 from dockguard.inputs import InputError, read_bytes
 
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$")
-_BATCH = 10_000
+#: A record holds at most 1000 items of at most a path each (4096 bytes, escaped up to 6×).
+_MAX_LINE = 32 * 1024 * 1024
 
 
 def default_cache_dir() -> Path:
@@ -102,7 +104,7 @@ class LayerCache:
                 raise BudgetExceeded(f"the cached layer needs {held} bytes of the scan's memory budget")
             analysis = None
             try:
-                analysis = _read_entry(f, limit, bodies)
+                analysis = _read_entry(f, bodies)
             finally:
                 if analysis is None:
                     budget.release(held)
@@ -121,14 +123,15 @@ class LayerCache:
             return
         import zstandard
 
-        meta, blobs = analysis.to_json()
+        blobs = analysis.bodies()
         summary = {"held": analysis.held, "bodies": sum(len(b) for b in blobs)}
 
         def fill(out: IO[bytes]) -> None:
             with zstandard.ZstdCompressor(level=3, write_checksum=True).stream_writer(out, closefd=False) as z:
                 z.write(json.dumps(summary).encode() + b"\n")
-                _write_json(z.write, {"analysis": meta, "blob_sizes": [len(b) for b in blobs]})
-                z.write(b"\n")
+                for record in analysis.records():
+                    z.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+                z.write(b'["end"]\n')
                 for blob in blobs:
                     z.write(blob)
 
@@ -172,39 +175,27 @@ class LayerCache:
                     os.unlink(tmp)
 
 
-def _read_entry(f: IO[bytes], limit: int, bodies: int) -> LayerAnalysis | None:
-    line = f.readline(limit + 1)
-    if not line.endswith(b"\n"):
-        return None
-    header = json.loads(line)
-    del line
-    sizes = [int(n) for n in header["blob_sizes"]]
-    if sum(sizes) != bodies or min(sizes, default=0) < 0:
-        return None
-    blobs = []
-    for size in sizes:
-        data = f.read(size)
-        if len(data) != size:
-            return None
-        blobs.append(data)
-    if f.read(1):
-        return None
-    return LayerAnalysis.from_json(header["analysis"], blobs)
+def _read_entry(f: IO[bytes], bodies: int) -> LayerAnalysis | None:
+    def records() -> Iterator[Any]:
+        while True:
+            line = f.readline(_MAX_LINE + 1)
+            if not line.endswith(b"\n"):
+                raise ValueError("cache record cut short or too long")
+            record = json.loads(line)
+            if record == ["end"]:
+                return
+            yield record
 
+    total = 0
 
-def _write_json(write: Callable[[bytes], Any], value: Any) -> None:
-    """``json.dumps(value)`` written in pieces: long lists never become one big string."""
-    if isinstance(value, dict):
-        write(b"{")
-        for i, (k, v) in enumerate(value.items()):
-            write((b"," if i else b"") + json.dumps(str(k)).encode() + b":")
-            _write_json(write, v)
-        write(b"}")
-    elif isinstance(value, list) and len(value) > _BATCH:
-        write(b"[")
-        for start in range(0, len(value), _BATCH):
-            part = json.dumps(value[start : start + _BATCH], separators=(",", ":"))[1:-1]
-            write((b"," if start else b"") + part.encode())
-        write(b"]")
-    else:
-        write(json.dumps(value, separators=(",", ":")).encode())
+    def read_body(size: int) -> bytes:
+        nonlocal total
+        total += size
+        if size < 0 or total > bodies:
+            raise ValueError("cached bodies larger than announced")
+        return f.read(size)
+
+    analysis = LayerAnalysis.from_records(records(), read_body)
+    if total != bodies or f.read(1):
+        return None
+    return analysis

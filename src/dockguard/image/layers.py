@@ -22,7 +22,7 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, Protocol
 
@@ -154,45 +154,66 @@ class LayerAnalysis:
         self.stopped = reason
         self.not_read(f"layer not read to its end: {reason}")
 
-    def to_json(self) -> tuple[dict[str, Any], list[bytes]]:
-        """JSON-able metadata plus the list of file bodies it refers to by index."""
-        blobs = list(self.files.values())
-        meta = {
-            "entries": [[p, *e] for p, e in self.entries.items()],
-            "paths": self.paths,
-            "whiteouts": self.whiteouts,
-            "opaque": self.opaque,
-            "files": list(self.files),
-            "go": {p: list(v) for p, v in self.go.items()},
-            "secrets": self.secrets,
-            "secrets_omitted": self.secrets_omitted,
-            "errors": self.errors,
-            "held": self.held,
-        }
-        return meta, blobs
+    def records(self, batch: int = 1000) -> Iterator[list[Any]]:
+        """The analysis as small JSON-able records ``[kind, items]`` (for the cache).
+
+        File bodies are not included: ``["f", [[name, size], ...]]`` records name them in
+        the order of `bodies`.
+        """
+        def batches(kind: str, items: list[Any]) -> Iterator[list[Any]]:
+            for start in range(0, len(items), batch):
+                yield [kind, items[start : start + batch]]
+
+        yield from batches("e", [[p, *e] for p, e in self.entries.items()])
+        yield from batches("p", self.paths)
+        yield from batches("w", self.whiteouts)
+        yield from batches("o", self.opaque)
+        yield from batches("f", [[p, len(d)] for p, d in self.files.items()])
+        yield from batches("g", [[p, *v] for p, v in self.go.items()])
+        yield from batches("s", self.secrets)
+        yield from batches("x", self.errors)
+        yield ["n", {"secrets_omitted": self.secrets_omitted, "held": self.held}]
+
+    def bodies(self) -> list[bytes]:
+        """The kept file bodies, in the order `records` names them."""
+        return list(self.files.values())
 
     @classmethod
-    def from_json(cls, meta: dict[str, Any], blobs: list[bytes]) -> LayerAnalysis:
-        """Inverse of `to_json`; ValueError/KeyError/TypeError when `meta` is not its output."""
-        entries: dict[str, Entry] = {}
-        for e in meta["entries"]:
-            path, etype, mode, size, uid, gid, link = e
-            if not (isinstance(path, str) and isinstance(etype, str) and isinstance(link, str)
-                    and all(isinstance(v, int) for v in (mode, size, uid, gid))):
-                raise ValueError("bad cached entry")
-            entries[path] = (etype, mode, size, uid, gid, link)
-        out = cls(
-            entries=entries,
-            paths=_strs(meta["paths"]),
-            whiteouts=_strs(meta["whiteouts"]),
-            opaque=_strs(meta["opaque"]),
-            files=dict(zip(_strs(meta["files"]), blobs, strict=True)),
-            go={p: (str(v[0]), str(v[1])) for p, v in meta["go"].items()},
-            secrets=[{str(k): str(v) for k, v in s.items()} for s in meta["secrets"]],
-            secrets_omitted=int(meta["secrets_omitted"]),
-            errors=_strs(meta["errors"]),
-            held=int(meta["held"]),
-        )
+    def from_records(cls, records: Iterable[Any], read_body: Callable[[int], bytes]) -> LayerAnalysis:
+        """Inverse of `records`; `read_body(size)` returns the next body.
+
+        ValueError (or KeyError/TypeError) when the records are not what `records` wrote.
+        """
+        out = cls()
+        sizes: list[tuple[str, int]] = []
+        for record in records:
+            kind, items = record
+            if kind == "e":
+                for e in items:
+                    path, etype, mode, size, uid, gid, link = e
+                    if not (isinstance(path, str) and isinstance(etype, str) and isinstance(link, str)
+                            and all(isinstance(v, int) for v in (mode, size, uid, gid))):
+                        raise ValueError("bad cached entry")
+                    out.entries[path] = (etype, mode, size, uid, gid, link)
+            elif kind in ("p", "w", "o", "x"):
+                target = {"p": out.paths, "w": out.whiteouts, "o": out.opaque, "x": out.errors}[kind]
+                target.extend(_strs(items))
+            elif kind == "f":
+                sizes.extend((str(name), int(size)) for name, size in items)
+            elif kind == "g":
+                out.go.update({str(p): (str(v), str(m)) for p, v, m in items})
+            elif kind == "s":
+                out.secrets.extend({str(k): str(v) for k, v in sec.items()} for sec in items)
+            elif kind == "n":
+                out.secrets_omitted = int(items["secrets_omitted"])
+                out.held = int(items["held"])
+            else:
+                raise ValueError(f"unknown cache record {kind!r}")
+        for name, size in sizes:
+            data = read_body(size)
+            if len(data) != size:
+                raise ValueError("cached body cut short")
+            out.files[name] = data
         return out
 
 
@@ -261,6 +282,8 @@ def _analyse_entry(
         return
     base = path.rsplit("/", 1)[-1]
     if base.startswith(WHITEOUT):
+        if not _hold(out, budget, len(path) + ENTRY_OVERHEAD):
+            raise BudgetExceeded(f"scan memory budget of {limits.max_held} bytes exhausted by entry records")
         parent = path[: -len(base)].rstrip("/")
         if base == OPAQUE:
             out.opaque.append(parent)
@@ -327,8 +350,9 @@ def _analyse_entry(
 def _keep_body(reader: Body, path: str, size: int, kind: str, out: LayerAnalysis, limits: Limits,
                budget: Budget) -> None:
     """Keep the body of a file an analyser wants, within the size cap and the memory budget."""
-    if size > limits.max_read:
-        out.not_read(f"/{path}: {size} bytes is over the {limits.max_read}-byte cap for one file")
+    cap = limits.max_manifest_file if kind == "npm" else limits.max_read
+    if size > cap:
+        out.not_read(f"/{path}: {size} bytes is over the {cap}-byte cap for one file")
         return
     if not _hold(out, budget, size):
         out.not_read(f"/{path}: not kept, the scan's memory budget of {limits.max_held} bytes is used up")
@@ -342,11 +366,10 @@ def _keep_body(reader: Body, path: str, size: int, kind: str, out: LayerAnalysis
         return
     if kind == "pymeta":
         # Only the header block matters; the long description can be huge.
-        cut = data.find(b"\n\n")
-        if cut >= 0:
-            data = data[: cut + 1]
-            budget.release(size - len(data))
-            out.held -= size - len(data)
+        cut = data.find(b"\n\n", 0, limits.max_pymeta)
+        data = data[: cut + 1] if cut >= 0 else data[: limits.max_pymeta]
+        budget.release(size - len(data))
+        out.held -= size - len(data)
     out.files[path] = data
 
 

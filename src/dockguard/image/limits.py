@@ -29,7 +29,9 @@ class Limits:
 
     # -- per layer (tar stream)
     max_entries: int = 1_000_000              # tar entries in one layer
-    max_read: int = 64 * MiB                  # largest member body any analyser keeps
+    max_read: int = 64 * MiB                  # largest package database file kept
+    max_manifest_file: int = 1 * MiB          # largest npm package.json kept
+    max_pymeta: int = 256 * KiB               # head of a Python METADATA/PKG-INFO kept
     max_pax: int = 1 * MiB                    # largest pax / GNU long-name header
     max_layer_bytes: int = 64 * GiB           # decompressed bytes of one layer
     max_ratio: int = 1000                     # decompressed / compressed, once past max_read
@@ -46,7 +48,7 @@ class Limits:
     max_descriptors: int = 1024               # distinct manifests/indexes visited in an index
     max_index_depth: int = 2                  # nested indexes below index.json
     # -- package databases
-    max_packages: int = 100_000               # packages read from one database
+    max_packages: int = 100_000               # packages in one scan (all databases together)
     max_rpm_header: int = 16 * MiB            # one rpm header blob
     sqlite_seconds: float = 10.0              # wall time of one rpmdb query
     sqlite_steps: int = 200_000_000           # sqlite VM steps of one rpmdb query
@@ -58,9 +60,9 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
-#: Approximate bytes of memory one recorded tar entry costs besides its path (str and list
-#: slot in the layer analysis, dict slot in the squashed view).
-ENTRY_OVERHEAD = 160
+#: Bytes of memory one recorded tar entry costs besides its path (str object and list slot in
+#: the layer analysis, dict slot in the squashed view, allocator slack), as measured.
+ENTRY_OVERHEAD = 250
 
 
 class BudgetExceeded(Exception):

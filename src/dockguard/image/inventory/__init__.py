@@ -34,16 +34,26 @@ class InventoryInput:
 def collect_all(inp: InventoryInput) -> Catalogue:
     """All packages (sorted by type, name, version, path), warnings and what was not read."""
     out = Catalogue()
-    for part in (dpkg.catalogue(inp), apk.catalogue(inp), rpm.catalogue(inp)):
+    limit = inp.limits.max_packages
+    for catalogue in (dpkg.catalogue, apk.catalogue, rpm.catalogue):
+        part = catalogue(inp, limit - len(out.packages))
         out.packages += part.packages
         out.warnings += part.warnings
         out.incomplete += part.incomplete
-    lang: list[Package] = []
-    lang += python.collect(inp)
-    lang += npm.collect(inp)
+    lang, truncated = python.collect_limited(inp, limit - len(out.packages))
+    more, cut = npm.collect_limited(inp, limit - len(out.packages) - len(lang))
+    lang += more
+    truncated = truncated or cut
     for path, (index, (go_version, modinfo)) in sorted(inp.fs.go.items()):
-        lang += golang.packages(BuildInfo(go_version, modinfo), "/" + path,
-                                inp.layer_id(index), False)
+        left = limit - len(out.packages) - len(lang)
+        found = golang.packages(BuildInfo(go_version, modinfo), "/" + path, inp.layer_id(index), False)
+        if len(found) > left:
+            lang += found[: max(left, 0)]
+            truncated = True
+            break
+        lang += found
+    if truncated:
+        out.incomplete.append(f"more than the {limit} packages a scan reads: the rest not read")
     owned = dpkg.owned_paths(inp, {_owner_key(p) for p in lang})
     lang = [replace(p, os_owned=True) if _owner_key(p) in owned else p for p in lang]
     out.packages += lang

@@ -31,7 +31,7 @@ class StanzaStats:
         if self.too_long:
             out.append(f"{what}: {self.too_long} package entries refused (a field longer than {MAX_FIELD} bytes)")
         if self.truncated_at:
-            out.append(f"{what}: more than {self.truncated_at} packages, the rest not read")
+            out.append(f"{what}: package limit of the scan ({self.truncated_at}) reached, the rest not read")
         return out
 
 

@@ -36,8 +36,8 @@ def _keys(data: bytes) -> Iterable[tuple[str, str]]:
         yield f["P"], f["V"]
 
 
-def catalogue(inp: InventoryInput) -> Catalogue:
-    """Installed apk packages with origin as source name."""
+def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
+    """Installed apk packages with origin as source name (at most `limit`)."""
     out = Catalogue()
     hit = inp.fs.files.get(INSTALLED)
     if hit is None:
@@ -46,7 +46,7 @@ def catalogue(inp: InventoryInput) -> Catalogue:
     first = introduced(inp.analyses, INSTALLED, _keys)
     distro = f"alpine-{inp.os.version}" if inp.os and inp.os.version else ""
     stats = StanzaStats()
-    for f in parse_bytes(data, inp.limits.max_packages, stats):
+    for f in parse_bytes(data, inp.limits.max_packages if limit is None else max(limit, 0), stats):
         name, version = f["P"], f["V"]
         index = first.get((name, version), final_index)
         out.packages.append(

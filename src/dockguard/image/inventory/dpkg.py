@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from dockguard.image.inventory._common import Catalogue, StanzaStats, field_pattern, introduced, stanzas
@@ -23,13 +23,19 @@ STATUS = "var/lib/dpkg/status"
 STATUS_D = "var/lib/dpkg/status.d/"
 _SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?")
 _FIELDS = field_pattern(("Package", "Version", "Status", "Architecture", "Source"))
+_STATUS_PATH = "/" + STATUS
 _INSTALLED = ("installed", "half-configured", "triggers-awaited", "triggers-pending")
 
 
 def parse_bytes(data: bytes, limit: int = DEFAULT_LIMITS.max_packages,
                 stats: StanzaStats | None = None) -> list[dict[str, str]]:
     """Installed package stanzas; entries without Status count as installed (status.d)."""
-    out = []
+    return list(iter_installed(data, limit, stats))
+
+
+def iter_installed(data: bytes, limit: int = DEFAULT_LIMITS.max_packages,
+                   stats: StanzaStats | None = None) -> Iterator[dict[str, str]]:
+    """`parse_bytes` as a generator."""
     for fields in stanzas(data, _FIELDS, limit, stats):
         if "Package" not in fields or "Version" not in fields:
             continue
@@ -38,8 +44,7 @@ def parse_bytes(data: bytes, limit: int = DEFAULT_LIMITS.max_packages,
             words = status.split()
             if len(words) < 3 or words[2] not in _INSTALLED:
                 continue
-        out.append(fields)
-    return out
+        yield fields
 
 
 def parse(text: str) -> list[dict[str, str]]:
@@ -48,7 +53,7 @@ def parse(text: str) -> list[dict[str, str]]:
 
 
 def _keys(data: bytes) -> Iterable[tuple[str, str]]:
-    for f in parse_bytes(data):
+    for f in iter_installed(data):
         yield f["Package"], f["Version"]
 
 
@@ -76,31 +81,29 @@ def to_package(fields: dict[str, str], distro_ns: str, distro: str, layer: str, 
     )
 
 
-def catalogue(inp: InventoryInput) -> Catalogue:
-    """Packages from the final status file and status.d entries."""
+def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
+    """Packages from the final status file and status.d entries (at most `limit`)."""
     family = inp.os.family if inp.os and inp.os.family in ("debian", "ubuntu") else "debian"
     distro = f"{family}-{inp.os.version}" if inp.os and inp.os.version else ""
     out = Catalogue()
-    limit = inp.limits.max_packages
+    limit = inp.limits.max_packages if limit is None else max(limit, 0)
     hit = inp.fs.files.get(STATUS)
     if hit is not None:
         final_index, data = hit
         first = introduced(inp.analyses, STATUS, _keys)
         stats = StanzaStats()
-        for fields in parse_bytes(data, limit, stats):
+        for fields in iter_installed(data, limit, stats):
             index = first.get((fields["Package"], fields["Version"]), final_index)
-            out.packages.append(to_package(fields, family, distro, inp.layer_id(index), "/" + STATUS))
+            out.packages.append(to_package(fields, family, distro, inp.layer_id(index), _STATUS_PATH))
         out.incomplete += stats.problems("/" + STATUS)
     for path, (index, data) in sorted(inp.fs.files.items()):
         if path.startswith(STATUS_D):
             stats = StanzaStats()
-            for fields in parse_bytes(data, limit, stats):
+            for fields in iter_installed(data, limit - len(out.packages), stats):
                 out.packages.append(to_package(fields, family, distro, inp.layer_id(index), "/" + path))
             out.incomplete += stats.problems("/" + path)
-        if len(out.packages) > limit:
-            out.incomplete.append(f"/{STATUS_D}: more than {limit} packages, the rest not read")
-            del out.packages[limit:]
-            break
+            if stats.truncated_at:
+                break
     return out
 
 

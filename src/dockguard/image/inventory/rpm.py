@@ -16,7 +16,7 @@ import sqlite3
 import struct
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -227,9 +227,10 @@ def split_source_rpm(source_rpm: str) -> tuple[str, str]:
     return parts[0], f"{parts[1]}-{parts[2]}"
 
 
-def catalogue(inp: InventoryInput) -> Catalogue:
-    """Installed rpm packages; a database that cannot be read makes the scan incomplete."""
+def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
+    """Installed rpm packages (at most `limit`); an unreadable database makes the scan incomplete."""
     cat = Catalogue()
+    limits = inp.limits if limit is None else replace(inp.limits, max_packages=max(limit, 0))
     family = inp.os.family if inp.os else "redhat"
     ns = {"rhel": "redhat", "centos": "centos", "fedora": "fedora", "rocky": "rocky",
           "almalinux": "almalinux", "amzn": "amazon", "ol": "oracle"}.get(family, family)
@@ -241,7 +242,7 @@ def catalogue(inp: InventoryInput) -> Catalogue:
         index, data = hit
         wal = inp.fs.files.get(db_path + "-wal")
         try:
-            db = read_rpmdb(data, wal[1] if wal else None, inp.limits)
+            db = read_rpmdb(data, wal[1] if wal else None, limits)
         except RpmError as exc:
             cat.incomplete.append(f"/{db_path}: {exc}")
             continue
