@@ -369,7 +369,9 @@ class BoundedDecompressor(io.RawIOBase):
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         try:
             data = self._inner.read(len(b))
-        except (OSError, EOFError, ValueError) as exc:
+        except EOFError:
+            raise TarError("compressed layer is truncated (it ends before its end-of-stream marker)") from None
+        except (OSError, ValueError) as exc:
             raise TarError(f"corrupt compressed layer: {exc}") from None
         except Exception as exc:  # zstandard.ZstdError is not an OSError
             raise TarError(f"corrupt compressed layer: {exc}") from None
