@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import queue
 import re
+import threading
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO
 
 from dockguard.errors import OperationalError
 from dockguard.image.limits import Budget
@@ -68,6 +70,61 @@ def check_bytes(data: bytes, digest: str, what: str) -> None:
         raise DigestMismatch(f"{what}: content does not match its digest (claimed {digest}, got {got})")
 
 
+class _Hasher:
+    """Hashes chunks in a worker thread, in the order they were read.
+
+    hashlib releases the GIL on large updates, so hashing runs beside the tar parsing on a
+    second CPU.  The chunks are the very bytes objects the reader returned: what is hashed is
+    exactly what was analysed, even on a filesystem that would answer a re-read differently.
+    Small reads (tar headers) are gathered into one chunk first.
+    """
+
+    def __init__(self, algos: Iterable[str]) -> None:
+        self.hashers = {a: hashlib.new(a) for a in algos}
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, name="dockguard-hash", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def _run(self) -> None:
+        hashers = list(self.hashers.values())
+        while (chunk := self._queue.get()) is not None:
+            for h in hashers:
+                h.update(chunk)
+
+    def update(self, data: bytes) -> None:
+        if self._closed:
+            raise RuntimeError("hashing already finished")
+        if len(data) >= _CHUNK // 4:
+            self._flush()
+            self._queue.put(data)
+            return
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= _CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._queue.put(b"".join(self._pending))
+            self._pending.clear()
+            self._pending_size = 0
+
+    def close(self) -> None:
+        """Stop the worker (after it has hashed everything queued)."""
+        if not self._closed:
+            self._closed = True
+            self._flush()
+            self._queue.put(None)
+            self._thread.join()
+
+    def digests(self) -> dict[str, str]:
+        self.close()
+        return {a: f"{a}:{h.hexdigest()}" for a, h in self.hashers.items()}
+
+
 class DigestingReader(io.RawIOBase):
     """Read-through view of `f` that hashes every byte of `f` once, in order.
 
@@ -80,7 +137,8 @@ class DigestingReader(io.RawIOBase):
                  budget: Budget | None = None) -> None:
         self._f = f
         self._seekable = seekable
-        self._hashers: dict[str, Any] = {a: hashlib.new(a) for a in set(algos)} if VERIFY else {}
+        wanted = set(algos)
+        self._hasher = _Hasher(wanted) if VERIFY and wanted else None
         self._budget = budget
         self._pos = 0        # logical position of the reader
         self._frontier = 0   # bytes of `f` hashed so far
@@ -109,14 +167,18 @@ class DigestingReader(io.RawIOBase):
         self._pos = max(0, pos)
         return self._pos
 
-    def _update(self, data: bytes | memoryview) -> None:
+    @property
+    def _hashers(self) -> bool:
+        return self._hasher is not None
+
+    def _update(self, data: bytes) -> None:
         if not data:
             return
         self.total += len(data)
         if self._budget is not None:
             self._budget.charge_read(len(data))
-        for h in self._hashers.values():
-            h.update(data)
+        if self._hasher is not None:
+            self._hasher.update(data)
 
     def _raw_read_at(self, pos: int, n: int) -> bytes:
         if self._raw_pos != pos:
@@ -149,7 +211,7 @@ class DigestingReader(io.RawIOBase):
             data = self._raw_read_at(self._pos, n)
             fresh = self._pos + len(data) - self._frontier
             if fresh > 0:
-                self._update(memoryview(data)[len(data) - fresh:])
+                self._update(data[len(data) - fresh:] if fresh < len(data) else data)
                 self._frontier += fresh
         self._pos += len(data)
         b[: len(data)] = data
@@ -157,11 +219,24 @@ class DigestingReader(io.RawIOBase):
 
     def finish(self) -> dict[str, str]:
         """Hash the rest of `f` and return ``{algorithm: "algorithm:hex"}``."""
-        if self._hashers:
+        if self._hasher is None:
+            return {}
+        try:
             if self._seekable:
                 self._advance(None)
             else:
                 while data := self._f.read(_CHUNK):
                     self._update(data)
                     self._frontier += len(data)
-        return {a: f"{a}:{h.hexdigest()}" for a, h in self._hashers.items()}
+        finally:
+            self._hasher.close()
+        return self._hasher.digests()
+
+    def stop(self) -> None:
+        """Stop the hashing worker without a result (cleanup after an error; idempotent).
+
+        Closing the reader does not stop it: the analyser closes its stream, and `finish`
+        still has to hash the rest.
+        """
+        if self._hasher is not None:
+            self._hasher.close()

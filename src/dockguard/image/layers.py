@@ -330,7 +330,7 @@ def _analyse_entry(
         _keep_body(reader, path, size, kind, out, limits, budget)
         return
     if mode & 0o111 and size >= GO_MIN_SIZE:
-        _go(reader, path, size, out, seekable, budget)
+        _go(reader, path, size, out, budget)
         return
     if scan_secrets and secrets_mod.wants_file(path, size):
         data = reader.read_body(secrets_mod.MAX_FILE)
@@ -373,47 +373,34 @@ def _keep_body(reader: Body, path: str, size: int, kind: str, out: LayerAnalysis
     out.files[path] = data
 
 
-def _go(reader: Body, path: str, size: int, out: LayerAnalysis, seekable: bool, budget: Budget) -> None:
-    info: golang.BuildInfo | None
-    # Random access may read up to a whole segment (seekable) or buffers the binary (stream):
-    # that memory is reserved from the budget while it is used, else only the stream is searched.
-    transient = min(size, golang.MAX_SCAN) if seekable else 2 * size
-    if (seekable or size <= GO_INMEMORY_MAX) and budget.hold(transient):
-        try:
-            info = _go_random_access(reader, size, seekable)
-        finally:
-            budget.release(transient)
-    else:
-        chunks = reader.body_chunks()
-        first = next(chunks, b"")
-        if not first.startswith(b"\x7fELF"):
-            return
-        info = golang.scan_stream(_chain(first, chunks))
-    if info is not None:
-        out.go[path] = (info.go_version, info.modinfo)
+def _go(reader: Body, path: str, size: int, out: LayerAnalysis, budget: Budget) -> None:
+    """Go build info of an executable, read front to back like every other byte of a layer.
 
-
-def _go_random_access(reader: Body, size: int, seekable: bool) -> golang.BuildInfo | None:
-    if seekable:
-        view = reader.body_stream()
-        if view.read(4) != b"\x7fELF":
-            return None
-
-        def read_at(off: int, n: int) -> bytes:
-            view.seek(off)
-            return view.read(n)
-
-        return golang.read_buildinfo(read_at, size)
+    The body is buffered (twice its size, reserved from the budget while it is used) so that
+    random access sees exactly the bytes that were hashed; when it does not fit, the stream is
+    searched for the inline (Go >= 1.18) format only.
+    """
     chunks = reader.body_chunks()
     first = next(chunks, b"")
     if not first.startswith(b"\x7fELF"):
-        return None
-    buf = bytearray(first)
-    for chunk in chunks:
-        buf += chunk
-    data = bytes(buf)
-    del buf
-    return golang.read_buildinfo(lambda off, n: data[off : off + n], size)
+        return
+    info: golang.BuildInfo | None
+    transient = 2 * size
+    if size <= GO_INMEMORY_MAX and budget.hold(transient):
+        try:
+            buf = bytearray(first)
+            for chunk in chunks:
+                buf += chunk
+            data = bytes(buf)
+            del buf
+            info = golang.read_buildinfo(lambda off, n: data[off : off + n], size)
+            del data
+        finally:
+            budget.release(transient)
+    else:
+        info = golang.scan_stream(_chain(first, chunks))
+    if info is not None:
+        out.go[path] = (info.go_version, info.modinfo)
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

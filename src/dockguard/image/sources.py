@@ -233,22 +233,27 @@ def run_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budg
         dec = BoundedDecompressor(base, kind, limits)
         inner = DigestingReader(cast(Any, dec), diff_algos, seekable=False, budget=budget)
         layer = LayerStream(io.BufferedReader(inner, 1 << 20), False, kind)
-    analysis = fn(layer)
-    diff: dict[str, str] | None = None
-    note = analysis.stopped
-    if not note:
-        try:
-            diff = inner.finish()
-        except (TarError, BudgetExceeded, OSError) as exc:
-            note = str(exc)
-    blob: dict[str, str] = {}
-    if outer is not None:
-        try:
-            blob = outer.finish()
-        except OSError as exc:
-            raise OperationalError(f"{what}: cannot read the blob: {exc}") from None
-    elif kind == "tar" and diff is not None:
-        blob = {a: diff[a] for a in blob_algos}
+    try:
+        analysis = fn(layer)
+        diff: dict[str, str] | None = None
+        note = analysis.stopped
+        if not note:
+            try:
+                diff = inner.finish()
+            except (TarError, BudgetExceeded, OSError) as exc:
+                note = str(exc)
+        blob: dict[str, str] = {}
+        if outer is not None:
+            try:
+                blob = outer.finish()
+            except OSError as exc:
+                raise OperationalError(f"{what}: cannot read the blob: {exc}") from None
+        elif kind == "tar" and diff is not None:
+            blob = {a: diff[a] for a in blob_algos if a in diff}
+    finally:
+        inner.stop()
+        if outer is not None:
+            outer.stop()
     return LayerPass(analysis, blob, diff, note)
 
 
