@@ -98,9 +98,9 @@ class LayerCache:
             f = io.BufferedReader(z, 1 << 20)
             summary = json.loads(f.readline(4096))
             held, bodies = int(summary["held"]), int(summary["bodies"])
-            if not 0 <= bodies <= held <= limit:
+            if not 0 <= bodies <= held:
                 return None
-            if not budget.hold(held):
+            if held > limit or not budget.hold(held):
                 raise BudgetExceeded(f"the cached layer needs {held} bytes of the scan's memory budget")
             analysis = None
             try:
