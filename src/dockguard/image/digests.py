@@ -28,7 +28,7 @@ from dockguard.image.limits import Budget
 #: ``algorithm:hex`` as OCI allows it for the algorithms dockguard can check.
 DIGEST_RE = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
 _BLOB_PATH = re.compile(r"^(?:.*/)?blobs/(sha256|sha512)/([0-9a-f]{64}|[0-9a-f]{128})$")
-_CHUNK = 1 << 20
+_CHUNK = 4 << 20  # gap reads and hashing batches: few GIL hand-offs to the hashing thread
 
 #: Only the benchmark (bench/bench_image.py) turns this off, in its own child process, to
 #: measure what verification costs.  With it off nothing is hashed and nothing is cached.
@@ -83,7 +83,7 @@ class _Hasher:
         self.hashers = {a: hashlib.new(a) for a in algos}
         self._pending: list[bytes] = []
         self._pending_size = 0
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
         self._thread = threading.Thread(target=self._run, name="dockguard-hash", daemon=True)
         self._thread.start()
         self._closed = False

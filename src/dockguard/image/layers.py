@@ -22,6 +22,7 @@ import os
 import posixpath
 import re
 import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, Protocol
@@ -45,7 +46,8 @@ MAX_ERRORS = 200
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 GO_MIN_SIZE = 256 * 1024
-GO_INMEMORY_MAX = 64 * 1024 * 1024
+GO_INMEMORY_MAX = 8 * 1024 * 1024      # smaller executables are copied to memory
+GO_SPOOL_MAX = 512 * 1024 * 1024       # larger ones up to this size to an anonymous temp file
 
 _EXACT_FILES = frozenset(
     {
@@ -376,27 +378,35 @@ def _keep_body(reader: Body, path: str, size: int, kind: str, out: LayerAnalysis
 def _go(reader: Body, path: str, size: int, out: LayerAnalysis, budget: Budget) -> None:
     """Go build info of an executable, read front to back like every other byte of a layer.
 
-    The body is buffered (twice its size, reserved from the budget while it is used) so that
-    random access sees exactly the bytes that were hashed; when it does not fit, the stream is
-    searched for the inline (Go >= 1.18) format only.
+    Random access happens on a private copy of the very bytes that were read (and hashed):
+    in memory for small executables (reserved from the budget), else in an anonymous temp
+    file.  Beyond `GO_SPOOL_MAX` the stream is searched for the inline (Go >= 1.18) format only.
     """
     chunks = reader.body_chunks()
     first = next(chunks, b"")
     if not first.startswith(b"\x7fELF"):
         return
     info: golang.BuildInfo | None
-    transient = 2 * size
-    if size <= GO_INMEMORY_MAX and budget.hold(transient):
+    if size <= GO_INMEMORY_MAX and budget.hold(2 * size):
         try:
             buf = bytearray(first)
             for chunk in chunks:
                 buf += chunk
-            data = bytes(buf)
+            info = golang.read_buildinfo(lambda off, n: bytes(buf[off : off + n]), size)
             del buf
-            info = golang.read_buildinfo(lambda off, n: data[off : off + n], size)
-            del data
         finally:
-            budget.release(transient)
+            budget.release(2 * size)
+    elif size <= GO_SPOOL_MAX:
+        with tempfile.TemporaryFile(prefix="dockguard-elf-") as spool:
+            spool.write(first)
+            for chunk in chunks:
+                spool.write(chunk)
+
+            def read_at(off: int, n: int) -> bytes:
+                spool.seek(off)
+                return spool.read(n)
+
+            info = golang.read_buildinfo(read_at, size)
     else:
         info = golang.scan_stream(_chain(first, chunks))
     if info is not None:
