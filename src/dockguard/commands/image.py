@@ -190,7 +190,8 @@ def _scan(args: argparse.Namespace) -> int:
     try:
         inv = _inventory(args)
         if args.list_packages:
-            return _list_packages(inv, args)
+            code = _list_packages(inv, args)
+            return _incomplete_gate() if fail_on is not None and not inv.complete else code
         assert db is not None
         from dockguard.vuln.match import MatchOptions, match_packages
 
@@ -228,14 +229,17 @@ def _scan(args: argparse.Namespace) -> int:
     text = _render(report, inv, args.format)
     _write(text, args.output)
     if fail_on is not None and not inv.complete:
-        print("dockguard: error: the scan is incomplete (see the report): --fail-on cannot pass",
-              file=sys.stderr)
-        return 2
+        return _incomplete_gate()
     if fail_on is not None and any(
         f.severity.rank >= fail_on.rank for f in report.findings if not f.suppressed
     ):
         return 1
     return 0
+
+
+def _incomplete_gate() -> int:
+    print("dockguard: error: the scan is incomplete (see the report): --fail-on cannot pass", file=sys.stderr)
+    return 2
 
 
 def _source_info(inv: Inventory) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def iter_installed(data: bytes, limit: int = DEFAULT_LIMITS.max_packages,
                    stats: StanzaStats | None = None) -> Iterator[dict[str, str]]:
     """`parse_bytes` as a generator."""
     for fields in stanzas(data, _FIELDS, limit, stats):
-        if "Package" not in fields or "Version" not in fields:
+        if not fields.get("Package") or not fields.get("Version"):
             continue
         status = fields.get("Status")
         if status is not None:
