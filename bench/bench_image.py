@@ -37,7 +37,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCE = REPO.parent / "shared" / "reference"
+REFERENCE = next((p for p in (Path(os.environ.get("DOCKGUARD_SHARED", "/nonexistent")) / "reference",
+                               REPO.parent / "shared" / "reference", Path("/work/shared/reference"))
+                  if p.is_dir()), REPO.parent / "shared" / "reference")
 
 
 def _add_tree(tar: tarfile.TarFile, src: Path, arcname: str) -> None:
