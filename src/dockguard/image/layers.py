@@ -10,7 +10,10 @@ rest.  A `LayerAnalysis` depends only on the layer's bytes, so it is what the ca
 path remembers the index of the layer that last wrote it.
 
 Hostile input never leaves the virtual root: absolute paths, ``..`` components, links that
-escape, device nodes and oversized members are recorded in `LayerAnalysis.errors` and skipped.
+escape and device nodes are recorded in `LayerAnalysis.errors` and skipped.  What could not be
+read — a layer that stopped early (truncated, decompression bomb, entry or byte budget), a
+wanted file over the size cap or over the scan's memory budget — is recorded in
+`LayerAnalysis.incomplete`: the scan then says it is incomplete and the layer is not cached.
 """
 
 from __future__ import annotations
@@ -19,31 +22,32 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, Protocol
 
 from dockguard.image import gobuildinfo as golang
 from dockguard.image import secrets as secrets_mod
+from dockguard.image.limits import DEFAULT_LIMITS, ENTRY_OVERHEAD, Budget, BudgetExceeded, Limits
 from dockguard.image.tarstream import (
     BLOCKDEV,
     CHARDEV,
-    DEFAULT_LIMITS,
     DIRECTORY,
     HARDLINK,
     REGULAR,
     SYMLINK,
-    Limits,
     TarError,
     TarReader,
 )
 
-ANALYSER_VERSION = "2"
+ANALYSER_VERSION = "3"
 MAX_ERRORS = 200
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 GO_MIN_SIZE = 256 * 1024
-GO_INMEMORY_MAX = 64 * 1024 * 1024
+GO_INMEMORY_MAX = 8 * 1024 * 1024      # smaller executables are copied to memory
+GO_SPOOL_MAX = 512 * 1024 * 1024       # larger ones up to this size to an anonymous temp file
 
 _EXACT_FILES = frozenset(
     {
@@ -134,56 +138,118 @@ class LayerAnalysis:
     go: dict[str, tuple[str, str]] = field(default_factory=dict)
     secrets: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
+    stopped: str = ""       # why the layer was not read to its end ('' when it was)
+    held: int = 0           # bytes of memory charged to the scan budget for this analysis
+    secrets_omitted: int = 0
 
     def error(self, message: str) -> None:
         """Record a problem with the layer (bounded)."""
-        if len(self.errors) < MAX_ERRORS:
-            self.errors.append(message)
-        elif len(self.errors) == MAX_ERRORS:
-            self.errors.append("… further errors not shown")
+        _bounded_append(self.errors, message)
 
-    def to_json(self) -> tuple[dict[str, Any], list[bytes]]:
-        """JSON-able metadata plus the list of file bodies it refers to by index."""
-        blobs = list(self.files.values())
-        meta = {
-            "entries": [[p, *e] for p, e in self.entries.items()],
-            "paths": self.paths,
-            "whiteouts": self.whiteouts,
-            "opaque": self.opaque,
-            "files": list(self.files),
-            "go": {p: list(v) for p, v in self.go.items()},
-            "secrets": self.secrets,
-            "errors": self.errors,
-        }
-        return meta, blobs
+    def not_read(self, message: str) -> None:
+        """Record something the scan did not read (bounded): the scan becomes incomplete."""
+        _bounded_append(self.incomplete, message)
+
+    def stop(self, reason: str) -> None:
+        """The layer could not be read to its end."""
+        self.stopped = reason
+        self.not_read(f"layer not read to its end: {reason}")
+
+    def records(self, batch: int = 1000) -> Iterator[list[Any]]:
+        """The analysis as small JSON-able records ``[kind, items]`` (for the cache).
+
+        File bodies are not included: ``["f", [[name, size], ...]]`` records name them in
+        the order of `bodies`.
+        """
+        def batches(kind: str, items: list[Any]) -> Iterator[list[Any]]:
+            for start in range(0, len(items), batch):
+                yield [kind, items[start : start + batch]]
+
+        yield from batches("e", [[p, *e] for p, e in self.entries.items()])
+        yield from batches("p", self.paths)
+        yield from batches("w", self.whiteouts)
+        yield from batches("o", self.opaque)
+        yield from batches("f", [[p, len(d)] for p, d in self.files.items()])
+        yield from batches("g", [[p, *v] for p, v in self.go.items()])
+        yield from batches("s", self.secrets)
+        yield from batches("x", self.errors)
+        yield ["n", {"secrets_omitted": self.secrets_omitted, "held": self.held}]
+
+    def bodies(self) -> list[bytes]:
+        """The kept file bodies, in the order `records` names them."""
+        return list(self.files.values())
 
     @classmethod
-    def from_json(cls, meta: dict[str, Any], blobs: list[bytes]) -> LayerAnalysis:
-        """Inverse of `to_json`."""
-        return cls(
-            entries={e[0]: (e[1], e[2], e[3], e[4], e[5], e[6]) for e in meta["entries"]},
-            paths=list(meta["paths"]),
-            whiteouts=list(meta["whiteouts"]),
-            opaque=list(meta["opaque"]),
-            files=dict(zip(meta["files"], blobs, strict=True)),
-            go={p: (v[0], v[1]) for p, v in meta["go"].items()},
-            secrets=list(meta["secrets"]),
-            errors=list(meta["errors"]),
-        )
+    def from_records(cls, records: Iterable[Any], read_body: Callable[[int], bytes]) -> LayerAnalysis:
+        """Inverse of `records`; `read_body(size)` returns the next body.
+
+        ValueError (or KeyError/TypeError) when the records are not what `records` wrote.
+        """
+        out = cls()
+        sizes: list[tuple[str, int]] = []
+        for record in records:
+            kind, items = record
+            if kind == "e":
+                for e in items:
+                    path, etype, mode, size, uid, gid, link = e
+                    if not (isinstance(path, str) and isinstance(etype, str) and isinstance(link, str)
+                            and all(isinstance(v, int) for v in (mode, size, uid, gid))):
+                        raise ValueError("bad cached entry")
+                    out.entries[path] = (etype, mode, size, uid, gid, link)
+            elif kind in ("p", "w", "o", "x"):
+                target = {"p": out.paths, "w": out.whiteouts, "o": out.opaque, "x": out.errors}[kind]
+                target.extend(_strs(items))
+            elif kind == "f":
+                sizes.extend((str(name), int(size)) for name, size in items)
+            elif kind == "g":
+                out.go.update({str(p): (str(v), str(m)) for p, v, m in items})
+            elif kind == "s":
+                out.secrets.extend({str(k): str(v) for k, v in sec.items()} for sec in items)
+            elif kind == "n":
+                out.secrets_omitted = int(items["secrets_omitted"])
+                out.held = int(items["held"])
+            else:
+                raise ValueError(f"unknown cache record {kind!r}")
+        for name, size in sizes:
+            data = read_body(size)
+            if len(data) != size:
+                raise ValueError("cached body cut short")
+            out.files[name] = data
+        return out
+
+
+def _strs(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of strings")
+    return value
+
+
+def _bounded_append(items: list[str], message: str) -> None:
+    if len(items) < MAX_ERRORS:
+        items.append(message)
+    elif len(items) == MAX_ERRORS:
+        items.append("… further problems not shown")
 
 
 def analyse_layer(
-    stream: IO[bytes], *, seekable: bool, limits: Limits = DEFAULT_LIMITS, secrets: bool = True
+    stream: IO[bytes], *, seekable: bool, limits: Limits = DEFAULT_LIMITS, secrets: bool = True,
+    budget: Budget | None = None,
 ) -> LayerAnalysis:
-    """Read one (decompressed) layer tar once and keep what the analysers need."""
+    """Read one (decompressed) layer tar once and keep what the analysers need.
+
+    Everything kept is charged to `budget` (a fresh one per call when not given).  A layer
+    that cannot be read to its end is returned with `LayerAnalysis.stopped` set.
+    """
     out = LayerAnalysis()
-    reader = TarReader(stream, seekable=seekable, limits=limits)
+    budget = budget if budget is not None else Budget(limits)
+    reader = TarReader(stream, seekable=seekable, limits=limits, budget=budget)
     try:
         for entry in reader:
             _analyse_entry(reader, entry.path, entry.type, entry.mode, entry.size, entry.uid,
-                           entry.gid, entry.linkname, out, seekable, limits, secrets)
-    except TarError as exc:
-        out.error(f"layer stopped: {exc}")
+                           entry.gid, entry.linkname, out, seekable, limits, secrets, budget)
+    except (TarError, BudgetExceeded) as exc:
+        out.stop(str(exc))
     return out
 
 
@@ -195,9 +261,17 @@ class Body(Protocol):
     def body_chunks(self, chunk: int = 1 << 20) -> Iterator[bytes]: ...
 
 
+def _hold(out: LayerAnalysis, budget: Budget, n: int) -> bool:
+    if not budget.hold(n):
+        return False
+    out.held += n
+    return True
+
+
 def _analyse_entry(
     reader: Body, raw_path: str, etype: str, mode: int, size: int, uid: int, gid: int,
     linkname: str, out: LayerAnalysis, seekable: bool, limits: Limits, scan_secrets: bool,
+    budget: Budget,
 ) -> None:
     path = normalise(raw_path)
     if path is None:
@@ -210,6 +284,8 @@ def _analyse_entry(
         return
     base = path.rsplit("/", 1)[-1]
     if base.startswith(WHITEOUT):
+        if not _hold(out, budget, len(path) + ENTRY_OVERHEAD):
+            raise BudgetExceeded(f"scan memory budget of {limits.max_held} bytes exhausted by entry records")
         parent = path[: -len(base)].rstrip("/")
         if base == OPAQUE:
             out.opaque.append(parent)
@@ -244,6 +320,8 @@ def _analyse_entry(
         or (etype == REGULAR and (mode & 0o6000 or kind is not None
                                   or (mode & 0o111 and size >= GO_MIN_SIZE)))
     )
+    if not _hold(out, budget, len(path) + len(linkname) + ENTRY_OVERHEAD):
+        raise BudgetExceeded(f"scan memory budget of {limits.max_held} bytes exhausted by entry records")
     if notable:
         out.entries[path] = (etype, mode, size, uid, gid, linkname)
     else:
@@ -251,52 +329,86 @@ def _analyse_entry(
     if etype != REGULAR:
         return
     if kind is not None:
-        try:
-            data = reader.read_body(limits.max_read)
-        except TarError as exc:
-            out.error(f"not read: {exc}")
-            return
-        if kind == "pymeta":
-            # Only the header block matters; the long description can be huge.
-            cut = data.find(b"\n\n")
-            if cut >= 0:
-                data = data[: cut + 1]
-        out.files[path] = data
+        _keep_body(reader, path, size, kind, out, limits, budget)
         return
     if mode & 0o111 and size >= GO_MIN_SIZE:
-        _go(reader, path, size, out, seekable)
+        _go(reader, path, size, out, budget)
         return
     if scan_secrets and secrets_mod.wants_file(path, size):
         data = reader.read_body(secrets_mod.MAX_FILE)
-        for hit in secrets_mod.scan_file(path, data):
-            out.secrets.append(
-                {"rule": hit.rule, "title": hit.title, "severity": hit.severity.value,
-                 "location": hit.location, "redacted": hit.redacted, "path": path}
-            )
+        hits = secrets_mod.scan_file(path, data)
+        keep = min(len(hits), limits.max_secret_hits_per_file,
+                   max(0, limits.max_secret_hits - len(out.secrets)))
+        out.secrets_omitted += len(hits) - keep
+        for hit in hits[:keep]:
+            record = {"rule": hit.rule, "title": hit.title, "severity": hit.severity.value,
+                      "location": hit.location, "redacted": hit.redacted, "path": path}
+            if not _hold(out, budget, 4 * ENTRY_OVERHEAD + len(hit.redacted) + len(path)):
+                out.secrets_omitted += 1
+                continue
+            out.secrets.append(record)
 
 
-def _go(reader: Body, path: str, size: int, out: LayerAnalysis, seekable: bool) -> None:
+def _keep_body(reader: Body, path: str, size: int, kind: str, out: LayerAnalysis, limits: Limits,
+               budget: Budget) -> None:
+    """Keep the body of a file an analyser wants, within the size cap and the memory budget."""
+    cap = limits.max_manifest_file if kind == "npm" else limits.max_read
+    if size > cap:
+        out.not_read(f"/{path}: {size} bytes is over the {cap}-byte cap for one file")
+        return
+    if not _hold(out, budget, size):
+        out.not_read(f"/{path}: not kept, the scan's memory budget of {limits.max_held} bytes is used up")
+        return
+    try:
+        data = reader.read_body(limits.max_read)
+    except TarError as exc:
+        out.not_read(f"/{path}: {exc}")
+        budget.release(size)
+        out.held -= size
+        return
+    if kind == "pymeta":
+        # Only the header block matters; the long description can be huge.
+        cut = data.find(b"\n\n", 0, limits.max_pymeta)
+        data = data[: cut + 1] if cut >= 0 else data[: limits.max_pymeta]
+        budget.release(size - len(data))
+        out.held -= size - len(data)
+    out.files[path] = data
+
+
+def _go(reader: Body, path: str, size: int, out: LayerAnalysis, budget: Budget) -> None:
+    """Go build info of an executable, read front to back like every other byte of a layer.
+
+    Random access happens on a private copy of the very bytes that were read (and hashed):
+    in memory for small executables (reserved from the budget), else in an anonymous temp
+    file.  Beyond `GO_SPOOL_MAX` the stream is searched for the inline (Go >= 1.18) format only.
+    """
+    chunks = reader.body_chunks()
+    first = next(chunks, b"")
+    if not first.startswith(b"\x7fELF"):
+        return
     info: golang.BuildInfo | None
-    if seekable:
-        view = reader.body_stream()
-        if view.read(4) != b"\x7fELF":
-            return
+    if size <= GO_INMEMORY_MAX and budget.hold(2 * size):
+        try:
+            buf = bytearray(first)
+            for chunk in chunks:
+                buf += chunk
+            info = golang.read_buildinfo(lambda off, n: bytes(buf[off : off + n]), size)
+            del buf
+        finally:
+            budget.release(2 * size)
+    elif size <= GO_SPOOL_MAX:
+        with tempfile.TemporaryFile(prefix="dockguard-elf-") as spool:
+            spool.write(first)
+            for chunk in chunks:
+                spool.write(chunk)
 
-        def read_at(off: int, n: int) -> bytes:
-            view.seek(off)
-            return view.read(n)
+            def read_at(off: int, n: int) -> bytes:
+                spool.seek(off)
+                return spool.read(n)
 
-        info = golang.read_buildinfo(read_at, size)
+            info = golang.read_buildinfo(read_at, size)
     else:
-        chunks = reader.body_chunks()
-        first = next(chunks, b"")
-        if not first.startswith(b"\x7fELF"):
-            return
-        if size <= GO_INMEMORY_MAX:
-            data = first + b"".join(chunks)
-            info = golang.read_buildinfo(lambda off, n: data[off : off + n], size)
-        else:
-            info = golang.scan_stream(_chain(first, chunks))
+        info = golang.scan_stream(_chain(first, chunks))
     if info is not None:
         out.go[path] = (info.go_version, info.modinfo)
 
@@ -340,55 +452,67 @@ class _DiskBody:
             self._f.close()
 
 
-def analyse_directory(root: str, *, limits: Limits = DEFAULT_LIMITS, secrets: bool = True) -> LayerAnalysis:
+def analyse_directory(root: str, *, limits: Limits = DEFAULT_LIMITS, secrets: bool = True,
+                      budget: Budget | None = None) -> LayerAnalysis:
     """Analyse a plain root filesystem directory as if it were one layer (links not followed)."""
     out = LayerAnalysis()
+    budget = budget if budget is not None else Budget(limits)
+    try:
+        _walk_directory(root, out, limits, secrets, budget)
+    except BudgetExceeded as exc:
+        out.stop(str(exc))
+    return out
+
+
+def _walk_directory(root: str, out: LayerAnalysis, limits: Limits, secrets: bool, budget: Budget) -> None:
     count = 0
     stack = [""]
     while stack:
         rel_dir = stack.pop()
         try:
-            with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as it:
-                items = list(it)
+            it = os.scandir(os.path.join(root, rel_dir) if rel_dir else root)
         except OSError as exc:
             out.error(f"cannot list /{rel_dir}: {exc.strerror}")
             continue
-        for item in items:
-            count += 1
-            if count > limits.max_entries:
-                out.error(f"more than {limits.max_entries} entries: stopped")
-                return out
-            rel = f"{rel_dir}/{item.name}" if rel_dir else item.name
-            try:
-                st = item.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            fmt = stat.S_IFMT(st.st_mode)
-            linkname = ""
-            if fmt == stat.S_IFDIR:
-                etype = DIRECTORY
-                stack.append(rel)
-            elif fmt == stat.S_IFREG:
-                etype = REGULAR
-            elif fmt == stat.S_IFLNK:
-                etype = SYMLINK
-                linkname = os.readlink(item.path)
-            elif fmt == stat.S_IFCHR:
-                etype = CHARDEV
-            elif fmt == stat.S_IFBLK:
-                etype = BLOCKDEV
-            else:
-                etype = "6"
-            body = _DiskBody(item.path, st.st_size, limits)
-            try:
-                _analyse_entry(body, rel, etype, stat.S_IMODE(st.st_mode),
-                               st.st_size if etype == REGULAR else 0, st.st_uid, st.st_gid,
-                               linkname, out, True, limits, secrets)
-            except (OSError, TarError) as exc:
-                out.error(f"/{rel}: {exc}")
-            finally:
-                body.close()
-    return out
+        with it:
+            for item in it:
+                count += 1
+                if count > limits.max_entries:
+                    raise BudgetExceeded(f"more than {limits.max_entries} entries")
+                budget.charge_entry()
+                rel = f"{rel_dir}/{item.name}" if rel_dir else item.name
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                fmt = stat.S_IFMT(st.st_mode)
+                linkname = ""
+                if fmt == stat.S_IFDIR:
+                    etype = DIRECTORY
+                    stack.append(rel)
+                elif fmt == stat.S_IFREG:
+                    etype = REGULAR
+                elif fmt == stat.S_IFLNK:
+                    etype = SYMLINK
+                    try:
+                        linkname = os.readlink(item.path)
+                    except OSError:
+                        continue
+                elif fmt == stat.S_IFCHR:
+                    etype = CHARDEV
+                elif fmt == stat.S_IFBLK:
+                    etype = BLOCKDEV
+                else:
+                    etype = "6"
+                body = _DiskBody(item.path, st.st_size, limits)
+                try:
+                    _analyse_entry(body, rel, etype, stat.S_IMODE(st.st_mode),
+                                   st.st_size if etype == REGULAR else 0, st.st_uid, st.st_gid,
+                                   linkname, out, True, limits, secrets, budget)
+                except (OSError, TarError) as exc:
+                    out.error(f"/{rel}: {exc}")
+                finally:
+                    body.close()
 
 
 # ---------------------------------------------------------------------------------------------

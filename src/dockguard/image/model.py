@@ -22,7 +22,7 @@ class OSInfo:
     unstable: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Package:
     """One installed package found in an image.
 

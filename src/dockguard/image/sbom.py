@@ -1,8 +1,19 @@
-"""CycloneDX SBOM (JSON, spec 1.5 or 1.6) of an image inventory, with vulnerabilities."""
+"""CycloneDX SBOM (JSON, spec 1.5 or 1.6) of an image inventory, with vulnerabilities.
+
+The document is written directly, one component at a time: an image may list 100 000
+packages, and an object model of the whole BOM would cost gigabytes and minutes.  The output
+validates against the CycloneDX JSON schemas (tests check it with the CycloneDX library).
+An SBOM of an incomplete scan carries ``dockguard:scan:complete = false`` on the image
+component, with the reasons as ``dockguard:scan:incomplete`` properties.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from dockguard import __version__
 from dockguard.image.scan import Inventory
@@ -16,99 +27,140 @@ _SEVERITY = {
     Severity.NEGLIGIBLE: "info",
     Severity.UNKNOWN: "unknown",
 }
+_SCHEMA = "http://cyclonedx.org/schema/bom-{}.schema.json"
+
+
+def _props(pairs: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in sorted(pairs)]
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _line(value: Any) -> str:
+    # Components, dependencies and vulnerabilities: one compact line each (an image may
+    # have 100 000 of them).
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _indent(text: str, by: int) -> str:
+    return text.replace("\n", "\n" + " " * by)
 
 
 def render(inv: Inventory, vulnerabilities: Sequence[Finding] = (), spec: str = "1.6") -> str:
     """The SBOM as a JSON string; `vulnerabilities` are findings of kind ``vulnerability``."""
-    from cyclonedx.model import Property
-    from cyclonedx.model.bom import Bom
-    from cyclonedx.model.component import Component, ComponentType
-    from cyclonedx.model.dependency import Dependency
-    from cyclonedx.model.impact_analysis import ImpactAnalysisAffectedStatus
-    from cyclonedx.model.license import LicenseExpression
-    from cyclonedx.model.tool import Tool
-    from cyclonedx.model.vulnerability import (
-        BomTarget,
-        BomTargetVersionRange,
-        Vulnerability,
-        VulnerabilityRating,
-        VulnerabilitySeverity,
-        VulnerabilitySource,
-    )
-    from cyclonedx.output import make_outputter
-    from cyclonedx.schema import OutputFormat, SchemaVersion
-    from packageurl import PackageURL
-
-    version = {"1.5": SchemaVersion.V1_5, "1.6": SchemaVersion.V1_6}[spec]
+    if spec not in ("1.5", "1.6"):
+        raise ValueError(f"unsupported CycloneDX version {spec}")
     meta = inv.metadata
-    bom = Bom()
-    bom.metadata.tools.tools.add(Tool(vendor="dockguard", name="dockguard", version=__version__))
-    image = Component(
-        name=(meta.repo_tags[0] if meta.repo_tags else meta.name),
-        type=ComponentType.CONTAINER,
-        bom_ref=meta.image_id or meta.name,
-        properties=[Property(name="dockguard:source", value=meta.kind)]
-        + ([Property(name="dockguard:platform", value=meta.platform)] if meta.platform else []),
-    )
-    bom.metadata.component = image
-    if inv.os is not None:
-        bom.components.add(
-            Component(name=inv.os.family, version=inv.os.version or None,
-                      type=ComponentType.OPERATING_SYSTEM, bom_ref=f"os:{inv.os.family}",
-                      description=inv.os.pretty_name or None)
+    image_ref = meta.image_id or meta.name
+    image_props = [("dockguard:source", meta.kind), ("dockguard:scan:complete", str(inv.complete).lower())]
+    if meta.platform:
+        image_props.append(("dockguard:platform", meta.platform))
+    image_props += [("dockguard:scan:incomplete", r) for r in inv.incomplete[:100]]
+    metadata = {
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+        "tools": [{"vendor": "dockguard", "name": "dockguard", "version": __version__}],
+        "component": {
+            "type": "container",
+            "bom-ref": image_ref,
+            "name": meta.repo_tags[0] if meta.repo_tags else meta.name,
+            "properties": _props(image_props),
+        },
+    }
+    refs: dict[str, str] = {}   # purl|path -> bom-ref
+    used: set[str] = {image_ref}
+
+    def components() -> Iterator[str]:
+        for i, pkg in enumerate(inv.packages):
+            ref = pkg.purl or f"{pkg.type}:{pkg.name}@{pkg.version}"
+            if ref in used:
+                ref = f"{ref}#{i}"
+            used.add(ref)
+            refs[f"{pkg.purl}|{pkg.path}"] = ref
+            props = [("dockguard:package:type", pkg.type)]
+            if pkg.path:
+                props.append(("dockguard:location", pkg.path))
+            if pkg.layer:
+                props.append(("dockguard:layer:diff_id", pkg.layer))
+            if pkg.source_name and (pkg.source_name, pkg.source_version) != (pkg.name, pkg.version):
+                props += [("dockguard:source:name", pkg.source_name),
+                          ("dockguard:source:version", pkg.source_version)]
+            if pkg.os_owned:
+                props.append(("dockguard:os_owned", "true"))
+            comp: dict[str, Any] = {"type": "library", "bom-ref": ref, "name": pkg.name}
+            if pkg.version:
+                comp["version"] = pkg.version
+            if pkg.licenses and pkg.licenses[0]:
+                comp["licenses"] = [{"expression": pkg.licenses[0]}]
+            if pkg.purl:
+                comp["purl"] = pkg.purl
+            comp["properties"] = _props(props)
+            yield _line(comp)
+        if inv.os is not None:
+            os_ref = f"os:{inv.os.family}"
+            used.add(os_ref)
+            comp = {"type": "operating-system", "bom-ref": os_ref, "name": inv.os.family}
+            if inv.os.version:
+                comp["version"] = inv.os.version
+            if inv.os.pretty_name:
+                comp["description"] = inv.os.pretty_name
+            yield _line(comp)
+
+    def document() -> Iterator[str]:
+        yield (
+            "{\n"
+            f'  "$schema": {json.dumps(_SCHEMA.format(spec))},\n'
+            '  "bomFormat": "CycloneDX",\n'
+            f'  "specVersion": {json.dumps(spec)},\n'
+            f'  "serialNumber": "urn:uuid:{uuid.uuid4()}",\n'
+            '  "version": 1,\n'
+            f'  "metadata": {_indent(_dump(metadata), 2)},\n'
+            '  "components": ['
         )
-    refs: dict[str, str] = {}
-    for i, pkg in enumerate(inv.packages):
-        ref = pkg.purl or f"{pkg.type}:{pkg.name}@{pkg.version}"
-        if ref in refs.values():
-            ref = f"{ref}#{i}"
-        refs[f"{pkg.purl}|{pkg.path}"] = ref
-        props = [Property(name="dockguard:package:type", value=pkg.type)]
-        if pkg.path:
-            props.append(Property(name="dockguard:location", value=pkg.path))
-        if pkg.layer:
-            props.append(Property(name="dockguard:layer:diff_id", value=pkg.layer))
-        if pkg.source_name and (pkg.source_name, pkg.source_version) != (pkg.name, pkg.version):
-            props.append(Property(name="dockguard:source:name", value=pkg.source_name))
-            props.append(Property(name="dockguard:source:version", value=pkg.source_version))
-        if pkg.os_owned:
-            props.append(Property(name="dockguard:os_owned", value="true"))
-        licenses = [LicenseExpression(v) for v in pkg.licenses[:1] if v]
-        bom.components.add(
-            Component(
-                name=pkg.name, version=pkg.version or None, type=ComponentType.LIBRARY,
-                bom_ref=ref, purl=PackageURL.from_string(pkg.purl) if pkg.purl else None,
-                properties=props, licenses=licenses,
-            )
-        )
-    # Bom.register_dependency is quadratic; the flat graph is built directly instead.
-    children = [Dependency(ref=c.bom_ref) for c in bom.components]
-    bom.dependencies.add(Dependency(ref=image.bom_ref, dependencies=children))
-    bom.dependencies.update(Dependency(ref=c.bom_ref) for c in bom.components)
-    for f in vulnerabilities:
-        if f.kind != "vulnerability":
-            continue
-        target = refs.get(f"{f.data.get('purl', '')}|{f.data.get('path', '')}")
-        ratings = [
-            VulnerabilityRating(severity=VulnerabilitySeverity(_SEVERITY[f.severity]),
-                                source=VulnerabilitySource(name="dockguard"))
-        ]
-        fixed = f.data.get("fixed")
-        bom.vulnerabilities.add(
-            Vulnerability(
-                id=f.id,
-                source=VulnerabilitySource(name=(f.data.get("sources") or ["osv"])[0]),
-                ratings=ratings,
-                description=f.title or None,
-                detail=f.description or None,
-                recommendation=f"Upgrade {f.data.get('package')} to {fixed}" if fixed else None,
-                affects=[
-                    BomTarget(ref=target, versions=[BomTargetVersionRange(
-                        version=str(f.data.get("installed") or "") or None,
-                        status=ImpactAnalysisAffectedStatus.AFFECTED)])
-                ] if target else None,
-                properties=[Property(name="dockguard:state", value=str(f.data.get("state", "")))]
-                + [Property(name="dockguard:alias", value=a) for a in f.data.get("aliases", [])],
-            )
-        )
-    return make_outputter(bom, OutputFormat.JSON, version).output_as_string(indent=2)
+        yield from _listed(components())
+        yield '\n  ],\n  "dependencies": ['
+        children = sorted(used - {image_ref})
+        yield from _listed([_line({"ref": image_ref, "dependsOn": children})])
+        yield from _listed((_line({"ref": r}) for r in children), first=not children)
+        vulns = (_line(_vulnerability(f, i, refs)) for i, f in enumerate(vulnerabilities) if f.kind == "vulnerability")
+        yield '\n  ],\n  "vulnerabilities": ['
+        yield from _listed(vulns)
+        yield "\n  ]\n}\n"
+
+    # One join: pieces are small, the document is built once.
+    return "".join(document())
+
+
+def _listed(items: Iterable[str], first: bool = True) -> Iterator[str]:
+    """Array elements, each on its own line, comma-separated (`first`: no leading comma)."""
+    for item in items:
+        yield ("\n    " if first else ",\n    ") + item
+        first = False
+
+
+def _vulnerability(f: Finding, index: int, refs: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "bom-ref": f"vulnerability-{index}",
+        "id": f.id,
+        "source": {"name": str((f.data.get("sources") or ["osv"])[0])},
+        "ratings": [{"source": {"name": "dockguard"}, "severity": _SEVERITY[f.severity]}],
+    }
+    if f.title:
+        out["description"] = f.title
+    if f.description:
+        out["detail"] = f.description
+    fixed = f.data.get("fixed")
+    if fixed:
+        out["recommendation"] = f"Upgrade {f.data.get('package')} to {fixed}"
+    target = refs.get(f"{f.data.get('purl', '')}|{f.data.get('path', '')}")
+    if target:
+        version = str(f.data.get("installed") or "")
+        affected: dict[str, Any] = {"status": "affected"}
+        if version:
+            affected["version"] = version
+        out["affects"] = [{"ref": target, "versions": [affected]}]
+    props = [("dockguard:state", str(f.data.get("state", "")))]
+    props += [("dockguard:alias", str(a)) for a in f.data.get("aliases", [])]
+    out["properties"] = [{"name": k, "value": v} for k, v in props]
+    return out

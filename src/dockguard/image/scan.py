@@ -1,12 +1,18 @@
-"""From an image source to an inventory: cache lookup, layer analysis, squash, cataloguers."""
+"""From an image source to an inventory: cache lookup, layer analysis, squash, cataloguers.
+
+One `Budget` (the source's) bounds the whole scan.  A scan that could not read something —
+a layer cut short, a file over a cap, a package database it cannot read — still returns an
+`Inventory`, with `Inventory.incomplete` naming each part and why; callers must show it and
+must not let a gate pass on it (``image scan --fail-on`` exits 2).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockguard.image import osdetect
+from dockguard.image import digests, osdetect
 from dockguard.image.cache import LayerCache
-from dockguard.image.inventory import InventoryInput, collect
+from dockguard.image.inventory import InventoryInput, collect_all
 from dockguard.image.layers import (
     LayerAnalysis,
     LayerInfo,
@@ -14,14 +20,14 @@ from dockguard.image.layers import (
     map_history,
     squash,
 )
+from dockguard.image.limits import Budget, BudgetExceeded, Limits
 from dockguard.image.model import OSInfo, Package
-from dockguard.image.secrets import SecretHit, scan_config
+from dockguard.image.secrets import SecretHit, scan_config_limited
 from dockguard.image.sources import (
     ImageMetadata,
     ImageSource,
     LayerRef,
     RootfsSource,
-    StreamingArchiveSource,
 )
 from dockguard.image.tarstream import DIRECTORY, REGULAR, LayerStream
 from dockguard.model import Severity
@@ -49,59 +55,106 @@ class Inventory:
     world_writable_dirs: tuple[FileFact, ...]
     errors: tuple[str, ...]
     warnings: tuple[str, ...]
+    incomplete: tuple[str, ...] = ()   # what was not read and why; empty for a complete scan
+    secrets_omitted: int = 0           # secret hits beyond the per-file / per-layer bounds
+
+    @property
+    def complete(self) -> bool:
+        """True when every layer and every package database was read in full."""
+        return not self.incomplete
 
 
-def _analyse(stream: LayerStream, source: ImageSource) -> LayerAnalysis:
+def _analyse(stream: LayerStream, limits: Limits, budget: Budget) -> LayerAnalysis:
     from dockguard.image.layers import analyse_layer
 
     try:
-        return analyse_layer(stream.stream, seekable=stream.seekable, limits=source.limits)
+        return analyse_layer(stream.stream, seekable=stream.seekable, limits=limits, budget=budget)
     finally:
         stream.stream.close()
 
 
+def _short(diff_id: str) -> str:
+    return diff_id[:19] if diff_id else "rootfs"
+
+
+def _analyses(source: ImageSource, meta: ImageMetadata, cache: LayerCache | None) -> list[LayerAnalysis]:
+    """One analysis per layer position: from the cache (verified when stored) or read now."""
+    budget = source.budget
+    found: dict[str, LayerAnalysis] = {}
+    missing: list[LayerRef] = []
+    wanted: set[str] = set()
+    for ref in meta.layers:
+        if ref.diff_id in found or ref.diff_id in wanted:
+            continue
+        cached = None
+        if cache is not None and digests.VERIFY:
+            try:
+                cached = cache.get(ref.diff_id, budget)
+            except BudgetExceeded as exc:
+                skipped = LayerAnalysis()
+                skipped.not_read(f"cached analysis not loaded: {exc}")
+                found[ref.diff_id] = skipped
+                continue
+        if cached is not None:
+            found[ref.diff_id] = cached
+        else:
+            missing.append(ref)
+            wanted.add(ref.diff_id)
+    if missing:
+        results = source.analyse_layers(missing, lambda s: _analyse(s, source.limits, budget))
+        # Every layer was hashed and compared while it was read (a mismatch raised above):
+        # only now is anything stored, and only what is complete and verified.
+        for ref, result in results.items():
+            analysis = result.analysis
+            found[ref.diff_id] = analysis
+            if not result.verified:
+                if not analysis.stopped:
+                    analysis.not_read(f"content not checked against its diff_id: {result.note}")
+            elif cache is not None and not analysis.incomplete and digests.VERIFY:
+                cache.put(ref.diff_id, analysis)
+    return [found[ref.diff_id] for ref in meta.layers]
+
+
 def build_inventory(source: ImageSource, cache: LayerCache | None = None) -> Inventory:
-    """Inventory an image, reading only layers the cache does not already know."""
-    if isinstance(source, StreamingArchiveSource):
-        source.prepare(lambda s: _analyse(s, source))
+    """Inventory an image, reading only layers the cache does not already know.
+
+    Digests are verified as layers are read (`DigestMismatch` → exit 2, nothing cached).
+    Whatever could not be read is listed in `Inventory.incomplete`.
+    """
+    budget = source.budget
+    source.prepare(lambda s: _analyse(s, source.limits, budget))
     meta = source.metadata()
     errors: list[str] = []
+    incomplete: list[str] = []
     if isinstance(source, RootfsSource):
-        analyses = [analyse_directory(str(source.path), limits=source.limits)]
+        analyses = [analyse_directory(str(source.path), limits=source.limits, budget=budget)]
     else:
-        found: dict[str, LayerAnalysis] = {}
-        missing: list[LayerRef] = []
-        for ref in meta.layers:
-            cached = cache.get(ref.diff_id) if cache is not None and ref.diff_id else None
-            if cached is not None:
-                found[ref.diff_id] = cached
-            elif ref not in missing:
-                missing.append(ref)
-        if missing:
-            results = source.analyse_layers(missing, lambda s: _analyse(s, source))
-            for ref, analysis in results.items():
-                found[ref.diff_id] = analysis
-                stopped = any(e.startswith("layer stopped") for e in analysis.errors)
-                if cache is not None and ref.diff_id and not stopped:
-                    cache.put(ref.diff_id, analysis)
-        analyses = [found[ref.diff_id] for ref in meta.layers]
+        analyses = _analyses(source, meta, cache)
     layer_ids = tuple(ref.diff_id for ref in meta.layers)
+    reported: set[int] = set()
     for i, analysis in enumerate(analyses):
-        short = layer_ids[i][:19] if layer_ids[i] else "rootfs"
+        short = _short(layer_ids[i])
         errors.extend(f"layer {i} ({short}): {e}" for e in analysis.errors)
+        if id(analysis) not in reported:
+            reported.add(id(analysis))
+            incomplete.extend(f"layer {i} ({short}): {e}" for e in analysis.incomplete)
     fs = squash(analyses)
 
     def read(path: str) -> str | None:
         hit = fs.read(path)
-        return hit[1].decode("utf-8", "replace") if hit else None
+        return hit[1][:65536].decode("utf-8", "replace") if hit else None
 
     detection = osdetect.detect(read)
     warnings = list(meta.warnings) + list(detection.warnings)
-    inp = InventoryInput(fs, tuple(analyses), layer_ids, detection.os)
-    packages, inv_warnings = collect(inp)
-    warnings += inv_warnings
+    inp = InventoryInput(fs, tuple(analyses), layer_ids, detection.os, source.limits)
+    found = collect_all(inp)
+    packages = found.packages
+    warnings += found.warnings
+    incomplete += found.incomplete
 
-    secrets: list[tuple[SecretHit, str]] = [(h, "") for h in scan_config(meta.config)]
+    config_hits, omitted = scan_config_limited(meta.config, source.limits.max_secret_hits)
+    secrets: list[tuple[SecretHit, str]] = [(h, "") for h in config_hits]
+    omitted += sum(a.secrets_omitted for a in {id(a): a for a in analyses}.values())
     for index, s in fs.secrets:
         hit = SecretHit(s["rule"], s["title"], Severity(s["severity"]), s["location"], s["redacted"])
         secrets.append((hit, inp.layer_id(index)))
@@ -117,10 +170,12 @@ def build_inventory(source: ImageSource, cache: LayerCache | None = None) -> Inv
         metadata=meta,
         os=detection.os,
         packages=tuple(packages),
-        layers=tuple(map_history(meta.config, list(layer_ids))) if meta.config else (),
+        layers=tuple(map_history(meta.config, [ref.diff_id for ref in meta.layers])) if meta.config else (),
         secrets=tuple(secrets),
         setuid_files=tuple(setuid),
         world_writable_dirs=tuple(world),
         errors=tuple(errors),
         warnings=tuple(warnings),
+        incomplete=tuple(incomplete),
+        secrets_omitted=omitted,
     )

@@ -130,20 +130,38 @@ def scan_text(text: str, location_prefix: str) -> list[SecretHit]:
 
 def scan_config(config: dict[str, Any]) -> list[SecretHit]:
     """Secrets in ENV, LABEL and history ``created_by`` of an image config."""
+    return scan_config_limited(config, None)[0]
+
+
+def scan_config_limited(config: dict[str, Any], limit: int | None) -> tuple[list[SecretHit], int]:
+    """The first `limit` hits of `scan_config` and how many more there were."""
     hits: list[SecretHit] = []
+    more = 0
+
+    def add(found: Iterable[SecretHit]) -> None:
+        nonlocal more
+        for hit in found:
+            if limit is None or len(hits) < limit:
+                hits.append(hit)
+            else:
+                more += 1
+
     cfg = config.get("config") or config.get("Config") or {}
-    for env in cfg.get("Env") or []:
+    if not isinstance(cfg, dict):
+        cfg = {}
+    env_list = cfg.get("Env") or []
+    for env in env_list if isinstance(env_list, list) else []:
         name, _, value = str(env).partition("=")
-        hits.extend(_scan_pair("env", name, value))
-    for name, value in (cfg.get("Labels") or {}).items():
-        hits.extend(_scan_pair("label", str(name), str(value)))
-    for i, entry in enumerate(config.get("history") or []):
-        created = str(entry.get("created_by") or "")
-        for hit in scan_text(created.replace("\n", " "), f"history:{i}"):
-            hits.append(
-                SecretHit(hit.rule, hit.title, hit.severity, f"history:{i}", hit.redacted)
-            )
-    return hits
+        add(_scan_pair("env", name, value))
+    labels = cfg.get("Labels") or {}
+    for name, value in (labels.items() if isinstance(labels, dict) else ()):
+        add(_scan_pair("label", str(name), str(value)))
+    history = config.get("history") or []
+    for i, entry in enumerate(history if isinstance(history, list) else []):
+        created = str(entry.get("created_by") or "") if isinstance(entry, dict) else ""
+        add(SecretHit(hit.rule, hit.title, hit.severity, f"history:{i}", hit.redacted)
+            for hit in scan_text(created.replace("\n", " "), f"history:{i}"))
+    return hits, more
 
 
 def _scan_pair(kind: str, name: str, value: str) -> Iterable[SecretHit]:

@@ -4,54 +4,75 @@ The source interface
 --------------------
 An `ImageSource` gives the scanner three things and nothing else:
 
-* `ImageSource.metadata()` → `ImageMetadata`: the image config JSON (``config``, ``rootfs``,
-  ``history``...), the ordered layer list as `LayerRef` (``diff_id`` = sha256 of the
-  uncompressed layer tar, the cache key; ``digest`` = blob digest as stored; media type), and
-  names (repo tags, platform).  It must be cheap: no layer is read.
+* `ImageSource.metadata()` → `ImageMetadata`: the image config JSON (checked by
+  `dockguard.image.decode.image_config`), the ordered layer list as `LayerRef` (``diff_id`` =
+  sha256 of the uncompressed layer tar, the cache key; ``digest`` = blob digest as stored;
+  media type), and names (repo tags, platform).  It must be cheap: no layer is read.
 * `ImageSource.open_blob(ref)` → ``(binary stream, seekable)`` of the stored layer blob, which
-  may be gzip or zstd compressed; `ImageSource.open_layer(ref)` wraps it into a decompressed,
-  bounded stream (compression is detected by magic, whatever the media type says).
-* `ImageSource.analyse_layers(refs, fn)` runs ``fn`` once over each wanted layer; the default
-  opens them one by one.  Sources that can only stream the whole image (the daemon's export)
-  override it and visit layers in stream order.
+  may be gzip or zstd compressed (compression is detected by magic, whatever the media type
+  says).
+* `ImageSource.analyse_layers(refs, fn)` runs ``fn`` once over each distinct wanted layer and
+  returns a `LayerResult` per ref.  Sources that can only stream the whole image (the
+  daemon's export, a compressed archive) override it and visit layers in stream order.
+
+Digests
+-------
+Every digest an image states is checked against the bytes it names before anything read
+from them is used or cached: manifests and configs against their descriptor or file-name
+digest when read, layer blobs against ``LayerRef.digest`` and decompressed layers against
+``LayerRef.diff_id`` in the same single pass that analyses them (`dockguard.image.digests`).
+A mismatch is a `DigestMismatch` (exit 2).  A layer whose stream ends early cannot have its
+diff id checked: its `LayerResult` says so (``verified`` False) and the scan is incomplete.
+The daemon's export is produced by the daemon from its layer store; its layers are checked
+against the diff ids the same way and its config against the ``RootFS`` the daemon reports.
 
 A registry source only needs `metadata` (manifest → platform → config) and `open_blob`
-(verifying digests as it streams).  `open_target` maps a command-line TARGET to a source.
+(the registry client verifies blob digests as it downloads).  `open_target` maps a
+command-line TARGET to a source.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
 import platform as platform_mod
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, cast
 
 from dockguard.errors import OperationalError, UsageError
+from dockguard.image import decode
+from dockguard.image.digests import (
+    DigestingReader,
+    DigestMismatch,
+    algorithm,
+    check_bytes,
+    digest_bytes,
+    digest_from_path,
+)
+from dockguard.image.layers import LayerAnalysis
+from dockguard.image.limits import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
 from dockguard.image.tarstream import (
-    DEFAULT_LIMITS,
+    BLOCK,
     HARDLINK,
     REGULAR,
     SYMLINK,
+    BoundedDecompressor,
     LayerStream,
-    Limits,
     Region,
     TarError,
     TarReader,
     open_layer_stream,
     sniff,
 )
+from dockguard.inputs import InputError, read_bytes
 
-T = TypeVar("T")
-MAX_JSON = 16 * 1024 * 1024
+OCI_INDEX = decode.INDEX_TYPES
+OCI_MANIFEST = decode.MANIFEST_TYPES
 
-OCI_INDEX = ("application/vnd.oci.image.index.v1+json",
-             "application/vnd.docker.distribution.manifest.list.v2+json")
-OCI_MANIFEST = ("application/vnd.oci.image.manifest.v1+json",
-                "application/vnd.docker.distribution.manifest.v2+json")
+#: What `analyse_layers` runs over each layer.
+Analyser = Callable[[LayerStream], LayerAnalysis]
 
 
 @dataclass(frozen=True)
@@ -79,11 +100,37 @@ class ImageMetadata:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class LayerResult:
+    """The analysis of one layer and whether its diff id was checked against its content.
+
+    `verified` is False when the stream could not be read to its end (`note` says why) or
+    when the digest could not be computed; such a result is shown but never cached.
+    """
+
+    analysis: LayerAnalysis
+    verified: bool
+    note: str = ""
+
+
 class ImageSource:
     """Base class for image sources (see the module docstring for the contract)."""
 
     limits: Limits = DEFAULT_LIMITS
     layer_opens: int = 0  # how many layer blobs were opened (tests check the cache with it)
+    #: True when `open_blob` hands out blobs already checked against `LayerRef.digest`.
+    blob_digests_verified: bool = False
+    _budget: Budget | None = None
+
+    @property
+    def budget(self) -> Budget:
+        """What this source's scan has used of its limits (one budget per source)."""
+        if self._budget is None:
+            self._budget = Budget(self.limits)
+        return self._budget
+
+    def prepare(self, fn: Analyser) -> None:
+        """Give the analyser early, for sources that analyse layers while reading metadata."""
 
     def metadata(self) -> ImageMetadata:
         """Config, ordered layers and names; must not read any layer."""
@@ -94,7 +141,7 @@ class ImageSource:
         raise NotImplementedError
 
     def open_layer(self, ref: LayerRef) -> LayerStream:
-        """The decompressed layer tar as a bounded stream."""
+        """The decompressed layer tar as a bounded stream (not verified: for inspection only)."""
         raw, seekable = self.open_blob(ref)
         self.layer_opens += 1
         try:
@@ -102,19 +149,25 @@ class ImageSource:
         except TarError as exc:
             raise OperationalError(f"layer {ref.diff_id or ref.location}: {exc}") from None
 
-    def analyse_layers(
-        self, refs: Collection[LayerRef], fn: Callable[[LayerStream], T]
-    ) -> dict[LayerRef, T]:
-        """Run `fn` once over each layer in `refs`; results keyed by ref."""
-        out: dict[LayerRef, T] = {}
+    def analyse_layers(self, refs: Collection[LayerRef], fn: Analyser) -> dict[LayerRef, LayerResult]:
+        """Run `fn` once over each distinct layer in `refs`, verifying its digests as it reads."""
+        out: dict[LayerRef, LayerResult] = {}
+        by_diff: dict[str, LayerResult] = {}
         for ref in refs:
             if ref in out:
                 continue
-            stream = self.open_layer(ref)
+            if ref.diff_id in by_diff:
+                out[ref] = by_diff[ref.diff_id]
+                continue
+            raw, seekable = self.open_blob(ref)
+            self.layer_opens += 1
             try:
-                out[ref] = fn(stream)
+                out[ref] = by_diff[ref.diff_id] = verify_layer(
+                    ref, run_layer(raw, seekable, fn, self.limits, self.budget,
+                                   blob_algos=() if self.blob_digests_verified else _algos(ref.digest),
+                                   diff_algos=_algos(ref.diff_id), what=_layer_name(ref)))
             finally:
-                stream.stream.close()
+                raw.close()
         return out
 
     def close(self) -> None:
@@ -122,14 +175,110 @@ class ImageSource:
 
 
 # ---------------------------------------------------------------------------------------------
-# helpers
+# one pass over one layer: analyse and hash
 
 
-def _loads(data: bytes, what: str) -> Any:
+@dataclass(frozen=True)
+class LayerPass:
+    """What one pass over a layer blob produced: the analysis and the digests it computed.
+
+    `blob` maps algorithm → digest of the stored bytes (empty when not computed); `diff` of
+    the decompressed tar, or None when the stream was not read to its end (`note` says why).
+    """
+
+    analysis: LayerAnalysis
+    blob: dict[str, str]
+    diff: dict[str, str] | None
+    note: str = ""
+
+
+def _algos(digest: str) -> tuple[str, ...]:
+    algo = algorithm(digest) if digest else None
+    return (algo,) if algo else ()
+
+
+def _layer_name(ref: LayerRef) -> str:
+    return f"layer {ref.diff_id or ref.digest or ref.location}"
+
+
+def run_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budget: Budget, *,
+              blob_algos: Collection[str], diff_algos: Collection[str], what: str) -> LayerPass:
+    """Analyse one stored layer blob with `fn` and hash it in the same pass.
+
+    `raw` must be at its start.  The stored bytes are hashed with `blob_algos` (also when the
+    analysis stops early, as long as they can still be read), the decompressed tar with
+    `diff_algos` (only when it can be read to its end).
+    """
+    src: IO[bytes]
+    if seekable:
+        head = raw.read(BLOCK)
+        raw.seek(0)
+        src = raw
+    else:
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw), 1 << 16)
+        head = buffered.peek(BLOCK)[:BLOCK]
+        src = buffered
+    kind = sniff(head)
+    if kind == "unknown":
+        raise OperationalError(f"{what}: neither a tar archive nor gzip/zstd compressed")
+    outer: DigestingReader | None
+    if kind == "tar":
+        inner = DigestingReader(src, {*blob_algos, *diff_algos}, seekable=seekable, budget=budget)
+        outer = None
+        stream: IO[bytes] = cast(Any, inner) if seekable else io.BufferedReader(inner, 1 << 20)
+        layer = LayerStream(stream, seekable, "none")
+    else:
+        outer = DigestingReader(src, blob_algos, seekable=False) if blob_algos else None
+        base: IO[bytes] = io.BufferedReader(outer, 1 << 16) if outer else src
+        dec = BoundedDecompressor(base, kind, limits)
+        inner = DigestingReader(cast(Any, dec), diff_algos, seekable=False, budget=budget)
+        layer = LayerStream(io.BufferedReader(inner, 1 << 20), False, kind)
     try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise OperationalError(f"corrupt image archive: {what} is not valid JSON ({exc})") from None
+        analysis = fn(layer)
+        diff: dict[str, str] | None = None
+        note = analysis.stopped
+        if not note:
+            try:
+                diff = inner.finish()
+            except (TarError, BudgetExceeded, OSError) as exc:
+                note = str(exc)
+        blob: dict[str, str] = {}
+        if outer is not None:
+            try:
+                blob = outer.finish()
+            except OSError as exc:
+                raise OperationalError(f"{what}: cannot read the blob: {exc}") from None
+        elif kind == "tar" and diff is not None:
+            blob = {a: diff[a] for a in blob_algos if a in diff}
+    finally:
+        inner.stop()
+        if outer is not None:
+            outer.stop()
+    return LayerPass(analysis, blob, diff, note)
+
+
+def verify_layer(ref: LayerRef, done: LayerPass) -> LayerResult:
+    """Compare what a pass computed with what `ref` claims; `DigestMismatch` on a difference."""
+    algo = algorithm(ref.digest) if ref.digest else None
+    if algo is not None and algo in done.blob and done.blob[algo] != ref.digest:
+        raise DigestMismatch(
+            f"{_layer_name(ref)}: the stored blob does not match its digest {ref.digest} "
+            f"(got {done.blob[algo]}); nothing from this image was cached")
+    if done.diff is None:
+        return LayerResult(done.analysis, False, done.note or "not read to its end")
+    diff_algo = algorithm(ref.diff_id)
+    if diff_algo is None or diff_algo not in done.diff:
+        return LayerResult(done.analysis, False, "the content digest was not computed")
+    if done.diff[diff_algo] != ref.diff_id:
+        raise DigestMismatch(
+            f"layer {ref.location or ref.digest}: its content does not match the diff_id "
+            f"{ref.diff_id} the image config claims (got {done.diff[diff_algo]}); "
+            "nothing from this image was cached")
+    return LayerResult(done.analysis, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# metadata helpers
 
 
 def host_platform() -> str:
@@ -148,11 +297,172 @@ def parse_platform(text: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2] if len(parts) == 3 else ""
 
 
+def member_name(path: str) -> str:
+    """An archive member path as manifests refer to it (no ``./`` prefix, no slashes around)."""
+    return (path[2:] if path.startswith("./") else path).strip("/")
+
+
+def blob_path(digest: str) -> str:
+    """``blobs/<algo>/<hex>`` of a checked digest."""
+    algo, _, hexd = digest.partition(":")
+    return f"blobs/{algo}/{hexd}"
+
+
+class _Metadata:
+    """Reads metadata documents of one image: bounded, charged to the budget, digest-checked."""
+
+    def __init__(self, read: Callable[[str], bytes], prefix: str, limits: Limits, budget: Budget):
+        self._read = read
+        self.prefix = prefix
+        self.limits = limits
+        self.budget = budget
+
+    def origin(self, member: str) -> str:
+        return f"{self.prefix}{member}"
+
+    def read(self, member: str, digest: str = "") -> bytes:
+        data = self._read(member)
+        try:
+            self.budget.charge_metadata(len(data), self.origin(member))
+        except BudgetExceeded as exc:
+            raise InputError(self.origin(member), str(exc).split(": ", 1)[-1]) from None
+        if digest:
+            check_bytes(data, digest, self.origin(member))
+        return data
+
+    def load(self, member: str, digest: str = "") -> Any:
+        return decode.load(self.read(member, digest), self.origin(member), self.limits)
+
+    def config(self, member: str, digest: str) -> tuple[dict[str, Any], str]:
+        """A checked config and its real digest."""
+        data = self.read(member, digest)
+        origin = self.origin(member)
+        config = decode.image_config(decode.load(data, origin, self.limits), origin, self.limits)
+        return config, digest or digest_bytes(data)
+
+
+def _platform_text(config: dict[str, Any]) -> str:
+    return f"{config.get('os') or ''}/{config.get('architecture') or ''}"
+
+
+def _legacy_config_digest(path: str) -> str:
+    """docker save before 25 names the config ``<hex>.json``: that is its sha256."""
+    stem = path.rsplit("/", 1)[-1].removesuffix(".json")
+    digest = f"sha256:{stem}"
+    return digest if path.endswith(".json") and algorithm(digest) else ""
+
+
+def docker_metadata(md: _Metadata, name: str, kind: str) -> ImageMetadata:
+    """Metadata from a docker-save ``manifest.json``."""
+    entries = decode.docker_manifest(md.load("manifest.json"), md.origin("manifest.json"), md.limits)
+    entry = entries[0]
+    warnings = []
+    if len(entries) > 1:
+        warnings.append(f"archive holds {len(entries)} images; scanning the first")
+    cfg_member = member_name(entry.config)
+    claimed = digest_from_path(cfg_member) or _legacy_config_digest(cfg_member)
+    config, config_digest = md.config(cfg_member, claimed)
+    diff_ids = decode.diff_ids(config)
+    if len(entry.layers) != len(diff_ids):
+        raise InputError(md.origin(cfg_member),
+                         f"manifest.json lists {len(entry.layers)} layers but the config {len(diff_ids)} diff_ids",
+                         "$.rootfs.diff_ids")
+    layers = tuple(
+        LayerRef(diff_id=d, media_type="", digest=digest_from_path(member_name(p)), location=member_name(p))
+        for p, d in zip(entry.layers, diff_ids, strict=True)
+    )
+    return ImageMetadata(
+        name=name, config=config, layers=layers, kind=kind, repo_tags=entry.repo_tags,
+        image_id=config_digest, platform=_platform_text(config),
+        warnings=tuple(warnings),
+    )
+
+
+def oci_metadata(md: _Metadata, name: str, kind: str, platform: str | None) -> ImageMetadata:
+    """Metadata from an OCI layout's ``index.json``: indexes followed to `platform`."""
+    index_origin = md.origin("index.json")
+    index = decode.oci_document(md.load("index.json"), index_origin, md.limits)
+    if not isinstance(index, decode.OciIndex):
+        raise InputError(index_origin, "is not an image index (no manifests)")
+    want_os, want_arch, want_variant = parse_platform(platform or host_platform())
+    limits = md.limits
+    candidates: list[tuple[decode.Descriptor, decode.OciManifest, str]] = []
+    seen: set[str] = set()
+
+    def visit(descs: tuple[decode.Descriptor, ...], ref_name: str, depth: int) -> None:
+        for desc in descs:
+            if desc.digest in seen:
+                continue  # an index may list the same manifest many times: read it once
+            seen.add(desc.digest)
+            member = blob_path(desc.digest)
+            try:
+                md.budget.charge_descriptor(md.origin(member))
+            except BudgetExceeded as exc:
+                raise InputError(index_origin, str(exc).split(": ", 1)[-1]) from None
+            doc = decode.oci_document(md.load(member, desc.digest), md.origin(member), limits)
+            ref = desc.ref_name or ref_name
+            if isinstance(doc, decode.OciIndex):
+                if depth >= limits.max_index_depth:
+                    raise InputError(md.origin(member),
+                                     f"image indexes nested more than {limits.max_index_depth} levels deep")
+                visit(doc.manifests, ref, depth + 1)
+            else:
+                candidates.append((desc, doc, ref))
+
+    visit(index.manifests, "", 0)
+    if not candidates:
+        raise InputError(index_origin, "lists no image manifest")
+    chosen = None
+    configs: dict[int, tuple[dict[str, Any], str]] = {}
+    seen_platforms = []
+    for i, (desc, doc, _ref) in enumerate(candidates):
+        plat = desc.platform
+        if plat is None:
+            configs[i] = md.config(blob_path(doc.config.digest), doc.config.digest)
+            plat = decode.platform_of(configs[i][0])
+        if plat.os == "unknown":
+            continue  # attestation manifests
+        seen_platforms.append(str(plat))
+        if plat.os == want_os and plat.architecture == want_arch and (
+                not want_variant or plat.variant == want_variant):
+            chosen = i
+            break
+    if chosen is None:
+        if len(candidates) == 1 and platform is None:
+            chosen = 0
+        else:
+            raise OperationalError(
+                f"no image for platform {platform or host_platform()} in the OCI index "
+                f"(available: {', '.join(seen_platforms) or 'none'})"
+            )
+    desc, doc, ref = candidates[chosen]
+    config, _ = configs.get(chosen) or md.config(blob_path(doc.config.digest), doc.config.digest)
+    diff_ids = decode.diff_ids(config)
+    if len(doc.layers) != len(diff_ids):
+        raise InputError(md.origin(blob_path(desc.digest)),
+                         f"{len(doc.layers)} layers but the config lists {len(diff_ids)} diff_ids", "$.layers")
+    layers = tuple(
+        LayerRef(diff_id=d, media_type=ld.media_type, digest=ld.digest, size=ld.size,
+                 location=blob_path(ld.digest))
+        for ld, d in zip(doc.layers, diff_ids, strict=True)
+    )
+    return ImageMetadata(
+        name=name, config=config, layers=layers, kind=kind,
+        repo_tags=(ref,) if ref else (), image_id=doc.config.digest,
+        platform=_platform_text(config),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# archive sources
+
+
 class _Blobs:
     """Read access to the files of an archive (directory or seekable tar)."""
 
     def __init__(self, path: Path, limits: Limits):
         self.path = path
+        self.limits = limits
         self.is_dir = path.is_dir()
         self._members: dict[str, tuple[int, int, str, str]] = {}
         self._f: IO[bytes] | None = None
@@ -161,15 +471,16 @@ class _Blobs:
             reader = TarReader(self._f, seekable=True, limits=limits)
             try:
                 for entry in reader:
-                    name = entry.path.lstrip("./") if entry.path.startswith("./") else entry.path
-                    name = name.strip("/")
-                    self._members[name] = (entry.offset, entry.size, entry.type, entry.linkname)
+                    if len(self._members) >= limits.max_archive_members:
+                        raise InputError(str(path), f"more than {limits.max_archive_members} archive members")
+                    self._members[member_name(entry.path)] = (entry.offset, entry.size, entry.type,
+                                                              entry.linkname)
             except TarError as exc:
                 self.close()
                 raise OperationalError(f"corrupt image archive {path}: {exc}") from None
-
-    def names(self) -> Collection[str]:
-        return self._members
+            except InputError:
+                self.close()
+                raise
 
     def exists(self, name: str) -> bool:
         if self.is_dir:
@@ -189,15 +500,13 @@ class _Blobs:
             raise OperationalError(f"corrupt image archive {self.path}: {name} is not a file")
         return offset, size
 
-    def read(self, name: str, limit: int = MAX_JSON) -> bytes:
+    def read(self, name: str) -> bytes:
+        limit = self.limits.max_json
         if self.is_dir:
-            full = self._safe(name)
-            if full.stat().st_size > limit:
-                raise OperationalError(f"{full}: larger than {limit} bytes")
-            return full.read_bytes()
+            return read_bytes(self._safe(name), limit=limit, what="image metadata file")
         offset, size = self._member(name)
         if size > limit:
-            raise OperationalError(f"corrupt image archive: {name} is larger than {limit} bytes")
+            raise InputError(f"{self.path}:{name}", f"{size} bytes is larger than the {limit} allowed")
         assert self._f is not None
         self._f.seek(offset)
         return self._f.read(size)
@@ -223,117 +532,6 @@ class _Blobs:
             self._f = None
 
 
-def _docker_manifest(blobs: _Blobs, manifest_data: bytes, name: str, kind: str) -> ImageMetadata:
-    manifest = _loads(manifest_data, "manifest.json")
-    if not isinstance(manifest, list) or not manifest or not isinstance(manifest[0], dict):
-        raise OperationalError("corrupt image archive: manifest.json lists no image")
-    entry = manifest[0]
-    warnings = []
-    if len(manifest) > 1:
-        warnings.append(f"archive holds {len(manifest)} images; scanning the first")
-    config = _loads(blobs.read(str(entry.get("Config", ""))), "the image config")
-    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-    paths = list(entry.get("Layers") or [])
-    if len(paths) != len(diff_ids):
-        raise OperationalError(
-            f"corrupt image archive: {len(paths)} layers but {len(diff_ids)} diff_ids in config"
-        )
-    layers = tuple(
-        LayerRef(diff_id=d, media_type="", location=str(p)) for p, d in zip(paths, diff_ids, strict=True)
-    )
-    tags = tuple(entry.get("RepoTags") or ())
-    cfg_name = str(entry.get("Config", ""))
-    image_id = "sha256:" + cfg_name.rsplit("/", 1)[-1].removesuffix(".json")
-    return ImageMetadata(
-        name=name, config=config, layers=layers, kind=kind, repo_tags=tags, image_id=image_id,
-        platform=f"{config.get('os', '')}/{config.get('architecture', '')}",
-        warnings=tuple(warnings),
-    )
-
-
-def _oci_manifest(
-    read: Callable[[str], bytes], index_data: bytes, name: str, kind: str, platform: str | None
-) -> ImageMetadata:
-    index = _loads(index_data, "index.json")
-    want_os, want_arch, want_variant = parse_platform(platform or host_platform())
-    candidates: list[tuple[dict[str, Any], dict[str, Any], str]] = []
-
-    def blob_path(digest: str) -> str:
-        algo, _, hexd = digest.partition(":")
-        if not hexd or "/" in hexd or "/" in algo or ".." in hexd:
-            raise OperationalError(f"corrupt OCI layout: bad digest {digest!r}")
-        return f"blobs/{algo}/{hexd}"
-
-    def walk(desc_list: list[Any], ref_name: str, depth: int) -> None:
-        if depth > 4:
-            raise OperationalError("corrupt OCI layout: nested indexes too deep")
-        for desc in desc_list:
-            if not isinstance(desc, dict):
-                continue
-            media = desc.get("mediaType", "")
-            ann = desc.get("annotations") or {}
-            ref = ann.get("org.opencontainers.image.ref.name") or ann.get(
-                "io.containerd.image.name") or ref_name
-            data = read(blob_path(str(desc.get("digest", ""))))
-            doc = _loads(data, f"blob {desc.get('digest')}")
-            media = media or doc.get("mediaType", "")
-            if media in OCI_INDEX or "manifests" in doc:
-                walk(doc.get("manifests") or [], ref, depth + 1)
-            else:
-                candidates.append((desc, doc, ref))
-
-    walk(index.get("manifests") or [], "", 0)
-    if not candidates:
-        raise OperationalError("corrupt OCI layout: index.json lists no image manifest")
-    chosen = None
-    configs: dict[int, dict[str, Any]] = {}
-    seen_platforms = []
-    for i, (desc, doc, _ref) in enumerate(candidates):
-        plat = desc.get("platform")
-        if not plat:
-            cfg = _loads(read(blob_path(doc["config"]["digest"])), "the image config")
-            configs[i] = cfg
-            plat = {"os": cfg.get("os"), "architecture": cfg.get("architecture"),
-                    "variant": cfg.get("variant", "")}
-        p_os, p_arch, p_var = plat.get("os", ""), plat.get("architecture", ""), plat.get("variant", "")
-        if p_os == "unknown":
-            continue  # attestation manifests
-        seen_platforms.append("/".join(x for x in (p_os, p_arch, p_var) if x))
-        if p_os == want_os and p_arch == want_arch and (not want_variant or p_var == want_variant):
-            chosen = i
-            break
-    if chosen is None:
-        if len(candidates) == 1 and platform is None:
-            chosen = 0
-        else:
-            raise OperationalError(
-                f"no image for platform {platform or host_platform()} in the OCI index "
-                f"(available: {', '.join(seen_platforms) or 'none'})"
-            )
-    desc, doc, ref = candidates[chosen]
-    config = configs.get(chosen) or _loads(read(blob_path(doc["config"]["digest"])), "the image config")
-    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-    layer_descs = doc.get("layers") or []
-    if len(layer_descs) != len(diff_ids):
-        raise OperationalError(
-            f"corrupt OCI layout: {len(layer_descs)} layers but {len(diff_ids)} diff_ids"
-        )
-    layers = tuple(
-        LayerRef(diff_id=d, media_type=str(ld.get("mediaType", "")), digest=str(ld.get("digest", "")),
-                 size=ld.get("size"), location=blob_path(str(ld.get("digest", ""))))
-        for ld, d in zip(layer_descs, diff_ids, strict=True)
-    )
-    return ImageMetadata(
-        name=name, config=config, layers=layers, kind=kind,
-        repo_tags=(ref,) if ref else (), image_id=str(doc["config"]["digest"]),
-        platform=f"{config.get('os', '')}/{config.get('architecture', '')}",
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# archive sources
-
-
 class ArchiveSource(ImageSource):
     """A docker-save tar or an OCI layout (directory or plain tar), read with random access."""
 
@@ -348,11 +546,11 @@ class ArchiveSource(ImageSource):
         if self._meta is None:
             b = self._blobs
             name = str(self.path)
+            md = _Metadata(b.read, f"{self.path}/" if b.is_dir else f"{self.path}:", self.limits, self.budget)
             if b.exists("manifest.json") and not (self.platform and b.exists("index.json")):
-                self._meta = _docker_manifest(b, b.read("manifest.json"), name,
-                                              "oci" if b.is_dir else "docker-archive")
+                self._meta = docker_metadata(md, name, "oci" if b.is_dir else "docker-archive")
             elif b.exists("index.json"):
-                self._meta = _oci_manifest(b.read, b.read("index.json"), name, "oci", self.platform)
+                self._meta = oci_metadata(md, name, "oci", self.platform)
             else:
                 raise OperationalError(
                     f"{self.path} is neither a docker-save archive (manifest.json) "
@@ -391,17 +589,43 @@ class _ChunkStream(io.RawIOBase):
 
 @dataclass
 class _StreamResult:
-    layers: dict[str, Any] = field(default_factory=dict)   # member name -> fn result
-    small: dict[str, bytes] = field(default_factory=dict)  # buffered JSON-ish members
-    links: dict[str, str] = field(default_factory=dict)    # member name -> target member
+    layers: dict[str, LayerPass] = field(default_factory=dict)  # member name -> pass
+    small: dict[str, bytes] = field(default_factory=dict)       # JSON-looking members
+    links: dict[str, str] = field(default_factory=dict)         # member name -> target member
+
+    def resolve(self, member: str) -> str:
+        for _ in range(8):
+            if member not in self.links:
+                break
+            member = self.links[member]
+        return member
+
+    def read(self, member: str) -> bytes:
+        real = self.resolve(member)
+        if real not in self.small:
+            raise OperationalError(f"corrupt image archive: {member} is missing")
+        return self.small[real]
 
 
-def _stream_archive(stream: IO[bytes], fn: Callable[[LayerStream], Any], limits: Limits) -> _StreamResult:
-    """One sequential pass over a docker-save/OCI tar: analyse layers, keep small JSON files."""
+def _looks_json(head: bytes) -> bool:
+    return head.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"[")
+
+
+def stream_archive(stream: IO[bytes], fn: Analyser, limits: Limits, budget: Budget, origin: str) -> _StreamResult:
+    """One sequential pass over a docker-save/OCI tar: analyse and hash layers, keep JSON files.
+
+    Members that are neither layers nor JSON are skipped; JSON members count against the
+    metadata budget.  Nothing is verified here: the caller maps the manifest's layers to the
+    members and checks the digests with `verify_layer`.
+    """
     res = _StreamResult()
     reader = TarReader(stream, seekable=False, limits=limits)
+    members = 0
     for entry in reader:
-        name = entry.path[2:] if entry.path.startswith("./") else entry.path
+        members += 1
+        if members > limits.max_archive_members:
+            raise InputError(origin, f"more than {limits.max_archive_members} archive members")
+        name = member_name(entry.path)
         if entry.type in (SYMLINK, HARDLINK):
             target = entry.linkname if entry.type == HARDLINK else os.path.normpath(
                 os.path.join(os.path.dirname(name), entry.linkname))
@@ -411,14 +635,18 @@ def _stream_archive(stream: IO[bytes], fn: Callable[[LayerStream], Any], limits:
             continue
         chunks = reader.body_chunks(1 << 20)
         first = next(chunks, b"")
-        kind = sniff(first[:512])
+        kind = sniff(first[:BLOCK])
         if kind in ("tar", "gzip", "zstd"):
             raw = io.BufferedReader(_ChunkStream(_prepend(first, chunks)), 1 << 20)
-            layer = open_layer_stream(raw, seekable=False, limits=limits)
-            res.layers[name] = fn(layer)
+            res.layers[name] = run_layer(raw, False, fn, limits, budget, blob_algos=("sha256",),
+                                         diff_algos=("sha256",), what=f"{origin}:{name}")
             for _ in chunks:
-                pass  # drain what the analyser did not need
-        elif entry.size <= MAX_JSON:
+                pass  # what the layer pass did not need
+        elif _looks_json(first) and entry.size <= limits.max_json:
+            try:
+                budget.charge_metadata(entry.size, f"{origin}:{name}")
+            except BudgetExceeded as exc:
+                raise InputError(origin, str(exc).split(": ", 1)[-1]) from None
             res.small[name] = first + b"".join(chunks)
     return res
 
@@ -428,27 +656,26 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def _resolve_stream(res: _StreamResult, name: str, kind: str, platform: str | None) -> ImageMetadata:
-    def read(member: str) -> bytes:
-        for _ in range(8):
-            if member in res.links:
-                member = res.links[member]
-        if member not in res.small:
-            raise OperationalError(f"corrupt image archive: {member} is missing")
-        return res.small[member]
-
+def _resolve_stream(res: _StreamResult, name: str, kind: str, platform: str | None,
+                    limits: Limits, origin: str) -> ImageMetadata:
+    # Metadata bytes were charged to the budget while streaming: a fresh one here.
+    md = _Metadata(res.read, f"{origin}:", limits, Budget(limits))
     if "manifest.json" in res.small and not (platform and "index.json" in res.small):
-        class _B:
-            is_dir = False
-
-            @staticmethod
-            def read(m: str, limit: int = MAX_JSON) -> bytes:
-                return read(m)
-
-        return _docker_manifest(_B(), res.small["manifest.json"], name, kind)  # type: ignore[arg-type]
+        return docker_metadata(md, name, kind)
     if "index.json" in res.small:
-        return _oci_manifest(read, res.small["index.json"], name, kind, platform)
+        return oci_metadata(md, name, kind, platform)
     raise OperationalError(f"{name}: neither manifest.json nor index.json in the archive")
+
+
+def _verified_members(meta: ImageMetadata, res: _StreamResult, what: str) -> dict[LayerRef, LayerResult]:
+    out: dict[LayerRef, LayerResult] = {}
+    for ref in meta.layers:
+        member = res.resolve(ref.location)
+        done = res.layers.get(member)
+        if done is None:
+            raise OperationalError(f"{what}: layer {ref.location} is missing")
+        out[ref] = verify_layer(ref, done)
+    return out
 
 
 class StreamingArchiveSource(ImageSource):
@@ -459,30 +686,26 @@ class StreamingArchiveSource(ImageSource):
         self.platform = platform
         self.limits = limits
         self._meta: ImageMetadata | None = None
-        self._pending: Callable[[LayerStream], Any] | None = None
-        self._results: dict[str, Any] = {}
+        self._pending: Analyser | None = None
+        self._results: dict[LayerRef, LayerResult] = {}
 
-    def prepare(self, fn: Callable[[LayerStream], Any]) -> None:
+    def prepare(self, fn: Analyser) -> None:
         """Set the analyser before `metadata()` so the single pass can run it."""
         self._pending = fn
 
     def _run(self) -> None:
-        fn = self._pending or (lambda s: None)
-        opener = _decompressing_open(self.path)
+        fn = self._pending or (lambda s: LayerAnalysis())
+        opener = _decompressing_open(self.path, self.limits)
         try:
-            res = _stream_archive(opener, fn, self.limits)
+            res = stream_archive(opener, fn, self.limits, self.budget, str(self.path))
         except TarError as exc:
             raise OperationalError(f"corrupt image archive {self.path}: {exc}") from None
         finally:
             opener.close()
-        self._meta = _resolve_stream(res, str(self.path), "docker-archive", self.platform)
+        self._meta = _resolve_stream(res, str(self.path), "docker-archive", self.platform, self.limits,
+                                     str(self.path))
         self.layer_opens += len(res.layers)
-        for ref in self._meta.layers:
-            member = ref.location
-            for _ in range(8):
-                member = res.links.get(member, member)
-            if member in res.layers:
-                self._results[ref.location] = res.layers[member]
+        self._results = _verified_members(self._meta, res, f"corrupt image archive {self.path}")
 
     def metadata(self) -> ImageMetadata:
         if self._meta is None:
@@ -490,27 +713,20 @@ class StreamingArchiveSource(ImageSource):
         assert self._meta is not None
         return self._meta
 
-    def analyse_layers(
-        self, refs: Collection[LayerRef], fn: Callable[[LayerStream], T]
-    ) -> dict[LayerRef, T]:
+    def analyse_layers(self, refs: Collection[LayerRef], fn: Analyser) -> dict[LayerRef, LayerResult]:
         if self._meta is None:
             self._pending = fn
             self._run()
-        missing = [r for r in refs if r.location not in self._results]
-        if missing:
-            raise OperationalError(f"corrupt image archive: layer {missing[0].location} is missing")
-        return {r: self._results[r.location] for r in refs}
+        return {r: self._results[r] for r in refs}
 
 
-def _decompressing_open(path: Path) -> IO[bytes]:
+def _decompressing_open(path: Path, limits: Limits) -> IO[bytes]:
     raw = open(path, "rb")  # noqa: SIM115 - returned
     head = raw.read(4)
     raw.seek(0)
     kind = sniff(head)
     if kind in ("gzip", "zstd"):
-        from dockguard.image.tarstream import BoundedDecompressor
-
-        return io.BufferedReader(BoundedDecompressor(raw, kind, DEFAULT_LIMITS), 1 << 20)
+        return io.BufferedReader(BoundedDecompressor(raw, kind, limits), 1 << 20)
     return raw
 
 
@@ -519,7 +735,12 @@ def _decompressing_open(path: Path) -> IO[bytes]:
 
 
 class DaemonSource(ImageSource):
-    """An image of the local Docker daemon (DOCKER_HOST honoured), exported as a stream."""
+    """An image of the local Docker daemon (DOCKER_HOST honoured), exported as a stream.
+
+    The export is written by the daemon from its layer store; each layer tar is checked
+    against the image's diff ids while it is analysed, the exported config against its
+    member digest and against the ``RootFS.Layers`` the daemon reports for the image.
+    """
 
     def __init__(
         self,
@@ -540,69 +761,86 @@ class DaemonSource(ImageSource):
         self._owns_api = api is None
         self.api = connect(docker_host) if api is None else api
         try:
-            self.inspect = self.api.inspect_image(name)
+            inspect = self.api.inspect_image(name)
         except docker.errors.ImageNotFound:
             raise OperationalError(f"no such image in the local daemon: {name}") from None
         except docker.errors.APIError as exc:
             raise OperationalError(f"daemon error for image {name}: {exc.explanation}") from None
         except Exception as exc:  # connection refused and friends from requests
             raise OperationalError(f"cannot reach the Docker daemon: {exc}") from None
+        self.inspect: dict[str, Any] = inspect if isinstance(inspect, dict) else {}
         self._meta: ImageMetadata | None = None
-        self._results: dict[str, Any] | None = None
+        self._results: dict[LayerRef, LayerResult] | None = None
+        self._pending: Analyser | None = None
+
+    def prepare(self, fn: Analyser) -> None:
+        """Analyse the layers in the same export when the config has to be exported anyway."""
+        self._pending = fn
+
+    def _inspect_str(self, key: str) -> str:
+        value = self.inspect.get(key)
+        return value if isinstance(value, str) else ""
+
+    def _daemon_diff_ids(self) -> list[str] | None:
+        rootfs = self.inspect.get("RootFS")
+        layers = rootfs.get("Layers") if isinstance(rootfs, dict) else None
+        if isinstance(layers, list) and all(isinstance(x, str) for x in layers):
+            return layers
+        return None
 
     def metadata(self) -> ImageMetadata:
         if self._meta is None:
-            image_id = str(self.inspect.get("Id", ""))
-            config = self._config_cache.get_config(image_id) if self._config_cache else None
+            image_id = self._inspect_str("Id")
+            config = None
+            if self._config_cache is not None:
+                config = self._config_cache.get_config(image_id, self.limits)
+                if config is not None and decode.diff_ids(config) != self._daemon_diff_ids():
+                    config = None  # not the image the daemon describes: export again
             if config is None:
-                config = self._export_config()
-            diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+                config = self._export_config(self._pending)
+            tags = self.inspect.get("RepoTags")
             self._meta = ImageMetadata(
                 name=self.name,
                 config=config,
-                layers=tuple(LayerRef(diff_id=d, media_type="") for d in diff_ids),
+                layers=tuple(LayerRef(diff_id=d, media_type="") for d in decode.diff_ids(config)),
                 kind="daemon",
-                repo_tags=tuple(self.inspect.get("RepoTags") or ()),
+                repo_tags=tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
                 image_id=image_id,
-                platform=f"{self.inspect.get('Os', '')}/{self.inspect.get('Architecture', '')}",
+                platform=f"{self._inspect_str('Os')}/{self._inspect_str('Architecture')}",
             )
         return self._meta
 
-    def _export_config(self, fn: Callable[[LayerStream], Any] | None = None) -> dict[str, Any]:
+    def _export_config(self, fn: Analyser | None = None) -> dict[str, Any]:
         """Stream the export once; analyse layers with `fn` when given; return the config."""
         import docker.errors
 
+        what = f"the daemon's export of {self.name}"
         try:
             chunks = self.api.get_image(self.name, chunk_size=1 << 20)
             stream = io.BufferedReader(_ChunkStream(iter(chunks)), 1 << 20)
-            if fn is None:
-                res = _stream_archive(stream, lambda s: None, self.limits)
-            else:
-                res = _stream_archive(stream, fn, self.limits)
+            res = stream_archive(stream, fn or (lambda s: LayerAnalysis()), self.limits, self.budget, what)
         except docker.errors.APIError as exc:
             raise OperationalError(f"cannot export image {self.name}: {exc.explanation}") from None
         except TarError as exc:
             raise OperationalError(f"corrupt image export from the daemon: {exc}") from None
-        meta = _resolve_stream(res, self.name, "daemon", None)
+        meta = _resolve_stream(res, self.name, "daemon", None, self.limits, what)
+        expected = self._daemon_diff_ids()
+        if expected is not None and [r.diff_id for r in meta.layers] != expected:
+            raise DigestMismatch(f"{what}: its config lists other layers than the daemon reports for the image")
         self.layer_opens += len(res.layers)
         if fn is not None:
-            self._results = {}
-            for ref in meta.layers:
-                member = ref.location
-                for _ in range(8):
-                    member = res.links.get(member, member)
-                if member in res.layers:
-                    self._results[ref.diff_id] = res.layers[member]
-        if self._config_cache is not None and meta.image_id:
-            self._config_cache.put_config(str(self.inspect.get("Id", "")), meta.config)
+            self._results = {
+                LayerRef(diff_id=r.diff_id, media_type=""): v
+                for r, v in _verified_members(meta, res, what).items()
+            }
+        if self._config_cache is not None and self._inspect_str("Id"):
+            self._config_cache.put_config(self._inspect_str("Id"), meta.config)
         return meta.config
 
     def open_blob(self, ref: LayerRef) -> tuple[IO[bytes], bool]:
         raise OperationalError("the daemon source streams whole images; use analyse_layers")
 
-    def analyse_layers(
-        self, refs: Collection[LayerRef], fn: Callable[[LayerStream], T]
-    ) -> dict[LayerRef, T]:
+    def analyse_layers(self, refs: Collection[LayerRef], fn: Analyser) -> dict[LayerRef, LayerResult]:
         if not refs:
             return {}
         if self._results is None:
@@ -610,9 +848,10 @@ class DaemonSource(ImageSource):
         assert self._results is not None
         out = {}
         for r in refs:
-            if r.diff_id not in self._results:
+            key = LayerRef(diff_id=r.diff_id, media_type="")
+            if key not in self._results:
                 raise OperationalError(f"layer {r.diff_id} missing from the daemon's export")
-            out[r] = self._results[r.diff_id]
+            out[r] = self._results[key]
         return out
 
     def close(self) -> None:
@@ -668,6 +907,8 @@ def open_target(target: str, platform: str | None = None, limits: Limits = DEFAU
 def _archive(path: Path, platform: str | None, limits: Limits) -> ImageSource:
     if path.is_dir():
         return ArchiveSource(path, platform, limits)
+    if not path.is_file():
+        raise OperationalError(f"{path}: not a regular file")
     with open(path, "rb") as f:
         head = f.read(512)
     kind = sniff(head)

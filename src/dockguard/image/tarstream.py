@@ -13,11 +13,12 @@ exhausting memory or time.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
+
+from dockguard.image.limits import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
 
 BLOCK = 512
 GZIP_MAGIC = b"\x1f\x8b"
@@ -36,19 +37,6 @@ class TarError(Exception):
     """The tar stream is corrupt, truncated or exceeds a safety bound."""
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Safety bounds applied to every archive and layer."""
-
-    max_entries: int = 1_000_000
-    max_read: int = 64 * 1024 * 1024          # largest member body any analyser reads
-    max_pax: int = 1024 * 1024                # largest pax / GNU long-name header
-    max_layer_bytes: int = 64 * 1024**3       # decompressed bytes per layer
-    max_ratio: int = 1000                     # decompressed / compressed, once past max_read
-    max_path: int = 4096
-
-
-DEFAULT_LIMITS = Limits()
 
 
 @dataclass
@@ -81,7 +69,17 @@ def _num(field: bytes) -> int:
 
 
 def _str(field: bytes) -> str:
-    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    # Undecodable bytes become U+FFFD: names end up in reports, which must stay valid UTF-8.
+    return field.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _pax_int(pax: dict[str, str], key: str, default: int) -> int:
+    if key not in pax:
+        return default
+    text = pax[key].strip()
+    if not text.isdigit() or len(text) > 20:
+        raise TarError(f"bad pax {key} {text[:20]!r}")
+    return int(text)
 
 
 def _parse_pax(data: bytes) -> dict[str, str]:
@@ -91,15 +89,15 @@ def _parse_pax(data: bytes) -> dict[str, str]:
         sp = data.find(b" ", pos)
         if sp < 0:
             break
-        try:
-            length = int(data[pos:sp])
-        except ValueError:
-            raise TarError("bad pax header") from None
+        digits = data[pos:sp]
+        if not digits.isdigit() or len(digits) > 12:
+            raise TarError("bad pax header")
+        length = int(digits)
         if length <= 0 or pos + length > len(data):
             raise TarError("bad pax record length")
         record = data[sp + 1 : pos + length - 1]
         key, _, value = record.partition(b"=")
-        out[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
+        out[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
         pos += length
     return out
 
@@ -111,8 +109,10 @@ class TarReader:
     unread bodies are skipped with a relative seek; otherwise they are read and discarded.
     """
 
-    def __init__(self, stream: IO[bytes], *, seekable: bool, limits: Limits = DEFAULT_LIMITS):
+    def __init__(self, stream: IO[bytes], *, seekable: bool, limits: Limits = DEFAULT_LIMITS,
+                 budget: Budget | None = None):
         self._f = stream
+        self._budget = budget
         self._seekable = seekable
         self.limits = limits
         self.pos = 0
@@ -227,14 +227,9 @@ class TarReader:
             if chksum != sum(header[:148]) + 256 + sum(header[156:]):
                 raise TarError(f"bad tar header checksum at offset {self.pos - BLOCK}")
             typeflag = chr(header[156]) if header[156] else REGULAR
-            size = _num(header[124:136])
-            if "size" in pax:
-                try:
-                    size = int(pax["size"])
-                except ValueError:
-                    raise TarError("bad pax size") from None
-            if size < 0:
-                raise TarError("negative member size")
+            size = _pax_int(pax, "size", _num(header[124:136]))
+            if size > self.limits.max_layer_bytes:
+                raise TarError(f"member of {size} bytes is larger than a layer may be")
             padded = -(-size // BLOCK) * BLOCK
             if typeflag in ("x", "g", "L", "K"):
                 if size > self.limits.max_pax:
@@ -251,6 +246,11 @@ class TarReader:
             self.count += 1
             if self.count > self.limits.max_entries:
                 raise TarError(f"more than {self.limits.max_entries} entries")
+            if self._budget is not None:
+                try:
+                    self._budget.charge_entry()
+                except BudgetExceeded as exc:
+                    raise TarError(str(exc)) from None
             if longname is not None:
                 name = longname
             elif "path" in pax:
@@ -273,8 +273,8 @@ class TarReader:
                 path=name,
                 type=typeflag,
                 mode=_num(header[100:108]) & 0o7777,
-                uid=int(pax["uid"]) if "uid" in pax else _num(header[108:116]),
-                gid=int(pax["gid"]) if "gid" in pax else _num(header[116:124]),
+                uid=_pax_int(pax, "uid", _num(header[108:116])),
+                gid=_pax_int(pax, "gid", _num(header[116:124])),
                 size=size if typeflag in (REGULAR, "S") else 0,
                 linkname=linkname,
                 offset=self.pos,
@@ -369,7 +369,9 @@ class BoundedDecompressor(io.RawIOBase):
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         try:
             data = self._inner.read(len(b))
-        except (OSError, EOFError, ValueError) as exc:
+        except EOFError:
+            raise TarError("compressed layer is truncated (it ends before its end-of-stream marker)") from None
+        except (OSError, ValueError) as exc:
             raise TarError(f"corrupt compressed layer: {exc}") from None
         except Exception as exc:  # zstandard.ZstdError is not an OSError
             raise TarError(f"corrupt compressed layer: {exc}") from None
@@ -435,26 +437,3 @@ def open_layer_stream(raw: IO[bytes], *, seekable: bool, limits: Limits = DEFAUL
     if kind == "unknown":
         raise TarError("layer is neither a tar archive nor gzip/zstd compressed")
     return LayerStream(reader, seekable, "none")
-
-
-class HashingReader(io.RawIOBase):
-    """Pass-through reader that computes the sha256 of everything read."""
-
-    def __init__(self, f: IO[bytes]):
-        self._f = f
-        self.sha = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._f.read(len(b))
-        self.sha.update(data)
-        b[: len(data)] = data
-        return len(data)
-
-    def drain(self) -> str:
-        """Read to the end and return ``sha256:<hex>``."""
-        while self._f and self.read(1 << 20):
-            pass
-        return "sha256:" + self.sha.hexdigest()

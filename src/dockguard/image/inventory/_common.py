@@ -1,24 +1,89 @@
-"""Helpers shared by the OS package cataloguers."""
+"""Helpers shared by the OS package cataloguers: streaming stanza parsing over bytes.
+
+Package databases come from the image and may be tens of megabytes: they are never decoded
+or split as a whole.  A compiled pattern picks out only the lines of the wanted fields and the
+blank lines between stanzas, so memory stays proportional to the packages kept.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 from dockguard.image.layers import LayerAnalysis
+from dockguard.image.model import Package
+
+#: Longer field values are refused (they are not package names or versions).
+MAX_FIELD = 4096
 
 
-def paragraphs(text: str) -> Iterable[dict[str, str]]:
-    """RFC-822-like stanzas separated by blank lines; continuation lines are dropped."""
-    for block in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            if not line or line[0] in " \t#":
+@dataclass
+class StanzaStats:
+    """What a stanza parse skipped: stanzas with over-long fields, stanzas beyond the limit."""
+
+    too_long: int = 0
+    truncated_at: int = 0  # the stanza limit when it was reached, else 0
+
+    def problems(self, what: str) -> list[str]:
+        """Incompleteness messages for the scan report."""
+        out = []
+        if self.too_long:
+            out.append(f"{what}: {self.too_long} package entries refused (a field longer than {MAX_FIELD} bytes)")
+        if self.truncated_at:
+            out.append(f"{what}: package limit of the scan ({self.truncated_at}) reached, the rest not read")
+        return out
+
+
+def field_pattern(names: Iterable[str], separator: str = r":[ \t]*") -> re.Pattern[bytes]:
+    """Lines ``NAME<sep>value`` for `names`, and blank lines (stanza ends), in multiline mode."""
+    alternatives = b"|".join(re.escape(n.encode()) for n in names)
+    return re.compile(rb"^(?:(" + alternatives + rb")" + separator.encode() + rb"([^\n]*)|[ \t\r]*$)", re.M)
+
+
+def stanzas(data: bytes, pattern: re.Pattern[bytes], limit: int,
+            stats: StanzaStats | None = None) -> Iterator[dict[str, str]]:
+    """Stanzas of the fields `pattern` selects; the first occurrence of a field wins."""
+    stats = stats if stats is not None else StanzaStats()
+    fields: dict[str, str] = {}
+    bad = False
+    count = 0
+    for m in pattern.finditer(data):
+        key = m.group(1)
+        if key is not None:
+            value = m.group(2).rstrip(b" \t\r")
+            if len(value) > MAX_FIELD:
+                bad = True
                 continue
-            key, sep, value = line.partition(":")
-            if sep:
-                fields[key] = value.strip()
-        if fields:
-            yield fields
+            fields.setdefault(key.decode("ascii"), value.decode("utf-8", "replace"))
+            continue
+        if fields or bad:
+            if bad:
+                stats.too_long += 1
+            else:
+                count += 1
+                if count > limit:
+                    stats.truncated_at = limit
+                    return
+                yield fields
+            fields = {}
+            bad = False
+    if bad:
+        stats.too_long += 1
+    elif fields:
+        if count + 1 > limit:
+            stats.truncated_at = limit
+            return
+        yield fields
+
+
+@dataclass
+class Catalogue:
+    """What one cataloguer found: packages, warnings, and what it could not read."""
+
+    packages: list[Package] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
 
 
 def introduced(
@@ -29,10 +94,12 @@ def introduced(
     layers = [layer for layer in analyses if path in layer.files]
     if len(layers) < 2:
         return first  # callers fall back to the layer of the final copy
+    seen: set[int] = set()
     for index, layer in enumerate(analyses):
         data = layer.files.get(path)
-        if data is None:
+        if data is None or id(layer) in seen:
             continue
+        seen.add(id(layer))
         for key in keys(data):
             first.setdefault(key, index)
     return first

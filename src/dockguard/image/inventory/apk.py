@@ -1,11 +1,15 @@
-"""Alpine packages from ``/lib/apk/db/installed`` (P name, V version, A arch, o origin)."""
+"""Alpine packages from ``/lib/apk/db/installed`` (P name, V version, A arch, o origin, L license).
+
+The database is parsed as a stream of the fields used; other lines are never decoded.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from dockguard.image.inventory._common import introduced
+from dockguard.image.inventory._common import Catalogue, StanzaStats, field_pattern, introduced, stanzas
+from dockguard.image.limits import DEFAULT_LIMITS
 from dockguard.image.model import Package
 from dockguard.image.purl import os_purl
 
@@ -13,39 +17,39 @@ if TYPE_CHECKING:
     from dockguard.image.inventory import InventoryInput
 
 INSTALLED = "lib/apk/db/installed"
+_FIELDS = field_pattern(("P", "V", "A", "o", "L"), separator=":")
+
+
+def parse_bytes(data: bytes, limit: int = DEFAULT_LIMITS.max_packages,
+                stats: StanzaStats | None = None) -> list[dict[str, str]]:
+    """One dict of single-letter fields per package that has a name and a version."""
+    return [f for f in stanzas(data, _FIELDS, limit, stats) if f.get("P") and f.get("V")]
 
 
 def parse(text: str) -> list[dict[str, str]]:
-    """One dict of single-letter fields per package."""
-    out = []
-    for block in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            if len(line) > 2 and line[1] == ":" and line[0] not in fields:
-                fields[line[0]] = line[2:]
-        if "P" in fields and "V" in fields:
-            out.append(fields)
-    return out
+    """`parse_bytes` of a decoded database."""
+    return parse_bytes(text.encode("utf-8", "surrogateescape"))
 
 
 def _keys(data: bytes) -> Iterable[tuple[str, str]]:
-    for f in parse(data.decode("utf-8", "replace")):
+    for f in parse_bytes(data):
         yield f["P"], f["V"]
 
 
-def collect(inp: InventoryInput) -> list[Package]:
-    """Installed apk packages with origin as source name."""
+def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
+    """Installed apk packages with origin as source name (at most `limit`)."""
+    out = Catalogue()
     hit = inp.fs.files.get(INSTALLED)
     if hit is None:
-        return []
+        return out
     final_index, data = hit
     first = introduced(inp.analyses, INSTALLED, _keys)
     distro = f"alpine-{inp.os.version}" if inp.os and inp.os.version else ""
-    out = []
-    for f in parse(data.decode("utf-8", "replace")):
+    stats = StanzaStats()
+    for f in parse_bytes(data, inp.limits.max_packages if limit is None else max(limit, 0), stats):
         name, version = f["P"], f["V"]
         index = first.get((name, version), final_index)
-        out.append(
+        out.packages.append(
             Package(
                 type="apk", name=name, version=version, source_name=f.get("o", name),
                 source_version=version, arch=f.get("A", ""),
@@ -54,4 +58,10 @@ def collect(inp: InventoryInput) -> list[Package]:
                 licenses=(f["L"],) if f.get("L") else (),
             )
         )
+    out.incomplete += stats.problems("/" + INSTALLED)
     return out
+
+
+def collect(inp: InventoryInput) -> list[Package]:
+    """The packages of `catalogue`."""
+    return catalogue(inp).packages

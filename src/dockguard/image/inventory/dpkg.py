@@ -1,12 +1,18 @@
-"""Debian packages from ``/var/lib/dpkg/status`` and ``status.d/*`` (distroless)."""
+"""Debian packages from ``/var/lib/dpkg/status`` and ``status.d/*`` (distroless).
+
+The status file is parsed as a stream of the five fields used (Package, Version, Status,
+Architecture, Source); ownership of files is read line by line from ``info/*.list``.
+"""
 
 from __future__ import annotations
 
+import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from dockguard.image.inventory._common import introduced, paragraphs
+from dockguard.image.inventory._common import Catalogue, StanzaStats, field_pattern, introduced, stanzas
+from dockguard.image.limits import DEFAULT_LIMITS
 from dockguard.image.model import Package
 from dockguard.image.purl import os_purl
 
@@ -16,26 +22,38 @@ if TYPE_CHECKING:
 STATUS = "var/lib/dpkg/status"
 STATUS_D = "var/lib/dpkg/status.d/"
 _SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?")
+_FIELDS = field_pattern(("Package", "Version", "Status", "Architecture", "Source"))
+_STATUS_PATH = "/" + STATUS
+_INSTALLED = ("installed", "half-configured", "triggers-awaited", "triggers-pending")
 
 
-def parse(text: str) -> list[dict[str, str]]:
+def parse_bytes(data: bytes, limit: int = DEFAULT_LIMITS.max_packages,
+                stats: StanzaStats | None = None) -> list[dict[str, str]]:
     """Installed package stanzas; entries without Status count as installed (status.d)."""
-    out = []
-    for fields in paragraphs(text):
-        if "Package" not in fields or "Version" not in fields:
+    return list(iter_installed(data, limit, stats))
+
+
+def iter_installed(data: bytes, limit: int = DEFAULT_LIMITS.max_packages,
+                   stats: StanzaStats | None = None) -> Iterator[dict[str, str]]:
+    """`parse_bytes` as a generator."""
+    for fields in stanzas(data, _FIELDS, limit, stats):
+        if not fields.get("Package") or not fields.get("Version"):
             continue
         status = fields.get("Status")
         if status is not None:
             words = status.split()
-            if len(words) < 3 or words[2] not in ("installed", "half-configured", "triggers-awaited",
-                                                   "triggers-pending"):
+            if len(words) < 3 or words[2] not in _INSTALLED:
                 continue
-        out.append(fields)
-    return out
+        yield fields
+
+
+def parse(text: str) -> list[dict[str, str]]:
+    """`parse_bytes` of a decoded status file."""
+    return parse_bytes(text.encode("utf-8", "surrogateescape"))
 
 
 def _keys(data: bytes) -> Iterable[tuple[str, str]]:
-    for f in parse(data.decode("utf-8", "replace")):
+    for f in iter_installed(data):
         yield f["Package"], f["Version"]
 
 
@@ -63,36 +81,50 @@ def to_package(fields: dict[str, str], distro_ns: str, distro: str, layer: str, 
     )
 
 
-def collect(inp: InventoryInput) -> list[Package]:
-    """Packages from the final status file and status.d entries."""
+def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
+    """Packages from the final status file and status.d entries (at most `limit`)."""
     family = inp.os.family if inp.os and inp.os.family in ("debian", "ubuntu") else "debian"
     distro = f"{family}-{inp.os.version}" if inp.os and inp.os.version else ""
-    out: list[Package] = []
+    out = Catalogue()
+    limit = inp.limits.max_packages if limit is None else max(limit, 0)
     hit = inp.fs.files.get(STATUS)
     if hit is not None:
         final_index, data = hit
         first = introduced(inp.analyses, STATUS, _keys)
-        for fields in parse(data.decode("utf-8", "replace")):
+        stats = StanzaStats()
+        for fields in iter_installed(data, limit, stats):
             index = first.get((fields["Package"], fields["Version"]), final_index)
-            out.append(to_package(fields, family, distro, inp.layer_id(index), "/" + STATUS))
+            out.packages.append(to_package(fields, family, distro, inp.layer_id(index), _STATUS_PATH))
+        out.incomplete += stats.problems("/" + STATUS)
     for path, (index, data) in sorted(inp.fs.files.items()):
         if path.startswith(STATUS_D):
-            for fields in parse(data.decode("utf-8", "replace")):
-                out.append(to_package(fields, family, distro, inp.layer_id(index), "/" + path))
+            stats = StanzaStats()
+            for fields in iter_installed(data, limit - len(out.packages), stats):
+                out.packages.append(to_package(fields, family, distro, inp.layer_id(index), "/" + path))
+            out.incomplete += stats.problems("/" + path)
+            if stats.truncated_at:
+                break
     return out
+
+
+def collect(inp: InventoryInput) -> list[Package]:
+    """The packages of `catalogue`."""
+    return catalogue(inp).packages
 
 
 def owned_paths(inp: InventoryInput, candidates: set[str]) -> set[str]:
     """Which of `candidates` (absolute paths) dpkg's ``info/*.list`` files claim."""
     if not candidates:
         return set()
+    wanted = {c.encode("utf-8", "surrogateescape"): c for c in candidates}
     owned: set[str] = set()
-    # Only lists that mention a candidate's directory can own it; skip the rest unsplit.
-    markers = {c.rsplit("/", 1)[0].encode() for c in candidates}
+    # Only lists that mention a candidate's directory can own it; skip the rest unread.
+    markers = {c.rsplit(b"/", 1)[0] for c in wanted}
     for path, (_index, data) in inp.fs.files.items():
         if (path.startswith("var/lib/dpkg/info/") and path.endswith(".list")
                 and any(m in data for m in markers)):
-            for line in data.decode("utf-8", "replace").splitlines():
-                if line in candidates:
-                    owned.add(line)
+            for line in io.BytesIO(data):
+                hit = wanted.get(line.rstrip(b"\r\n"))
+                if hit is not None:
+                    owned.add(hit)
     return owned

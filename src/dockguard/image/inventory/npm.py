@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from dockguard.image.layers import wanted_kind
 from dockguard.image.model import Package
 from dockguard.image.purl import make_purl
+from dockguard.inputs import InputError, parse_json
 
 if TYPE_CHECKING:
     from dockguard.image.inventory import InventoryInput
 
 
 def collect(inp: InventoryInput) -> list[Package]:
-    """One package per package.json with a name and a version."""
-    out = []
+    """All packages of `collect_limited`."""
+    return collect_limited(inp, None)[0]
+
+
+def collect_limited(inp: InventoryInput, limit: int | None) -> tuple[list[Package], bool]:
+    """One package per package.json with a name and a version (at most `limit`)."""
+    out: list[Package] = []
     for path, (index, data) in sorted(inp.fs.files.items()):
         if wanted_kind(path) != "npm":
             continue
+        if limit is not None and len(out) >= limit:
+            return out, True
         try:
-            doc = json.loads(data)
-        except ValueError:
+            doc = parse_json(data, path, max_depth=32)
+        except InputError:
             continue
         if not isinstance(doc, dict):
             continue
@@ -36,4 +43,4 @@ def collect(inp: InventoryInput) -> list[Package]:
                 licenses=(lic,) if isinstance(lic, str) and lic else (),
             )
         )
-    return out
+    return out, False

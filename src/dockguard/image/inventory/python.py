@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def parse_metadata(data: bytes) -> tuple[str, str, str] | None:
     """(name, version, license) from a core-metadata header block."""
-    msg = HeaderParser().parsestr(data.decode("utf-8", "replace"), headersonly=True)
+    msg = HeaderParser().parsestr(data[: 256 * 1024].decode("utf-8", "replace"), headersonly=True)
     name, version = msg.get("Name"), msg.get("Version")
     if not name or not version:
         return None
@@ -26,11 +26,18 @@ def parse_metadata(data: bytes) -> tuple[str, str, str] | None:
 
 
 def collect(inp: InventoryInput) -> list[Package]:
-    """One package per metadata file still present in the squashed image."""
-    out = []
+    """All packages of `collect_limited`."""
+    return collect_limited(inp, None)[0]
+
+
+def collect_limited(inp: InventoryInput, limit: int | None) -> tuple[list[Package], bool]:
+    """One package per metadata file still present in the squashed image (at most `limit`)."""
+    out: list[Package] = []
     for path, (index, data) in sorted(inp.fs.files.items()):
         if wanted_kind(path) != "pymeta":
             continue
+        if limit is not None and len(out) >= limit:
+            return out, True
         parsed = parse_metadata(data)
         if parsed is None:
             continue
@@ -43,4 +50,4 @@ def collect(inp: InventoryInput) -> list[Package]:
                 licenses=(lic,) if lic and lic.upper() != "UNKNOWN" else (),
             )
         )
-    return out
+    return out, False

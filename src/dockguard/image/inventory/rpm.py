@@ -2,7 +2,12 @@
 
 Each row of the ``Packages`` table holds one header blob: big-endian ``il`` (index entries)
 and ``dl`` (data bytes), ``il`` 16-byte entries ``(tag, type, offset, count)``, then the data
-store.  Berkeley DB and ndb databases are not read.
+store.  Berkeley DB and ndb databases are not read (the scan then says it is incomplete).
+
+The database is the image's: it is copied to a private temp dir and opened read-only
+(``immutable`` unless a write-ahead log has to be applied), with an untrusted schema, a
+``Packages`` that must be a table, a deadline and a step limit on every query, a cap on
+value size and on rows.
 """
 
 from __future__ import annotations
@@ -10,10 +15,13 @@ from __future__ import annotations
 import sqlite3
 import struct
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from dockguard.image.inventory._common import Catalogue
+from dockguard.image.limits import DEFAULT_LIMITS, Limits
 from dockguard.image.model import Package
 from dockguard.image.purl import os_purl
 
@@ -49,29 +57,42 @@ class RpmHeader:
         return f"{self.epoch}:{base}" if self.epoch else base
 
 
-def parse_header(blob: bytes) -> RpmHeader:
-    """Parse one header blob; ValueError when malformed."""
+class RpmError(ValueError):
+    """An rpm header or database that cannot be read."""
+
+
+_WANTED = frozenset({TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_LICENSE, TAG_ARCH,
+                     TAG_SOURCERPM, TAG_VENDOR})
+MAX_STRING = 4096
+
+
+def parse_header(blob: object) -> RpmHeader:
+    """Parse one header blob; `RpmError` (a ValueError) when it is anything but a valid header."""
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise RpmError(f"rpm header is {type(blob).__name__}, not a binary blob")
+    blob = bytes(blob)
     if len(blob) < 8:
-        raise ValueError("rpm header too short")
+        raise RpmError("rpm header too short")
     il, dl = struct.unpack_from(">ii", blob, 0)
     if il <= 0 or dl < 0 or il > MAX_ENTRIES or 8 + 16 * il + dl > len(blob):
-        raise ValueError("rpm header sizes out of range")
+        raise RpmError("rpm header sizes out of range")
     data_start = 8 + 16 * il
     data = blob[data_start : data_start + dl]
     values: dict[int, str | int] = {}
     for i in range(il):
         tag, typ, off, count = struct.unpack_from(">iiii", blob, 8 + 16 * i)
-        if tag not in (TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_LICENSE, TAG_ARCH,
-                       TAG_SOURCERPM, TAG_VENDOR):
+        if tag not in _WANTED:
             continue
         if off < 0 or off >= len(data):
-            raise ValueError(f"rpm tag {tag} offset out of range")
+            raise RpmError(f"rpm tag {tag} offset out of range")
         if typ == _INT32 and count >= 1:
+            if off + 4 > len(data):
+                raise RpmError(f"rpm tag {tag} value runs past the data")
             values[tag] = struct.unpack_from(">i", data, off)[0]
         elif typ in (_STRING, _I18N):
-            end = data.find(b"\0", off)
+            end = data.find(b"\0", off, off + MAX_STRING + 1)
             if end < 0:
-                raise ValueError(f"rpm tag {tag} string not terminated")
+                raise RpmError(f"rpm tag {tag} string not terminated within {MAX_STRING} bytes")
             values[tag] = data[off:end].decode("utf-8", "replace")
 
     def s(tag: int) -> str:
@@ -86,27 +107,114 @@ def parse_header(blob: bytes) -> RpmHeader:
     )
 
 
-def read_sqlite(db: bytes, wal: bytes | None = None) -> list[RpmHeader]:
-    """Headers of every package in an rpmdb.sqlite image (and its WAL, when not empty)."""
+@dataclass(frozen=True)
+class RpmDb:
+    """The headers read from an rpmdb and what could not be read."""
+
+    headers: tuple[RpmHeader, ...]
+    problems: tuple[str, ...] = ()
+
+
+def _connect(path: Path, wal: bool) -> sqlite3.Connection:
+    # The copy is ours, but its contents are the image's: read-only, schema untrusted.  A
+    # write-ahead log is applied by sqlite only when the file is not declared immutable.
+    mode = "ro" if wal else "ro&immutable=1"
+    conn = sqlite3.connect(f"file:{path}?mode={mode}", uri=True)
+    conn.execute("PRAGMA trusted_schema=OFF")
+    conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+def run_bounded(conn: sqlite3.Connection, sql: str, max_rows: int, limits: Limits) -> tuple[list[Any], bool]:
+    """Rows of `sql`, at most `max_rows` (and whether there were more), under a deadline.
+
+    A progress handler stops the query after `Limits.sqlite_seconds` or
+    `Limits.sqlite_steps` virtual-machine steps; values longer than `Limits.max_rpm_header`
+    are refused by sqlite itself.  Failures are `RpmError`.
+    """
+    deadline = time.monotonic() + limits.sqlite_seconds
+    every = 10_000
+    steps = 0
+
+    def progress() -> int:
+        nonlocal steps
+        steps += every
+        return 1 if steps > limits.sqlite_steps or time.monotonic() > deadline else 0
+
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.max_rpm_header)
+    conn.set_progress_handler(progress, every)
+    rows: list[Any] = []
+    try:
+        cursor = conn.execute(sql)
+        while len(rows) <= max_rows:
+            batch = cursor.fetchmany(256)
+            if not batch:
+                break
+            rows.extend(batch)
+    except sqlite3.OperationalError as exc:
+        if "interrupted" in str(exc):
+            raise RpmError(f"query stopped after {limits.sqlite_seconds:g} s / {limits.sqlite_steps} steps "
+                           "(a hostile database?)") from None
+        raise RpmError(f"not an rpm sqlite database: {exc}") from None
+    except sqlite3.Error as exc:
+        raise RpmError(f"not an rpm sqlite database: {exc}") from None
+    finally:
+        conn.set_progress_handler(None, 0)
+    more = len(rows) > max_rows
+    return rows[:max_rows], more
+
+
+def read_rpmdb(db: bytes, wal: bytes | None = None, limits: Limits = DEFAULT_LIMITS) -> RpmDb:
+    """Headers of the packages in an rpmdb.sqlite image (and its WAL, when not empty).
+
+    `RpmError` when the database cannot be read at all; unreadable rows and rows beyond
+    `Limits.max_packages` are reported in `RpmDb.problems`.
+    """
     with tempfile.TemporaryDirectory(prefix="dockguard-rpmdb-") as tmp:
         # sqlite needs a real file to apply a write-ahead log; the copy lives in a temp dir.
         path = Path(tmp) / "rpmdb.sqlite"
         path.write_bytes(db)
         if wal:
             (Path(tmp) / "rpmdb.sqlite-wal").write_bytes(wal)
-        conn = sqlite3.connect(f"file:{path}?mode={'rw' if wal else 'ro'}", uri=True)
         try:
-            rows = conn.execute("SELECT blob FROM Packages").fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise ValueError(f"not an rpm sqlite database: {exc}") from None
+            conn = _connect(path, bool(wal))
+        except sqlite3.Error as exc:
+            raise RpmError(f"not an rpm sqlite database: {exc}") from None
+        try:
+            kind, _ = run_bounded(conn, "SELECT type FROM sqlite_master WHERE name = 'Packages'", 2, limits)
+            if [tuple(r) for r in kind] != [("table",)]:
+                found = kind[0][0] if kind else "missing"
+                raise RpmError(f"not an rpm database: Packages is {'a ' + str(found) if kind else found}, "
+                               "not a table")
+            rows, more = run_bounded(conn, "SELECT blob FROM Packages", limits.max_packages, limits)
         finally:
             conn.close()
     out = []
+    problems: list[str] = []
+    bad = 0
     for (blob,) in rows:
-        header = parse_header(bytes(blob))
+        try:
+            header = parse_header(blob)
+        except RpmError as exc:
+            bad += 1
+            if bad == 1:
+                problems.append(f"unreadable package header: {exc}")
+            continue
         if header.name and header.name != "gpg-pubkey":
             out.append(header)
-    return out
+    if bad > 1:
+        problems.append(f"{bad} package headers unreadable in all")
+    if more:
+        problems.append(f"more than {limits.max_packages} packages, the rest not read")
+    return RpmDb(tuple(out), tuple(problems))
+
+
+def read_sqlite(db: bytes, wal: bytes | None = None, limits: Limits = DEFAULT_LIMITS) -> list[RpmHeader]:
+    """The headers of `read_rpmdb`; `RpmError` when anything could not be read."""
+    result = read_rpmdb(db, wal, limits)
+    if result.problems:
+        raise RpmError("; ".join(result.problems))
+    return list(result.headers)
 
 
 def split_source_rpm(source_rpm: str) -> tuple[str, str]:
@@ -119,10 +227,10 @@ def split_source_rpm(source_rpm: str) -> tuple[str, str]:
     return parts[0], f"{parts[1]}-{parts[2]}"
 
 
-def collect(inp: InventoryInput) -> tuple[list[Package], list[str]]:
-    """Installed rpm packages, and a warning for databases that cannot be read."""
-    warnings: list[str] = []
-    out: list[Package] = []
+def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
+    """Installed rpm packages (at most `limit`); an unreadable database makes the scan incomplete."""
+    cat = Catalogue()
+    limits = inp.limits if limit is None else replace(inp.limits, max_packages=max(limit, 0))
     family = inp.os.family if inp.os else "redhat"
     ns = {"rhel": "redhat", "centos": "centos", "fedora": "fedora", "rocky": "rocky",
           "almalinux": "almalinux", "amzn": "amazon", "ol": "oracle"}.get(family, family)
@@ -134,15 +242,16 @@ def collect(inp: InventoryInput) -> tuple[list[Package], list[str]]:
         index, data = hit
         wal = inp.fs.files.get(db_path + "-wal")
         try:
-            headers = read_sqlite(data, wal[1] if wal else None)
-        except ValueError as exc:
-            warnings.append(f"/{db_path}: {exc}")
+            db = read_rpmdb(data, wal[1] if wal else None, limits)
+        except RpmError as exc:
+            cat.incomplete.append(f"/{db_path}: {exc}")
             continue
-        for h in headers:
+        cat.incomplete += [f"/{db_path}: {p}" for p in db.problems]
+        for h in db.headers:
             src_name, src_ver = split_source_rpm(h.source_rpm)
             version = f"{h.version}-{h.release}"
             evr = h.evr
-            out.append(
+            cat.packages.append(
                 Package(
                     type="rpm", name=h.name, version=evr,
                     source_name=src_name or h.name,
@@ -157,6 +266,12 @@ def collect(inp: InventoryInput) -> tuple[list[Package], list[str]]:
             )
         break
     for legacy in LEGACY:
-        if legacy in inp.fs.entries and not out:
-            warnings.append(f"/{legacy}: Berkeley DB / ndb rpm databases are not read")
-    return out, warnings
+        if legacy in inp.fs.entries and not cat.packages:
+            cat.incomplete.append(f"/{legacy}: Berkeley DB / ndb rpm databases are not read")
+    return cat
+
+
+def collect(inp: InventoryInput) -> tuple[list[Package], list[str]]:
+    """Installed rpm packages, and what could not be read."""
+    cat = catalogue(inp)
+    return cat.packages, cat.incomplete
