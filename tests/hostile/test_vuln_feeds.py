@@ -69,9 +69,12 @@ def _import(db: Path, scratch: Path, *paths: Path, extra: tuple[str, ...] = ()) 
 
 
 HUGE = "1." + "9" * 5000
+# dpkg fields longer than 4096 bytes are refused by the cataloguer (the scan is then incomplete),
+# so the longest installed deb version that can reach the matcher is just under that.
+LONG_DEB = "1." + "9" * 4000
 
 
-@pytest.mark.parametrize(("deb", "py"), [("5.²-1", "1.²"), (HUGE, HUGE), ("x:5.2-1", "1.0" + "\x00")],
+@pytest.mark.parametrize(("deb", "py"), [("5.²-1", "1.²"), (LONG_DEB, HUGE), ("x:5.2-1", "1.0" + "\x00")],
                          ids=["superscript", "5000-digits", "bad-epoch-and-nul"])
 def test_hostile_installed_versions_give_unknown_not_a_crash(tmp_path: Path, scratch: Path, deb: str,
                                                              py: str) -> None:
