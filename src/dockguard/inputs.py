@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from dockguard.errors import OperationalError
@@ -114,12 +114,22 @@ def read_text(path: str | os.PathLike[str], *, limit: int, what: str = "file") -
     return decode_utf8(read_bytes(path, limit=limit, what=what), str(path), what)
 
 
-def parse_json(data: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse JSON; any failure is an `InputError` (syntax, nesting, huge integers, NaN)."""
+def parse_json(
+    data: str | bytes,
+    origin: str,
+    *,
+    max_depth: int = MAX_DEPTH,
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+) -> Any:
+    """Parse JSON; any failure is an `InputError` (syntax, nesting, huge integers, NaN).
+
+    `object_pairs_hook` (as in `json.loads`) lets a caller see duplicate keys; what it returns
+    for an object should be a dict (subclass) so that the nesting cap still applies.
+    """
     if isinstance(data, bytes):
         data = decode_utf8(data, origin, "JSON")
     try:
-        value = json.loads(data, parse_constant=_no_constant)
+        value = json.loads(data, parse_constant=_no_constant, object_pairs_hook=object_pairs_hook)
     except json.JSONDecodeError as exc:
         raise InputError(origin, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
