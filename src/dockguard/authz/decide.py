@@ -39,7 +39,7 @@ from dockguard.authz.translate import (
     volume_create,
 )
 from dockguard.engine import Context, Options, run_check
-from dockguard.inputs import MAX_DEPTH, InputError, parse_json
+from dockguard.inputs import MAX_DEPTH, InputError, parse_json, read_bytes
 from dockguard.model import Detail, Outcome
 from dockguard.registry import Check, catalogue
 from dockguard.snapshot import (
@@ -251,6 +251,8 @@ class Decider:
         *,
         docker_sockets: tuple[str, ...] = (),
         protected: tuple[str, ...] = (),
+        guarded_dirs: tuple[str, ...] = (),
+        own_socket: str = "",
         resolve_symlinks: bool = True,
     ) -> None:
         self.policy = policy
@@ -263,6 +265,8 @@ class Decider:
         sockets = tuple(dict.fromkeys((*DEFAULT_DOCKER_SOCKETS, *policy.docker_sockets, *docker_sockets)))
         self.sockets = sockets
         self.protected = tuple(dict.fromkeys((*PROTECTED_PATHS, *policy.protected_paths, *protected)))
+        self.guarded_dirs = tuple(dict.fromkeys(guarded_dirs))
+        self.own_socket = own_socket
         # What the checks need besides the container: the daemon's sockets (5.32), a seccomp
         # default in force (5.22 then judges only the container's own options) and AppArmor
         # (5.2 then judges the requested profile).
@@ -403,8 +407,9 @@ class Decider:
             findings.append(Finding(Rule.CHECKPOINT_DIR, "checkpoint removed from a directory on the host"))
 
     def _self_plugin(self, name: str, verb: str, findings: list[Finding]) -> None:
-        if plugin_ref(name) in {plugin_ref(self.policy.plugin_name)}:
-            findings.append(Finding(Rule.SELF, f"would {verb} the authorization plugin {self.policy.plugin_name}"))
+        ref = plugin_ref(name)
+        if ref and ref in {plugin_ref(n) for n in own_plugin_names(self.policy.plugin_name, self.own_socket)}:
+            findings.append(Finding(Rule.SELF, f"would {verb} the authorization plugin {name}"))
 
     # ------------------------------------------------------------------ evaluation
 
@@ -448,8 +453,8 @@ class Decider:
             if m.type != "bind" or not m.source:
                 continue
             srcs = _run_alias(posixpath.normpath("/" + m.source.lstrip("/")))
-            for p in self.protected:
-                if any(_under(q, src) or _under(src, q) for q in _run_alias(p) for src in srcs):
+            for p, inside in [(p, True) for p in self.protected] + [(d, False) for d in self.guarded_dirs]:
+                if any(_under(q, src) or (inside and _under(src, q)) for q in _run_alias(p) for src in srcs):
                     out.append(Finding(Rule.SELF, f"host {m.source} mounted at {m.destination} exposes {p}"))
                     break
         return out
@@ -559,6 +564,55 @@ class Decider:
                     cache[s.target] = (info.image, info.labels) if info else (None, None)
                 image, labels = cache[s.target]
         return any(e.matches(c.rule, user, image, labels) for e in relevant)
+
+
+SPEC_DIRS = ("/etc/docker/plugins", "/usr/lib/docker/plugins")
+SOCKET_DIR = "/run/docker/plugins"
+MAX_SPEC = 64 * 1024
+
+
+def own_plugin_names(policy_name: str, socket_path: str) -> set[str]:
+    """Every name dockerd may know this plugin by: the policy's, the socket's, and spec files naming it.
+
+    Read when a plugin-management request arrives (rare), so a spec file written after the
+    plugin started counts too.
+    """
+    names = {policy_name}
+    if not socket_path:
+        return names
+    sock = os.path.abspath(socket_path)
+    names.add(os.path.splitext(os.path.basename(sock))[0])
+    targets = {sock, f"unix://{sock}"}
+    for d in SPEC_DIRS:
+        try:
+            entries = os.listdir(d)
+        except OSError:
+            continue
+        for entry in entries:
+            stem, ext = os.path.splitext(entry)
+            if ext not in (".spec", ".json"):
+                continue
+            try:
+                data = read_bytes(os.path.join(d, entry), limit=MAX_SPEC, what="plugin spec")
+            except InputError:
+                continue
+            text = data.decode("utf-8", "replace").strip()
+            if ext == ".json":
+                try:
+                    doc = parse_json(data, entry)
+                except InputError:
+                    continue
+                text = str(doc.get("Addr", "")) if isinstance(doc, dict) else ""
+            if text.strip() in targets:
+                names.add(stem)
+    try:
+        for entry in os.listdir(SOCKET_DIR):
+            path = os.path.join(SOCKET_DIR, entry)
+            if os.path.realpath(path) == os.path.realpath(sock):
+                names.add(os.path.splitext(entry)[0])
+    except OSError:
+        pass
+    return names
 
 
 def plugin_ref(name: str) -> str:

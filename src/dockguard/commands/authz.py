@@ -76,12 +76,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     docker_host = args.docker_host or default_docker_host()
     sockets = (docker_host[len("unix://"):],) if docker_host.startswith("unix://") else ()
+    # the plugin's own files may never be mounted in, nor the directories holding them (a
+    # container could replace them); other files in those directories stay usable
     own = tuple(os.path.abspath(p) for p in (args.socket, args.policy, args.log) if p)
-    protected = (*own, os.path.dirname(os.path.abspath(args.socket)))
+    guarded = tuple(dict.fromkeys(os.path.dirname(p) for p in own))
     lookup = DaemonLookup(docker_host)
 
     def make() -> Decider:
-        return Decider(_load(args.policy), lookup, docker_sockets=sockets, protected=protected)
+        return Decider(_load(args.policy), lookup, docker_sockets=sockets, protected=own, guarded_dirs=guarded,
+                       own_socket=os.path.abspath(args.socket))
 
     decider = make()
     log = DecisionLog(args.log)
