@@ -177,7 +177,8 @@ CLI_REFUSALS = [
     (["--userns", "host"], "5.31 host user namespace (policy rule host-userns)"),
     (["--security-opt", "seccomp=unconfined"], "5.22 seccomp disabled (policy rule seccomp-unconfined)"),
     (["--security-opt", "apparmor=unconfined"], "5.2 AppArmor profile is unconfined (policy rule apparmor-unconfined)"),
-    (["--device", "/dev/null:/dev/n2"], "5.18 host device /dev/null exposed at /dev/n2 (rwm) (policy rule host-devices)"),
+    (["--device", "/dev/null:/dev/n2"], "5.18 host device /dev/null exposed at /dev/n2 (rwm) "
+     "(policy rule host-devices)"),
     (["--device-cgroup-rule", "c *:* rwm"], "(policy rule host-devices)"),
     (["--security-opt", "systempaths=unconfined"], "(policy rule system-paths)"),
 ]
@@ -244,7 +245,8 @@ def test_update_with_devices_refused(authz: Setup) -> None:
                                         "CgroupPermissions": "rwm"}]}).encode()
         code, text = curl(s.daemon, "POST", "/v1.41/containers/dg-upd/update", data=body)
         assert code == 403 and "5.18 host device /dev/null" in text
-        code, text = curl(s.daemon, "POST", "/v1.41/containers/dg-upd/update", data=b'{"Memory": 67108864, "MemorySwap": 67108864}')
+        limits = b'{"Memory": 67108864, "MemorySwap": 67108864}'
+        code, text = curl(s.daemon, "POST", "/v1.41/containers/dg-upd/update", data=limits)
         assert code == 200, text
     finally:
         docker(s.env, "rm", "-f", "dg-upd")
