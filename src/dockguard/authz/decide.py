@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dockguard.authz.gojson import BodyError, Reader, parse_body
+from dockguard.authz.gojson import Reader, parse_body
 from dockguard.authz.lookup import ContainerInfo, Lookup, LookupFailed
 from dockguard.authz.policy import Policy, Rule
 from dockguard.authz.routes import BODY_DECIDES, QUERY_DECIDES, Kind, Route, normalise
@@ -285,12 +285,10 @@ class Decider:
         """The decision on `req`; never raises (fail-safe refusal instead)."""
         try:
             return self._decide(req)
-        except BodyError as exc:
-            return fail_safe(f"malformed request: {exc}")
         except InputError as exc:
-            return fail_safe(f"malformed request: {exc}")
+            return fail_safe(f"malformed request: {exc}", _endpoint(req))
         except Exception as exc:
-            return fail_safe(f"internal error: {type(exc).__name__}: {exc}")
+            return fail_safe(f"internal error: {type(exc).__name__}: {exc}", _endpoint(req))
 
     def judge(self, subjects: list[Subject], user: str = "", findings: tuple[Finding, ...] = ()) -> Decision:
         """Judge subjects built elsewhere (``authz check``: existing containers, compose)."""
@@ -613,6 +611,14 @@ def own_plugin_names(policy_name: str, socket_path: str) -> set[str]:
     except OSError:
         pass
     return names
+
+
+def _endpoint(req: AuthzRequest) -> str:
+    try:
+        route = normalise(req.method, req.uri)
+    except Exception:
+        return ""
+    return f"{route.method} {route.path}"
 
 
 def plugin_ref(name: str) -> str:

@@ -38,6 +38,9 @@ from dockguard.inputs import InputError
 MAX_PLUGIN_REQUEST = 8 * 1024 * 1024
 """Bytes accepted per plugin call: a 1 MiB body is 1.4 MiB of base64, plus headers."""
 
+MAX_DRAIN = 64 * 1024 * 1024
+"""Bytes of an over-long plugin request read and dropped before answering (never stored)."""
+
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
 
 
@@ -64,6 +67,13 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         finally:
             os.umask(old)
         self.server_activate()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line on stderr instead of a traceback; a client that went away is not an error."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, BrokenPipeError | ConnectionResetError):
+            return
+        print(f"dockguard authz: connection error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -92,6 +102,10 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         n = int(length)
         if n > MAX_PLUGIN_REQUEST:
+            # read and drop (bounded) so that the client gets the refusal rather than a reset
+            left = min(n, MAX_DRAIN)
+            while left > 0 and (chunk := self.rfile.read(min(left, 65536))):
+                left -= len(chunk)
             self.close_connection = True
             return None
         return self.rfile.read(n)
