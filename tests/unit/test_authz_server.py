@@ -202,3 +202,43 @@ def test_log_reopen_and_uri_cap(tmp_path: Path) -> None:
     assert len(first["uri"]) == 4096 + 3 and first["time"].endswith("Z")
     assert json.loads(path.read_text())["uri"] == "/y"
     assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_serve_notifies_systemd_and_stops_cleanly(tmp_path: Path) -> None:
+    """The real CLI: READY=1 once the socket listens (Type=notify), SIGHUP reloads, SIGTERM removes the socket."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    notify = tmp_path / "notify"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(notify))
+    listener.settimeout(30)
+    sock = tmp_path / "p.sock"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules: {privileged: off}\n")
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify))
+    proc = subprocess.Popen([sys.executable, "-m", "dockguard", "authz", "serve", "--socket", str(sock),
+                             "--policy", str(policy), "--log", str(tmp_path / "log")],
+                            env=env, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert listener.recv(64) == b"READY=1"
+        conn = UnixConnection(str(sock))
+        assert call(conn, "/AuthZPlugin.AuthZReq", PRIV)[1]["Allow"] is True
+        policy.write_text("rules: {privileged: on}\n")
+        os.kill(proc.pid, signal.SIGHUP)
+        assert listener.recv(64) == b"READY=1"
+        assert call(conn, "/AuthZPlugin.AuthZReq", PRIV)[1]["Allow"] is False
+        policy.write_text("rules: {privileged: maybe}\n")  # a broken policy keeps the previous one
+        os.kill(proc.pid, signal.SIGHUP)
+        assert listener.recv(64) == b"READY=1"
+        assert call(conn, "/AuthZPlugin.AuthZReq", PRIV)[1]["Allow"] is False
+        conn.close()
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        listener.close()
+    assert proc.returncode == 0
+    assert b"reload failed, keeping the previous policy" in err and b"Traceback" not in err
+    assert not sock.exists()

@@ -19,6 +19,7 @@ path, which the decision turns into a refusal (Go would have refused the type to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from dockguard.inputs import InputError, json_path, parse_json
@@ -41,11 +42,21 @@ class GoObject(dict[str, Any]):
     what Go sees.
     """
 
-    __slots__ = ("pairs",)
+    __slots__ = ("_folded", "pairs")
 
     def __init__(self, pairs: list[tuple[str, Any]] | tuple[tuple[str, Any], ...] = ()) -> None:
         super().__init__(pairs)
         self.pairs: tuple[tuple[str, Any], ...] = tuple(pairs)
+        self._folded: dict[str, list[Any]] | None = None
+
+    def folded(self) -> dict[str, list[Any]]:
+        """Values by folded key, in document order (built once)."""
+        if self._folded is None:
+            index: dict[str, list[Any]] = {}
+            for k, v in self.pairs:
+                index.setdefault(fold(k), []).append(v)
+            self._folded = index
+        return self._folded
 
     def merged(self, other: GoObject) -> GoObject:
         """Go decoding `other` into the value `self` already filled."""
@@ -73,7 +84,7 @@ def fold(name: str) -> str:
     return "".join("s" if c == "\u017f" else "k" if c == "\u212a" else c.lower() if c.isascii() else c for c in name)
 
 
-def _combine(values: list[Any]) -> Any:
+def _combine(values: Iterable[Any]) -> Any:
     out: Any = _MISSING
     for v in values:
         if v is None:
@@ -89,8 +100,7 @@ def raw_field(obj: Any, name: str) -> Any:
     """The value Go decodes into struct field `name` of `obj`, or `_MISSING`."""
     if not isinstance(obj, GoObject):
         return _MISSING
-    want = name.lower()
-    return _combine([v for k, v in obj.pairs if fold(k) == want])
+    return _combine(obj.folded().get(name.lower(), ()))
 
 
 def has_field(obj: Any, name: str) -> bool:

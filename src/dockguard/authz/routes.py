@@ -296,13 +296,23 @@ def normalise(method: str, uri: str) -> Route:
     if meth == "OPTIONS":  # dockerd answers CORS preflight for any path without acting
         return Route(meth, path, version, query, ((OPTIONS, {}),))
     matches = []
-    for e in ENDPOINTS:
-        if e.method != meth and not (meth == "HEAD" and e.method == "GET"):
-            continue
+    first = path.split("/", 2)[1].lower()
+    for e in _INDEX.get((meth, first), ()) + (_INDEX.get(("GET", first), ()) if meth == "HEAD" else ()):
         mm = e.regex.match(path)
         if mm:
             matches.append((e, mm.groupdict()))
     return Route(meth, path, version, query, tuple(matches))
+
+
+def _index() -> dict[tuple[str, str], tuple[Endpoint, ...]]:
+    out: dict[tuple[str, str], list[Endpoint]] = {}
+    for e in ENDPOINTS:
+        out.setdefault((e.method, e.pattern.split("/", 2)[1].lower()), []).append(e)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+_INDEX = _index()
+"""Endpoints by (method, first path segment): the first segment is never a variable."""
 
 
 def compare_versions(a: str, b: str) -> int:

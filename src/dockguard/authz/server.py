@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from dockguard.authz.decide import AuthzRequest, Decider, Decision, fail_safe
@@ -42,6 +41,10 @@ MAX_DRAIN = 64 * 1024 * 1024
 """Bytes of an over-long plugin request read and dropped before answering (never stored)."""
 
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
+MAX_LINE = 64 * 1024
+MAX_HEADERS = 100
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            431: "Request Header Fields Too Large"}
 
 
 @dataclass
@@ -76,59 +79,92 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         print(f"dockguard authz: connection error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(socketserver.StreamRequestHandler):
+    """A minimal HTTP/1.1 server side: keep-alive, Content-Length bodies, one write per answer.
+
+    http.server's header parsing (email.parser) costs more than a decision; the plugin protocol
+    needs only the request line, Content-Length and Connection.
+    """
+
     server: _Server
+    rbufsize = 64 * 1024
+    wbufsize = 0
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence http.server's per-request stderr line (decisions go to the decision log)."""
+    def handle(self) -> None:
+        """Answer requests on this connection until the client closes it."""
+        while self._one():
+            pass
 
-    def address_string(self) -> str:
-        """Unix sockets have no peer address."""
-        return "unix"
+    def _one(self) -> bool:
+        line = self.rfile.readline(MAX_LINE + 1)
+        while line in (b"\r\n", b"\n"):
+            line = self.rfile.readline(MAX_LINE + 1)
+        if not line:
+            return False
+        parts = line.split()
+        if len(line) > MAX_LINE or len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+            self._reply(400, {"Err": "dockguard authz: bad request line"}, close=True)
+            return False
+        method, target, version = parts
+        headers: dict[bytes, bytes] = {}
+        for _ in range(MAX_HEADERS + 1):
+            h = self.rfile.readline(MAX_LINE + 1)
+            if not h or len(h) > MAX_LINE:
+                return False
+            if h in (b"\r\n", b"\n"):
+                break
+            key, _, value = h.partition(b":")
+            headers[key.strip().lower()] = value.strip()
+        else:
+            self._reply(431, {"Err": "dockguard authz: too many headers"}, close=True)
+            return False
+        keep = version == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
+        body = self._body(headers)
+        if body is None:
+            keep = False
+        path = target.split(b"?", 1)[0].decode("latin-1")
+        if method != b"POST":
+            self._reply(405, {"Err": f"dockguard authz: {method.decode('latin-1')} is not a plugin call"}, not keep)
+        elif path == "/Plugin.Activate":
+            self._reply(200, {"Implements": ["authz"]}, not keep)
+        elif path == "/AuthZPlugin.AuthZReq":
+            self._reply(200, self._authz_req(body), not keep)
+        elif path == "/AuthZPlugin.AuthZRes":
+            self._reply(200, {"Allow": True}, not keep)
+        else:
+            self._reply(404, {"Err": f"dockguard authz: unknown plugin call {path}"}, not keep)
+        return keep
 
-    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+    def _reply(self, status: int, payload: dict[str, Any], close: bool = False) -> None:
         data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", CONTENT_TYPE)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        head = (
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {CONTENT_TYPE}\r\n"
+            f"Content-Length: {len(data)}\r\n{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
+        ).encode()
+        self.wfile.write(head + data)
 
-    def _body(self) -> bytes | None:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.strip().isdigit():
-            self.close_connection = True
-            return None
+    def _body(self, headers: dict[bytes, bytes]) -> bytes | None:
+        length = headers.get(b"content-length", b"").strip()
+        if b"transfer-encoding" in headers or not length.isdigit():
+            return None  # dockerd always sends a Content-Length
         n = int(length)
         if n > MAX_PLUGIN_REQUEST:
             # read and drop (bounded) so that the client gets the refusal rather than a reset
             left = min(n, MAX_DRAIN)
             while left > 0 and (chunk := self.rfile.read(min(left, 65536))):
                 left -= len(chunk)
-            self.close_connection = True
             return None
-        return self.rfile.read(n)
-
-    def do_POST(self) -> None:
-        """Dispatch a plugin call."""
-        path = self.path.split("?", 1)[0]
-        body = self._body()
-        if path == "/Plugin.Activate":
-            self._reply(200, {"Implements": ["authz"]})
-        elif path == "/AuthZPlugin.AuthZReq":
-            self._reply(200, self._authz_req(body))
-        elif path == "/AuthZPlugin.AuthZRes":
-            self._reply(200, {"Allow": True})
-        else:
-            self._reply(404, {"Err": f"dockguard authz: unknown plugin call {path}"})
+        data = self.rfile.read(n)
+        return data if len(data) == n else None
 
     def _authz_req(self, body: bytes | None) -> dict[str, Any]:
         state = self.server.state
         t0 = time.perf_counter()
         req: AuthzRequest | None = None
         if body is None:
-            decision = fail_safe(f"plugin request without a length or over {MAX_PLUGIN_REQUEST} bytes")
+            decision = fail_safe(
+                f"plugin request without a Content-Length, cut short, or over {MAX_PLUGIN_REQUEST} bytes"
+            )
         else:
             try:
                 req = AuthzRequest.from_json(body)
@@ -220,6 +256,21 @@ class PluginServer:
         self.state.log.close()
 
 
+def notify_ready() -> None:
+    """Tell systemd (``Type=notify``) that the socket accepts connections, so dockerd may start."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(addr)
+            s.sendall(b"READY=1")
+    except OSError as exc:
+        print(f"dockguard authz: cannot notify systemd: {exc}", file=sys.stderr, flush=True)
+
+
 def run(server: PluginServer, reload: Callable[[], Decider] | None) -> int:
     """Serve until SIGTERM/SIGINT; SIGHUP reopens the log and reloads the policy (kept on error)."""
     done = threading.Event()
@@ -236,6 +287,7 @@ def run(server: PluginServer, reload: Callable[[], Decider] | None) -> int:
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
     server.start()
+    notify_ready()
     while True:
         done.wait()
         done.clear()
@@ -249,5 +301,6 @@ def run(server: PluginServer, reload: Callable[[], Decider] | None) -> int:
             print("dockguard authz: reloaded", file=sys.stderr, flush=True)
         except Exception as exc:  # keep serving with the old policy
             print(f"dockguard authz: reload failed, keeping the previous policy: {exc}", file=sys.stderr, flush=True)
+        notify_ready()
     server.stop()
     return 0
