@@ -130,4 +130,8 @@ def test_every_endpoint_routes_to_itself(endpoint) -> None:  # type: ignore[no-u
 def test_docs_list_every_endpoint() -> None:
     text = (REPO / "docs" / "authz.md").read_text()
     for e in ENDPOINTS:
-        assert f"| {e.method} | `{e.pattern}` |" in text, f"{e.method} {e.pattern} missing from docs/authz.md"
+        judged = "allowed" if e.kind is Kind.ALLOW else "judged"
+        row = f"| {e.method} | `{e.pattern}` | {e.since} | {judged} |"
+        assert row in text, f"{row} missing from docs/authz.md"
+    rows = [line for line in text.splitlines() if re.match(r"\| (GET|POST|PUT|DELETE|HEAD) \| `/", line)]
+    assert len(rows) == len(ENDPOINTS)

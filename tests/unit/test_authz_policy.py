@@ -82,3 +82,12 @@ def test_all_rules_and_image_names() -> None:
     assert image_names("me/app:2") == ("me/app:2", "docker.io/me/app:2")
     assert image_names("localhost:5000/app") == ("localhost:5000/app", "localhost:5000/app:latest")
     assert image_names("quay.io/x/y@sha256:ab") == ("quay.io/x/y@sha256:ab",)
+
+
+def test_docs_describe_every_rule() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "authz.md").read_text()
+    for info in RULES:
+        row = f"| `{info.rule.value}` | {'on' if info.default_on else 'off'} | {info.cis or '–'} |"
+        assert row in text, row
