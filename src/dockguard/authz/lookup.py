@@ -123,7 +123,8 @@ class DaemonLookup:
                 kwargs["base_url"] = self.docker_host
                 # a fixed version: no /version round trip, and the plugin may start before dockerd
                 try:
-                    self._client = docker.APIClient(version="1.24", timeout=self.timeout, **kwargs)
+                    self._client = docker.APIClient(version="1.24", timeout=self.timeout, max_pool_size=32,
+                                                    **kwargs)
                 except docker.errors.DockerException as exc:
                     raise LookupFailed(f"cannot reach the daemon at {self.docker_host}: {exc}") from None
             return self._client

