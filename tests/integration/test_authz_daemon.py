@@ -493,6 +493,11 @@ def test_decision_log(authz: Setup) -> None:
     assert e["rules"] == ["privileged"] and e["reasons"] == ["5.5 privileged container (policy rule privileged)"]
     assert set(e) >= {"time", "user", "method", "uri", "decision", "rules", "reasons", "ms"}
     assert any(x["decision"] == "allow" and x["endpoint"] == "GET /containers/json" for x in new)
+    # dockerd asks the plugin only about paths its router knows: an unknown one is a 404 first
+    before = len(s.plugin.decisions())
+    code, _ = curl(s.daemon, "GET", "/v1.41/no/such/endpoint", headers=())
+    assert code == 404
+    assert not [e for e in s.plugin.decisions()[before:] if "no/such" in e["uri"]]
 
 
 # ------------------------------------------------------------------------------ plugin restart

@@ -324,3 +324,23 @@ def test_container_info_is_parsed_defensively() -> None:
                                       {"Type": "volume", "Name": "v", "Destination": "/v", "RW": False}]})
     assert info.image == "x" and info.labels == {"a": "b"} and info.pid_mode == ""
     assert info.mounts == (MountPoint("bind", "/etc", "/e", True, ""),) and info.volume_names == (("v", "/v", False),)
+
+
+def test_own_names_from_spec_files(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import dockguard.authz.decide as decide_mod
+
+    specs, sockets = tmp_path / "specs", tmp_path / "sockets"
+    specs.mkdir()
+    sockets.mkdir()
+    sock = tmp_path / "run" / "authz.sock"
+    (specs / "corp-authz.spec").write_text(f"unix://{sock}\n")
+    (specs / "other.spec").write_text("unix:///elsewhere.sock\n")
+    (specs / "json-named.json").write_text(json.dumps({"Name": "json-named", "Addr": f"unix://{sock}"}))
+    (specs / "huge.spec").write_bytes(b"x" * (decide_mod.MAX_SPEC + 1))
+    monkeypatch.setattr(decide_mod, "SPEC_DIRS", (str(specs),))
+    monkeypatch.setattr(decide_mod, "SOCKET_DIR", str(sockets))
+    names = decide_mod.own_plugin_names("dockguard", str(sock))
+    assert names == {"dockguard", "authz", "corp-authz", "json-named"}
+    d = Decider(Policy(), Daemon(), own_socket=str(sock))
+    assert "(policy rule self-protection)" in d.decide(req("POST", "/v1.41/plugins/corp-authz:latest/disable")).message
+    assert d.decide(req("POST", "/v1.41/plugins/other/disable")).allow
