@@ -288,7 +288,7 @@ def main() -> int:
         plugin.stop()
         trivial.terminate()
         trivial.wait(timeout=10)
-        for spec in specs:
+        for spec in reversed(specs):  # the one that created the directory removes it, last
             spec.remove()
         for r in roots.values():
             cleanup_root(r)
