@@ -54,6 +54,7 @@ bench: test-deps
 	$(BIN)/python bench/bench_image.py
 	$(BIN)/python bench/bench_vuln.py
 	$(BIN)/python bench/bench_seccomp.py
+	$(BIN)/python bench/bench_authz.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

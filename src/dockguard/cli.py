@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "seccomp",
     "audit",
     "diff",
+    "authz",
 )
 
 

@@ -21,7 +21,7 @@ import functools
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from dockguard.errors import OperationalError
@@ -118,12 +118,21 @@ def read_text(path: str | os.PathLike[str], *, limit: int, what: str = "file") -
     return decode_utf8(read_bytes(path, limit=limit, what=what), str(path), what)
 
 
-def parse_json(data: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH, max_nodes: int | None = None) -> Any:
+def parse_json(
+    data: str | bytes,
+    origin: str,
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_nodes: int | None = None,
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+) -> Any:
     """Parse JSON; any failure is an `InputError` (syntax, nesting, huge integers, NaN).
 
     `max_nodes` caps the objects and arrays the document may hold (counted as ``{`` and ``[``
     characters before parsing, so an overestimate): a megabyte of ``[],`` would otherwise
-    become 350 000 lists of 64 bytes each.
+    become 350 000 lists of 64 bytes each.  `object_pairs_hook` (as in `json.loads`) lets a
+    caller see duplicate keys; what it returns for an object should be a dict (subclass) so
+    that the nesting cap still applies.
     """
     if max_nodes is not None:
         nodes = data.count(b"{") + data.count(b"[") if isinstance(data, bytes) else data.count("{") + data.count("[")
@@ -132,7 +141,7 @@ def parse_json(data: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH, ma
     if isinstance(data, bytes):
         data = decode_utf8(data, origin, "JSON")
     try:
-        value = json.loads(data, parse_constant=_no_constant)
+        value = json.loads(data, parse_constant=_no_constant, object_pairs_hook=object_pairs_hook)
     except json.JSONDecodeError as exc:
         raise InputError(origin, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
