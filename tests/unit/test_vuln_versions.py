@@ -164,7 +164,9 @@ _maven_versions = st.from_regex(r"\A[0-9]{1,2}([.-]([0-9]{1,2}|alpha|beta|rc|sp|
 _gem_versions = st.from_regex(r"\A[0-9]{1,2}(\.([0-9]{1,2}|a|b|pre|rc1)){0,4}\Z")
 _composer_versions = st.from_regex(r"\A[0-9]{1,2}(\.[0-9]{1,2}){0,3}(-(alpha|beta|RC|patch)[0-9]?)?(-dev)?\Z")
 _nuget_versions = st.from_regex(r"\A[0-9]{1,2}(\.[0-9]{1,2}){0,3}(-[0-9a-zA-Z]{1,3}(\.[0-9a-zA-Z]{1,3})?)?\Z")
-_cargo_versions = st.from_regex(r"\A(0|[1-9][0-9]?)\.(0|[1-9])\.(0|[1-9])(-(0|[1-9]|[a-z]{1,3})(\.(0|[1-9]|[a-z]{1,2}))?)?\Z")
+_cargo_versions = st.from_regex(
+    r"\A(0|[1-9][0-9]?)\.(0|[1-9])\.(0|[1-9])(-(0|[1-9]|[a-z]{1,3})(\.(0|[1-9]|[a-z]{1,2}))?)?\Z"
+)
 
 
 @settings(max_examples=300)
@@ -333,7 +335,9 @@ def test_cargo_is_strict_semver_with_spec_precedence() -> None:
         _check(compare_cargo, lower, "<", higher)
     _check(compare_cargo, "1.0.0+build.1", "=", "1.0.0+build.2")  # metadata has no precedence
     _check(compare_cargo, "2.0.0", ">", "1.99.99")
-    for bad in ("1.2", "v1.2.3", "01.0.0", "1.0.0-01", "1.0.0-", "1.0.0+", "=1.0.0", "1.0.0.0", "18446744073709551616.0.0"):
+    bad_versions = ("1.2", "v1.2.3", "01.0.0", "1.0.0-01", "1.0.0-", "1.0.0+", "=1.0.0", "1.0.0.0",
+                    "18446744073709551616.0.0")
+    for bad in bad_versions:
         assert "SemVer" in (version_problem("crates.io", bad) or ""), bad
     assert version_problem("crates.io", "0.0.0-0") is None
     assert version_problem("crates.io", "18446744073709551615.0.0+x.01") is None

@@ -196,23 +196,45 @@ class AdvisoryRow:
 _PEP503 = re.compile(r"[-_.]+")
 
 
+_SLE_PRODUCT = re.compile(r"SUSE:Linux Enterprise (?!Micro )[^:]*? ([0-9]{1,3}(?: SP[0-9]{1,2})?)", re.ASCII)
+
+
 def normalise_ecosystem(ecosystem: str) -> str:
-    """Canonical ecosystem key: ``Ubuntu:22.04:LTS`` → ``Ubuntu:22.04``, Red Hat by major."""
+    """Canonical ecosystem key, the form `distros.os_ecosystems` looks up.
+
+    ``Ubuntu:22.04:LTS`` → ``Ubuntu:22.04`` (``Ubuntu:Pro:18.04:LTS`` → ``Ubuntu:Pro:18.04``);
+    ``Red Hat:enterprise_linux:9::baseos`` → ``Red Hat:9`` (other Red Hat streams, such as
+    ``rhel_eus``, stay apart); ``Rocky Linux:9.3`` → ``Rocky Linux:9``; every SLE product and
+    module of one service pack (``SUSE:Linux Enterprise Module for Basesystem 15 SP5``,
+    ``SUSE:Linux Enterprise Server 15 SP5``) → ``SUSE:Linux Enterprise 15 SP5``, since SUSE
+    files a package under the module that ships it.
+    """
     eco = ecosystem.strip()
     parts = eco.split(":")
     if parts[0] == "Ubuntu":
         return ":".join(p for p in parts if p != "LTS")
     if parts[0] == "Red Hat" and len(parts) >= 3 and parts[1] == "enterprise_linux":
         return f"Red Hat:{parts[2].split('.')[0]}"
-    if parts[0] in ("Rocky Linux", "AlmaLinux") and len(parts) >= 2:
+    if parts[0] in ("Rocky Linux", "AlmaLinux", "Azure Linux", "Mageia") and len(parts) >= 2:
         return f"{parts[0]}:{parts[1].split('.')[0]}"
+    if parts[0] == "SUSE":
+        m = _SLE_PRODUCT.fullmatch(eco)
+        if m:
+            return f"SUSE:Linux Enterprise {m.group(1)}"
     return eco
 
 
+_CASE_FREE_NAMES = frozenset({"NuGet", "Packagist"})
+
+
 def normalise_name(ecosystem: str, name: str) -> str:
-    """Canonical package name: PEP 503 for PyPI, as is elsewhere."""
-    if ecosystem.split(":", 1)[0] == "PyPI":
+    """Canonical package name: PEP 503 for PyPI, lower case where names are case-free
+    (NuGet package ids, Composer ``vendor/package``), as is elsewhere."""
+    base = ecosystem.split(":", 1)[0]
+    if base == "PyPI":
         return _PEP503.sub("-", name).lower()
+    if base in _CASE_FREE_NAMES:
+        return name.strip().lower()
     return name.strip()
 
 
@@ -324,6 +346,15 @@ class VulnDB:
         """(ecosystem, affected rows) for every ecosystem present."""
         rows = self._conn.execute("SELECT ecosystem, count(*) FROM affected GROUP BY ecosystem ORDER BY ecosystem")
         return [(e, n) for e, n in rows]
+
+    def has_ecosystem(self, ecosystem: str) -> bool:
+        """True when a feed covers `ecosystem` (normalised), even one without any advisory."""
+        if self.schema >= 2:
+            query = "SELECT 1 FROM feeds WHERE ecosystem = ? LIMIT 1"
+            if self._conn.execute(query, (ecosystem,)).fetchone() is not None:
+                return True
+        query = "SELECT 1 FROM affected WHERE ecosystem = ? LIMIT 1"
+        return self._conn.execute(query, (ecosystem,)).fetchone() is not None
 
     def lookup(self, ecosystem: str, name: str) -> list[AffectedRow]:
         """Every affected row for one package (already-normalised ecosystem and name)."""

@@ -943,7 +943,9 @@ def _composer_problem(text: str) -> str | None:
 
 
 def _cargo_problem(text: str) -> str | None:
-    return None if cargo_key(text) is not None else "is not a SemVer 2.0 version (MAJOR.MINOR.PATCH), as crates.io requires"
+    if cargo_key(text) is not None:
+        return None
+    return "is not a SemVer 2.0 version (MAJOR.MINOR.PATCH), as crates.io requires"
 
 
 def _nuget_problem(text: str) -> str | None:
