@@ -416,6 +416,18 @@ class VulnDB:
         now = _now()
         return [f for f in self.feeds() if f.age(now) > max_age]
 
+    def sync_states(self) -> dict[str, SyncState]:
+        """Incremental sources' positions, by meta key (``sync:osv/Debian``); unreadable ones left out."""
+        if self.schema < 2:
+            return {}
+        rows = self._conn.execute("SELECT key, value FROM meta WHERE key LIKE 'sync:%'").fetchall()
+        states = {}
+        for key, value in rows:
+            state = SyncState.load(str(key), str(value))
+            if state is not None:
+                states[state.key] = state
+        return states
+
     def ecosystems(self) -> list[tuple[str, int]]:
         """(ecosystem, affected rows) for every ecosystem present."""
         rows = self._conn.execute("SELECT ecosystem, count(*) FROM affected GROUP BY ecosystem ORDER BY ecosystem")
@@ -778,3 +790,28 @@ def _sync_forgotten(meta_key: str, imports: Sequence[Import], touched: Sequence[
 def in_scope_any(scope: Iterable[str], family: str) -> bool:
     """True when one of `scope` lies within `family` (``Debian:12`` within ``Debian``)."""
     return any(in_scope(e, (family,)) for e in scope)
+
+
+def staleness_warning(
+    db: VulnDB,
+    ecosystems: Iterable[str] | None = None,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+    hint: str = "`dockguard db update`",
+) -> str | None:
+    """The one-line warning a scan prints when its data is old, or None when it is fresh.
+
+    Only the feeds of `ecosystems` (normalised keys, or their families) count when given, so a
+    stale Alpine feed does not alarm a Debian scan.
+    """
+    wanted = tuple(ecosystems) if ecosystems is not None else None
+    stale = [
+        f for f in db.stale_feeds(max_age)
+        if wanted is None or in_scope(f.ecosystem, wanted) or f.ecosystem == "*"
+    ]
+    if not stale:
+        return None
+    now = _now()
+    oldest = max(f.age(now) for f in stale)
+    names = ", ".join(f.name for f in stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+    return (f"vulnerability data is {oldest.days} days old (older than {max_age.days} days: {names}); "
+            f"refresh it with {hint}")
