@@ -393,13 +393,15 @@ def _osv_ecosystem(transport: Transport, base: str, eco: str, state: SyncState |
     """The import for one OSV ecosystem: a patch of the changed records, or all.zip."""
     start = transport.requests
     note = ""
+    listed = True
+    changes: list[_Change] = []
     if state is not None and state.base != base:
         note = f"the last update came from {state.base}"
     elif state is not None:
         try:
             changes, usable = read_changes(transport, list_url(base, eco), state.cursor)
         except NotFound:
-            changes, usable, note = [], False, "the mirror has no modified_id.csv"
+            changes, usable, listed = [], False, False
         if usable:
             imp = _patch(transport, base, eco, state, changes)
             syncs.append(Sync(eco, "incremental", len(changes), transport.requests - start, state.cursor))
@@ -409,11 +411,16 @@ def _osv_ecosystem(transport: Transport, base: str, eco: str, state: SyncState |
                         else "modified_id.csv is not sorted newest first")
     # Full download: the list's head first, so the cursor can only be older than the zip.
     head: dt.datetime | None = None
+    if state is not None and listed and len(changes) > MAX_INCREMENTAL_RECORDS:
+        head = changes[0].modified  # the list was read newest first down to here: no need to ask again
     try:
-        first, _ = read_changes(transport, list_url(base, eco), None)
-        head = first[0].modified if first else dt.datetime.now(dt.UTC)
+        if listed and head is None:
+            first, _ = read_changes(transport, list_url(base, eco), None)
+            head = first[0].modified if first else dt.datetime.now(dt.UTC)
     except NotFound:
-        note = note or "the mirror has no modified_id.csv: the next update is a full one too"
+        listed = False
+    if not listed:
+        note = "the mirror has no modified_id.csv: the next update is a full one too"
     url = zip_url(base, eco)
     with dest.open("wb") as out:
         size = transport.fetch(url, out, MAX_ZIP_BYTES, label=eco)
