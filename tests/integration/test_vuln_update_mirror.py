@@ -8,6 +8,7 @@ request, so the tests count what an update fetched.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
@@ -77,10 +78,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        try:
+        # The client may read the head of modified_id.csv and close.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client read the head of modified_id.csv and closed
 
     def log_message(self, *args: object) -> None:
         pass
@@ -287,7 +287,8 @@ def test_incremental_falls_back_to_full_when_it_must(
     quiet = ("--without", "debian-tracker", "--without", "alpine-secdb")
     assert _update(db, url, *quiet) == 0
     for n in range(3):
-        m.put("Maven", _rec(f"GHSA-bulk-{n:04d}-aaaa", "Maven", "com.example:lib", "2.0", f"2024-06-0{n + 1}T00:00:00Z"))
+        when = f"2024-06-0{n + 1}T00:00:00Z"
+        m.put("Maven", _rec(f"GHSA-bulk-{n:04d}-aaaa", "Maven", "com.example:lib", "2.0", when))
     m.publish()
     monkeypatch.setattr(download, "MAX_INCREMENTAL_RECORDS", 2)
     handler.seen.clear()

@@ -201,7 +201,10 @@ def parse_osv_time(text: str) -> dt.datetime | None:
         if zone and zone != "Z":
             sign = 1 if zone[0] == "+" else -1
             digits = zone[1:].replace(":", "")
-            t -= sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            hours, minutes = int(digits[:2]), int(digits[2:])
+            if hours > 23 or minutes > 59:
+                return None
+            t -= sign * dt.timedelta(hours=hours, minutes=minutes)
     except (ValueError, OverflowError):
         return None
     return t
