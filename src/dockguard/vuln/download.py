@@ -416,7 +416,7 @@ def _osv_ecosystem(transport: Transport, base: str, eco: str, state: SyncState |
     try:
         if listed and head is None:
             first, _ = read_changes(transport, list_url(base, eco), None)
-            head = first[0].modified if first else dt.datetime.now(dt.UTC)
+            head = first[0].modified if first else None  # an empty list gives no position
     except NotFound:
         listed = False
     if not listed:
