@@ -23,17 +23,25 @@ from dockguard.vuln.match import VulnState, evaluate
 from dockguard.vuln.versions import (
     Incomparable,
     compare_apk,
+    compare_cargo,
     compare_checked,
+    compare_composer,
     compare_dpkg,
+    compare_gem,
     compare_generic,
+    compare_maven,
+    compare_nuget,
     compare_pep440,
     compare_rpm,
     compare_semver,
+    php_version_compare,
     rpmvercmp,
 )
 
-COMPARATORS = [compare_dpkg, compare_apk, compare_rpm, rpmvercmp, compare_pep440, compare_semver, compare_generic]
-ECOSYSTEMS = ["Debian:12", "Ubuntu:22.04", "Alpine:v3.19", "Rocky Linux:9", "PyPI", "npm", "Go", "Maven"]
+COMPARATORS = [compare_dpkg, compare_apk, compare_rpm, rpmvercmp, compare_pep440, compare_semver, compare_generic,
+               compare_maven, compare_gem, compare_composer, compare_nuget, compare_cargo]
+ECOSYSTEMS = ["Debian:12", "Ubuntu:22.04", "Alpine:v3.19", "Rocky Linux:9", "PyPI", "npm", "Go", "Maven", "RubyGems",
+              "Packagist", "crates.io", "NuGet", "Wolfi", "SUSE:Linux Enterprise 15 SP5"]
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
 _json = st.recursive(
@@ -73,6 +81,7 @@ def test_comparators_never_raise(a: str, b: str) -> None:
         r = cmp(a, b)
         assert isinstance(r, int)
         assert cmp(a, a) == 0
+    assert isinstance(php_version_compare(a, b), int)  # PHP's own: not reflexive ("1." < "1.")
     for eco in ECOSYSTEMS:
         r2 = compare_checked(eco, a, b)
         assert isinstance(r2, int | Incomparable)

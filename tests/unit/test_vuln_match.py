@@ -141,7 +141,7 @@ def test_distro_records_use_source_package_and_ecosystem(tmp_path: Path) -> None
 def test_ecosystem_mapping() -> None:
     deb = Package("deb", "a", "1")
     assert ecosystems_for(deb, OSInfo("debian", "12")) == ("Debian:12",)
-    assert ecosystems_for(deb, OSInfo("ubuntu", "22.04")) == ("Ubuntu:22.04",)
+    assert ecosystems_for(deb, OSInfo("ubuntu", "22.04")) == ("Ubuntu:22.04", "Ubuntu:Pro:22.04")
     assert ecosystems_for(Package("apk", "a", "1"), OSInfo("alpine", "3.19.1")) == ("Alpine:v3.19",)
     assert ecosystems_for(Package("rpm", "a", "1"), OSInfo("rocky", "9.3")) == ("Rocky Linux:9",)
     assert ecosystems_for(Package("golang", "a", "v1"), None) == ("Go",)

@@ -24,6 +24,12 @@ def _add_db_option(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
+def _default_ecosystems() -> tuple[str, ...]:
+    from dockguard.vuln.download import DEFAULT_ECOSYSTEMS
+
+    return DEFAULT_ECOSYSTEMS
+
+
 def register(subparsers: Any) -> None:
     """Add the ``db`` command and its subcommands."""
     parser = subparsers.add_parser(
@@ -34,20 +40,44 @@ def register(subparsers: Any) -> None:
     _add_db_option(parser, None)
     sub = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
 
-    up = sub.add_parser("update", help="download OSV data (public bucket or a mirror)")
+    up = sub.add_parser(
+        "update",
+        help="download OSV data, the Debian tracker and Alpine secdb (public sources or a mirror)",
+        description="Download advisory data. An OSV ecosystem updated before is brought up to date from its "
+        "modified_id.csv (only the records changed since); the first time, or with --full, its all.zip is "
+        "downloaded. The Debian security tracker comes with Debian, Alpine's secdb (supported branches) with "
+        "Alpine. The database is replaced only when everything was downloaded and read.",
+    )
     _add_db_option(up, argparse.SUPPRESS)
     up.add_argument(
         "--ecosystem",
         action="append",
         metavar="NAME",
-        help="OSV ecosystem to download (repeatable; e.g. Debian, Debian:12, Alpine, PyPI, "
-        "npm, Go); default: Debian, Ubuntu, Alpine, PyPI, npm, Go",
+        help="OSV ecosystem to download (repeatable; e.g. Debian, Alpine, Red Hat, Maven, PyPI); default: "
+        + ", ".join(_default_ecosystems()),
     )
     up.add_argument(
         "--source",
         metavar="URL",
-        help="mirror base URL (<URL>/<Ecosystem>/all.zip), file:// URL, directory, or the "
-        "URL of one .zip (default: the OSV public bucket)",
+        help="mirror base URL laid out like the OSV bucket (<URL>/<Ecosystem>/all.zip, modified_id.csv, "
+        "<ID>.json; with <URL>/debian-tracker/json and <URL>/alpine-secdb/<branch>/<repo>.json), file:// URL, "
+        "directory, or the URL of one .zip (default: the OSV public bucket)",
+    )
+    up.add_argument("--full", action="store_true", help="download every all.zip again instead of the changes")
+    up.add_argument(
+        "--without",
+        action="append",
+        choices=("debian-tracker", "alpine-secdb"),
+        default=[],
+        help="skip the Debian security tracker or Alpine secdb download (repeatable)",
+    )
+    up.add_argument("--tracker-url", metavar="URL", help="Debian security tracker JSON export to download")
+    up.add_argument("--secdb-url", metavar="URL", help="Alpine secdb base URL (<URL>/<branch>/<repo>.json)")
+    up.add_argument(
+        "--alpine-branch",
+        action="append",
+        metavar="vX.Y",
+        help="Alpine secdb branch to download (repeatable; default: the supported branches)",
     )
     up.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds")
     up.set_defaults(handler=_update)
@@ -98,10 +128,24 @@ def _update(args: argparse.Namespace) -> int:
         source=args.source or download.DEFAULT_SOURCE,
         stream=sys.stderr,
         timeout=args.timeout,
+        full=args.full,
+        extras=tuple(e for e in download.EXTRA_FEEDS if e not in args.without),
+        tracker_url=args.tracker_url,
+        secdb_url=args.secdb_url,
+        alpine_branches=tuple(args.alpine_branch) if args.alpine_branch else None,
     )
     for d in result.downloads:
         print(f"downloaded {d.url} ({d.size / 1048576:.1f} MiB)")
+    for s in result.syncs:
+        if s.mode == "incremental":
+            since = s.since.isoformat() if s.since else "?"
+            print(f"osv {s.ecosystem}: incremental, {s.changed} records changed since {since} ({s.requests} requests)")
+        else:
+            print(f"osv {s.ecosystem}: full download ({s.requests} requests)" + (f": {s.note}" if s.note else ""))
+    for note in result.notes:
+        print(f"dockguard: note: {note}", file=sys.stderr)
     _print_results(result.feeds)
+    print(f"requests: {result.requests}")
     print(f"database: {path}")
     return 0
 
@@ -113,6 +157,8 @@ def _print_results(results: Any) -> None:
         name = r.key.name
         if r.records is None:
             print(f"{name}: removed ({r.replaced} records; the new data has none for it)")
+        elif r.patched:
+            print(f"{name}: {r.records} records (was {r.replaced}; changed records from {r.origin})")
         elif r.replaced is None:
             print(f"{name}: {r.records} records from {r.origin} (new feed)")
         else:
@@ -149,6 +195,8 @@ def _status(args: argparse.Namespace) -> int:
         built = db.built_at()
         ecosystems = db.ecosystems()
         schema = db.schema
+        syncs = db.sync_states()
+    sources = _sources(feeds, now, max_age)
     size = _db_path(args).stat().st_size
     stale = [f.name for f in feeds if f.age(now) > max_age]
     if args.format == "json":
@@ -173,6 +221,15 @@ def _status(args: argparse.Namespace) -> int:
                 for f in feeds
             ],
             "ecosystems": dict(ecosystems),
+            "sources": sources,
+            "incremental": {
+                f"{st.source}/{st.ecosystem}": {
+                    "base": st.base,
+                    "cursor": st.cursor.isoformat(),
+                    "synced_at": st.synced_at.isoformat() if st.synced_at else None,
+                }
+                for st in syncs.values()
+            },
         }
         print(json.dumps(doc, indent=2))
     else:
@@ -187,6 +244,13 @@ def _status(args: argparse.Namespace) -> int:
         for r in rows:
             print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[5])
         print("ecosystems: " + ", ".join(f"{e} ({n})" for e, n in ecosystems))
+        print("sources:")
+        for src in sources:
+            mark = " STALE" if src["stale"] else ""
+            print(f"  {src['source']}: {src['records']} records in {src['feeds']} feeds, oldest "
+                  f"{_age_text(dt.timedelta(days=src['age_days']))} old{mark}")
+        for st in syncs.values():
+            print(f"  incremental {st.source}/{st.ecosystem}: complete up to {st.cursor.isoformat()} from {st.base}")
     if schema != SCHEMA_VERSION:
         print(
             f"dockguard: note: {_db_path(args)} has the layout of an older dockguard (schema {schema}): its feeds "
@@ -208,3 +272,21 @@ def _age_text(age: Any) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h"
     return f"{seconds // 86400}d"
+
+
+def _sources(feeds: Any, now: Any, max_age: Any) -> list[dict[str, Any]]:
+    """Per source (``osv``, ``debian-tracker``, ``alpine-secdb:main``): feeds, records, oldest age."""
+    by: dict[str, list[Any]] = {}
+    for f in feeds:
+        by.setdefault(f.source, []).append(f)
+    out = []
+    for source, group in sorted(by.items()):
+        oldest = max(f.age(now) for f in group)
+        out.append({
+            "source": source,
+            "feeds": len(group),
+            "records": sum(f.records for f in group),
+            "age_days": round(oldest.total_seconds() / 86400, 2),
+            "stale": oldest > max_age,
+        })
+    return out

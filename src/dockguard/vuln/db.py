@@ -15,6 +15,11 @@ are copied from the current file), then ``os.replace`` swaps it in.  A failure a
 leaves the current database byte for byte as it was.  Files written by the previous layout
 (schema 1, one feed per import named after its first record's ecosystem) are still read, and
 are migrated (split by ecosystem) by the next write.
+
+An import may also *patch* the feeds of its scope (`Import.replace_ids`: an incremental
+update): their rows are kept except the advisories it replaces or withdraws.  ``meta`` holds
+each incremental source's position (`SyncState`, key ``sync:<source>/<ecosystem>``); a write
+that replaces those feeds any other way forgets it, so the next update is a full one.
 """
 
 from __future__ import annotations
@@ -127,12 +132,82 @@ class Import:
     advisories: Iterable[Advisory] = field(compare=False, default=())
     scope: tuple[str, ...] = ()
     declared: tuple[str, ...] = ()
+    #: Patch instead of replace: the feeds in `scope` keep their rows but these advisory ids.
+    replace_ids: frozenset[str] | None = field(compare=False, default=None)
+    #: Position to record once written (an incremental source's cursor).
+    sync: SyncState | None = field(compare=False, default=None)
 
     def covers(self, key: FeedKey) -> bool:
-        """True when `scope` makes this import replace `key`."""
-        return key.source == self.source and any(
-            key.ecosystem == e or key.ecosystem.startswith(e + ":") for e in self.scope
-        )
+        """True when `scope` makes this import replace (or patch) `key`."""
+        return key.source == self.source and in_scope(key.ecosystem, self.scope)
+
+
+def in_scope(ecosystem: str, scope: Iterable[str]) -> bool:
+    """True when `ecosystem` is one of `scope` or a release of one (``Debian:12`` in ``Debian``)."""
+    return any(ecosystem == e or ecosystem.startswith(e + ":") for e in scope)
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """Where an incremental source stands: its base URL and the modification time up to which
+    every record is in the database (`cursor`, UTC)."""
+
+    source: str
+    ecosystem: str
+    base: str
+    cursor: dt.datetime
+    synced_at: dt.datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """The ``meta`` key: ``sync:osv/Debian``."""
+        return f"sync:{self.source}/{self.ecosystem}"
+
+    def dump(self) -> str:
+        """The ``meta`` value (JSON)."""
+        at = self.synced_at.isoformat() if self.synced_at else None
+        return _dump({"base": self.base, "cursor": self.cursor.isoformat(), "at": at})
+
+    @classmethod
+    def load(cls, key: str, value: str) -> SyncState | None:
+        """Parse a ``meta`` row; None when it is not a readable sync state."""
+        if not key.startswith("sync:") or "/" not in key:
+            return None
+        source, _, eco = key[5:].partition("/")
+        try:
+            doc = json.loads(value)
+            base, cursor, at = str(doc["base"]), _parse_time(doc["cursor"]), doc.get("at")
+            return cls(source, eco, base, cursor, _parse_time(at) if at else None)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+
+_OSV_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,12}))?(Z|[+-][0-9]{2}:?[0-9]{2})?",
+    re.ASCII,
+)
+
+
+def parse_osv_time(text: str) -> dt.datetime | None:
+    """An RFC 3339 time as OSV writes it (``2024-05-01T10:00:00.123456789Z``), in UTC; None if not one."""
+    m = _OSV_TIME.fullmatch(text.strip())
+    if not m:
+        return None
+    year, month, day, hour, minute, second, frac, zone = m.groups()
+    try:
+        t = dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                        int((frac or "0")[:6].ljust(6, "0")), tzinfo=dt.UTC)
+        if zone and zone != "Z":
+            sign = 1 if zone[0] == "+" else -1
+            digits = zone[1:].replace(":", "")
+            hours, minutes = int(digits[:2]), int(digits[2:])
+            if hours > 23 or minutes > 59:
+                return None
+            t -= sign * dt.timedelta(hours=hours, minutes=minutes)
+    except (ValueError, OverflowError):
+        return None
+    return t
 
 
 @dataclass(frozen=True)
@@ -161,6 +236,8 @@ class WriteResult:
     origin: str
     records: int | None
     replaced: int | None
+    #: True when an incremental import patched the feed rather than replacing it.
+    patched: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,23 +273,45 @@ class AdvisoryRow:
 _PEP503 = re.compile(r"[-_.]+")
 
 
+_SLE_PRODUCT = re.compile(r"SUSE:Linux Enterprise (?!Micro )[^:]*? ([0-9]{1,3}(?: SP[0-9]{1,2})?)", re.ASCII)
+
+
 def normalise_ecosystem(ecosystem: str) -> str:
-    """Canonical ecosystem key: ``Ubuntu:22.04:LTS`` → ``Ubuntu:22.04``, Red Hat by major."""
+    """Canonical ecosystem key, the form `distros.os_ecosystems` looks up.
+
+    ``Ubuntu:22.04:LTS`` → ``Ubuntu:22.04`` (``Ubuntu:Pro:18.04:LTS`` → ``Ubuntu:Pro:18.04``);
+    ``Red Hat:enterprise_linux:9::baseos`` → ``Red Hat:9`` (other Red Hat streams, such as
+    ``rhel_eus``, stay apart); ``Rocky Linux:9.3`` → ``Rocky Linux:9``; every SLE product and
+    module of one service pack (``SUSE:Linux Enterprise Module for Basesystem 15 SP5``,
+    ``SUSE:Linux Enterprise Server 15 SP5``) → ``SUSE:Linux Enterprise 15 SP5``, since SUSE
+    files a package under the module that ships it.
+    """
     eco = ecosystem.strip()
     parts = eco.split(":")
     if parts[0] == "Ubuntu":
         return ":".join(p for p in parts if p != "LTS")
     if parts[0] == "Red Hat" and len(parts) >= 3 and parts[1] == "enterprise_linux":
         return f"Red Hat:{parts[2].split('.')[0]}"
-    if parts[0] in ("Rocky Linux", "AlmaLinux") and len(parts) >= 2:
+    if parts[0] in ("Rocky Linux", "AlmaLinux", "Azure Linux", "Mageia") and len(parts) >= 2:
         return f"{parts[0]}:{parts[1].split('.')[0]}"
+    if parts[0] == "SUSE":
+        m = _SLE_PRODUCT.fullmatch(eco)
+        if m:
+            return f"SUSE:Linux Enterprise {m.group(1)}"
     return eco
 
 
+_CASE_FREE_NAMES = frozenset({"NuGet", "Packagist"})
+
+
 def normalise_name(ecosystem: str, name: str) -> str:
-    """Canonical package name: PEP 503 for PyPI, as is elsewhere."""
-    if ecosystem.split(":", 1)[0] == "PyPI":
+    """Canonical package name: PEP 503 for PyPI, lower case where names are case-free
+    (NuGet package ids, Composer ``vendor/package``), as is elsewhere."""
+    base = ecosystem.split(":", 1)[0]
+    if base == "PyPI":
         return _PEP503.sub("-", name).lower()
+    if base in _CASE_FREE_NAMES:
+        return name.strip().lower()
     return name.strip()
 
 
@@ -320,10 +419,31 @@ class VulnDB:
         now = _now()
         return [f for f in self.feeds() if f.age(now) > max_age]
 
+    def sync_states(self) -> dict[str, SyncState]:
+        """Incremental sources' positions, by meta key (``sync:osv/Debian``); unreadable ones left out."""
+        if self.schema < 2:
+            return {}
+        rows = self._conn.execute("SELECT key, value FROM meta WHERE key LIKE 'sync:%'").fetchall()
+        states = {}
+        for key, value in rows:
+            state = SyncState.load(str(key), str(value))
+            if state is not None:
+                states[state.key] = state
+        return states
+
     def ecosystems(self) -> list[tuple[str, int]]:
         """(ecosystem, affected rows) for every ecosystem present."""
         rows = self._conn.execute("SELECT ecosystem, count(*) FROM affected GROUP BY ecosystem ORDER BY ecosystem")
         return [(e, n) for e, n in rows]
+
+    def has_ecosystem(self, ecosystem: str) -> bool:
+        """True when a feed covers `ecosystem` (normalised), even one without any advisory."""
+        if self.schema >= 2:
+            query = "SELECT 1 FROM feeds WHERE ecosystem = ? LIMIT 1"
+            if self._conn.execute(query, (ecosystem,)).fetchone() is not None:
+                return True
+        query = "SELECT 1 FROM affected WHERE ecosystem = ? LIMIT 1"
+        return self._conn.execute(query, (ecosystem,)).fetchone() is not None
 
     def lookup(self, ecosystem: str, name: str) -> list[AffectedRow]:
         """Every affected row for one package (already-normalised ecosystem and name)."""
@@ -377,17 +497,29 @@ class _Writer:
         self.keys: dict[FeedKey, tuple[str, str, str]] = {}  # key -> (kind, origin, newest modified)
         self._affected: list[tuple[object, ...]] = []
 
-    def add(self, imp: Import) -> None:
+    def add(self, imp: Import) -> tuple[dt.datetime | None, set[FeedKey]]:
+        """Insert the import's rows; return the newest modification time among its advisories
+        and the feeds it brought data for."""
         cur = self.conn.cursor()
+        newest: dt.datetime | None = None
+        touched: set[FeedKey] = set()
         for eco in imp.declared:
+            touched.add(FeedKey(imp.source, eco))
             self._touch(FeedKey(imp.source, eco), imp, "")
         for adv in imp.advisories:
             by_eco: dict[str, list[Affected]] = {}
             for aff in adv.affected:
-                by_eco.setdefault(aff.ecosystem, []).append(aff)
+                # A scoped import (one ecosystem of a bucket) writes nothing outside its scope: a
+                # record that also names another ecosystem must not replace that one's feed.
+                if not imp.scope or in_scope(aff.ecosystem, imp.scope):
+                    by_eco.setdefault(aff.ecosystem, []).append(aff)
+            modified = parse_osv_time(adv.modified) if imp.sync is not None and by_eco else None
+            if modified is not None and (newest is None or modified > newest):
+                newest = modified
             data = _dump([list(adv.aliases), list(adv.upstream), [list(r) for r in adv.ratings], list(adv.references)])
             for eco, affected in by_eco.items():
                 key = FeedKey(imp.source, eco)
+                touched.add(key)
                 self._touch(key, imp, adv.modified)
                 cur.execute(
                     "INSERT INTO advisories (feed, id, summary, details, modified, data) VALUES (?,?,?,?,?,?)",
@@ -400,6 +532,7 @@ class _Writer:
                 if len(self._affected) >= 5000:
                     self.flush()
         self.flush()
+        return newest, touched
 
     def _touch(self, key: FeedKey, imp: Import, modified: str) -> None:
         kind, origin, newest = self.keys.get(key, (imp.kind, imp.origin, ""))
@@ -414,12 +547,15 @@ class _Writer:
     def finish(self) -> dict[FeedKey, int]:
         """Write the feed rows; return the record count (distinct advisory ids) per key."""
         counts = dict(self.conn.execute("SELECT feed, count(DISTINCT id) FROM advisories GROUP BY feed").fetchall())
+        newest_rows = self.conn.execute("SELECT feed, max(modified) FROM advisories GROUP BY feed").fetchall()
+        newest_of = {str(f): str(m or "") for f, m in newest_rows}
         out = {}
-        for key, (kind, origin, newest) in self.keys.items():
+        for key, (kind, origin, _) in self.keys.items():
             out[key] = int(counts.get(key.name, 0))
             self.conn.execute(
                 "INSERT INTO feeds VALUES (?,?,?,?,?,?,?,?)",
-                (key.name, key.source, key.ecosystem, kind, origin, out[key], self.imported_at, newest),
+                (key.name, key.source, key.ecosystem, kind, origin, out[key], self.imported_at,
+                 newest_of.get(key.name, "")),
             )
         return out
 
@@ -450,10 +586,20 @@ def _old_feeds(conn: sqlite3.Connection, schema: int) -> dict[FeedKey, tuple[str
     return {FeedKey(str(s), str(e)): (str(n), str(k), int(r), str(t), str(o)) for n, s, e, k, r, t, o in rows}
 
 
+@dataclass
+class _CarryOver:
+    """What copying the old file did: sizes of the feeds replaced, and the feeds patched."""
+
+    replaced: dict[FeedKey, int] = field(default_factory=dict)
+    patched: dict[FeedKey, int] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+
+
 def _carry_over(
-    conn: sqlite3.Connection, old: Path, replaced: set[FeedKey], imports: Sequence[Import]
-) -> dict[FeedKey, int]:
-    """Copy the old file's feeds that this write does not replace; return the replaced ones' sizes."""
+    conn: sqlite3.Connection, old: Path, written: set[FeedKey], imports: Sequence[Import]
+) -> _CarryOver:
+    """Copy the old file's feeds that this write does not replace (patched ones minus the
+    advisories the patch brings), and its ``meta`` rows."""
     try:
         probe = sqlite3.connect(f"{old.resolve().as_uri()}?mode=ro", uri=True)
         try:
@@ -464,29 +610,47 @@ def _carry_over(
         raise OperationalError(
             f"existing file {old} is not a dockguard vulnerability database ({exc}); remove it or choose another --db"
         ) from None
+    patches = [i for i in imports if i.replace_ids is not None]
+    if patches and schema != SCHEMA_VERSION:
+        raise OperationalError(f"{old} has an older layout: an incremental update needs a full one first")
     conn.execute("ATTACH DATABASE ? AS old", (f"{old.resolve().as_uri()}?mode=ro",))
     try:
         feeds = _old_feeds(conn, schema)
-        gone = {k for k in feeds if k in replaced or any(i.covers(k) for i in imports)}
-        kept = {k for k in feeds if k not in gone}
+        out = _CarryOver()
+        for key in feeds:
+            patch = next((i for i in patches if i.covers(key)), None)
+            if patch is not None:
+                out.patched[key] = feeds[key][2]
+            elif key in written or any(i.covers(key) for i in imports):
+                out.replaced[key] = feeds[key][2]
+        kept = {k for k in feeds if k not in out.replaced and k not in out.patched}
         offset = conn.execute("SELECT coalesce(max(rowid), 0) FROM advisories").fetchone()[0]
         if schema == 1:
             _migrate_rows(conn, kept, offset)
         else:
             conn.execute("CREATE TEMP TABLE kept (name TEXT PRIMARY KEY)")
-            conn.executemany("INSERT INTO kept VALUES (?)", [(k.name,) for k in kept])
+            conn.executemany("INSERT INTO kept VALUES (?)", [(k.name,) for k in kept | set(out.patched)])
+            # (feed, id) pairs a patch replaces: only in the feeds of that patch's scope.
+            conn.execute("CREATE TEMP TABLE dropped (feed TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (feed, id))")
+            for key in out.patched:
+                patch = next(i for i in patches if i.covers(key))
+                ids = patch.replace_ids or frozenset()
+                conn.executemany("INSERT OR IGNORE INTO dropped VALUES (?, ?)", [(key.name, i) for i in ids])
             conn.execute(
                 "INSERT INTO advisories SELECT rowid + ?, feed, id, summary, details, modified, data "
-                "FROM old.advisories WHERE feed IN (SELECT name FROM kept)",
+                "FROM old.advisories ad WHERE feed IN (SELECT name FROM kept) "
+                "AND NOT EXISTS (SELECT 1 FROM dropped d WHERE d.feed = ad.feed AND d.id = ad.id)",
                 (offset,),
             )
             conn.execute(
                 "INSERT INTO affected SELECT af.advisory + ?, af.ecosystem, af.name, af.spec, af.status, af.severity "
                 "FROM old.affected af JOIN old.advisories ad ON af.advisory = ad.rowid "
-                "WHERE ad.feed IN (SELECT name FROM kept)",
+                "WHERE ad.feed IN (SELECT name FROM kept) "
+                "AND NOT EXISTS (SELECT 1 FROM dropped d WHERE d.feed = ad.feed AND d.id = ad.id)",
                 (offset,),
             )
             conn.execute("DROP TABLE kept")
+            conn.execute("DROP TABLE dropped")
         query = "SELECT feed, max(modified) FROM advisories WHERE rowid > ? GROUP BY feed"
         newest = dict(conn.execute(query, (offset,)).fetchall())
         for key in kept:
@@ -495,7 +659,10 @@ def _carry_over(
                 "INSERT INTO feeds VALUES (?,?,?,?,?,?,?,?)",
                 (key.name, key.source, key.ecosystem, kind, origin, records, imported_at, newest.get(key.name) or ""),
             )
-        return {k: feeds[k][2] for k in gone}
+        if schema == SCHEMA_VERSION:
+            rows = conn.execute("SELECT key, value FROM old.meta WHERE key LIKE 'sync:%'").fetchall()
+            out.meta = {str(k): str(v) for k, v in rows}
+        return out
     except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
         raise OperationalError(
             f"existing file {old} could not be read ({exc}); remove it or choose another --db"
@@ -535,9 +702,12 @@ def _migrate_rows(conn: sqlite3.Connection, kept: set[FeedKey], offset: int) -> 
 def write_imports(target: Path, imports: Sequence[Import], *, keep_others: bool = True) -> list[WriteResult]:
     """Build a new database at `target` from `imports` and every feed they do not replace.
 
-    Returns one `WriteResult` per feed written or removed, sorted by key.  The file is built
-    beside `target` and swapped in with ``os.replace``; on any error the previous file is left
-    exactly as it was.
+    Returns one `WriteResult` per feed written, patched or removed, sorted by key.  The file is
+    built beside `target` and swapped in with ``os.replace``; on any error the previous file is
+    left exactly as it was.  Sync states of the old file are kept unless a (non-patch) import
+    of the same source replaced feeds of their ecosystem; an import's own `Import.sync` is
+    recorded with its cursor lowered to the newest record it brought (so nothing between the
+    two is skipped next time).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -553,16 +723,29 @@ def write_imports(target: Path, imports: Sequence[Import], *, keep_others: bool 
             imported_at = _now().isoformat()
             conn.execute("BEGIN")
             writer = _Writer(conn, imported_at)
+            syncs: dict[str, str] = {}
+            touched: list[set[FeedKey]] = []
             for imp in imports:
-                writer.add(imp)
-            counts = writer.finish()
-            replaced: dict[FeedKey, int] = {}
+                newest, keys = writer.add(imp)
+                touched.append(keys)
+                if imp.sync is not None:
+                    cursor = imp.sync.cursor if newest is None else min(imp.sync.cursor, newest)
+                    state = SyncState(imp.sync.source, imp.sync.ecosystem, imp.sync.base, cursor, _now())
+                    syncs[state.key] = state.dump()
+            carried = _CarryOver()
             attached = keep_others and target.exists()
             if attached:
-                replaced = _carry_over(conn, target, set(counts), imports)
+                carried = _carry_over(conn, target, set(writer.keys), imports)
+            for key in carried.patched:
+                if key not in writer.keys:
+                    patch = next(i for i in imports if i.replace_ids is not None and i.covers(key))
+                    writer._touch(key, patch, "")
+            counts = writer.finish()
+            meta = {k: v for k, v in carried.meta.items() if not _sync_forgotten(k, imports, touched)}
+            meta.update(syncs)
             conn.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [("schema_version", str(SCHEMA_VERSION)), ("built_at", imported_at)],
+                [("schema_version", str(SCHEMA_VERSION)), ("built_at", imported_at), *meta.items()],
             )
             conn.execute("COMMIT")
             if attached:
@@ -583,6 +766,55 @@ def write_imports(target: Path, imports: Sequence[Import], *, keep_others: bool 
         tmp.unlink(missing_ok=True)
         raise
     origins = {k: v[1] for k, v in writer.keys.items()}
-    results = [WriteResult(k, origins[k], n, replaced.get(k)) for k, n in counts.items()]
-    results += [WriteResult(k, "", None, n) for k, n in replaced.items() if k not in counts]
+    before = {**carried.replaced, **carried.patched}
+    results = [WriteResult(k, origins[k], n, before.get(k), k in carried.patched) for k, n in counts.items()]
+    results += [WriteResult(k, "", None, n) for k, n in carried.replaced.items() if k not in counts]
     return sorted(results, key=lambda r: r.key)
+
+
+def _sync_forgotten(meta_key: str, imports: Sequence[Import], touched: Sequence[set[FeedKey]]) -> bool:
+    """True when an import replaced (not patched) feeds of the source and ecosystem a sync
+    state tracks, without recording a new state for them."""
+    if not meta_key.startswith("sync:"):
+        return False
+    source, _, eco = meta_key[5:].partition("/")
+    for imp, keys in zip(imports, touched, strict=True):
+        if imp.source != source or imp.replace_ids is not None:
+            continue
+        if imp.sync is not None and imp.sync.ecosystem == eco:
+            continue
+        if in_scope(eco, imp.scope) or in_scope_any(imp.scope, eco):
+            return True
+        if any(in_scope(k.ecosystem, (eco,)) for k in keys):
+            return True
+    return False
+
+
+def in_scope_any(scope: Iterable[str], family: str) -> bool:
+    """True when one of `scope` lies within `family` (``Debian:12`` within ``Debian``)."""
+    return any(in_scope(e, (family,)) for e in scope)
+
+
+def staleness_warning(
+    db: VulnDB,
+    ecosystems: Iterable[str] | None = None,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+    hint: str = "`dockguard db update`",
+) -> str | None:
+    """The one-line warning a scan prints when its data is old, or None when it is fresh.
+
+    Only the feeds of `ecosystems` (normalised keys, or their families) count when given, so a
+    stale Alpine feed does not alarm a Debian scan.
+    """
+    wanted = tuple(ecosystems) if ecosystems is not None else None
+    stale = [
+        f for f in db.stale_feeds(max_age)
+        if wanted is None or in_scope(f.ecosystem, wanted) or f.ecosystem == "*"
+    ]
+    if not stale:
+        return None
+    now = _now()
+    oldest = max(f.age(now) for f in stale)
+    names = ", ".join(f.name for f in stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+    return (f"vulnerability data is {oldest.days} days old (older than {max_age.days} days: {names}); "
+            f"refresh it with {hint}")

@@ -24,6 +24,8 @@ from dockguard.image.model import OSInfo, Package
 from dockguard.model import Severity
 from dockguard.vuln import severity as sev
 from dockguard.vuln.db import AdvisoryRow, AffectedRow, VulnDB, normalise_name
+from dockguard.vuln.distros import os_ecosystems
+from dockguard.vuln.ecosystems import LANGUAGE_ECOSYSTEMS, NoData, NoDataReason, language_coverage
 from dockguard.vuln.versions import Comparator, Incomparable, comparator, compare_semver, version_problem
 
 
@@ -104,48 +106,29 @@ class Evaluation:
     fixed: str | None = None
     reason: str = ""
 
-_LANGUAGE_ECOSYSTEMS = {
-    "pypi": "PyPI",
-    "npm": "npm",
-    "golang": "Go",
-    "cargo": "crates.io",
-    "gem": "RubyGems",
-    "maven": "Maven",
-    "composer": "Packagist",
-    "nuget": "NuGet",
-    "hex": "Hex",
-    "pub": "Pub",
-}
-_RPM_VENDORS = {
-    "rhel": "Red Hat",
-    "rocky": "Rocky Linux",
-    "almalinux": "AlmaLinux",
-}
+_LANGUAGE_ECOSYSTEMS = LANGUAGE_ECOSYSTEMS
 _KERNEL_PACKAGE = re.compile(r"^(linux-libc-dev|linux-headers(-.*)?|linux-image(-.*)?|kernel-headers|kernel-devel)$")
 
 
+def coverage(pkg: Package, os_info: OSInfo | None) -> tuple[str, ...] | NoData:
+    """The ecosystem keys `pkg` is looked up under, or `NoData` saying why it cannot be.
+
+    Language packages go to their OSV ecosystem (`ecosystems.LANGUAGE_ECOSYSTEMS`) whatever
+    the OS; OS packages to their distribution's (`distros.os_ecosystems`).  conda packages,
+    runtimes built from source and distributions without public data give `NoData`.
+    """
+    lang = language_coverage(pkg.type, pkg.name, pkg.version)
+    if isinstance(lang, str):
+        return (lang,)
+    if lang is not None:
+        return lang
+    return os_ecosystems(os_info, pkg.type)
+
+
 def ecosystems_for(pkg: Package, os_info: OSInfo | None) -> tuple[str, ...]:
-    """Normalised ecosystem keys the package is looked up in (empty when unknown)."""
-    if pkg.type in _LANGUAGE_ECOSYSTEMS:
-        return (_LANGUAGE_ECOSYSTEMS[pkg.type],)
-    if os_info is None:
-        return ()
-    family = os_info.family.lower()
-    version = os_info.version.strip()
-    if pkg.type == "deb" and family == "debian":
-        if os_info.unstable or not version:
-            return ("Debian:sid",)
-        return (f"Debian:{version.split('.')[0]}",)
-    if pkg.type == "deb" and family == "ubuntu" and version:
-        return (f"Ubuntu:{version}",)
-    if pkg.type == "apk" and family == "alpine" and version:
-        if version.startswith("edge"):
-            return ("Alpine:edge",)
-        parts = version.lstrip("v").split(".")
-        return (f"Alpine:v{'.'.join(parts[:2])}",)
-    if pkg.type == "rpm" and family in _RPM_VENDORS and version:
-        return (f"{_RPM_VENDORS[family]}:{version.split('.')[0]}",)
-    return ()
+    """Normalised ecosystem keys the package is looked up in (empty when there are none)."""
+    found = coverage(pkg, os_info)
+    return () if isinstance(found, NoData) else found
 
 
 def lookup_keys(pkg: Package) -> tuple[tuple[str, ...], str]:
@@ -380,14 +363,42 @@ def _keep(m: VulnMatch, options: MatchOptions) -> bool:
     return options.include_negligible or m.severity is not Severity.NEGLIGIBLE
 
 
-def match_packages(
+@dataclass(frozen=True)
+class NotChecked:
+    """Packages whose vulnerabilities were not checked, grouped by one `NoData` answer."""
+
+    why: NoData
+    packages: tuple[Package, ...]
+
+    def message(self) -> str:
+        """The one-line warning a report shows (``... : 143 packages``)."""
+        n = len(self.packages)
+        return f"{self.why.message()} ({n} package{'s' if n != 1 else ''})"
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Every finding, and every package that could not be checked (never silently clean)."""
+
+    matches: tuple[VulnMatch, ...]
+    not_checked: tuple[NotChecked, ...]
+
+
+def check_packages(
     db: VulnDB,
     os_info: OSInfo | None,
     packages: Sequence[Package],
     options: MatchOptions = MatchOptions(),
-) -> list[VulnMatch]:
-    """Every vulnerability of `packages` known to `db`, after the noise rules in `options`."""
+) -> MatchResult:
+    """`match_packages` plus the packages it could not check, each group with its reason.
+
+    A package is not checked when `coverage` gives `NoData`, or when the database holds no
+    feed for any of its ecosystems (`NoDataReason.NOT_LOADED`: a database built without
+    Maven data cannot call a jar clean).
+    """
     rows_cache: dict[tuple[str, str], list[AffectedRow]] = {}
+    loaded: dict[str, bool] = {}
+    skipped: dict[NoData, list[Package]] = {}
     pending: list[tuple[Package, str, list[tuple[AffectedRow, Evaluation]]]] = []
     wanted: set[int] = set()
     for pkg in packages:
@@ -395,11 +406,23 @@ def match_packages(
             continue
         if options.os_owned_noise and pkg.os_owned and pkg.type in _LANGUAGE_ECOSYSTEMS:
             continue
+        ecosystems = coverage(pkg, os_info)
+        if isinstance(ecosystems, NoData):
+            skipped.setdefault(ecosystems, []).append(pkg)
+            continue
+        for eco in ecosystems:
+            if eco not in loaded:
+                loaded[eco] = db.has_ecosystem(eco)
+        if not any(loaded[eco] for eco in ecosystems):
+            why = NoData(NoDataReason.NOT_LOADED, " or ".join(ecosystems),
+                         "run `dockguard db update` (or import a feed) for it")
+            skipped.setdefault(why, []).append(pkg)
+            continue
         names, version = lookup_keys(pkg)
         if not version:
             continue
         found: list[tuple[AffectedRow, Evaluation]] = []
-        for eco in ecosystems_for(pkg, os_info):
+        for eco in ecosystems:
             for name in names:
                 key = (eco, normalise_name(eco, name))
                 rows = rows_cache.get(key)
@@ -421,4 +444,19 @@ def match_packages(
             if _keep(m, options):
                 matches.append(m)
     matches.sort(key=lambda m: (m.package.name, m.package.version, m.package.path, -m.severity.rank, m.id))
-    return matches
+    not_checked = sorted((NotChecked(why, tuple(pkgs)) for why, pkgs in skipped.items()),
+                         key=lambda n: (n.why.reason, n.why.subject))
+    return MatchResult(tuple(matches), tuple(not_checked))
+
+
+def match_packages(
+    db: VulnDB,
+    os_info: OSInfo | None,
+    packages: Sequence[Package],
+    options: MatchOptions = MatchOptions(),
+) -> list[VulnMatch]:
+    """Every vulnerability of `packages` known to `db`, after the noise rules in `options`.
+
+    Packages that cannot be checked are left out here: `check_packages` reports them.
+    """
+    return list(check_packages(db, os_info, packages, options).matches)

@@ -45,8 +45,11 @@ MAX_VALUES = 1_000_000
 MAX_STREAM_BYTES = 256 * MiB
 #: One entry of a streamed export (a tracker package/CVE entry is ~1 KiB).
 MAX_STREAM_ENTRY_BYTES = 1 * MiB
-#: Members of one zip archive (OSV's npm all.zip holds ~200k today) and files of one directory.
+#: Files of one directory of records (their paths are listed in memory).
 MAX_MEMBERS = 1_000_000
+#: Members of one zip archive, read from the central directory one at a time (OSV's largest
+#: all.zip, Chainguard's, holds ~1.4 million records today).
+MAX_ZIP_MEMBERS = 4_000_000
 #: Bytes of advisory data one import reads (inflated), all inputs together.
 MAX_IMPORT_BYTES = 8 * GiB
 #: Longest name of a zip member or JSON key at a streamed level.
@@ -224,8 +227,8 @@ def zip_members(
     try:
         with open(path, "rb") as directory, open(path, "rb") as data:
             count, cd_size, cd_offset = _end_record(directory, origin)
-            if count > MAX_MEMBERS:
-                raise InputError(origin, f"zip archive of {count} members (more than {MAX_MEMBERS})")
+            if count > MAX_ZIP_MEMBERS:
+                raise InputError(origin, f"zip archive of {count} members (more than {MAX_ZIP_MEMBERS})")
             directory.seek(cd_offset)
             seen = 0
             consumed = 0
@@ -233,8 +236,8 @@ def zip_members(
                 member, used = _central_entry(directory, origin)
                 consumed += used
                 seen += 1
-                if seen > MAX_MEMBERS:
-                    raise InputError(origin, f"zip archive of more than {MAX_MEMBERS} members")
+                if seen > MAX_ZIP_MEMBERS:
+                    raise InputError(origin, f"zip archive of more than {MAX_ZIP_MEMBERS} members")
                 if member.name.endswith("/") or not member.name.endswith(tuple(suffixes)):
                     continue
                 yield member.name, _inflate(data, member, f"{origin}:{member.name}", limit, budget)

@@ -23,6 +23,10 @@ RANGE_TYPES = ("ECOSYSTEM", "SEMVER")
 EVENTS = ("introduced", "fixed", "last_affected", "limit")
 SUFFIXES = (".json", ".yaml", ".yml")
 
+#: Ids of distribution update advisories (one update, many CVEs), whose ``related`` CVEs are
+#: the vulnerabilities the update fixes; elsewhere ``related`` means a different vulnerability.
+PATCH_ADVISORIES = ("USN-", "SUSE-SU-", "openSUSE-SU-", "RHSA-", "RLSA-", "ALSA-", "MGASA-", "DSA-", "DLA-", "DTSA-")
+
 #: One decoded document: where it came from (file path or ``zip:member``), its JSON path
 #: inside that file (``()``, or ``(7,)`` for the 8th record of a streamed list) and the value.
 Document = tuple[str, Path_, Any]
@@ -115,10 +119,15 @@ def parse_record(data: Any, origin: str, path: Path_ = ()) -> Advisory | None:
         url for here, ref in objects(record, "references", origin, path)
         if (url := get(ref, "url", str, origin, here)) is not None
     )
+    upstream = strings(record, "upstream", origin, path)
+    if rid.startswith(PATCH_ADVISORIES):
+        # A distribution's update advisory lists the CVEs it fixes as "related".
+        related = strings(record, "related", origin, path)
+        upstream += tuple(i for i in related if i.startswith("CVE-") and i not in upstream)
     return Advisory(
         id=rid,
         aliases=strings(record, "aliases", origin, path),
-        upstream=strings(record, "upstream", origin, path),
+        upstream=upstream,
         summary=get(record, "summary", str, origin, path) or "",
         details=get(record, "details", str, origin, path) or "",
         ratings=tuple(ratings),
