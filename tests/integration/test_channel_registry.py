@@ -453,3 +453,30 @@ def test_credentials_from_docker_config_and_helper(
     source.close()
     # Nothing stored for another registry: anonymous.
     assert registry_client.credentials_from_config("other.example:5000") is None
+
+
+def test_image_scan_sends_credentials_over_plain_http_only_with_the_flag(
+    registries: Any, tmp_path: Path
+) -> None:
+    """A loopback registry with htpasswd over plain HTTP: the pull is refused without
+    --allow-plain-http-credentials (nothing is sent), and works with it."""
+    reg = registries(htpasswd=write_htpasswd(tmp_path / "htpasswd", USER, PASSWORD))
+    layer = tar_of({"etc/os-release": b"ID=alpine\nVERSION_ID=3.19.1\n"})
+    push_image(session((USER, PASSWORD)), reg.url, "team/app", "1", [layer])
+    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path))
+
+    def scan(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dockguard", "image", "scan", f"{reg.host}/team/app:1", "--list-packages",
+             "--format", "json", "--no-cache", "--username", USER, "--password-stdin", *extra],
+            env=env, input=PASSWORD + "\n", capture_output=True, text=True, timeout=120,
+        )
+
+    refused = scan()
+    assert refused.returncode == 2
+    assert "refusing to send credentials" in refused.stderr
+    assert "--allow-plain-http-credentials" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    allowed = scan("--allow-plain-http-credentials")
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["image"]["os"]["family"] == "alpine"

@@ -123,6 +123,7 @@ def open_registry_source(
     password: str | None = None,
     *,
     ca_cert: str | None = None,
+    allow_plain_http_credentials: bool = False,
     limits: Limits = DEFAULT_LIMITS,
 ) -> RegistrySource:
     """A RegistrySource for `target`, with credentials from the arguments or docker's config.
@@ -141,5 +142,5 @@ def open_registry_source(
     else:
         credentials = credentials_from_config(ref.registry, os.environ)
     client = RegistryClient(ref.registry, credentials=credentials, insecure=insecure,
-                            ca_cert=ca_cert)
+                            ca_cert=ca_cert, allow_plain_http_credentials=allow_plain_http_credentials)
     return RegistrySource(client, target, platform, limits)

@@ -88,7 +88,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     reg.add_argument("--username", help="registry user (default: ~/.docker/config.json auths or helpers)")
     reg.add_argument("--password-stdin", action="store_true", help="read the registry password from stdin")
     reg.add_argument("--ca-cert", metavar="FILE", help="CA certificate to verify the registry with")
-    reg.add_argument("--insecure", action="store_true", help="do not verify the registry's TLS certificate")
+    reg.add_argument("--insecure", action="store_true",
+                     help="do not verify the registry's TLS certificate (credentials are then never sent)")
+    reg.add_argument("--allow-plain-http-credentials", action="store_true",
+                     help="send credentials over plain HTTP to a loopback registry or token realm "
+                     "(127.0.0.0/8, ::1, localhost); never to any other host")
 
 
 def _warn(message: str) -> None:
@@ -141,7 +145,8 @@ def _open_source(args: argparse.Namespace, cache: Any) -> Any:
         elif args.username:
             raise UsageError("--username needs --password-stdin")
         return open_registry_source(
-            target, args.platform, args.insecure, args.username, password, ca_cert=args.ca_cert
+            target, args.platform, args.insecure, args.username, password, ca_cert=args.ca_cert,
+            allow_plain_http_credentials=args.allow_plain_http_credentials,
         )
     return open_target(target, args.platform, config_cache=cache)
 
