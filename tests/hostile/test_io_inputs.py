@@ -261,3 +261,23 @@ def test_valid_snapshot_still_evaluates(tmp_path: Path, scratch: Path) -> None:
     assert run.code == 0, run.stderr
     assert json.loads(run.stdout)["schema_version"] == 1
     assert os.path.getsize(snap) > 1000
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "docker-bench-json", "sarif", "junit", "html"])
+def test_lone_surrogates_in_names_reach_every_format(fmt: str, tmp_path: Path, scratch: Path) -> None:
+    """A container named with a lone surrogate (valid JSON: "\\udcff") renders in every format."""
+    from dataclasses import replace
+
+    from tests.unit.test_core import full_snapshot
+
+    snap = full_snapshot()
+    assert snap.containers
+    evil = replace(snap.containers[0], name="web\udcff\ud800x", privileged=True)
+    path = tmp_path / "full.json"
+    replace(snap, containers=(evil, *snap.containers[1:])).save(path)
+    out = tmp_path / f"out.{fmt}"
+    run = run_cli(["bench", "--snapshot", str(path), "--format", fmt, "-o", str(out)], scratch=scratch)
+    assert run.code == 0, run.stderr
+    assert "internal error" not in run.stderr and not run.traceback
+    text = out.read_bytes().decode("utf-8")  # strict: the output is valid UTF-8
+    assert "web" in text

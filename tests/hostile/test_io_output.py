@@ -249,3 +249,14 @@ def test_image_sbom_to_a_device_keeps_the_device(tmp_path: Path, scratch: Path) 
     _clean(run, tmp_path)
     assert stat.S_ISCHR(os.lstat(node).st_mode) and os.lstat(node).st_rdev == os.makedev(1, 3)
     _no_temp_files(tmp_path)
+
+
+@pytest.mark.parametrize("command", [["image", "scan"], ["image", "sbom"], ["audit", "--no-images", "-q"]])
+def test_bad_output_is_refused_before_the_work_starts(command: list[str], tmp_path: Path, scratch: Path) -> None:
+    """`-o DIR` fails at once with the output's error, not after a scan (or the scan's own error)."""
+    target = [] if command[0] == "audit" else ["dir:/nonexistent-rootfs"]
+    run = run_cli([*command, *target, "-o", str(tmp_path)], scratch=scratch,
+                  env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert run.code == 2
+    assert "it is a directory" in run.stderr, run.stderr
+    assert "nonexistent-rootfs" not in run.stderr

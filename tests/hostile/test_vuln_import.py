@@ -285,3 +285,37 @@ def test_update_from_a_mirror_with_a_zip_bomb(db: Path, scratch: Path, tmp_path:
     assert "inflates past" in last and "left unchanged" in last
     assert db.read_bytes() == before
     assert sorted(os.listdir(db.parent)) == ["vuln.db"]
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "symlink", "directory"])
+@pytest.mark.parametrize("command", ["import", "update"])
+def test_db_path_that_a_replace_would_destroy_is_refused(kind: str, command: str, tmp_path: Path,
+                                                         scratch: Path) -> None:
+    """``--db /dev/null`` as root used to turn /dev/null into a regular file; now refused before any write."""
+    import os
+    import stat
+
+    target = tmp_path / "db"
+    if kind == "device":
+        os.mknod(target, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "symlink":
+        (tmp_path / "real.db").write_bytes(b"")
+        target.symlink_to(tmp_path / "real.db")
+    else:
+        target.mkdir()
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    (feed / "a.json").write_text('{"id": "PYSEC-1", "modified": "2024-01-01T00:00:00Z", "affected": []}')
+    args = ["db", "import", "--db", str(target), str(feed)] if command == "import" else [
+        "db", "update", "--db", str(target), "--source", f"file://{feed}", "--ecosystem", "PyPI"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    run = run_cli(args, scratch=scratch, trace_writes=True)
+    assert run.code == 2, run.stderr
+    assert f"--db {target}:" in run.stderr
+    assert "internal error" not in run.stderr and not run.traceback
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    if kind == "device":
+        assert stat.S_ISCHR(target.lstat().st_mode)
+    assert [w for w in run.writes if w.startswith(str(tmp_path)) and not w.startswith(str(scratch))] == []

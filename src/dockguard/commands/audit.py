@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from dockguard.commands.common import add_connection_args, collect_options, parse_fail_on, write_output
+from dockguard.commands.common import add_connection_args, check_outputs, collect_options, parse_fail_on, write_output
 from dockguard.errors import DockguardError
 from dockguard.report.formats import FORMATS
 from dockguard.suppress import add_argument as add_suppressions_argument
@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from dockguard.report.text import TextOptions
 
     fail_on = parse_fail_on(args.fail_on)
+    check_outputs(args.output)
     from dockguard import vex
 
     statements = vex.load_all(getattr(args, "vex", None))

@@ -158,8 +158,10 @@ def _write(text: str, output: str | None) -> None:
 
 
 def _sbom(args: argparse.Namespace) -> int:
+    from dockguard.commands.common import check_outputs
     from dockguard.image import sbom
 
+    check_outputs(args.output)
     inv = _inventory(args)
     _write(sbom.render(inv, spec=args.spec), args.output)
     return 0
@@ -178,10 +180,11 @@ def _severities(text: str | None) -> set[Severity] | None:
 
 def _scan(args: argparse.Namespace) -> int:
     from dockguard import __version__
-    from dockguard.commands.common import parse_fail_on
+    from dockguard.commands.common import check_outputs, parse_fail_on
     from dockguard.model import Report, Section
 
     fail_on = parse_fail_on(args.fail_on)
+    check_outputs(args.output)
     wanted = _severities(args.severity)
     from dockguard import vex
 

@@ -257,7 +257,7 @@ def _result(
         if path:
             loc["physicalLocation"] = {"artifactLocation": {"uri": _uri(path)}}
         result["locations"] = [loc]
-    digest = hashlib.sha256(f"{rule_id}\0{location}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{rule_id}\0{location}".encode("utf-8", "surrogatepass")).hexdigest()
     result["partialFingerprints"] = {"dockguardLocation/v1": digest[:32]}
     if suppressed:
         result["suppressions"] = [
@@ -273,7 +273,7 @@ def _logical_kind(kind: str) -> str:
 
 
 def _uri(path: str) -> str:
-    return quote(path.lstrip("/"), safe="/@:+,;=-._~")
+    return quote(path.lstrip("/"), safe="/@:+,;=-._~", errors="surrogatepass")
 
 
 def _utc(timestamp: float) -> str:

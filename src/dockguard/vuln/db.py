@@ -29,6 +29,7 @@ import json
 import os
 import re
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -699,6 +700,24 @@ def _migrate_rows(conn: sqlite3.Connection, kept: set[FeedKey], offset: int) -> 
     cur.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?)", batch)
 
 
+def check_target(target: Path) -> None:
+    """Refuse a database path that a replace would destroy: a device, FIFO, directory or link.
+
+    The database is rebuilt beside `target` and renamed over it, which turns whatever was
+    there into a regular file (``--db /dev/null`` as root would delete ``/dev/null``).
+    """
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OperationalError(f"--db {target}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise OperationalError(f"--db {target}: is a symbolic link; give the path of the database file itself")
+    if not stat.S_ISREG(st.st_mode):
+        raise OperationalError(f"--db {target}: not a regular file (a device, FIFO or directory); not replacing it")
+
+
 def write_imports(target: Path, imports: Sequence[Import], *, keep_others: bool = True) -> list[WriteResult]:
     """Build a new database at `target` from `imports` and every feed they do not replace.
 
@@ -709,6 +728,7 @@ def write_imports(target: Path, imports: Sequence[Import], *, keep_others: bool 
     recorded with its cursor lowered to the newest record it brought (so nothing between the
     two is skipped next time).
     """
+    check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)

@@ -45,7 +45,16 @@ from dockguard.channel.bounded import BoundedSession, Deadline, deadline_seconds
 from dockguard.errors import OperationalError
 from dockguard.inputs import InputError, MiB
 from dockguard.vuln import distros
-from dockguard.vuln.db import Import, SyncState, VulnDB, WriteResult, in_scope, parse_osv_time, write_imports
+from dockguard.vuln.db import (
+    Import,
+    SyncState,
+    VulnDB,
+    WriteResult,
+    check_target,
+    in_scope,
+    parse_osv_time,
+    write_imports,
+)
 from dockguard.vuln.importers import alpine_secdb, bounded, debian_tracker, osv
 from dockguard.vuln.importers.bounded import Budget, GiB
 
@@ -433,6 +442,7 @@ def update(
     """
     base = _source_url(source)
     mirror = base.rstrip("/") != DEFAULT_SOURCE
+    check_target(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".dockguard-download-", dir=db_path.parent))
     transport = Transport(stream, timeout)
