@@ -207,8 +207,8 @@ def find_trivy() -> str | None:
 
 def bench_matching(tmp: Path) -> None:
     sys.path.insert(0, str(REPO / "src"))
-    from dockguard.image.model import OSInfo, Package
-    from dockguard.vuln.db import VulnDB, write_imports
+    from dockguard.image.packages import OSInfo, Package
+    from dockguard.vuln.database import VulnDB, write_imports
     from dockguard.vuln.importers import load
     from dockguard.vuln.match import match_packages
 

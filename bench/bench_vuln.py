@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from dockguard.image.model import OSInfo, Package
+from dockguard.image.packages import OSInfo, Package
 from dockguard.vuln import importers
-from dockguard.vuln.db import Advisory, Affected, Import, VulnDB, write_imports
+from dockguard.vuln.database import Advisory, Affected, Import, VulnDB, write_imports
 from dockguard.vuln.match import match_packages
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

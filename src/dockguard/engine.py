@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn, TypeVar
 
 from dockguard import __version__
+from dockguard.checks.catalogue import Check
 from dockguard.model import CheckResult, Detail, Evaluation, Outcome, Report
-from dockguard.registry import Check
 from dockguard.serial import to_jsonable
 from dockguard.snapshot import (
     ContainerFacts,

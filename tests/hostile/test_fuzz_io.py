@@ -24,16 +24,16 @@ from hypothesis import strategies as st
 
 from dockguard import suppress, vex
 from dockguard.assemble import check_extras, snapshot_findings
+from dockguard.checks.catalogue import catalogue
 from dockguard.commands.diff import compare, render_json, render_text
 from dockguard.engine import Options, evaluate
 from dockguard.inputs import InputError
 from dockguard.model import Outcome
-from dockguard.registry import catalogue
 from dockguard.report import json as json_report
 from dockguard.report import load
 from dockguard.report.formats import RenderOptions, render
-from dockguard.seccomp import diff as seccomp_diff
 from dockguard.seccomp import explain, lint
+from dockguard.seccomp import profile_diff as seccomp_diff
 from dockguard.seccomp.effective import Context
 from dockguard.seccomp.profile import parse_profile
 from dockguard.serial import to_jsonable

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dockguard.inputs import InputError
-from dockguard.vuln.db import AffectedRow
-from dockguard.vuln.importers import alpine_secdb, bounded, debian_tracker, osv
+from dockguard.vuln.database import AffectedRow
+from dockguard.vuln.importers import alpine_secdb, bounded_decode, debian_tracker, osv
 from dockguard.vuln.match import VulnState, evaluate
 from dockguard.vuln.versions import (
     Incomparable,
@@ -146,18 +146,18 @@ def test_debian_tracker_document(value: Any) -> None:
                  st.tuples(_json, st.integers(0, 200), st.binary(max_size=3)).map(
                      lambda t: json.dumps({"p": {"c": t[0]}}).encode()[: t[1]] + t[2])))
 def test_streamed_json(data: bytes) -> None:
-    stream = bounded.JsonStream(io.BytesIO(data), "t.json", entry_limit=128)
+    stream = bounded_decode.JsonStream(io.BytesIO(data), "t.json", entry_limit=128)
     for keys, value in _only_input_errors(lambda: list(stream.entries(("object", "object")))) or []:
         assert len(keys) == 2 and isinstance(value, dict)
-    _only_input_errors(lambda: list(bounded.JsonStream(io.BytesIO(data), "t.json").entries(("array",))))
+    _only_input_errors(lambda: list(bounded_decode.JsonStream(io.BytesIO(data), "t.json").entries(("array",))))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
                  st.from_regex(r"\A([a-z&*!\[\]{}:,\- \n]|\"|'|%|\t){0,80}\Z").map(str.encode)))
 def test_document_decoders(data: bytes) -> None:
-    _only_input_errors(bounded.decode_yaml, data, "d.yaml")
-    _only_input_errors(bounded.decode_json, data, "d.json")
+    _only_input_errors(bounded_decode.decode_yaml, data, "d.yaml")
+    _only_input_errors(bounded_decode.decode_json, data, "d.json")
 
 
 def _small_zip(tmp: Path) -> bytes:

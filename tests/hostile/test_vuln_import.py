@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dockguard.vuln.importers import bounded
+from dockguard.vuln.importers import bounded_decode
 from tests.hostile.harness import MAX_RSS_MIB, CliRun, run_cli
 
 RECORD = {
@@ -138,11 +138,11 @@ def test_value_bombs_are_refused_before_they_are_built(db: Path, scratch: Path, 
         f.write("[]," * (5_000_000 - 1) + "[]")
         f.write("]}")
     run = _import(db, scratch, lists)
-    _refused(run, tmp_path, "lists.json", f"more than {bounded.MAX_VALUES} values")
+    _refused(run, tmp_path, "lists.json", f"more than {bounded_decode.MAX_VALUES} values")
     nodes = tmp_path / "nodes.yaml"
     nodes.write_text("id: X-1\naliases: [" + "a," * 1_500_000 + "a]\n")
     run = _import(db, scratch, nodes)
-    _refused(run, tmp_path, "nodes.yaml", f"more than {bounded.MAX_VALUES} nodes")
+    _refused(run, tmp_path, "nodes.yaml", f"more than {bounded_decode.MAX_VALUES} nodes")
 
 
 # --- size caps --------------------------------------------------------------------------------
@@ -158,16 +158,18 @@ def _sparse(path: Path, size: int, head: bytes = b"") -> Path:
 def test_size_caps(db: Path, scratch: Path, tmp_path: Path) -> None:
     osv_dir = tmp_path / "osv"
     osv_dir.mkdir()
-    _sparse(osv_dir / "huge.json", bounded.MAX_RECORD_BYTES + 1, b'{"id": "X-1", "summary": "')
-    _refused(_import(db, scratch, osv_dir), tmp_path, "huge.json", f"larger than the {bounded.MAX_RECORD_BYTES}")
+    _sparse(osv_dir / "huge.json", bounded_decode.MAX_RECORD_BYTES + 1, b'{"id": "X-1", "summary": "')
+    _refused(_import(db, scratch, osv_dir), tmp_path, "huge.json", f"larger than the {bounded_decode.MAX_RECORD_BYTES}")
 
-    secdb = _sparse(tmp_path / "main.yaml", bounded.MAX_DOCUMENT_BYTES + 1, b"distroversion: v3.19\npackages:\n")
-    _refused(_import(db, scratch, secdb), tmp_path, "main.yaml", f"larger than the {bounded.MAX_DOCUMENT_BYTES}")
+    secdb = _sparse(tmp_path / "main.yaml", bounded_decode.MAX_DOCUMENT_BYTES + 1, b"distroversion: v3.19\npackages:\n")
+    _refused(_import(db, scratch, secdb), tmp_path, "main.yaml", f"larger than the {bounded_decode.MAX_DOCUMENT_BYTES}")
 
-    tracker = _sparse(tmp_path / "tracker.json", bounded.MAX_STREAM_BYTES + 1, b"{")
-    _refused(_import(db, scratch, tracker), tmp_path, "tracker.json", f"larger than the {bounded.MAX_STREAM_BYTES}")
+    tracker = _sparse(tmp_path / "tracker.json", bounded_decode.MAX_STREAM_BYTES + 1, b"{")
+    _refused(_import(db, scratch, tracker), tmp_path, "tracker.json",
+             f"larger than the {bounded_decode.MAX_STREAM_BYTES}")
 
-    _refused(_import(db, scratch, "/dev/zero"), tmp_path, "/dev/zero", f"larger than the {bounded.MAX_DOCUMENT_BYTES}")
+    _refused(_import(db, scratch, "/dev/zero"), tmp_path, "/dev/zero",
+             f"larger than the {bounded_decode.MAX_DOCUMENT_BYTES}")
 
 
 def test_streamed_tracker_entry_cap(db: Path, scratch: Path, tmp_path: Path) -> None:
@@ -177,10 +179,10 @@ def test_streamed_tracker_entry_cap(db: Path, scratch: Path, tmp_path: Path) -> 
     with tracker.open("w") as f:
         f.write('{"pkg": {')
         n = 0
-        while f.tell() < bounded.MAX_DOCUMENT_BYTES + (1 << 20):
+        while f.tell() < bounded_decode.MAX_DOCUMENT_BYTES + (1 << 20):
             f.write(f'"CVE-2099-{n}": {json.dumps(entry)},')
             n += 1
-        f.write('"CVE-2099-BIG": {"description": "' + "x" * (bounded.MAX_STREAM_ENTRY_BYTES + 10) + '"}}}')
+        f.write('"CVE-2099-BIG": {"description": "' + "x" * (bounded_decode.MAX_STREAM_ENTRY_BYTES + 10) + '"}}}')
     run = _import(db, scratch, tracker)
     _refused(run, tmp_path, "tracker.json: $.pkg.CVE-2099-BIG", "entry larger than the 1048576 bytes allowed")
 

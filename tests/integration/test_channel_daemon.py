@@ -19,7 +19,7 @@ from typing import Any
 import docker
 import pytest
 
-from dockguard.channel import endpoint
+from dockguard.channel import daemon_probe
 from dockguard.cli import main
 from tests.integration.dockerd import PrivateDaemon, cleanup_root, free_port, start_daemon
 
@@ -127,7 +127,7 @@ def test_tlsverify_daemon_accepts_client_and_probe_is_clean(
     assert 88 <= facts["certificate"]["days_left"] <= 90
     assert facts["api_version"]
 
-    summary = endpoint.endpoint_summary(endpoint.probe(endpoint.parse_endpoint(url), None))
+    summary = daemon_probe.endpoint_summary(daemon_probe.probe(daemon_probe.parse_endpoint(url), None))
     assert summary["tls_authentication"] is True
 
 
@@ -140,7 +140,7 @@ def test_tls_without_verify_is_critical(
     assert finding_ids(result) == {"endpoint.tls-no-client-verify": "CRITICAL"}
     assert steps(result)["tls-without-client-cert"] == "COMPLETED"
     assert steps(result)["client-cert"] == "SKIPPED"
-    summary = endpoint.endpoint_summary(endpoint.probe(endpoint.parse_endpoint(url), None))
+    summary = daemon_probe.endpoint_summary(daemon_probe.probe(daemon_probe.parse_endpoint(url), None))
     assert summary["tls_authentication"] is False
 
 
@@ -175,8 +175,8 @@ def test_nothing_listening_is_unreachable_not_secure(capsys: pytest.CaptureFixtu
     assert steps(result)["plain-http"] == "FAILED"
     assert set(list(steps(result).values())[1:]) == {"SKIPPED"}
     assert "Connection refused" in result["steps"][0]["reason"]
-    summary = endpoint.endpoint_summary(
-        endpoint.probe(endpoint.parse_endpoint(f"tcp://127.0.0.1:{free_port()}"), None)
+    summary = daemon_probe.endpoint_summary(
+        daemon_probe.probe(daemon_probe.parse_endpoint(f"tcp://127.0.0.1:{free_port()}"), None)
     )
     assert summary["tls_authentication"] is None
 

@@ -23,9 +23,9 @@ import pytest
 import requests
 import trustme
 
-from dockguard.channel.registry_client import Credentials, RegistryClient, parse_reference
-from dockguard.channel.registry_source import RegistrySource, open_registry_source
+from dockguard.channel.registry_api import Credentials, RegistryClient, parse_reference
 from dockguard.errors import OperationalError
+from dockguard.image.pull import RegistrySource, open_registry_source
 from tests.integration.registry import (
     RecordingFileServer,
     Registry,

@@ -22,11 +22,11 @@ import pytest
 import requests
 import trustme
 
-from dockguard.channel import registry_client
-from dockguard.channel.registry_client import Credentials, RegistryClient, parse_reference
-from dockguard.channel.registry_source import looks_like_registry_ref, open_registry_source
+from dockguard.channel import registry_api
+from dockguard.channel.registry_api import Credentials, RegistryClient, parse_reference
 from dockguard.cli import main
 from dockguard.errors import OperationalError
+from dockguard.image.pull import looks_like_registry_ref, open_registry_source
 from dockguard.image.scan import build_inventory
 from dockguard.image.sources import DaemonSource
 from tests.integration.dockerd import PrivateDaemon, build_image
@@ -382,8 +382,8 @@ def test_corrupted_blob_is_rejected(plain_registry: Registry) -> None:
     original = blob.read_bytes()
     blob.write_bytes(bytes([original[0] ^ 0xFF]) + original[1:])
     client = RegistryClient(plain_registry.host)
-    desc = registry_client.Descriptor(layer["mediaType"], layer["digest"], layer["size"])
-    with pytest.raises(registry_client.DigestMismatch):
+    desc = registry_api.Descriptor(layer["mediaType"], layer["digest"], layer["size"])
+    with pytest.raises(registry_api.DigestMismatch):
         client.open_blob("corrupt/app", desc)
 
 
@@ -452,7 +452,7 @@ def test_credentials_from_docker_config_and_helper(
     assert source.metadata().layers
     source.close()
     # Nothing stored for another registry: anonymous.
-    assert registry_client.credentials_from_config("other.example:5000") is None
+    assert registry_api.credentials_from_config("other.example:5000") is None
 
 
 def test_image_scan_sends_credentials_over_plain_http_only_with_the_flag(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dockguard.collect.snapshot import CollectOptions, collect_snapshot
+from dockguard.collect.gather import CollectOptions, collect_snapshot
 from dockguard.engine import Context, Options, run_check
 from dockguard.model import CheckResult, Outcome
 from dockguard.snapshot import Snapshot

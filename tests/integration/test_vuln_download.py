@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from dockguard.cli import main
-from dockguard.vuln.db import VulnDB
+from dockguard.vuln.database import VulnDB
 from tests.conftest import REFERENCE
 
 

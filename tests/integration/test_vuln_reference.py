@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from dockguard.cli import main
-from dockguard.image.model import OSInfo, Package
-from dockguard.vuln.db import VulnDB
+from dockguard.image.packages import OSInfo, Package
+from dockguard.vuln.database import VulnDB
 from dockguard.vuln.match import MatchOptions, match_packages
 from dockguard.vuln.versions import compare_apk, compare_pep440
 from tests.conftest import REFERENCE

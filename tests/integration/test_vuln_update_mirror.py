@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from dockguard.cli import main
-from dockguard.image.model import OSInfo, Package
+from dockguard.image.packages import OSInfo, Package
 from dockguard.model import Severity
 from dockguard.vuln import download
-from dockguard.vuln.db import VulnDB
+from dockguard.vuln.database import VulnDB
 from dockguard.vuln.match import match_packages
 
 T0 = "2024-05-01T10:00:00Z"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockguard.checks import daemon as daemon_checks
-from dockguard.checks import daemon_files, host
+from dockguard.checks import daemon_configuration as daemon_checks
+from dockguard.checks import daemon_files, host_configuration
+from dockguard.checks.catalogue import Check
 from dockguard.engine import Context, Options, run_check
 from dockguard.model import CheckResult
-from dockguard.registry import Check
 from dockguard.snapshot import (
     AuditFacts,
     ConfigValue,
@@ -23,7 +23,7 @@ from dockguard.snapshot import (
 )
 
 ALL_CHECKS: dict[str, Check] = {
-    c.meta.id: c for m in (host, daemon_checks, daemon_files) for c in m.CHECKS
+    c.meta.id: c for m in (host_configuration, daemon_checks, daemon_files) for c in m.CHECKS
 }
 
 # 2023-11-14T22:13:20Z: a fixed "collection time" so version-age verdicts are reproducible.

@@ -6,10 +6,10 @@ import hashlib
 from dataclasses import replace
 from typing import Any
 
-from dockguard.checks import images, operations, runtime, swarm
+from dockguard.checks import container_images, container_runtime, security_operations, swarm_configuration
+from dockguard.checks.catalogue import Check
 from dockguard.engine import Context, Options, run_check
 from dockguard.model import CheckResult
-from dockguard.registry import Check
 from dockguard.snapshot import (
     CollectionError,
     ConfigValue,
@@ -24,7 +24,11 @@ from dockguard.snapshot import (
     SwarmFacts,
 )
 
-CHECKS: dict[str, Check] = {c.meta.id: c for m in (images, runtime, operations, swarm) for c in m.CHECKS}
+CHECKS: dict[str, Check] = {
+    c.meta.id: c
+    for m in (container_images, container_runtime, security_operations, swarm_configuration)
+    for c in m.CHECKS
+}
 
 DEFAULT_SECCOMP = "name=seccomp,profile=default"
 
@@ -89,7 +93,7 @@ def daemon(
     swarm_facts: SwarmFacts | None = None,
     cfg: DaemonConfig | None = None,
 ) -> DaemonFacts:
-    """Daemon facts with the default seccomp profile and no swarm."""
+    """Daemon facts with the default seccomp profile and no swarm_configuration."""
     return DaemonFacts(
         server_version="20.10.24",
         security_options=security_options,

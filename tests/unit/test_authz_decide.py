@@ -12,7 +12,7 @@ import pytest
 from dockguard.authz.decide import BINDINGS, AuthzRequest, Decider, Decision, plugin_ref
 from dockguard.authz.lookup import ContainerInfo, LookupFailed, VolumeInfo, container_info
 from dockguard.authz.policy import Policy, parse_policy
-from dockguard.registry import catalogue
+from dockguard.checks.catalogue import catalogue
 from dockguard.snapshot import MountPoint
 
 

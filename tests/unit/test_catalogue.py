@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from dockguard.registry import SECTIONS, catalogue, select
+from dockguard.checks.catalogue import SECTIONS, catalogue, select
 
 
 def test_catalogue_has_117_unique_checks_with_metadata() -> None:

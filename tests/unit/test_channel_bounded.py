@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dockguard.channel import bounded
-from dockguard.channel.bounded import Deadline, DeadlineExceeded, deadline_seconds, shown
-from dockguard.channel.registry_client import (
+from dockguard.channel import bounded_http
+from dockguard.channel.bounded_http import Deadline, DeadlineExceeded, deadline_seconds, shown
+from dockguard.channel.registry_api import (
     MAX_CHALLENGE,
     ChallengeError,
     check_realm,
@@ -90,7 +90,7 @@ def test_check_realm_refuses(realm: str) -> None:
 
 def test_shown_escapes_and_shortens() -> None:
     assert shown("a\x1b[31mb\x07") == "a\\x1b[31mb\\x07"
-    assert shown("x" * 500) == "x" * bounded.MAX_SHOWN + "..."
+    assert shown("x" * 500) == "x" * bounded_http.MAX_SHOWN + "..."
     assert shown("\u202eevil") == "\\x202eevil"
 
 
@@ -123,7 +123,7 @@ def test_deadline_earned_time_and_quiet_exit() -> None:
         dl = Deadline(0.3, "x", raise_on_expiry=False)
         with dl:
             dl.watch(a)
-            dl.earn(bounded.MIN_RATE)  # one second more
+            dl.earn(bounded_http.MIN_RATE)  # one second more
             time.sleep(0.6)
             assert not dl.expired
             b.sendall(b"ok")

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from dockguard.channel import daemon_registry, endpoint, tlsinit, tlsprobe
-from dockguard.channel.registry_client import (
+from dockguard.channel import daemon_probe, daemon_registry, tlsinit, tlsprobe
+from dockguard.channel.registry_api import (
     Descriptor,
     DigestMismatch,
     Reference,
@@ -250,20 +250,20 @@ def test_tls_init_force_overwrites(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("unix:///var/run/docker.sock", endpoint.Endpoint("unix", path="/var/run/docker.sock")),
-    ("/run/d.sock", endpoint.Endpoint("unix", path="/run/d.sock")),
-    ("tcp://10.0.0.1:2376", endpoint.Endpoint("tcp", host="10.0.0.1", port=2376)),
-    ("tcp://[::1]:2375", endpoint.Endpoint("tcp", host="::1", port=2375)),
-    ("tcp://h", endpoint.Endpoint("tcp", host="h", port=2375)),
+    ("unix:///var/run/docker.sock", daemon_probe.Endpoint("unix", path="/var/run/docker.sock")),
+    ("/run/d.sock", daemon_probe.Endpoint("unix", path="/run/d.sock")),
+    ("tcp://10.0.0.1:2376", daemon_probe.Endpoint("tcp", host="10.0.0.1", port=2376)),
+    ("tcp://[::1]:2375", daemon_probe.Endpoint("tcp", host="::1", port=2375)),
+    ("tcp://h", daemon_probe.Endpoint("tcp", host="h", port=2375)),
 ])
-def test_parse_endpoint(text: str, expected: endpoint.Endpoint) -> None:
-    assert endpoint.parse_endpoint(text) == expected
+def test_parse_endpoint(text: str, expected: daemon_probe.Endpoint) -> None:
+    assert daemon_probe.parse_endpoint(text) == expected
 
 
 @pytest.mark.parametrize("text", ["ssh://h", "npipe:////./pipe/docker", "tcp://", "tcp://h:x"])
 def test_parse_endpoint_rejects(text: str) -> None:
     with pytest.raises(UsageError):
-        endpoint.parse_endpoint(text)
+        daemon_probe.parse_endpoint(text)
 
 
 def test_exit_codes() -> None:
@@ -279,7 +279,7 @@ def test_exit_codes() -> None:
 def test_endpoint_summary_never_passes_an_unreachable_probe() -> None:
     result = ProbeResult("tcp://h:1", "endpoint", (ProbeStep("plain-http", StepStatus.FAILED, "x"),),
                          facts={"transport": "tcp"})
-    summary = endpoint.endpoint_summary(result)
+    summary = daemon_probe.endpoint_summary(result)
     assert summary["tls_authentication"] is None
     assert summary["failed_steps"] == ["plain-http"]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dockguard.checks import daemon as daemon_checks
+from dockguard.checks import daemon_configuration as daemon_checks
 from dockguard.engine import Context
 from dockguard.model import Outcome
 from dockguard.snapshot import (

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from dockguard.checks import host
-from dockguard.checks.host import parse_build_time
+from dockguard.checks import host_configuration
+from dockguard.checks.host_configuration import parse_build_time
 from dockguard.engine import Context
 from dockguard.model import Outcome
 from dockguard.snapshot import AuditFacts, FileFact, GroupFact, HostFacts, MountFact, UserFact
@@ -201,7 +201,7 @@ def _audit_ctx(
 
 
 def test_every_audit_check_is_covered() -> None:
-    ids = {c.meta.id for c in host.CHECKS if c.meta.id.startswith("1.1.") and c.meta.id != "1.1.1"}
+    ids = {c.meta.id for c in host_configuration.CHECKS if c.meta.id.startswith("1.1.") and c.meta.id != "1.1.1"}
     assert ids - {"1.1.2"} == set(AUDIT_TARGETS)
 
 
@@ -343,9 +343,9 @@ def test_1_2_1_is_manual_note() -> None:
 
 
 def test_section1_metadata() -> None:
-    ids = [c.meta.id for c in host.CHECKS]
+    ids = [c.meta.id for c in host_configuration.CHECKS]
     assert ids == [f"1.1.{i}" for i in range(1, 19)] + ["1.2.1", "1.2.2"]
-    level2 = {c.meta.id for c in host.CHECKS if c.meta.level == 2}
+    level2 = {c.meta.id for c in host_configuration.CHECKS if c.meta.level == 2}
     assert level2 == {f"1.1.{i}" for i in range(7, 19)}
-    for c in host.CHECKS:
+    for c in host_configuration.CHECKS:
         assert c.meta.remediation and c.meta.references and c.meta.title

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockguard.checks.images import (
+from dockguard.checks.container_images import (
     CHECKS,
     add_instructions,
     is_root_user,

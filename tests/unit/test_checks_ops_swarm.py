@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from dockguard.checks import operations, swarm
-from dockguard.checks.swarm import listen_host
+from dockguard.checks import security_operations, swarm_configuration
+from dockguard.checks.swarm_configuration import listen_host
 from dockguard.model import Outcome
 from dockguard.snapshot import NetworkFacts, Snapshot
 
@@ -17,11 +17,11 @@ DAY_NS = 24 * 3600 * 10**9
 
 
 def test_sections_6_and_7_metadata() -> None:
-    assert [c.meta.id for c in operations.CHECKS] == ["6.1", "6.2"]
-    assert all(c.meta.manual for c in operations.CHECKS)
-    assert [c.meta.id for c in swarm.CHECKS] == [f"7.{i}" for i in range(1, 10)]
-    assert {c.meta.id for c in swarm.CHECKS if c.meta.automated} == {"7.1", "7.2", "7.3", "7.5"}
-    for c in (*operations.CHECKS, *swarm.CHECKS):
+    assert [c.meta.id for c in security_operations.CHECKS] == ["6.1", "6.2"]
+    assert all(c.meta.manual for c in security_operations.CHECKS)
+    assert [c.meta.id for c in swarm_configuration.CHECKS] == [f"7.{i}" for i in range(1, 10)]
+    assert {c.meta.id for c in swarm_configuration.CHECKS if c.meta.automated} == {"7.1", "7.2", "7.3", "7.5"}
+    for c in (*security_operations.CHECKS, *swarm_configuration.CHECKS):
         assert c.meta.level == 1 and c.meta.remediation and c.meta.references
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dockguard.checks.runtime import CHECKS, extra_capabilities, sensitive_source
+from dockguard.checks.container_runtime import CHECKS, extra_capabilities, sensitive_source
 from dockguard.model import Outcome
 from dockguard.snapshot import (
     DeviceMapping,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dockguard.collect.daemon_config import exec_start_args, listen_streams, merge, parse_flags
 from dockguard.collect.docker_api import container_facts
-from dockguard.collect.host import collect_host, swarm_listen_addresses
+from dockguard.collect.host_facts import collect_host, swarm_listen_addresses
 from dockguard.collect.hostfs import HostFS
 
 

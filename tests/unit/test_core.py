@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from dockguard.checks.catalogue import check, manual, normalise_id, select
 from dockguard.engine import Context, FactsMissing, Options, evaluate, per_object
 from dockguard.errors import OperationalError, UsageError
 from dockguard.model import Detail, Evaluation, Outcome, Severity
-from dockguard.registry import check, manual, normalise_id, select
 from dockguard.snapshot import (
     AuditFacts,
     CollectionError,

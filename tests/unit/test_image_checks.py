@@ -10,7 +10,7 @@ import pytest
 
 from dockguard.cli import main
 from dockguard.image import osdetect
-from dockguard.image.config_checks import check_image
+from dockguard.image.config_rules import check_image
 from dockguard.image.scan import build_inventory
 from dockguard.image.secrets import scan_config, scan_text
 from dockguard.image.sources import open_target

@@ -13,7 +13,7 @@ from dockguard.image.gobuildinfo import MAGIC, read_buildinfo
 from dockguard.image.inventory import InventoryInput, collect
 from dockguard.image.inventory.rpm import parse_header, read_sqlite, split_source_rpm
 from dockguard.image.layers import analyse_directory, squash
-from dockguard.image.model import OSInfo
+from dockguard.image.packages import OSInfo
 from dockguard.image.scan import build_inventory
 from dockguard.image.sources import open_target
 from tests.unit.image_helpers import OS_RELEASE_DEBIAN, F, docker_save, layer_tar

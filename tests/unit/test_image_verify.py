@@ -12,10 +12,10 @@ import pytest
 
 from dockguard.image import decode
 from dockguard.image.cache import LayerCache
-from dockguard.image.config_checks import check_image
+from dockguard.image.config_rules import check_image
 from dockguard.image.digests import DigestingReader, DigestMismatch, check_bytes, digest_from_path
 from dockguard.image.inventory import dpkg
-from dockguard.image.inventory._common import StanzaStats
+from dockguard.image.inventory._stanzas import StanzaStats
 from dockguard.image.layers import LayerAnalysis, analyse_layer
 from dockguard.image.limits import Budget, BudgetExceeded, Limits
 from dockguard.image.scan import build_inventory

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from dockguard.errors import UsageError
-from dockguard.seccomp.diff import diff_profiles, render_json
 from dockguard.seccomp.effective import Context, Resolver, parse_caps, parse_kernel
 from dockguard.seccomp.explain import explain
 from dockguard.seccomp.profile import Action, Profile, parse_profile
+from dockguard.seccomp.profile_diff import diff_profiles, render_json
 from dockguard.seccomp.syscalls import DOCKER_DEFAULT_CAPABILITIES
 from tests.conftest import REFERENCE
 

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from dockguard.vuln.db import (
+from dockguard.vuln.database import (
     Advisory,
     Affected,
     Import,

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from dockguard.image.model import OSInfo, Package
+from dockguard.image.packages import OSInfo, Package
 from dockguard.model import Severity
 from dockguard.vuln import distros, importers
-from dockguard.vuln.db import VulnDB, write_imports
+from dockguard.vuln.database import VulnDB, write_imports
 from dockguard.vuln.ecosystems import NoDataReason, PackageType, Runtime
 from dockguard.vuln.match import VulnState, check_packages, coverage, match_packages
 

@@ -11,21 +11,21 @@ import pytest
 
 from dockguard.inputs import InputError
 from dockguard.vuln import importers
-from dockguard.vuln.importers import bounded, debian_tracker
+from dockguard.vuln.importers import bounded_decode, debian_tracker
 
 
 def test_yaml_keeps_every_scalar_a_string() -> None:
-    doc = bounded.decode_yaml(b"a: 1.10\nb: [0, yes, null, 2024-01-31]\nc:\n'0': x\n", "t.yaml")
+    doc = bounded_decode.decode_yaml(b"a: 1.10\nb: [0, yes, null, 2024-01-31]\nc:\n'0': x\n", "t.yaml")
     assert doc == {"a": "1.10", "b": ["0", "yes", "null", "2024-01-31"], "c": "", "0": "x"}
-    assert bounded.decode_yaml(b"", "t.yaml") is None
-    assert bounded.decode_yaml(b"just text", "t.yaml") == "just text"
-    assert bounded.decode_yaml(b"- !!python/object:os.system x\n", "t.yaml") == ["x"]  # tags are ignored
+    assert bounded_decode.decode_yaml(b"", "t.yaml") is None
+    assert bounded_decode.decode_yaml(b"just text", "t.yaml") == "just text"
+    assert bounded_decode.decode_yaml(b"- !!python/object:os.system x\n", "t.yaml") == ["x"]  # tags are ignored
 
 
 def test_yaml_anchor_without_alias_is_harmless_but_aliases_are_refused() -> None:
-    assert bounded.decode_yaml(b"a: &x 1\nb: 2\n", "t.yaml") == {"a": "1", "b": "2"}
+    assert bounded_decode.decode_yaml(b"a: &x 1\nb: 2\n", "t.yaml") == {"a": "1", "b": "2"}
     with pytest.raises(InputError, match="line 2: YAML aliases are not accepted"):
-        bounded.decode_yaml(b"a: &x 1\nb: *x\n", "t.yaml")
+        bounded_decode.decode_yaml(b"a: &x 1\nb: *x\n", "t.yaml")
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 7, 1 << 20])
@@ -33,17 +33,18 @@ def test_stream_walk_is_independent_of_read_chunks(monkeypatch: pytest.MonkeyPat
     doc = {"p\u00e9": {"CVE-1": {"d": "a]}\\\"[{\u2603", "r": [1, {"x": None}]}, "CVE-2": {}}, "q": {},
            "r": {"CVE-3": {"e": "\\"}}}
     data = json.dumps(doc, ensure_ascii=False).encode()
-    monkeypatch.setattr(bounded, "_CHUNK", chunk)
-    got = list(bounded.JsonStream(io.BytesIO(b" \n" + data + b"\n "), "t").entries(("object", "object")))
+    monkeypatch.setattr(bounded_decode, "_CHUNK", chunk)
+    got = list(bounded_decode.JsonStream(io.BytesIO(b" \n" + data + b"\n "), "t").entries(("object", "object")))
     assert got == [(("p\u00e9", "CVE-1"), doc["p\u00e9"]["CVE-1"]), (("p\u00e9", "CVE-2"), {}),
                    (("r", "CVE-3"), {"e": "\\"})]
 
 
 def test_stream_of_a_list() -> None:
     data = json.dumps([{"id": "A"}, {"id": "B"}]).encode()
-    assert [v for _, v in bounded.JsonStream(io.BytesIO(data), "t").entries(("array",))] == [{"id": "A"}, {"id": "B"}]
+    stream = bounded_decode.JsonStream(io.BytesIO(data), "t")
+    assert [v for _, v in stream.entries(("array",))] == [{"id": "A"}, {"id": "B"}]
     with pytest.raises(InputError, match=r"\$\[1\]: expected an object"):
-        list(bounded.JsonStream(io.BytesIO(b'[{"id": "A"}, 5]'), "t").entries(("array",)))
+        list(bounded_decode.JsonStream(io.BytesIO(b'[{"id": "A"}, 5]'), "t").entries(("array",)))
 
 
 @pytest.mark.parametrize(("method", "zip64"), [(zipfile.ZIP_DEFLATED, False), (zipfile.ZIP_STORED, False),
@@ -56,7 +57,7 @@ def test_zip_members_of_python_written_archives(tmp_path: Path, method: int, zip
                 f.write(json.dumps({"id": f"R-{i}", "details": "x" * 5000}).encode())
         zf.writestr("d/", b"")
         zf.writestr("README.md", b"not a record")
-    got = list(bounded.zip_members(path, bounded.Budget(), suffixes=(".json",)))
+    got = list(bounded_decode.zip_members(path, bounded_decode.Budget(), suffixes=(".json",)))
     assert [n for n, _ in got] == ["d/R-0.json", "d/R-1.json", "d/R-2.json"]
     assert json.loads(got[2][1])["id"] == "R-2"
 
@@ -67,7 +68,7 @@ def test_import_budget_spans_every_input(tmp_path: Path) -> None:
         for i in range(3):
             zf.writestr(f"R-{i}.json", json.dumps({"id": f"R-{i}", "details": "x" * 1000}))
     with pytest.raises(InputError, match="more than the 2500 bytes allowed for one import"):
-        list(bounded.zip_members(path, bounded.Budget(limit=2500), suffixes=(".json",)))
+        list(bounded_decode.zip_members(path, bounded_decode.Budget(limit=2500), suffixes=(".json",)))
 
 
 def test_small_and_streamed_tracker_give_the_same_advisories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,7 +83,7 @@ def test_small_and_streamed_tracker_give_the_same_advisories(tmp_path: Path, mon
     path = tmp_path / "tracker.json"
     path.write_text(json.dumps(doc))
     (small,) = importers.load(path)
-    monkeypatch.setattr(bounded, "MAX_DOCUMENT_BYTES", 10)  # force the streaming reader
+    monkeypatch.setattr(bounded_decode, "MAX_DOCUMENT_BYTES", 10)  # force the streaming reader
     (streamed,) = importers.load(path)
     whole = list(small.advisories)
     assert whole == list(streamed.advisories)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from dockguard.errors import OperationalError
-from dockguard.image.model import OSInfo, Package
+from dockguard.image.packages import OSInfo, Package
 from dockguard.model import Severity
 from dockguard.vuln import importers
-from dockguard.vuln.db import VulnDB, default_db_path, write_imports
+from dockguard.vuln.database import VulnDB, default_db_path, write_imports
 from dockguard.vuln.match import MatchOptions, ecosystems_for, match_packages
 from dockguard.vuln.severity import assess
 

@@ -38,10 +38,10 @@ from dockguard.authz.translate import (
     volume_binds,
     volume_create,
 )
+from dockguard.checks.catalogue import Check, catalogue
 from dockguard.engine import Context, Options, run_check
 from dockguard.inputs import MAX_DEPTH, InputError, parse_json, read_bytes
 from dockguard.model import Detail, Outcome
-from dockguard.registry import Check, catalogue
 from dockguard.snapshot import (
     ConfigValue,
     ContainerFacts,

@@ -10,7 +10,7 @@ certificate), so credentials are kept apart: they are sent only in requests that
 (against ``--ca-cert`` or the system store, host name included), only when the
 certificate-chain step verified, and never over plain HTTP - except to a loopback registry or
 token realm when the caller allows it explicitly (``allow_plain_http_credentials``).  Every
-request has a total deadline (`dockguard.channel.bounded`), every body read is capped at
+request has a total deadline (`dockguard.channel.bounded_http`), every body read is capped at
 MAX_BODY, redirects are not followed and their bodies never read.
 """
 
@@ -30,7 +30,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 
 from dockguard.channel import tlsprobe
-from dockguard.channel.bounded import (
+from dockguard.channel.bounded_http import (
     BoundedSession,
     Deadline,
     deadline_seconds,
@@ -38,7 +38,7 @@ from dockguard.channel.bounded import (
     short,
     shown,
 )
-from dockguard.channel.registry_client import (
+from dockguard.channel.registry_api import (
     ACCEPT,
     Credentials,
     check_realm,

@@ -13,7 +13,7 @@ Two traps shape the code (see docs/channels.md):
   make every server look modern.  Old versions are tried with ``@SECLEVEL=0``.
 
 Every attempt has a total deadline (connect, handshake, request and answer; see
-`dockguard.channel.bounded.Deadline`), so a server that drips its handshake or answer one byte
+`dockguard.channel.bounded_http.Deadline`), so a server that drips its handshake or answer one byte
 at a time ends as an ERROR outcome saying so, not as a probe that never returns.  Answers are
 read by `http.client` (at most 100 header lines of 64 KiB) with a MAX_ANSWER body cap.
 """
@@ -36,7 +36,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from dockguard.channel.bounded import Deadline, deadline_seconds
+from dockguard.channel.bounded_http import Deadline, deadline_seconds
 from dockguard.model import Finding, Severity
 
 TLS_VERSIONS: tuple[str, ...] = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")

@@ -17,9 +17,9 @@ from dockguard.checks._common import (
     evaluate_files,
     unit_searched,
 )
+from dockguard.checks.catalogue import Check, CheckFn, check
 from dockguard.engine import Context, FactsMissing
 from dockguard.model import Evaluation, Outcome, Severity
-from dockguard.registry import Check, CheckFn, check
 
 CERTS_D = "/etc/docker/certs.d"
 _CERT_SUFFIXES = (".crt", ".cert")

@@ -69,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
     from dockguard import suppress
     from dockguard.assemble import check_extras, snapshot_findings
+    from dockguard.checks.catalogue import catalogue
     from dockguard.collect.docker_api import default_docker_host
-    from dockguard.collect.snapshot import collect_snapshot
+    from dockguard.collect.gather import collect_snapshot
     from dockguard.engine import Options, evaluate
     from dockguard.model import Finding, Outcome, Section
-    from dockguard.registry import catalogue
     from dockguard.report.formats import RenderOptions, render
     from dockguard.report.text import TextOptions
 
@@ -146,7 +146,7 @@ def _host_only_snapshot(options: Any, reason: str) -> Any:
     import socket
 
     from dockguard import __version__
-    from dockguard.collect.host import collect_host
+    from dockguard.collect.host_facts import collect_host
     from dockguard.snapshot import CollectionError, Snapshot
 
     errors = [CollectionError("docker", options.docker_host or "", reason)]
@@ -166,7 +166,7 @@ def _host_only_snapshot(options: Any, reason: str) -> Any:
 
 
 def _socket_findings(docker_host: str, sections: list[Any]) -> list[Any]:
-    from dockguard.channel.endpoint import parse_endpoint, probe
+    from dockguard.channel.daemon_probe import parse_endpoint, probe
     from dockguard.model import Section
 
     if not docker_host.startswith("unix://"):
@@ -194,7 +194,7 @@ def _scan_images(
     from dockguard.image.scan import build_inventory
     from dockguard.image.sources import DaemonSource
     from dockguard.model import Report, Section
-    from dockguard.vuln.db import VulnDB
+    from dockguard.vuln.database import VulnDB
     from dockguard.vuln.match import MatchOptions, match_packages
 
     targets: dict[str, str] = {}  # image id -> display name

@@ -109,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
 
     from dockguard import suppress
     from dockguard.assemble import check_extras, snapshot_findings
+    from dockguard.checks.catalogue import catalogue, select
     from dockguard.engine import Options, evaluate
     from dockguard.model import Outcome, Report, Severity
-    from dockguard.registry import catalogue, select
     from dockguard.report import dockerbench_json, text
     from dockguard.report.formats import RenderOptions, render
     from dockguard.snapshot import Snapshot
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--snapshot cannot be combined with --docker-host or --host-root")
         snapshot = Snapshot.load(Path(args.snapshot))
     else:
-        from dockguard.collect.snapshot import collect_snapshot
+        from dockguard.collect.gather import collect_snapshot
 
         progress = Progress()
         snapshot = collect_snapshot(

@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect and write the snapshot; collection problems are listed on stderr."""
-    from dockguard.collect.snapshot import collect_snapshot
+    from dockguard.collect.gather import collect_snapshot
 
     check_outputs(args.output)
     progress = Progress()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from dockguard.errors import UsageError
 
 if TYPE_CHECKING:
-    from dockguard.collect.snapshot import CollectOptions
+    from dockguard.collect.gather import CollectOptions
     from dockguard.model import Severity
 
 
@@ -37,7 +37,7 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
 
 def collect_options(args: argparse.Namespace, docker_host: str | None = None) -> CollectOptions:
     """CollectOptions from the connection arguments added by `add_connection_args`."""
-    from dockguard.collect.snapshot import CollectOptions
+    from dockguard.collect.gather import CollectOptions
 
     return CollectOptions(
         docker_host=docker_host or args.docker_host,

@@ -85,19 +85,19 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from dockguard.channel import endpoint
-    from dockguard.channel.bounded import deadline_seconds
+    from dockguard.channel import daemon_probe
+    from dockguard.channel.bounded_http import deadline_seconds
     from dockguard.channel.result import exit_code, render_text, result_to_json
 
     deadline_seconds()  # a bad DOCKGUARD_HTTP_DEADLINE is a usage error before any probing
 
     cert_dir = args.cert_path or os.environ.get("DOCKER_CERT_PATH")
-    cert_path = endpoint.load_cert_path(cert_dir)
-    target = args.endpoint or endpoint.default_endpoint(os.environ)
-    ep = endpoint.parse_endpoint(target, tls=cert_path is not None)
+    cert_path = daemon_probe.load_cert_path(cert_dir)
+    target = args.endpoint or daemon_probe.default_endpoint(os.environ)
+    ep = daemon_probe.parse_endpoint(target, tls=cert_path is not None)
     if not 0 < args.timeout <= 3600:
         raise UsageError("--timeout must be between 0 and 3600 seconds")
-    result = endpoint.probe(ep, cert_path, timeout=args.timeout)
+    result = daemon_probe.probe(ep, cert_path, timeout=args.timeout)
     out = result_to_json(result) if args.format == "json" else render_text(result)
     sys.stdout.write(out)
     code = exit_code(result, args.fail_on)

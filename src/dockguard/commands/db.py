@@ -10,7 +10,7 @@ from typing import Any
 
 
 def _db_path(args: argparse.Namespace) -> Path:
-    from dockguard.vuln.db import default_db_path
+    from dockguard.vuln.database import default_db_path
 
     return Path(args.db).expanduser() if getattr(args, "db", None) else default_db_path()
 
@@ -167,8 +167,8 @@ def _print_results(results: Any) -> None:
 
 def _import(args: argparse.Namespace) -> int:
     from dockguard.vuln import importers
-    from dockguard.vuln.db import write_imports
-    from dockguard.vuln.importers.bounded import Budget
+    from dockguard.vuln.database import write_imports
+    from dockguard.vuln.importers.bounded_decode import Budget
 
     path = _db_path(args)
     budget = Budget()
@@ -184,7 +184,7 @@ def _status(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from dockguard.errors import UsageError
-    from dockguard.vuln.db import SCHEMA_VERSION, VulnDB
+    from dockguard.vuln.database import SCHEMA_VERSION, VulnDB
 
     if args.max_age <= 0:
         raise UsageError("--max-age must be positive")

@@ -132,7 +132,7 @@ def _open_source(args: argparse.Namespace, cache: Any) -> Any:
     local = target.split(":", 1)[0] in ("docker-archive", "oci", "dir") or Path(target).exists()
     if local:
         return open_target(target, args.platform, config_cache=cache)
-    from dockguard.channel.registry_source import looks_like_registry_ref, open_registry_source
+    from dockguard.image.pull import looks_like_registry_ref, open_registry_source
 
     if looks_like_registry_ref(target):
         if getattr(args, "offline", False):
@@ -192,7 +192,7 @@ def _scan(args: argparse.Namespace) -> int:
     started = time.time()
     db = None
     if not args.list_packages:
-        from dockguard.vuln.db import VulnDB
+        from dockguard.vuln.database import VulnDB
 
         db = VulnDB.open(Path(args.db).expanduser() if args.db else None)
     try:

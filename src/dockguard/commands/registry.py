@@ -51,8 +51,8 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 def _probe(args: argparse.Namespace) -> int:
     from dockguard.channel import registry_probe
-    from dockguard.channel.bounded import deadline_seconds
-    from dockguard.channel.registry_client import Credentials
+    from dockguard.channel.bounded_http import deadline_seconds
+    from dockguard.channel.registry_api import Credentials
     from dockguard.channel.result import exit_code, render_text, result_to_json
 
     deadline = deadline_seconds()

@@ -268,11 +268,11 @@ def _load(path: str) -> Any:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from dockguard.seccomp import diff
+    from dockguard.seccomp import profile_diff
 
     ctx = _context(args)
-    result = diff.diff_profiles(_load(args.a), _load(args.b), ctx)
-    render = diff.render_json if args.format == "json" else diff.render_text
+    result = profile_diff.diff_profiles(_load(args.a), _load(args.b), ctx)
+    render = profile_diff.render_json if args.format == "json" else profile_diff.render_text
     write_output(render(result, args.a, args.b), None)
     return 0 if result.identical else 1
 

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from dockguard.image import config_checks
+from dockguard.image import config_rules
 from dockguard.image.scan import Inventory
 from dockguard.model import Finding, Report
 from dockguard.vuln.match import VulnMatch
@@ -79,4 +79,4 @@ def scan_summary_for_bench(result: Report | Inventory) -> dict[str, Any]:
 def image_findings(inv: Inventory, matches: Sequence[VulnMatch], obj: str | None = None) -> list[Finding]:
     """Vulnerability findings plus the image configuration findings, labelled `obj`."""
     label = obj or image_label(inv)
-    return [vuln_finding(m, label) for m in matches] + config_checks.check_image(inv, label)
+    return [vuln_finding(m, label) for m in matches] + config_rules.check_image(inv, label)

@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dockguard.image.model import OSInfo
+from dockguard.image.packages import OSInfo
 
 # End of (extended / LTS) support, the date after which no security fixes come.
 EOL: dict[str, dict[str, dt.date]] = {

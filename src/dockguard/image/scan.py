@@ -21,7 +21,7 @@ from dockguard.image.layers import (
     squash,
 )
 from dockguard.image.limits import Budget, BudgetExceeded, Limits
-from dockguard.image.model import OSInfo, Package
+from dockguard.image.packages import OSInfo, Package
 from dockguard.image.secrets import SecretHit, scan_config_limited
 from dockguard.image.sources import (
     ImageMetadata,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from dockguard.checks.catalogue import SECTIONS
 from dockguard.model import Finding, Severity
-from dockguard.registry import SECTIONS
 
 # XML 1.0 forbids most C0 controls even as character references; attacker-controlled names
 # may contain them, so they are replaced before reaching an XML or HTML serialiser.

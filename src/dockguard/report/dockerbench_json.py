@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dockguard.checks.catalogue import SECTIONS
 from dockguard.model import CheckResult, Outcome, Report
-from dockguard.registry import SECTIONS
 
 DOCKER_BENCH_VERSION = "1.6.0"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dockguard.checks.catalogue import SECTIONS
 from dockguard.model import CheckResult, Finding, Report
-from dockguard.registry import SECTIONS
 from dockguard.serial import to_jsonable
 
 SCHEMA_VERSION = 1

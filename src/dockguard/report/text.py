@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from dockguard.checks.catalogue import SECTIONS
 from dockguard.model import CheckResult, Finding, Outcome, Report, Severity
-from dockguard.registry import SECTIONS
 
 _COLOURS = {
     Outcome.PASS: "\033[1;32m",

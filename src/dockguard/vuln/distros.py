@@ -43,7 +43,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dockguard.image.model import OSInfo
+from dockguard.image.packages import OSInfo
 from dockguard.vuln.ecosystems import NoData, NoDataReason, PackageType
 
 D = dt.date

@@ -10,10 +10,10 @@ to the cursor and downloads only the records modified since (`MAX_INCREMENTAL_RE
 most, else ``all.zip`` again), so a daily update fetches what changed that day.
 
 Every download goes through one bounded transport (`Transport`): a byte cap per kind of
-file, a timeout, errors named by URL.  HTTP(S) goes through `dockguard.channel.bounded`: TLS
+file, a timeout, errors named by URL.  HTTP(S) goes through `dockguard.channel.bounded_http`: TLS
 verified, redirects followed by hand (at most `MAX_REDIRECTS`, never HTTPS to HTTP, a
 redirect's body never read) and a total deadline per request that only a transfer of at least
-``bounded.MIN_RATE`` bytes per second can outlast; ``file://`` mirrors are read locally.
+``bounded_decode.MIN_RATE`` bytes per second can outlast; ``file://`` mirrors are read locally.
 Everything is fetched first; the database file is
 rebuilt and swapped in only when all of it was read without error, and left byte for byte as
 it was otherwise.
@@ -41,11 +41,11 @@ from typing import IO, Any, TextIO
 import requests
 
 from dockguard import __version__
-from dockguard.channel.bounded import BoundedSession, Deadline, deadline_seconds, raw_chunks, short, shown
+from dockguard.channel.bounded_http import BoundedSession, Deadline, deadline_seconds, raw_chunks, short, shown
 from dockguard.errors import OperationalError
 from dockguard.inputs import InputError, MiB
 from dockguard.vuln import distros
-from dockguard.vuln.db import (
+from dockguard.vuln.database import (
     Import,
     SyncState,
     VulnDB,
@@ -55,8 +55,8 @@ from dockguard.vuln.db import (
     parse_osv_time,
     write_imports,
 )
-from dockguard.vuln.importers import alpine_secdb, bounded, debian_tracker, osv
-from dockguard.vuln.importers.bounded import Budget, GiB
+from dockguard.vuln.importers import alpine_secdb, bounded_decode, debian_tracker, osv
+from dockguard.vuln.importers.bounded_decode import Budget, GiB
 
 DEFAULT_SOURCE = "https://osv-vulnerabilities.storage.googleapis.com"
 TRACKER_URL = "https://security-tracker.debian.org/tracker/data/json"
@@ -551,7 +551,7 @@ def _patch(transport: Transport, base: str, eco: str, state: SyncState, changes:
     for change in changes:
         url = record_url(base, eco, change.rid)
         try:
-            data = transport.get(url, bounded.MAX_RECORD_BYTES)
+            data = transport.get(url, bounded_decode.MAX_RECORD_BYTES)
         except NotFound:
             raise OperationalError(
                 f"record {change.rid} is listed in {list_url(base, eco)} but {url} is missing (HTTP 404): "
@@ -572,13 +572,14 @@ def _patch(transport: Transport, base: str, eco: str, state: SyncState, changes:
 def _tracker(transport: Transport, url: str, dest: Path, downloads: list[Download]) -> Import:
     """The Debian tracker export, downloaded whole (capped) and read as a stream."""
     with dest.open("wb") as out:
-        size = transport.fetch(url, out, bounded.MAX_STREAM_BYTES, label="debian-tracker")
+        size = transport.fetch(url, out, bounded_decode.MAX_STREAM_BYTES, label="debian-tracker")
     downloads.append(Download(url, size))
     budget = Budget()
 
     def entries() -> Iterator[debian_tracker.Entry]:
         with dest.open("rb") as fh:
-            stream = bounded.JsonStream(fh, url, budget=budget, entry_limit=bounded.MAX_STREAM_ENTRY_BYTES)
+            stream = bounded_decode.JsonStream(fh, url, budget=budget,
+                                               entry_limit=bounded_decode.MAX_STREAM_ENTRY_BYTES)
             for keys, item in stream.entries(("object", "object")):
                 yield str(keys[0]), str(keys[1]), item
 
@@ -590,9 +591,9 @@ def _secdb(transport: Transport, root: str, branch: str, repo: str, downloads: l
     if not _BRANCH.fullmatch(branch):
         raise OperationalError(f"{branch[:40]!r} is not an Alpine branch (vX.Y or edge)")
     url = f"{root.rstrip('/')}/{branch}/{repo}.json"
-    data = transport.get(url, bounded.MAX_DOCUMENT_BYTES)
+    data = transport.get(url, bounded_decode.MAX_DOCUMENT_BYTES)
     downloads.append(Download(url, len(data)))
-    doc = bounded.decode_json(data, url)
+    doc = bounded_decode.decode_json(data, url)
     imp = alpine_secdb.importer(doc, url)
     if imp.scope != (f"Alpine:{branch}",) or imp.source != f"{alpine_secdb.KIND}:{repo}":
         raise InputError(url, f"is the secdb of {imp.source} {imp.scope[0] if imp.scope else '?'}, "

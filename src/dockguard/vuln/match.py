@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
-from dockguard.image.model import OSInfo, Package
+from dockguard.image.packages import OSInfo, Package
 from dockguard.model import Severity
 from dockguard.vuln import severity as sev
-from dockguard.vuln.db import AdvisoryRow, AffectedRow, VulnDB, normalise_name
+from dockguard.vuln.database import AdvisoryRow, AffectedRow, VulnDB, normalise_name
 from dockguard.vuln.distros import os_ecosystems
 from dockguard.vuln.ecosystems import LANGUAGE_ECOSYSTEMS, NoData, NoDataReason, language_coverage
 from dockguard.vuln.versions import Comparator, Incomparable, comparator, compare_semver, version_problem

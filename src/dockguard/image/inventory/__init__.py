@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 
 from dockguard.image.gobuildinfo import BuildInfo
 from dockguard.image.inventory import apk, dpkg, golang, npm, python, rpm
-from dockguard.image.inventory._common import Catalogue
+from dockguard.image.inventory._stanzas import Catalogue
 from dockguard.image.layers import LayerAnalysis, Squashed
 from dockguard.image.limits import DEFAULT_LIMITS, Limits
-from dockguard.image.model import OSInfo, Package
+from dockguard.image.packages import OSInfo, Package
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from dockguard.image.inventory._common import Catalogue, StanzaStats, field_pattern, introduced, stanzas
+from dockguard.image.inventory._stanzas import Catalogue, StanzaStats, field_pattern, introduced, stanzas
 from dockguard.image.limits import DEFAULT_LIMITS
-from dockguard.image.model import Package
+from dockguard.image.packages import Package
 from dockguard.image.purl import os_purl
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dockguard.image.gobuildinfo import BuildInfo
-from dockguard.image.model import Package
+from dockguard.image.packages import Package
 from dockguard.image.purl import make_purl
 
 

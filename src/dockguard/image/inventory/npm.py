@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dockguard.image.layers import wanted_kind
-from dockguard.image.model import Package
+from dockguard.image.packages import Package
 from dockguard.image.purl import make_purl
 from dockguard.inputs import InputError, parse_json
 

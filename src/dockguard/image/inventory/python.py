@@ -6,7 +6,7 @@ from email.parser import HeaderParser
 from typing import TYPE_CHECKING
 
 from dockguard.image.layers import wanted_kind
-from dockguard.image.model import Package
+from dockguard.image.packages import Package
 from dockguard.image.purl import make_purl, pep503
 
 if TYPE_CHECKING:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dockguard.image.inventory._common import Catalogue
+from dockguard.image.inventory._stanzas import Catalogue
 from dockguard.image.limits import DEFAULT_LIMITS, Limits
-from dockguard.image.model import Package
+from dockguard.image.packages import Package
 from dockguard.image.purl import os_purl
 
 if TYPE_CHECKING:

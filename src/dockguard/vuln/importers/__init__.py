@@ -16,9 +16,9 @@ from typing import Any
 
 from dockguard.errors import UsageError
 from dockguard.inputs import InputError
-from dockguard.vuln.db import Import
-from dockguard.vuln.importers import alpine_secdb, bounded, debian_tracker, osv
-from dockguard.vuln.importers.bounded import Budget
+from dockguard.vuln.database import Import
+from dockguard.vuln.importers import alpine_secdb, bounded_decode, debian_tracker, osv
+from dockguard.vuln.importers.bounded_decode import Budget
 
 KINDS = ("auto", "osv", "debian-tracker", "alpine-secdb")
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,63}", re.ASCII)
@@ -58,16 +58,16 @@ def _first_byte(path: Path) -> int | None:
 
 def _streamed(path: Path, levels: tuple[str, ...], budget: Budget, entry_limit: int) -> Any:
     with path.open("rb") as fh:
-        yield from bounded.JsonStream(fh, str(path), budget=budget, entry_limit=entry_limit).entries(levels)
+        yield from bounded_decode.JsonStream(fh, str(path), budget=budget, entry_limit=entry_limit).entries(levels)
 
 
 def _tracker_entries(path: Path, budget: Budget) -> Any:
-    for keys, item in _streamed(path, ("object", "object"), budget, bounded.MAX_STREAM_ENTRY_BYTES):
+    for keys, item in _streamed(path, ("object", "object"), budget, bounded_decode.MAX_STREAM_ENTRY_BYTES):
         yield str(keys[0]), str(keys[1]), item
 
 
 def _osv_list(path: Path, budget: Budget) -> Any:
-    for keys, item in _streamed(path, ("array",), budget, bounded.MAX_RECORD_BYTES):
+    for keys, item in _streamed(path, ("array",), budget, bounded_decode.MAX_RECORD_BYTES):
         yield str(path), keys, item
 
 
@@ -88,23 +88,25 @@ def load(path: Path, kind: str = "auto", name: str | None = None, budget: Budget
             raise InputError(origin, "no such file or directory")
         if path.is_dir():
             return _load_directory(path, kind, name, budget)
-        size = bounded.regular_size(path)
+        size = bounded_decode.regular_size(path)
         if size is not None and zipfile.is_zipfile(path):
             if kind not in ("auto", "osv"):
                 raise InputError(origin, "a zip file can only hold OSV records")
             return [osv.importer(osv.iter_zip(path, budget), origin, name)]
-        if size is not None and not bounded.is_yaml_name(origin):
-            if size > bounded.MAX_STREAM_BYTES:
-                raise InputError(origin, f"file of {size} bytes is larger than the {bounded.MAX_STREAM_BYTES} allowed")
+        if size is not None and not bounded_decode.is_yaml_name(origin):
+            if size > bounded_decode.MAX_STREAM_BYTES:
+                raise InputError(origin, f"file of {size} bytes is larger than the "
+                                         f"{bounded_decode.MAX_STREAM_BYTES} allowed")
             first = _first_byte(path)
             if first == ord("[") and kind in ("auto", "osv"):
                 # A list of OSV records is read one record at a time, whatever its length.
                 return [osv.importer(_osv_list(path, budget), origin, name)]
-            if size > bounded.MAX_DOCUMENT_BYTES:
+            if size > bounded_decode.MAX_DOCUMENT_BYTES:
                 return [_load_large_json(path, first, kind, budget)]
-        data = bounded.read_document(path, limit=bounded.MAX_DOCUMENT_BYTES, budget=budget, what="advisory file")
-        return [_from_document(bounded.decode_document(data, origin, yaml_syntax=bounded.is_yaml_name(origin)),
-                               path, kind, name)]
+        data = bounded_decode.read_document(path, limit=bounded_decode.MAX_DOCUMENT_BYTES, budget=budget,
+                                            what="advisory file")
+        doc = bounded_decode.decode_document(data, origin, yaml_syntax=bounded_decode.is_yaml_name(origin))
+        return [_from_document(doc, path, kind, name)]
     except OSError as exc:
         raise InputError(origin, f"cannot read: {exc.strerror or exc}") from None
 
@@ -118,9 +120,10 @@ def _load_directory(path: Path, kind: str, name: str | None, budget: Budget) -> 
     secdb = [p for p in files if kind in ("auto", "alpine-secdb") and _is_secdb_file(p)]
     imports = []
     for p in secdb:
-        data = bounded.read_document(p, limit=bounded.MAX_DOCUMENT_BYTES, budget=budget, what="secdb file")
-        imports.append(_from_document(bounded.decode_document(data, str(p), yaml_syntax=bounded.is_yaml_name(str(p))),
-                                      p, "alpine-secdb", None))
+        data = bounded_decode.read_document(p, limit=bounded_decode.MAX_DOCUMENT_BYTES, budget=budget,
+                                            what="secdb file")
+        doc = bounded_decode.decode_document(data, str(p), yaml_syntax=bounded_decode.is_yaml_name(str(p)))
+        imports.append(_from_document(doc, p, "alpine-secdb", None))
     chosen = set(secdb)
     rest = [p for p in files if p not in chosen]
     if rest and kind in ("auto", "osv"):
@@ -134,6 +137,6 @@ def _load_large_json(path: Path, first: int | None, kind: str, budget: Budget) -
         return debian_tracker.importer(_tracker_entries(path, budget), origin)
     raise InputError(
         origin,
-        f"larger than {bounded.MAX_DOCUMENT_BYTES} bytes: only a Debian tracker export (an object) or a list of "
+        f"larger than {bounded_decode.MAX_DOCUMENT_BYTES} bytes: only a Debian tracker export (an object) or a list of "
         "OSV records may be, and they are read as a stream",
     )

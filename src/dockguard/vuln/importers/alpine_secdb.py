@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from dockguard.inputs import InputError, expect
-from dockguard.vuln.db import Advisory, Affected, Import
-from dockguard.vuln.importers.bounded import get, need, objects
+from dockguard.vuln.database import Advisory, Affected, Import
+from dockguard.vuln.importers.bounded_decode import get, need, objects
 
 KIND = "alpine-secdb"
 _ID = re.compile(r"GHSA(?:-[0-9a-z]{4}){3}|[A-Z]{2,}[A-Z0-9]*[-_]\d[\w-]*", re.ASCII)

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dockguard.inputs import InputError, expect
-from dockguard.vuln.db import Advisory, Affected, Import, Ranges
-from dockguard.vuln.importers.bounded import Path_, get
+from dockguard.vuln.database import Advisory, Affected, Import, Ranges
+from dockguard.vuln.importers.bounded_decode import Path_, get
 
 KIND = "debian-tracker"
 SOURCE = "debian-tracker"

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from dockguard.inputs import InputError, expect
-from dockguard.vuln.db import Advisory, Affected, Import, normalise_ecosystem, normalise_name
-from dockguard.vuln.importers import bounded
-from dockguard.vuln.importers.bounded import Budget, Path_, get, need, objects, strings
+from dockguard.vuln.database import Advisory, Affected, Import, normalise_ecosystem, normalise_name
+from dockguard.vuln.importers import bounded_decode
+from dockguard.vuln.importers.bounded_decode import Budget, Path_, get, need, objects, strings
 
 KIND = "osv"
 SOURCE = "osv"
@@ -139,7 +139,7 @@ def parse_record(data: Any, origin: str, path: Path_ = ()) -> Advisory | None:
 
 def decode(data: bytes, origin: str) -> Any:
     """One record file's document (YAML when the name says so, else JSON)."""
-    return bounded.decode_document(data, origin, yaml_syntax=bounded.is_yaml_name(origin))
+    return bounded_decode.decode_document(data, origin, yaml_syntax=bounded_decode.is_yaml_name(origin))
 
 
 def iter_zip(path: Path, budget: Budget | None = None, label: str | None = None) -> Iterator[Document]:
@@ -148,19 +148,19 @@ def iter_zip(path: Path, budget: Budget | None = None, label: str | None = None)
     Documents are named ``<label or path>:<member>``.
     """
     budget = budget or Budget()
-    for name, data in bounded.zip_members(path, budget, suffixes=SUFFIXES, label=label):
+    for name, data in bounded_decode.zip_members(path, budget, suffixes=SUFFIXES, label=label):
         origin = f"{label or path}:{name}"
         yield origin, (), decode(data, origin)
 
 
 def data_files(directory: Path) -> list[Path]:
-    """JSON/YAML files below `directory`, in a stable order (at most `bounded.MAX_MEMBERS`)."""
+    """JSON/YAML files below `directory`, in a stable order (at most `bounded_decode.MAX_MEMBERS`)."""
     found = []
     for p in directory.rglob("*"):
         if p.suffix in SUFFIXES and p.is_file():
             found.append(p)
-            if len(found) > bounded.MAX_MEMBERS:
-                raise InputError(str(directory), f"more than {bounded.MAX_MEMBERS} record files")
+            if len(found) > bounded_decode.MAX_MEMBERS:
+                raise InputError(str(directory), f"more than {bounded_decode.MAX_MEMBERS} record files")
     return sorted(found)
 
 
@@ -168,7 +168,7 @@ def iter_files(paths: Iterable[Path], budget: Budget | None = None) -> Iterator[
     """Documents from plain files, each under the record cap."""
     budget = budget or Budget()
     for p in paths:
-        data = bounded.read_document(p, limit=bounded.MAX_RECORD_BYTES, budget=budget, what="OSV record")
+        data = bounded_decode.read_document(p, limit=bounded_decode.MAX_RECORD_BYTES, budget=budget, what="OSV record")
         yield str(p), (), decode(data, str(p))
 
 

@@ -42,7 +42,7 @@ def tcp_targets(docker_host: str, config: DaemonConfig | None, host: HostFacts |
 
 def probe_endpoints(targets: list[str], cert_dir: str | None = None) -> list[dict[str, Any]]:
     """Probe each target; one JSON-safe summary per target with its findings."""
-    from dockguard.channel.endpoint import endpoint_summary, load_cert_path, parse_endpoint, probe
+    from dockguard.channel.daemon_probe import endpoint_summary, load_cert_path, parse_endpoint, probe
 
     cert_path = load_cert_path(cert_dir or os.environ.get("DOCKER_CERT_PATH"))
     out = []

@@ -18,9 +18,9 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from dockguard.checks.catalogue import Check, check, manual
 from dockguard.engine import Context, FactsMissing, per_object
 from dockguard.model import Detail, Evaluation, Outcome, Severity
-from dockguard.registry import Check, check, manual
 from dockguard.snapshot import ContainerFacts, MountPoint, NetworkFacts, ProcessFact
 
 CIS_URL = "https://www.cisecurity.org/benchmark/docker"

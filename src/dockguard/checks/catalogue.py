@@ -121,17 +121,18 @@ def _id_key(check_id: str) -> tuple[int, ...]:
 def catalogue() -> tuple[Check, ...]:
     """Every CIS check in id order."""
     from dockguard.checks import (
-        daemon,
+        container_images,
+        container_runtime,
+        daemon_configuration,
         daemon_files,
-        host,
-        images,
-        operations,
-        runtime,
-        swarm,
+        host_configuration,
+        security_operations,
+        swarm_configuration,
     )
 
     checks: list[Check] = []
-    for module in (host, daemon, daemon_files, images, runtime, operations, swarm):
+    for module in (host_configuration, daemon_configuration, daemon_files, container_images, container_runtime,
+                   security_operations, swarm_configuration):
         checks.extend(module.CHECKS)
     checks.sort(key=lambda c: _id_key(c.meta.id))
     return tuple(checks)

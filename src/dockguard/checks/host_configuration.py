@@ -22,9 +22,9 @@ from dockguard.checks._common import (
     lookup,
     unit_searched,
 )
+from dockguard.checks.catalogue import Check, CheckFn, check, manual
 from dockguard.engine import Context, FactsMissing
 from dockguard.model import Detail, Evaluation, Outcome, Severity
-from dockguard.registry import Check, CheckFn, check, manual
 from dockguard.snapshot import MountFact
 
 _AUDIT_DOC = "https://docs.docker.com/engine/security/"

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from dockguard.checks.catalogue import Check, check, manual
 from dockguard.engine import Context, FactsMissing, per_object
 from dockguard.model import Detail, Evaluation, Outcome, Severity
-from dockguard.registry import Check, check, manual
 from dockguard.snapshot import ContainerFacts, HistoryEntry, ImageFacts
 
 CIS_URL = "https://www.cisecurity.org/benchmark/docker"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dockguard.checks.catalogue import Check, manual
 from dockguard.engine import Context
 from dockguard.model import Detail, Evaluation, Outcome, Severity
-from dockguard.registry import Check, manual
 
 CIS_URL = "https://www.cisecurity.org/benchmark/docker"
 

@@ -17,7 +17,7 @@
   ``insecure`` - or over plain HTTP to a loopback registry/realm when the caller allows it
   explicitly (``allow_plain_http_credentials``); otherwise they are withheld and the pull is
   anonymous.
-* Every request has a total deadline and every body a byte cap (see `dockguard.channel.bounded`);
+* Every request has a total deadline and every body a byte cap (see `dockguard.channel.bounded_http`);
   JSON goes through `dockguard.inputs.parse_json` (depth cap, one error type).
 """
 
@@ -39,7 +39,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from dockguard.channel.bounded import (
+from dockguard.channel.bounded_http import (
     MIN_RATE,
     BoundedSession,
     Deadline,

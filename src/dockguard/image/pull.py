@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import IO
 
-from dockguard.channel.registry_client import (
+from dockguard.channel.registry_api import (
     Credentials,
     Descriptor,
     PulledImage,

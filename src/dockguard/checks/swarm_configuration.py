@@ -11,9 +11,9 @@ counts "Leader" lines, which is always one, so it can never fail.)
 
 from __future__ import annotations
 
+from dockguard.checks.catalogue import Check, check, manual
 from dockguard.engine import Context, FactsMissing
 from dockguard.model import Detail, Evaluation, Outcome, Severity
-from dockguard.registry import Check, check, manual
 from dockguard.snapshot import SwarmFacts
 
 CIS_URL = "https://www.cisecurity.org/benchmark/docker"

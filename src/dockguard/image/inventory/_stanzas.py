@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from dockguard.image.layers import LayerAnalysis
-from dockguard.image.model import Package
+from dockguard.image.packages import Package
 
 #: Longer field values are refused (they are not package names or versions).
 MAX_FIELD = 4096

@@ -11,8 +11,8 @@ from typing import Any
 
 from dockguard import __version__
 from dockguard.collect.docker_api import collect_api, connect, default_docker_host
-from dockguard.collect.endpoints import probe_endpoints, tcp_targets
-from dockguard.collect.host import collect_host, container_processes, swarm_listen_addresses
+from dockguard.collect.endpoint_probes import probe_endpoints, tcp_targets
+from dockguard.collect.host_facts import collect_host, container_processes, swarm_listen_addresses
 from dockguard.errors import DockguardError
 from dockguard.snapshot import CollectionError, ContainerFacts, ProcessFact, Snapshot
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dockguard.checks._common import CIS_BENCHMARK, provenance
+from dockguard.checks.catalogue import Check, check, manual
 from dockguard.engine import Context, FactsMissing
 from dockguard.model import Detail, Evaluation, Outcome, Severity
-from dockguard.registry import Check, check, manual
 from dockguard.snapshot import DaemonConfig
 
 _DOCKERD = "https://docs.docker.com/reference/cli/dockerd/"

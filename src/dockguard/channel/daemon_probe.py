@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dockguard.channel import tlsprobe
-from dockguard.channel.bounded import Deadline, deadline_seconds, shown
+from dockguard.channel.bounded_http import Deadline, deadline_seconds, shown
 from dockguard.channel.result import ProbeResult, StepLog, StepStatus, make_finding
 from dockguard.errors import UsageError
 from dockguard.model import Finding, Severity
