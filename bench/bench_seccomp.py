@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import REFERENCE  # noqa: E402
 
 from dockguard.seccomp.apply import action_value, translate  # noqa: E402
-from dockguard.seccomp.effective import Context, applies, native_arch  # noqa: E402
+from dockguard.seccomp.effective import ProfileContext, applies, native_arch  # noqa: E402
 from dockguard.seccomp.profile import Profile, parse_profile  # noqa: E402
 
 RUNS = 40
@@ -61,7 +61,7 @@ def in_child(work: Callable[[], tuple[float, float]]) -> tuple[float, float]:
     return a, b
 
 
-def dockguard_sample(profile: Profile, ctx: Context) -> tuple[float, float]:
+def dockguard_sample(profile: Profile, ctx: ProfileContext) -> tuple[float, float]:
     t0 = time.perf_counter()
     tr = translate(profile, ctx)
     t1 = time.perf_counter()
@@ -70,7 +70,7 @@ def dockguard_sample(profile: Profile, ctx: Context) -> tuple[float, float]:
     return (t1 - t0) * 1000, (t2 - t1) * 1000
 
 
-def floor_sample(profile: Profile, ctx: Context) -> tuple[float, float]:
+def floor_sample(profile: Profile, ctx: ProfileContext) -> tuple[float, float]:
     """The same rules added with everything precomputed: libseccomp's own cost."""
     lib = pyseccomp._libseccomp
     flt = pyseccomp.SyscallFilter(action_value(profile.default))
@@ -134,7 +134,7 @@ def main() -> int:
         parse_times.append((time.perf_counter() - t0) * 1000)
     profile = result.profile
     assert profile is not None
-    ctx = Context(native_arch())
+    ctx = ProfileContext(native_arch())
     ours = [in_child(lambda: dockguard_sample(profile, ctx)) for _ in range(RUNS)]
     floor = [in_child(lambda: floor_sample(profile, ctx)) for _ in range(RUNS)]
 

@@ -34,7 +34,7 @@ from dockguard.report import load
 from dockguard.report.formats import RenderOptions, render
 from dockguard.seccomp import explain, lint
 from dockguard.seccomp import profile_diff as seccomp_diff
-from dockguard.seccomp.effective import Context
+from dockguard.seccomp.effective import ProfileContext
 from dockguard.seccomp.profile import parse_profile
 from dockguard.serial import to_jsonable
 from dockguard.snapshot import ConfigValue, DaemonConfig, Snapshot
@@ -116,7 +116,7 @@ PROFILE = {
         {"names": ["statx"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
     ],
 }
-CONTEXTS = [Context("amd64"), Context("s390x", frozenset(), (3, 10))]
+CONTEXTS = [ProfileContext("amd64"), ProfileContext("s390x", frozenset(), (3, 10))]
 _BASE = parse_profile(json.dumps(PROFILE)).profile
 assert _BASE is not None
 BASE_PROFILE = _BASE

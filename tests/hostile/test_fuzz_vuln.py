@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from dockguard.inputs import InputError
 from dockguard.vuln.database import AffectedRow
 from dockguard.vuln.importers import alpine_secdb, bounded_decode, debian_tracker, osv
-from dockguard.vuln.match import VulnState, evaluate
+from dockguard.vuln.match import VulnState, evaluate_range
 from dockguard.vuln.versions import (
     Incomparable,
     compare_apk,
@@ -92,7 +92,7 @@ def test_comparators_never_raise(a: str, b: str) -> None:
                            max_size=4), st.sampled_from(ECOSYSTEMS))
 def test_evaluate_never_raises(installed: str, events: list[tuple[str, str]], eco: str) -> None:
     row = AffectedRow(1, eco, "p", [["ECOSYSTEM", [list(e) for e in events]]], [], "", "")
-    result = evaluate(row, installed)
+    result = evaluate_range(row, installed)
     assert result is None or isinstance(result.state, VulnState)
     if result is not None and result.state is VulnState.UNKNOWN:
         assert result.reason.startswith("cannot compare")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dockguard.seccomp.apply import run_under, translate
-from dockguard.seccomp.effective import Context, native_arch
+from dockguard.seccomp.effective import ProfileContext, native_arch
 from dockguard.seccomp.profile import Profile, parse_profile
 from tests.conftest import REFERENCE
 
@@ -120,13 +120,13 @@ def test_translation_rules_that_libseccomp_would_refuse() -> None:
     )
     profile = parse_profile(text).profile
     assert profile is not None
-    tr = translate(profile, Context(native_arch()))
+    tr = translate(profile, ProfileContext(native_arch()))
     assert tr.skipped_default_rules == (1,)
     assert tr.rules_added == 2  # one rule per comparison of arg0
 
 
 def test_dockguard_process_itself_stays_unfiltered() -> None:
-    tr = translate(_p("labs-default-no-chmod.json"), Context(native_arch()))
+    tr = translate(_p("labs-default-no-chmod.json"), ProfileContext(native_arch()))
     assert run_under(tr, ["true"]) == 0
     status = Path("/proc/self/status").read_text()
     assert "Seccomp:\t0" in status

@@ -9,7 +9,7 @@ from dockguard.authz.policy import (
     RULES,
     Policy,
     PolicyException,
-    Rule,
+    PolicyRule,
     default_policy_text,
     image_names,
     load_policy,
@@ -24,13 +24,13 @@ def test_the_printed_default_is_the_default() -> None:
     assert p.default_allow is False and p.exceptions == () and p.plugin_name == "dockguard"
     for info in RULES:
         assert f"  {info.rule.value}: {'on' if info.default_on else 'off'}" in default_policy_text()
-    assert {r.rule for r in RULES} == set(Rule)
+    assert {r.rule for r in RULES} == set(PolicyRule)
 
 
 def test_rules_on_off_and_default() -> None:
     p = parse_policy("default: allow\nrules:\n  privileged: off\n  host-network: on\n", "p.yaml")
     assert p.default_allow
-    assert not p.on(Rule.PRIVILEGED) and p.on(Rule.HOST_NETWORK) and p.on(Rule.CAPABILITIES)
+    assert not p.on(PolicyRule.PRIVILEGED) and p.on(PolicyRule.HOST_NETWORK) and p.on(PolicyRule.CAPABILITIES)
 
 
 @pytest.mark.parametrize(
@@ -65,19 +65,19 @@ def test_policy_file_size_cap(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_exception_matching() -> None:
-    e = PolicyException(frozenset({Rule.HOST_PID}), users=("ops",), images=("registry.example/mon/*",),
+    e = PolicyException(frozenset({PolicyRule.HOST_PID}), users=("ops",), images=("registry.example/mon/*",),
                         labels=(("role", "mon*"),))
-    assert e.matches(Rule.HOST_PID, "ops", "registry.example/mon/node:1", {"role": "monitoring"})
-    assert not e.matches(Rule.PRIVILEGED, "ops", "registry.example/mon/node:1", {"role": "monitoring"})
-    assert not e.matches(Rule.HOST_PID, "", "registry.example/mon/node:1", {"role": "monitoring"})
-    assert not e.matches(Rule.HOST_PID, "ops", "registry.example/app:1", {"role": "monitoring"})
-    assert not e.matches(Rule.HOST_PID, "ops", "registry.example/mon/node:1", {"role": "web"})
-    assert not e.matches(Rule.HOST_PID, "ops", None, None)
+    assert e.matches(PolicyRule.HOST_PID, "ops", "registry.example/mon/node:1", {"role": "monitoring"})
+    assert not e.matches(PolicyRule.PRIVILEGED, "ops", "registry.example/mon/node:1", {"role": "monitoring"})
+    assert not e.matches(PolicyRule.HOST_PID, "", "registry.example/mon/node:1", {"role": "monitoring"})
+    assert not e.matches(PolicyRule.HOST_PID, "ops", "registry.example/app:1", {"role": "monitoring"})
+    assert not e.matches(PolicyRule.HOST_PID, "ops", "registry.example/mon/node:1", {"role": "web"})
+    assert not e.matches(PolicyRule.HOST_PID, "ops", None, None)
 
 
 def test_all_rules_and_image_names() -> None:
     p = parse_policy("exceptions:\n  - users: [root-ci]\n    rules: [all]\n", "p")
-    assert p.exceptions[0].rules == frozenset(Rule)
+    assert p.exceptions[0].rules == frozenset(PolicyRule)
     assert image_names("busybox") == ("busybox", "docker.io/library/busybox:latest")
     assert image_names("me/app:2") == ("me/app:2", "docker.io/me/app:2")
     assert image_names("localhost:5000/app") == ("localhost:5000/app", "localhost:5000/app:latest")

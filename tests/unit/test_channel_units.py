@@ -24,7 +24,6 @@ from dockguard.channel.registry_api import (
     parse_challenge,
     parse_reference,
     select_platform,
-    verify_bytes,
 )
 from dockguard.channel.result import ProbeResult, ProbeStep, StepStatus, exit_code
 from dockguard.errors import UsageError
@@ -105,13 +104,15 @@ def test_select_platform() -> None:
     assert select_platform(entries, "windows/amd64") is None
 
 
-def test_verify_bytes() -> None:
+def test_check_bytes() -> None:
     import hashlib
 
+    from dockguard.image.digests import check_bytes
+
     data = b"hello"
-    verify_bytes(data, "sha256:" + hashlib.sha256(data).hexdigest(), "x")
+    check_bytes(data, "sha256:" + hashlib.sha256(data).hexdigest(), "x")
     with pytest.raises(DigestMismatch):
-        verify_bytes(b"hellO", "sha256:" + hashlib.sha256(data).hexdigest(), "x")
+        check_bytes(b"hellO", "sha256:" + hashlib.sha256(data).hexdigest(), "x")
 
 
 def test_descriptor_rejects_foreign_layers_and_bad_digests() -> None:
@@ -250,13 +251,13 @@ def test_tls_init_force_overwrites(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("unix:///var/run/docker.sock", daemon_probe.Endpoint("unix", path="/var/run/docker.sock")),
-    ("/run/d.sock", daemon_probe.Endpoint("unix", path="/run/d.sock")),
-    ("tcp://10.0.0.1:2376", daemon_probe.Endpoint("tcp", host="10.0.0.1", port=2376)),
-    ("tcp://[::1]:2375", daemon_probe.Endpoint("tcp", host="::1", port=2375)),
-    ("tcp://h", daemon_probe.Endpoint("tcp", host="h", port=2375)),
+    ("unix:///var/run/docker.sock", daemon_probe.DaemonEndpoint("unix", path="/var/run/docker.sock")),
+    ("/run/d.sock", daemon_probe.DaemonEndpoint("unix", path="/run/d.sock")),
+    ("tcp://10.0.0.1:2376", daemon_probe.DaemonEndpoint("tcp", host="10.0.0.1", port=2376)),
+    ("tcp://[::1]:2375", daemon_probe.DaemonEndpoint("tcp", host="::1", port=2375)),
+    ("tcp://h", daemon_probe.DaemonEndpoint("tcp", host="h", port=2375)),
 ])
-def test_parse_endpoint(text: str, expected: daemon_probe.Endpoint) -> None:
+def test_parse_endpoint(text: str, expected: daemon_probe.DaemonEndpoint) -> None:
     assert daemon_probe.parse_endpoint(text) == expected
 
 

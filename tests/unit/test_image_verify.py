@@ -17,7 +17,7 @@ from dockguard.image.digests import DigestingReader, DigestMismatch, check_bytes
 from dockguard.image.inventory import dpkg
 from dockguard.image.inventory._stanzas import StanzaStats
 from dockguard.image.layers import LayerAnalysis, analyse_layer
-from dockguard.image.limits import Budget, BudgetExceeded, Limits
+from dockguard.image.limits import BudgetExceeded, Limits, ScanBudget
 from dockguard.image.scan import build_inventory
 from dockguard.image.sources import LayerRef, open_target, run_layer, verify_layer
 from dockguard.inputs import InputError
@@ -44,7 +44,7 @@ def test_digesting_reader_hashes_every_byte_once_despite_seeks(seekable: bool) -
 
 
 def test_digesting_reader_charges_the_budget() -> None:
-    budget = Budget(Limits(max_scan_bytes=1000))
+    budget = ScanBudget(Limits(max_scan_bytes=1000))
     r = DigestingReader(io.BytesIO(b"x" * 5000), ["sha256"], seekable=False, budget=budget)
     with pytest.raises(BudgetExceeded, match="more than 1000 layer bytes"):
         r.finish()
@@ -66,7 +66,7 @@ def test_blob_names_and_check_bytes() -> None:
 def test_run_layer_and_verify_layer(compression: str) -> None:
     tar = layer_tar([F("etc/os-release", b"ID=debian\n"), F("big", b"z" * 300_000)])
     blob = gzip.compress(tar) if compression == "gzip" else tar
-    budget = Budget()
+    budget = ScanBudget()
 
     def analyse(stream: object) -> LayerAnalysis:
         return analyse_layer(stream.stream, seekable=stream.seekable, budget=budget)  # type: ignore[attr-defined]
@@ -106,9 +106,9 @@ def test_cached_entry_counts_against_the_budget(tmp_path: Path) -> None:
     cache = LayerCache(tmp_path / "cache")
     build_inventory(open_target(str(path)), cache)
     diff_id = cfg["rootfs"]["diff_ids"][0]
-    assert cache.get(diff_id, Budget()) is not None
+    assert cache.get(diff_id, ScanBudget()) is not None
     with pytest.raises(BudgetExceeded):
-        cache.get(diff_id, Budget(Limits(max_held=100)))
+        cache.get(diff_id, ScanBudget(Limits(max_held=100)))
     tight = open_target(str(path))
     tight.limits = Limits(max_held=100)
     inv = build_inventory(tight, cache)

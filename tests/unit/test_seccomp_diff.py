@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dockguard.errors import UsageError
-from dockguard.seccomp.effective import Context, Resolver, parse_caps, parse_kernel
+from dockguard.seccomp.effective import ProfileContext, Resolver, parse_caps, parse_kernel
 from dockguard.seccomp.explain import explain
 from dockguard.seccomp.profile import Action, Profile, parse_profile
 from dockguard.seccomp.profile_diff import diff_profiles, render_json
@@ -15,7 +15,7 @@ from dockguard.seccomp.syscalls import DOCKER_DEFAULT_CAPABILITIES
 from tests.conftest import REFERENCE
 
 SECCOMP = REFERENCE / "seccomp"
-CTX = Context("amd64", kernel=(6, 1))
+CTX = ProfileContext("amd64", kernel=(6, 1))
 
 
 def _p(name: str) -> Profile:
@@ -46,7 +46,7 @@ def test_labs_versus_moby() -> None:
 
 
 def test_capabilities_open_gates_in_moby() -> None:
-    admin = Context("amd64", parse_caps("+SYS_ADMIN"), (6, 1))
+    admin = ProfileContext("amd64", parse_caps("+SYS_ADMIN"), (6, 1))
     moby = _p("moby-default.json")
     plain, sysadmin = Resolver(moby, CTX), Resolver(moby, admin)
     for name in ("mount", "setns", "unshare", "bpf", "clone3"):
@@ -59,7 +59,7 @@ def test_capabilities_open_gates_in_moby() -> None:
 def test_kernel_gate_on_ptrace() -> None:
     moby = _p("moby-default.json")
     assert Resolver(moby, CTX).verdict("ptrace").allowed
-    assert not Resolver(moby, Context("amd64", kernel=(4, 4))).verdict("ptrace").allowed
+    assert not Resolver(moby, ProfileContext("amd64", kernel=(4, 4))).verdict("ptrace").allowed
 
 
 def test_explain_conditions_and_variants() -> None:

@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from dockguard.seccomp import explain, lint
-from dockguard.seccomp.effective import MAX_UNKNOWN_LISTED, Context, listed_names
+from dockguard.seccomp.effective import MAX_UNKNOWN_LISTED, ProfileContext, listed_names
 from dockguard.seccomp.profile import MAX_DIAGNOSTICS_PER_CODE, locate, parse_profile
 
 
@@ -67,7 +67,7 @@ def test_explain_tries_few_contexts_per_name() -> None:
     rules = [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": f"99.{i}"}} for i in range(200)]
     profile = parse_profile(_text(rules)).profile
     assert profile is not None
-    (item,) = explain.explain(profile, Context("amd64", kernel=(5, 10)), ["read"])
+    (item,) = explain.explain(profile, ProfileContext("amd64", kernel=(5, 10)), ["read"])
     assert 1 <= len(item.variants) <= explain.MAX_VARIANT_CONTEXTS
 
 
@@ -78,7 +78,7 @@ def test_kill_messages() -> None:
     def tr(text: str):  # type: ignore[no-untyped-def]
         profile = parse_profile(text).profile
         assert profile is not None
-        return translate(profile, Context("amd64"))
+        return translate(profile, ProfileContext("amd64"))
 
     exec_killed = tr(_text([{"names": ["execve"], "action": "SCMP_ACT_KILL"}], "SCMP_ACT_ALLOW"))
     assert "execve is killed by this profile" in kill_message(signal.SIGSYS, exec_killed, "true")

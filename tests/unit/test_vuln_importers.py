@@ -57,7 +57,7 @@ def test_zip_members_of_python_written_archives(tmp_path: Path, method: int, zip
                 f.write(json.dumps({"id": f"R-{i}", "details": "x" * 5000}).encode())
         zf.writestr("d/", b"")
         zf.writestr("README.md", b"not a record")
-    got = list(bounded_decode.zip_members(path, bounded_decode.Budget(), suffixes=(".json",)))
+    got = list(bounded_decode.zip_members(path, bounded_decode.ImportBudget(), suffixes=(".json",)))
     assert [n for n, _ in got] == ["d/R-0.json", "d/R-1.json", "d/R-2.json"]
     assert json.loads(got[2][1])["id"] == "R-2"
 
@@ -68,7 +68,7 @@ def test_import_budget_spans_every_input(tmp_path: Path) -> None:
         for i in range(3):
             zf.writestr(f"R-{i}.json", json.dumps({"id": f"R-{i}", "details": "x" * 1000}))
     with pytest.raises(InputError, match="more than the 2500 bytes allowed for one import"):
-        list(bounded_decode.zip_members(path, bounded_decode.Budget(limit=2500), suffixes=(".json",)))
+        list(bounded_decode.zip_members(path, bounded_decode.ImportBudget(limit=2500), suffixes=(".json",)))
 
 
 def test_small_and_streamed_tracker_give_the_same_advisories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

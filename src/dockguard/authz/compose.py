@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dockguard.authz.policy import Rule
+from dockguard.authz.policy import PolicyRule
 from dockguard.authz.translate import (
     CONTAINER_FACETS,
-    Finding,
     Subject,
+    Violation,
     VolumeRef,
     apparmor_of,
     mode,
@@ -118,7 +118,7 @@ def _interp(value: Any, env: Mapping[str, str]) -> Any:
     return value
 
 
-class _Reader:
+class _ComposeReader:
     """Typed access with the path of the offending value in errors."""
 
     def __init__(self, origin: str) -> None:
@@ -183,7 +183,7 @@ class _Reader:
 def parse_compose(data: bytes, origin: str, base_dir: str, env: Mapping[str, str]) -> ComposeFile:
     """Translate a compose document (already read) into subjects."""
     doc = parse_yaml(data, origin)
-    r = _Reader(origin)
+    r = _ComposeReader(origin)
     top = r.mapping(doc, [])
     raw_services = r.mapping(top.get("services"), ["services"])
     if not raw_services:
@@ -242,12 +242,12 @@ def _is_path(src: str) -> bool:
 
 
 def _service(
-    r: _Reader, name: str, svc: dict[str, Any], volumes: dict[str, Any], base_dir: str
+    r: _ComposeReader, name: str, svc: dict[str, Any], volumes: dict[str, Any], base_dir: str
 ) -> tuple[Subject, _Refs]:
     p: list[str | int] = ["services", name]
     mounts: list[MountPoint] = []
     refs: list[VolumeRef] = []
-    findings: list[Finding] = []
+    findings: list[Violation] = []
     for i, v in enumerate(r.seq(svc.get("volumes"), [*p, "volumes"])):
         where = [*p, "volumes", i]
         if isinstance(v, dict):
@@ -273,18 +273,26 @@ def _service(
             if src:
                 mounts.extend(_named_volume(r, src, dst, rw, volumes, refs))
         elif typ not in ("tmpfs", "npipe", "cluster", "image"):
-            findings.append(Finding(Rule.SENSITIVE_MOUNTS, f"volume type {typ!r} at {dst} is not understood", "5.6"))
+            findings.append(
+                Violation(PolicyRule.SENSITIVE_MOUNTS, f"volume type {typ!r} at {dst} is not understood", "5.6")
+            )
     devices: list[DeviceMapping] = []
     for i, d in enumerate(r.seq(svc.get("devices"), [*p, "devices"])):
         where = [*p, "devices", i]
         if isinstance(d, dict):
             host = r.text(d.get("source"), [*where, "source"])
-            devices.append(DeviceMapping(host, r.text(d.get("target"), [*where, "target"]) or host,
-                                         r.text(d.get("permissions"), [*where, "permissions"], "rwm")))
+            devices.append(
+                DeviceMapping(
+                    host,
+                    r.text(d.get("target"), [*where, "target"]) or host,
+                    r.text(d.get("permissions"), [*where, "permissions"], "rwm"),
+                )
+            )
         else:
             parts = r.text(d, where).split(":")
-            devices.append(DeviceMapping(parts[0], parts[1] if len(parts) > 1 else parts[0],
-                                         parts[2] if len(parts) > 2 else "rwm"))
+            devices.append(
+                DeviceMapping(parts[0], parts[1] if len(parts) > 1 else parts[0], parts[2] if len(parts) > 2 else "rwm")
+            )
     for rule in r.strs(svc.get("device_cgroup_rules"), [*p, "device_cgroup_rules"]):
         devices.append(DeviceMapping(f"device cgroup rule {rule!r}", "any path (mknod)", rule.rsplit(" ", 1)[-1]))
     if svc.get("gpus") is not None:
@@ -371,7 +379,7 @@ def _service(
 
 
 def _named_volume(
-    r: _Reader, name: str, dst: str, rw: bool, volumes: dict[str, Any], refs: list[VolumeRef]
+    r: _ComposeReader, name: str, dst: str, rw: bool, volumes: dict[str, Any], refs: list[VolumeRef]
 ) -> list[MountPoint]:
     """A named volume's hidden host binds from the file's top-level ``volumes``, else a look-up."""
     spec = volumes.get(name)
@@ -393,7 +401,7 @@ def _named_volume(
     return volume_binds(driver, opts, dst, rw)
 
 
-def _int(r: _Reader, v: Any, path: list[str | int]) -> int:
+def _int(r: _ComposeReader, v: Any, path: list[str | int]) -> int:
     if isinstance(v, int) and not isinstance(v, bool):
         return v
     text = r.text(v, path).strip()
@@ -402,17 +410,21 @@ def _int(r: _Reader, v: Any, path: list[str | int]) -> int:
     raise r.fail(path, f"expected an integer, got {v!r}")
 
 
-def _ports(r: _Reader, value: Any, path: list[str | int]) -> list[PortBinding]:
+def _ports(r: _ComposeReader, value: Any, path: list[str | int]) -> list[PortBinding]:
     out = []
     for i, p in enumerate(r.seq(value, path)):
         where = [*path, i]
         if isinstance(p, dict):
             published = r.text(p.get("published"), [*where, "published"])
             hp = published.split("-", 1)[0]
-            out.append(PortBinding(r.text(p.get("target"), [*where, "target"]),
-                                   r.text(p.get("protocol"), [*where, "protocol"], "tcp"),
-                                   r.text(p.get("host_ip"), [*where, "host_ip"]),
-                                   int(hp) if hp.isdigit() and len(hp) <= 6 else None))
+            out.append(
+                PortBinding(
+                    r.text(p.get("target"), [*where, "target"]),
+                    r.text(p.get("protocol"), [*where, "protocol"], "tcp"),
+                    r.text(p.get("host_ip"), [*where, "host_ip"]),
+                    int(hp) if hp.isdigit() and len(hp) <= 6 else None,
+                )
+            )
             continue
         spec = r.text(p, where)
         spec, _, proto = spec.partition("/")

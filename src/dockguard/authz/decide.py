@@ -20,12 +20,12 @@ from typing import Any
 
 from dockguard.authz.gojson import Reader, parse_body
 from dockguard.authz.lookup import ContainerInfo, Lookup, LookupFailed
-from dockguard.authz.policy import Policy, Rule
+from dockguard.authz.policy import Policy, PolicyRule
 from dockguard.authz.routes import BODY_DECIDES, QUERY_DECIDES, Kind, Route, normalise
 from dockguard.authz.translate import (
     Facet,
-    Finding,
     Subject,
+    Violation,
     VolumeRef,
     build_options,
     container_create,
@@ -180,7 +180,7 @@ def _unprivileged(c: ContainerFacts) -> ContainerFacts:
 class Binding:
     """A CIS check run for a policy rule over the facets it reads."""
 
-    rule: Rule
+    rule: PolicyRule
     check_id: str
     facets: frozenset[Facet]
     shown_id: str = ""
@@ -193,37 +193,43 @@ class Binding:
         return f"{self.shown_id or self.check_id} {self.text or d.message}"
 
 
-def _b(rule: Rule, check_id: str, *facets: Facet, shown: str = "", text: str = "",
-       view: Callable[[ContainerFacts], ContainerFacts] | None = None) -> Binding:
+def _b(
+    rule: PolicyRule,
+    check_id: str,
+    *facets: Facet,
+    shown: str = "",
+    text: str = "",
+    view: Callable[[ContainerFacts], ContainerFacts] | None = None,
+) -> Binding:
     return Binding(rule, check_id, frozenset(facets), shown, text, view)
 
 
 BINDINGS: tuple[Binding, ...] = (
-    _b(Rule.PRIVILEGED, "5.5", Facet.PRIVILEGED, text="privileged container"),
-    _b(Rule.CAPABILITIES, "5.4", Facet.CAPS, view=_unprivileged),
-    _b(Rule.SENSITIVE_MOUNTS, "5.6", Facet.MOUNTS),
-    _b(Rule.DOCKER_SOCKET, "5.32", Facet.MOUNTS),
-    _b(Rule.HOST_PID, "5.16", Facet.PID, text="host PID namespace"),
-    _b(Rule.HOST_IPC, "5.17", Facet.IPC, text="host IPC namespace"),
-    _b(Rule.HOST_UTS, "5.21", Facet.UTS, text="host UTS namespace"),
-    _b(Rule.HOST_USERNS, "5.31", Facet.USERNS, text="host user namespace"),
-    _b(Rule.SECCOMP, "5.22", Facet.SECOPT, view=_unprivileged),
-    _b(Rule.APPARMOR, "5.2", Facet.SECOPT),
-    _b(Rule.HOST_DEVICES, "5.18", Facet.DEVICES),
-    _b(Rule.EXEC_PRIVILEGED, "5.5", Facet.EXEC_PRIV, shown="5.23", text="docker exec --privileged"),
-    _b(Rule.BUILD, "5.10", Facet.BUILD_NET, text="build on the host network"),
-    _b(Rule.BUILD, "5.25", Facet.BUILD_CGROUP),
-    _b(Rule.HOST_NETWORK, "5.10", Facet.NETWORK, text="host network namespace"),
-    _b(Rule.MOUNT_PROPAGATION, "5.20", Facet.MOUNTS),
-    _b(Rule.CGROUP_PARENT, "5.25", Facet.CGROUP),
-    _b(Rule.NO_NEW_PRIVILEGES, "5.26", Facet.SECOPT),
-    _b(Rule.MEMORY_LIMIT, "5.11", Facet.MEMORY),
-    _b(Rule.CPU_LIMIT, "5.12", Facet.CPU),
-    _b(Rule.PIDS_LIMIT, "5.29", Facet.PIDS),
-    _b(Rule.READ_ONLY_ROOTFS, "5.13", Facet.ROOTFS),
-    _b(Rule.PRIVILEGED_PORTS, "5.8", Facet.PORTS),
-    _b(Rule.PORT_INTERFACES, "5.14", Facet.PORTS),
-    _b(Rule.RESTART_POLICY, "5.15", Facet.RESTART),
+    _b(PolicyRule.PRIVILEGED, "5.5", Facet.PRIVILEGED, text="privileged container"),
+    _b(PolicyRule.CAPABILITIES, "5.4", Facet.CAPS, view=_unprivileged),
+    _b(PolicyRule.SENSITIVE_MOUNTS, "5.6", Facet.MOUNTS),
+    _b(PolicyRule.DOCKER_SOCKET, "5.32", Facet.MOUNTS),
+    _b(PolicyRule.HOST_PID, "5.16", Facet.PID, text="host PID namespace"),
+    _b(PolicyRule.HOST_IPC, "5.17", Facet.IPC, text="host IPC namespace"),
+    _b(PolicyRule.HOST_UTS, "5.21", Facet.UTS, text="host UTS namespace"),
+    _b(PolicyRule.HOST_USERNS, "5.31", Facet.USERNS, text="host user namespace"),
+    _b(PolicyRule.SECCOMP, "5.22", Facet.SECOPT, view=_unprivileged),
+    _b(PolicyRule.APPARMOR, "5.2", Facet.SECOPT),
+    _b(PolicyRule.HOST_DEVICES, "5.18", Facet.DEVICES),
+    _b(PolicyRule.EXEC_PRIVILEGED, "5.5", Facet.EXEC_PRIV, shown="5.23", text="docker exec --privileged"),
+    _b(PolicyRule.BUILD, "5.10", Facet.BUILD_NET, text="build on the host network"),
+    _b(PolicyRule.BUILD, "5.25", Facet.BUILD_CGROUP),
+    _b(PolicyRule.HOST_NETWORK, "5.10", Facet.NETWORK, text="host network namespace"),
+    _b(PolicyRule.MOUNT_PROPAGATION, "5.20", Facet.MOUNTS),
+    _b(PolicyRule.CGROUP_PARENT, "5.25", Facet.CGROUP),
+    _b(PolicyRule.NO_NEW_PRIVILEGES, "5.26", Facet.SECOPT),
+    _b(PolicyRule.MEMORY_LIMIT, "5.11", Facet.MEMORY),
+    _b(PolicyRule.CPU_LIMIT, "5.12", Facet.CPU),
+    _b(PolicyRule.PIDS_LIMIT, "5.29", Facet.PIDS),
+    _b(PolicyRule.READ_ONLY_ROOTFS, "5.13", Facet.ROOTFS),
+    _b(PolicyRule.PRIVILEGED_PORTS, "5.8", Facet.PORTS),
+    _b(PolicyRule.PORT_INTERFACES, "5.14", Facet.PORTS),
+    _b(PolicyRule.RESTART_POLICY, "5.15", Facet.RESTART),
 )
 
 
@@ -236,7 +242,7 @@ def _checks() -> dict[str, Check]:
 
 @dataclass(frozen=True)
 class _Candidate:
-    rule: Rule
+    rule: PolicyRule
     refusal: Refusal
     subject: Subject | None
 
@@ -290,7 +296,7 @@ class Decider:
         except Exception as exc:
             return fail_safe(f"internal error: {type(exc).__name__}: {exc}", _endpoint(req))
 
-    def judge(self, subjects: list[Subject], user: str = "", findings: tuple[Finding, ...] = ()) -> Decision:
+    def judge(self, subjects: list[Subject], user: str = "", findings: tuple[Violation, ...] = ()) -> Decision:
         """Judge subjects built elsewhere (``authz check``: existing containers, compose)."""
         cands = [_Candidate(f.rule, self._finding_refusal(f, None), None) for f in findings]
         for s in subjects:
@@ -307,32 +313,51 @@ class Decider:
                 return Decision(True, endpoint=endpoint)
             return Decision(
                 False,
-                (Refusal("default", f"{endpoint} is not an Engine API endpoint dockguard knows",
-                         why="policy default: deny"),),
+                (
+                    Refusal(
+                        "default",
+                        f"{endpoint} is not an Engine API endpoint dockguard knows",
+                        why="policy default: deny",
+                    ),
+                ),
                 endpoint=endpoint,
             )
         kinds = route.kinds
         if kinds == {Kind.ALLOW}:
             return Decision(True, endpoint=endpoint)
-        findings: list[Finding] = []
+        findings: list[Violation] = []
         subjects: list[Subject] = []
         ctype = (req.header("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kinds & QUERY_DECIDES and ctype == "application/x-www-form-urlencoded":
-            findings.append(Finding(Rule.HIDDEN_BODY, "form-encoded body: dockerd reads its parameters like the "
-                                    "query, but the plugin never sees them"))
+            findings.append(
+                Violation(
+                    PolicyRule.HIDDEN_BODY,
+                    "form-encoded body: dockerd reads its parameters like the query, but the plugin never sees them",
+                )
+            )
         legacy_start = Kind.CONTAINER_START in kinds and route.older_than("1.24")
         needs_body = bool(kinds & BODY_DECIDES)
         if legacy_start and req.body is None:
             length = (req.header("Content-Length") or "").strip()
             # dockerd ignores a start body of 7 bytes or less; anything else it would apply
             if not (length.isdigit() and int(length) <= 7):
-                findings.append(Finding(Rule.HIDDEN_BODY, f"start with API {route.version} may carry a HostConfig "
-                                        f"the plugin cannot see ({self._hidden_reason(req, ctype)})"))
+                findings.append(
+                    Violation(
+                        PolicyRule.HIDDEN_BODY,
+                        f"start with API {route.version} may carry a HostConfig "
+                        f"the plugin cannot see ({self._hidden_reason(req, ctype)})",
+                    )
+                )
         body: Any = None
         if needs_body or (legacy_start and req.body is not None):
             if req.body is None:
-                findings.append(Finding(Rule.HIDDEN_BODY, "the request body is not visible to the authorization "
-                                        f"plugin ({self._hidden_reason(req, ctype)})"))
+                findings.append(
+                    Violation(
+                        PolicyRule.HIDDEN_BODY,
+                        "the request body is not visible to the authorization "
+                        f"plugin ({self._hidden_reason(req, ctype)})",
+                    )
+                )
             else:
                 body = parse_body(req.body)
         have = body is not None
@@ -355,14 +380,23 @@ class Decider:
             return "no Content-Length: chunked, or over the forwarding limit"
         return "not forwarded by dockerd"
 
-    def _route(self, kind: Kind, route: Route, req: AuthzRequest, body: Any, have: bool, r: Reader,
-               subjects: list[Subject], findings: list[Finding]) -> None:
+    def _route(
+        self,
+        kind: Kind,
+        route: Route,
+        req: AuthzRequest,
+        body: Any,
+        have: bool,
+        r: Reader,
+        subjects: list[Subject],
+        findings: list[Violation],
+    ) -> None:
         if kind is Kind.CONTAINER_CREATE and have:
             names = route.params("name")
             subjects.append(container_create(body, names[0] if names else "", r))
         elif kind is Kind.CONTAINER_START:
             if any(v for v in route.params("checkpoint-dir")):
-                findings.append(Finding(Rule.CHECKPOINT_DIR, "restore from a checkpoint directory on the host"))
+                findings.append(Violation(PolicyRule.CHECKPOINT_DIR, "restore from a checkpoint directory on the host"))
             if have and route.older_than("1.24"):
                 subjects.append(container_start_legacy(body, route.var(kind, "id"), r))
         elif kind is Kind.CONTAINER_UPDATE and have:
@@ -376,8 +410,12 @@ class Decider:
         elif kind is Kind.BUILD:
             subjects.append(build_options(route.params("networkmode"), route.params("cgroupparent")))
         elif kind is Kind.GRPC:
-            findings.append(Finding(Rule.BUILDKIT_GRPC, "BuildKit gRPC session: its build options never reach "
-                                    "the authorization plugin"))
+            findings.append(
+                Violation(
+                    PolicyRule.BUILDKIT_GRPC,
+                    "BuildKit gRPC session: its build options never reach the authorization plugin",
+                )
+            )
         elif kind is Kind.PLUGIN_PULL:
             local = (route.params("name") or route.params("remote") or [""])[0]
             self._self_plugin(local, "install a plugin under the name of", findings)
@@ -389,34 +427,41 @@ class Decider:
                 subjects.append(plugin_privileges(body, f"plugin {route.var(kind, 'name')}", r))
         elif kind is Kind.PLUGIN_CREATE:
             self._self_plugin((route.params("name") or [""])[0], "create a plugin under the name of", findings)
-            findings.append(Finding(Rule.PLUGINS, "/plugins/create installs a plugin whose privileges the request "
-                                    "does not show"))
+            findings.append(
+                Violation(
+                    PolicyRule.PLUGINS, "/plugins/create installs a plugin whose privileges the request does not show"
+                )
+            )
         elif kind is Kind.PLUGIN_MANAGE:
             verb = route.path.rsplit("/", 1)[-1] if route.method == "POST" else "remove"
             self._self_plugin(route.var(kind, "name"), verb, findings)
         elif kind is Kind.SWARM_JOIN:
-            findings.append(Finding(Rule.SWARM_JOIN, "joining a swarm: its managers start tasks on this node "
-                                    "without passing the authorization plugin"))
+            findings.append(
+                Violation(
+                    PolicyRule.SWARM_JOIN,
+                    "joining a swarm: its managers start tasks on this node without passing the authorization plugin",
+                )
+            )
         elif kind is Kind.CHECKPOINT_CREATE and have:
             obj = r.obj(body, ())
             if r.text(obj, "CheckpointDir", ()):
-                findings.append(Finding(Rule.CHECKPOINT_DIR, "checkpoint written to a directory on the host"))
+                findings.append(Violation(PolicyRule.CHECKPOINT_DIR, "checkpoint written to a directory on the host"))
         elif kind is Kind.CHECKPOINT_DELETE and any(v for v in route.params("dir")):
-            findings.append(Finding(Rule.CHECKPOINT_DIR, "checkpoint removed from a directory on the host"))
+            findings.append(Violation(PolicyRule.CHECKPOINT_DIR, "checkpoint removed from a directory on the host"))
 
-    def _self_plugin(self, name: str, verb: str, findings: list[Finding]) -> None:
+    def _self_plugin(self, name: str, verb: str, findings: list[Violation]) -> None:
         ref = plugin_ref(name)
         if ref and ref in {plugin_ref(n) for n in own_plugin_names(self.policy.plugin_name, self.own_socket)}:
-            findings.append(Finding(Rule.SELF, f"would {verb} the authorization plugin {name}"))
+            findings.append(Violation(PolicyRule.SELF, f"would {verb} the authorization plugin {name}"))
 
     # ------------------------------------------------------------------ evaluation
 
-    def _finding_refusal(self, f: Finding, s: Subject | None, rule: Rule | None = None) -> Refusal:
+    def _finding_refusal(self, f: Violation, s: Subject | None, rule: PolicyRule | None = None) -> Refusal:
         text = f"{f.cis} {f.text}" if f.cis else f.text
         return Refusal((rule or f.rule).value, text, f.cis, s.what if s else "")
 
     def _evaluate(self, s: Subject) -> list[_Candidate]:
-        extra: list[Finding] = list(s.findings)
+        extra: list[Violation] = list(s.findings)
         s = self._resolve(s, extra)
         if Facet.MOUNTS in s.facets:
             extra.extend(self._protected_mounts(s.facts))
@@ -434,8 +479,19 @@ class Decider:
                 snaps[key] = snap
             result = run_check(self._checks[b.check_id], Context(snap, self._options))
             if result.outcome in (Outcome.ERROR, Outcome.NA):
-                out.append(_Candidate(rule, Refusal(rule.value, f"{b.check_id} could not be evaluated: "
-                                                    f"{result.reason}", b.check_id, s.what, "fail-safe"), s))
+                out.append(
+                    _Candidate(
+                        rule,
+                        Refusal(
+                            rule.value,
+                            f"{b.check_id} could not be evaluated: {result.reason}",
+                            b.check_id,
+                            s.what,
+                            "fail-safe",
+                        ),
+                        s,
+                    )
+                )
                 continue
             for d in result.details:
                 if d.outcome is Outcome.WARN:
@@ -445,7 +501,7 @@ class Decider:
             out.append(_Candidate(rule, self._finding_refusal(f, s, rule), s))
         return out
 
-    def _protected_mounts(self, c: ContainerFacts) -> list[Finding]:
+    def _protected_mounts(self, c: ContainerFacts) -> list[Violation]:
         out = []
         for m in c.mounts:
             if m.type != "bind" or not m.source:
@@ -453,29 +509,38 @@ class Decider:
             srcs = _run_alias(posixpath.normpath("/" + m.source.lstrip("/")))
             for p, inside in [(p, True) for p in self.protected] + [(d, False) for d in self.guarded_dirs]:
                 if any(_under(q, src) or (inside and _under(src, q)) for q in _run_alias(p) for src in srcs):
-                    out.append(Finding(Rule.SELF, f"host {m.source} mounted at {m.destination} exposes {p}"))
+                    out.append(Violation(PolicyRule.SELF, f"host {m.source} mounted at {m.destination} exposes {p}"))
                     break
         return out
 
-    def _resolve(self, s: Subject, extra: list[Finding]) -> Subject:
+    def _resolve(self, s: Subject, extra: list[Violation]) -> Subject:
         """Fill in what the request only names: volumes, volumes-from, shared namespaces, symlinks."""
         facts = s.facts
         mounts = list(facts.mounts)
         vol_refs = list(s.volumes)
         for ref in s.volumes_from:
-            info = self._container(ref, extra, Rule.SENSITIVE_MOUNTS, "5.6", f"the mounts of --volumes-from {ref}")
+            info = self._container(
+                ref, extra, PolicyRule.SENSITIVE_MOUNTS, "5.6", f"the mounts of --volumes-from {ref}"
+            )
             if info is not None:
                 mounts.extend(info.mounts)
                 vol_refs.extend(VolumeRef(n, d, rw) for n, d, rw in info.volume_names)
         for v in vol_refs:
             if self.lookup is None:
-                extra.append(Finding(Rule.SENSITIVE_MOUNTS, f"named volume {v.name} cannot be verified (no daemon "
-                                     "to look it up)", "5.6"))
+                extra.append(
+                    Violation(
+                        PolicyRule.SENSITIVE_MOUNTS,
+                        f"named volume {v.name} cannot be verified (no daemon to look it up)",
+                        "5.6",
+                    )
+                )
                 continue
             try:
                 vi = self.lookup.volume(v.name)
             except LookupFailed as exc:
-                extra.append(Finding(Rule.SENSITIVE_MOUNTS, f"named volume {v.name} cannot be verified: {exc}", "5.6"))
+                extra.append(
+                    Violation(PolicyRule.SENSITIVE_MOUNTS, f"named volume {v.name} cannot be verified: {exc}", "5.6")
+                )
                 continue
             if vi is not None:
                 mounts.extend(volume_binds(vi.driver, vi.options, v.destination, v.rw))
@@ -489,16 +554,21 @@ class Decider:
         if len(mounts) != len(facts.mounts):
             changes["mounts"] = tuple(mounts)
         for attr, rule, cis, what in (
-            ("pid_mode", Rule.HOST_PID, "5.16", "PID"),
-            ("ipc_mode", Rule.HOST_IPC, "5.17", "IPC"),
-            ("network_mode", Rule.BUILD if Facet.BUILD_NET in s.facets else Rule.HOST_NETWORK, "5.10", "network"),
+            ("pid_mode", PolicyRule.HOST_PID, "5.16", "PID"),
+            ("ipc_mode", PolicyRule.HOST_IPC, "5.17", "IPC"),
+            (
+                "network_mode",
+                PolicyRule.BUILD if Facet.BUILD_NET in s.facets else PolicyRule.HOST_NETWORK,
+                "5.10",
+                "network",
+            ),
         ):
             value = getattr(facts, attr)
             if value.lower().startswith("container:") and self.policy.on(s.rule_override or rule):
                 changes[attr] = self._shared_mode(value, attr, extra, rule, cis, what)
         return replace(s, facts=replace(facts, **changes)) if changes else s
 
-    def _shared_mode(self, value: str, attr: str, extra: list[Finding], rule: Rule, cis: str, what: str) -> str:
+    def _shared_mode(self, value: str, attr: str, extra: list[Violation], rule: PolicyRule, cis: str, what: str) -> str:
         """Follow ``container:<id>`` to the namespace it really is (host or not)."""
         for _ in range(MAX_SHARED_DEPTH):
             ref = value.split(":", 1)[1]
@@ -511,17 +581,21 @@ class Decider:
             if not nxt.lower().startswith("container:"):
                 return value
             value = nxt
-        extra.append(Finding(rule, f"the {what} namespace chain through container:{value} is too long to follow", cis))
+        extra.append(
+            Violation(rule, f"the {what} namespace chain through container:{value} is too long to follow", cis)
+        )
         return value
 
-    def _container(self, ref: str, extra: list[Finding], rule: Rule, cis: str, what: str) -> ContainerInfo | None:
+    def _container(
+        self, ref: str, extra: list[Violation], rule: PolicyRule, cis: str, what: str
+    ) -> ContainerInfo | None:
         if self.lookup is None:
-            extra.append(Finding(rule, f"{what} cannot be verified (no daemon to look it up)", cis))
+            extra.append(Violation(rule, f"{what} cannot be verified (no daemon to look it up)", cis))
             return None
         try:
             return self.lookup.container(ref)
         except LookupFailed as exc:
-            extra.append(Finding(rule, f"{what} cannot be verified: {exc}", cis))
+            extra.append(Violation(rule, f"{what} cannot be verified: {exc}", cis))
             return None
 
     # ------------------------------------------------------------------ policy
@@ -636,9 +710,9 @@ def plugin_ref(name: str) -> str:
 def _run_alias(path: str) -> set[str]:
     out = {path}
     if path.startswith("/var/run/") or path == "/var/run":
-        out.add("/run" + path[len("/var/run"):])
+        out.add("/run" + path[len("/var/run") :])
     elif path.startswith("/run/") or path == "/run":
-        out.add("/var/run" + path[len("/run"):])
+        out.add("/var/run" + path[len("/run") :])
     return out
 
 

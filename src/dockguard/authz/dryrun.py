@@ -26,7 +26,7 @@ WORKERS = 8
 
 
 @dataclass(frozen=True)
-class Verdict:
+class DryRunVerdict:
     """The decision on one existing container or compose service."""
 
     what: str
@@ -102,12 +102,12 @@ def dry_run(
     docker_host: str | None,
     compose: Sequence[str] = (),
     user: str = "",
-) -> list[Verdict]:
+) -> list[DryRunVerdict]:
     """Judge the daemon's containers (unless `docker_host` is None) and the compose services."""
     files = [load_compose(path) for path in compose]
     lookup = DaemonLookup(docker_host) if docker_host else None
     decider = Decider(policy, lookup, docker_sockets=_unix_path(docker_host or ""))
-    verdicts: list[Verdict] = []
+    verdicts: list[DryRunVerdict] = []
     try:
         if docker_host:
             from dockguard.collect.docker_api import connect
@@ -118,17 +118,17 @@ def dry_run(
             finally:
                 client.close()
             for s in sorted(subjects, key=lambda s: s.what):
-                verdicts.append(Verdict(s.what, "daemon", decider.judge([s], user)))
+                verdicts.append(DryRunVerdict(s.what, "daemon", decider.judge([s], user)))
         for f in files:
             for s in f.subjects:
-                verdicts.append(Verdict(s.what, f.path, decider.judge([s], user)))
+                verdicts.append(DryRunVerdict(s.what, f.path, decider.judge([s], user)))
     finally:
         if lookup is not None:
             lookup.close()
     return verdicts
 
 
-def render_text(verdicts: Sequence[Verdict], policy: Policy) -> str:
+def render_text(verdicts: Sequence[DryRunVerdict], policy: Policy) -> str:
     """One line per refusal (and per waived refusal), then a summary."""
     lines = []
     for v in verdicts:
@@ -146,7 +146,7 @@ def render_text(verdicts: Sequence[Verdict], policy: Policy) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_json(verdicts: Sequence[Verdict], policy: Policy) -> str:
+def render_json(verdicts: Sequence[DryRunVerdict], policy: Policy) -> str:
     """The verdicts as a JSON document."""
     doc = {
         "policy": policy.origin,

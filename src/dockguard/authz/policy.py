@@ -18,7 +18,7 @@ from dockguard.inputs import MAX_POLICY, InputError, json_path, parse_yaml, read
 POLICY_VERSION = 1
 
 
-class Rule(enum.StrEnum):
+class PolicyRule(enum.StrEnum):
     """A policy rule: one kind of thing the plugin refuses."""
 
     PRIVILEGED = "privileged"
@@ -59,54 +59,90 @@ class Rule(enum.StrEnum):
 class RuleInfo:
     """What a rule refuses, the CIS recommendation behind it and whether it is on by default."""
 
-    rule: Rule
+    rule: PolicyRule
     default_on: bool
     cis: str
     summary: str
 
 
 RULES: tuple[RuleInfo, ...] = (
-    RuleInfo(Rule.PRIVILEGED, True, "5.5", "privileged containers"),
-    RuleInfo(Rule.CAPABILITIES, True, "5.4", "capabilities beyond Docker's default 14 (CapAdd, ALL)"),
-    RuleInfo(Rule.SENSITIVE_MOUNTS, True, "5.6", "host /, /boot, /dev, /etc, /lib, /proc, /sys, /usr (and below) "
-             "as bind mounts, Mounts, or named volumes that are host binds in disguise"),
-    RuleInfo(Rule.DOCKER_SOCKET, True, "5.32", "the daemon socket, or a directory holding it, mounted in"),
-    RuleInfo(Rule.HOST_PID, True, "5.16", "the host PID namespace (also through container:<id> of such a container)"),
-    RuleInfo(Rule.HOST_IPC, True, "5.17", "the host IPC namespace (also through container:<id>)"),
-    RuleInfo(Rule.HOST_UTS, True, "5.21", "the host UTS namespace"),
-    RuleInfo(Rule.HOST_USERNS, True, "5.31", "the host user namespace (--userns=host)"),
-    RuleInfo(Rule.SECCOMP, True, "5.22", "seccomp=unconfined, or an inline profile that disables filtering"),
-    RuleInfo(Rule.APPARMOR, True, "5.2", "apparmor=unconfined"),
-    RuleInfo(Rule.HOST_DEVICES, True, "5.18", "host devices (Devices, DeviceCgroupRules, DeviceRequests)"),
-    RuleInfo(Rule.EXEC_PRIVILEGED, True, "5.23", "docker exec --privileged"),
-    RuleInfo(Rule.BUILD, True, "5.10, 5.25", "builds with networkmode=host or container:<id>, or a cgroupparent"),
-    RuleInfo(Rule.SYSTEM_PATHS, True, "", "systempaths=unconfined (empty MaskedPaths / ReadonlyPaths unmask /proc)"),
-    RuleInfo(Rule.HIDDEN_BODY, True, "", "requests whose deciding body or form the plugin cannot see "
-             "(over dockerd's 1 MiB forwarding limit, not application/json, form-encoded)"),
-    RuleInfo(Rule.SELF, True, "", "disabling, reconfiguring, replacing or removing this plugin, "
-             "or mounting its socket, policy or log into a container"),
-    RuleInfo(Rule.PLUGINS, True, "", "installing managed plugins whose privileges the rules above refuse "
-             "(/plugins/pull, upgrade, swarm plugin services); /plugins/create (privileges not visible)"),
-    RuleInfo(Rule.BUILDKIT_GRPC, True, "", "BuildKit over /grpc (buildx): its build options never reach the plugin"),
-    RuleInfo(Rule.SWARM_JOIN, True, "", "joining a swarm: its managers then start tasks here without the Engine API"),
-    RuleInfo(Rule.CHECKPOINT_DIR, True, "", "checkpoint create/restore/delete in a host directory of the caller's "
-             "choosing (experimental)"),
-    RuleInfo(Rule.HOST_NETWORK, False, "5.10", "the host network namespace"),
-    RuleInfo(Rule.MOUNT_PROPAGATION, False, "5.20", "shared or rshared mount propagation"),
-    RuleInfo(Rule.CGROUP_PARENT, False, "5.25", "a custom cgroup parent"),
-    RuleInfo(Rule.NO_NEW_PRIVILEGES, False, "5.26", "containers without no-new-privileges (the plugin cannot "
-             "see a daemon-wide setting)"),
-    RuleInfo(Rule.MEMORY_LIMIT, False, "5.11", "containers without a memory limit"),
-    RuleInfo(Rule.CPU_LIMIT, False, "5.12", "containers without CPU shares, quota or --cpus"),
-    RuleInfo(Rule.PIDS_LIMIT, False, "5.29", "containers without a PIDs limit"),
-    RuleInfo(Rule.READ_ONLY_ROOTFS, False, "5.13", "containers with a writable root filesystem"),
-    RuleInfo(Rule.PRIVILEGED_PORTS, False, "5.8", "host ports below 1024"),
-    RuleInfo(Rule.PORT_INTERFACES, False, "5.14", "ports published on all host interfaces"),
-    RuleInfo(Rule.RESTART_POLICY, False, "5.15", "on-failure restart policies with more than 5 retries"),
-    RuleInfo(Rule.EXEC_ROOT, False, "5.24", "docker exec --user root (or 0)"),
+    RuleInfo(PolicyRule.PRIVILEGED, True, "5.5", "privileged containers"),
+    RuleInfo(PolicyRule.CAPABILITIES, True, "5.4", "capabilities beyond Docker's default 14 (CapAdd, ALL)"),
+    RuleInfo(
+        PolicyRule.SENSITIVE_MOUNTS,
+        True,
+        "5.6",
+        "host /, /boot, /dev, /etc, /lib, /proc, /sys, /usr (and below) "
+        "as bind mounts, Mounts, or named volumes that are host binds in disguise",
+    ),
+    RuleInfo(PolicyRule.DOCKER_SOCKET, True, "5.32", "the daemon socket, or a directory holding it, mounted in"),
+    RuleInfo(
+        PolicyRule.HOST_PID, True, "5.16", "the host PID namespace (also through container:<id> of such a container)"
+    ),
+    RuleInfo(PolicyRule.HOST_IPC, True, "5.17", "the host IPC namespace (also through container:<id>)"),
+    RuleInfo(PolicyRule.HOST_UTS, True, "5.21", "the host UTS namespace"),
+    RuleInfo(PolicyRule.HOST_USERNS, True, "5.31", "the host user namespace (--userns=host)"),
+    RuleInfo(PolicyRule.SECCOMP, True, "5.22", "seccomp=unconfined, or an inline profile that disables filtering"),
+    RuleInfo(PolicyRule.APPARMOR, True, "5.2", "apparmor=unconfined"),
+    RuleInfo(PolicyRule.HOST_DEVICES, True, "5.18", "host devices (Devices, DeviceCgroupRules, DeviceRequests)"),
+    RuleInfo(PolicyRule.EXEC_PRIVILEGED, True, "5.23", "docker exec --privileged"),
+    RuleInfo(PolicyRule.BUILD, True, "5.10, 5.25", "builds with networkmode=host or container:<id>, or a cgroupparent"),
+    RuleInfo(
+        PolicyRule.SYSTEM_PATHS, True, "", "systempaths=unconfined (empty MaskedPaths / ReadonlyPaths unmask /proc)"
+    ),
+    RuleInfo(
+        PolicyRule.HIDDEN_BODY,
+        True,
+        "",
+        "requests whose deciding body or form the plugin cannot see "
+        "(over dockerd's 1 MiB forwarding limit, not application/json, form-encoded)",
+    ),
+    RuleInfo(
+        PolicyRule.SELF,
+        True,
+        "",
+        "disabling, reconfiguring, replacing or removing this plugin, "
+        "or mounting its socket, policy or log into a container",
+    ),
+    RuleInfo(
+        PolicyRule.PLUGINS,
+        True,
+        "",
+        "installing managed plugins whose privileges the rules above refuse "
+        "(/plugins/pull, upgrade, swarm plugin services); /plugins/create (privileges not visible)",
+    ),
+    RuleInfo(
+        PolicyRule.BUILDKIT_GRPC, True, "", "BuildKit over /grpc (buildx): its build options never reach the plugin"
+    ),
+    RuleInfo(
+        PolicyRule.SWARM_JOIN, True, "", "joining a swarm: its managers then start tasks here without the Engine API"
+    ),
+    RuleInfo(
+        PolicyRule.CHECKPOINT_DIR,
+        True,
+        "",
+        "checkpoint create/restore/delete in a host directory of the caller's choosing (experimental)",
+    ),
+    RuleInfo(PolicyRule.HOST_NETWORK, False, "5.10", "the host network namespace"),
+    RuleInfo(PolicyRule.MOUNT_PROPAGATION, False, "5.20", "shared or rshared mount propagation"),
+    RuleInfo(PolicyRule.CGROUP_PARENT, False, "5.25", "a custom cgroup parent"),
+    RuleInfo(
+        PolicyRule.NO_NEW_PRIVILEGES,
+        False,
+        "5.26",
+        "containers without no-new-privileges (the plugin cannot see a daemon-wide setting)",
+    ),
+    RuleInfo(PolicyRule.MEMORY_LIMIT, False, "5.11", "containers without a memory limit"),
+    RuleInfo(PolicyRule.CPU_LIMIT, False, "5.12", "containers without CPU shares, quota or --cpus"),
+    RuleInfo(PolicyRule.PIDS_LIMIT, False, "5.29", "containers without a PIDs limit"),
+    RuleInfo(PolicyRule.READ_ONLY_ROOTFS, False, "5.13", "containers with a writable root filesystem"),
+    RuleInfo(PolicyRule.PRIVILEGED_PORTS, False, "5.8", "host ports below 1024"),
+    RuleInfo(PolicyRule.PORT_INTERFACES, False, "5.14", "ports published on all host interfaces"),
+    RuleInfo(PolicyRule.RESTART_POLICY, False, "5.15", "on-failure restart policies with more than 5 retries"),
+    RuleInfo(PolicyRule.EXEC_ROOT, False, "5.24", "docker exec --user root (or 0)"),
 )
 
-RULE_INFO: dict[Rule, RuleInfo] = {r.rule: r for r in RULES}
+RULE_INFO: dict[PolicyRule, RuleInfo] = {r.rule: r for r in RULES}
 DEFAULT_RULES = frozenset(r.rule for r in RULES if r.default_on)
 
 
@@ -114,7 +150,7 @@ DEFAULT_RULES = frozenset(r.rule for r in RULES if r.default_on)
 class PolicyException:
     """Rules waived for requests matching every selector given (user AND image AND labels)."""
 
-    rules: frozenset[Rule]
+    rules: frozenset[PolicyRule]
     users: tuple[str, ...] = ()
     images: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
@@ -125,7 +161,7 @@ class PolicyException:
         """True when matching needs the image or labels of the target container."""
         return bool(self.images or self.labels)
 
-    def matches(self, rule: Rule, user: str, image: str | None, labels: Mapping[str, str] | None) -> bool:
+    def matches(self, rule: PolicyRule, user: str, image: str | None, labels: Mapping[str, str] | None) -> bool:
         """True when this exception waives `rule` for a request by `user` on `image`/`labels`.
 
         An unknown image or label set (None) never matches a selector on it.
@@ -170,7 +206,7 @@ def image_names(ref: str) -> tuple[str, ...]:
 class Policy:
     """A loaded policy."""
 
-    rules: frozenset[Rule] = DEFAULT_RULES
+    rules: frozenset[PolicyRule] = DEFAULT_RULES
     default_allow: bool = False
     exceptions: tuple[PolicyException, ...] = ()
     docker_sockets: tuple[str, ...] = ()
@@ -179,7 +215,7 @@ class Policy:
     protected_paths: tuple[str, ...] = field(default=())
     """More host paths no container may mount (or mount a directory holding)."""
 
-    def on(self, rule: Rule) -> bool:
+    def on(self, rule: PolicyRule) -> bool:
         """True when `rule` refuses."""
         return rule in self.rules
 
@@ -230,7 +266,7 @@ def default_policy_text() -> str:
         "#   labels: label -> glob on its value; labels are set by whoever creates the container",
         "# Example:",
         "#   - users: [ci-deployer]",
-        "#     images: [\"registry.example.com/monitoring/*\"]",
+        '#     images: ["registry.example.com/monitoring/*"]',
         "#     rules: [host-pid, sensitive-mounts]",
         "#     comment: node exporter reads /proc and /sys of the host",
         "exceptions: []",
@@ -290,12 +326,13 @@ def parse_policy(text: str | bytes, origin: str) -> Policy:
     )
 
 
-def _rule(name: Any, origin: str, path: list[str | int]) -> Rule:
+def _rule(name: Any, origin: str, path: list[str | int]) -> PolicyRule:
     try:
-        return Rule(str(name))
+        return PolicyRule(str(name))
     except ValueError:
-        raise InputError(origin, f"unknown rule {name!r} (rules: {', '.join(r.value for r in Rule)})",
-                         json_path(path)) from None
+        raise InputError(
+            origin, f"unknown rule {name!r} (rules: {', '.join(r.value for r in PolicyRule)})", json_path(path)
+        ) from None
 
 
 def _abs_paths(value: Any, origin: str, key: str) -> list[str]:
@@ -326,10 +363,10 @@ def _exception(raw: Any, origin: str, path: list[str | int]) -> PolicyException:
     names = _str_list(raw.get("rules"), origin, [*path, "rules"])
     if not names:
         raise InputError.at(origin, [*path, "rules"], "an exception names the rules it waives")
-    rules: set[Rule] = set()
+    rules: set[PolicyRule] = set()
     for i, n in enumerate(names):
         if n == "all":
-            rules.update(Rule)
+            rules.update(PolicyRule)
         else:
             rules.add(_rule(n, origin, [*path, "rules", i]))
     users = _str_list(raw.get("users"), origin, [*path, "users"])
@@ -352,6 +389,6 @@ def _exception(raw: Any, origin: str, path: list[str | int]) -> PolicyException:
     return PolicyException(frozenset(rules), tuple(users), tuple(images), tuple(labels), comment)
 
 
-def rules_by_name(names: Iterable[str]) -> frozenset[Rule]:
+def rules_by_name(names: Iterable[str]) -> frozenset[PolicyRule]:
     """Rules from their names (for tests and the CLI)."""
-    return frozenset(Rule(n) for n in names)
+    return frozenset(PolicyRule(n) for n in names)

@@ -71,7 +71,7 @@ QUERY_DECIDES = frozenset(
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class ApiRoute:
     """One Engine API endpoint: method, path pattern, first API version, how it is judged."""
 
     method: str
@@ -87,12 +87,12 @@ class Endpoint:
         object.__setattr__(self, "regex", re.compile(f"^{rx}$", re.IGNORECASE | re.DOTALL))
 
 
-def _e(method: str, pattern: str, kind: Kind = Kind.ALLOW, since: str = "1.12", note: str = "") -> Endpoint:
-    return Endpoint(method, pattern, kind, since, note)
+def _e(method: str, pattern: str, kind: Kind = Kind.ALLOW, since: str = "1.12", note: str = "") -> ApiRoute:
+    return ApiRoute(method, pattern, kind, since, note)
 
 
 K = Kind
-ENDPOINTS: tuple[Endpoint, ...] = (
+ENDPOINTS: tuple[ApiRoute, ...] = (
     # containers
     _e("GET", "/containers/json"),
     _e("POST", "/containers/create", K.CONTAINER_CREATE, note="Config + HostConfig (also HostConfig fields at the "
@@ -235,7 +235,7 @@ class Route:
     path: str
     version: str | None
     query: tuple[tuple[str, str], ...]
-    matches: tuple[tuple[Endpoint, dict[str, str]], ...]
+    matches: tuple[tuple[ApiRoute, dict[str, str]], ...]
 
     def params(self, name: str) -> list[str]:
         """Every value of query parameter `name` (matched case-insensitively)."""
@@ -304,8 +304,8 @@ def normalise(method: str, uri: str) -> Route:
     return Route(meth, path, version, query, tuple(matches))
 
 
-def _index() -> dict[tuple[str, str], tuple[Endpoint, ...]]:
-    out: dict[tuple[str, str], list[Endpoint]] = {}
+def _index() -> dict[tuple[str, str], tuple[ApiRoute, ...]]:
+    out: dict[tuple[str, str], list[ApiRoute]] = {}
     for e in ENDPOINTS:
         out.setdefault((e.method, e.pattern.split("/", 2)[1].lower()), []).append(e)
     return {k: tuple(v) for k, v in out.items()}

@@ -3,7 +3,7 @@
 Each request becomes one or more `Subject`s: the facts a check reads, the *facets* the request
 actually sets (an update that only changes the memory limit must not be judged on mounts it
 does not mention), what must be looked up on the daemon before the checks can run (named
-volumes, ``VolumesFrom``, ``container:<id>`` namespaces), and `Finding`s that are not CIS
+volumes, ``VolumesFrom``, ``container:<id>`` namespaces), and `Violation`s that are not CIS
 checks (an unmasked /proc, a checkpoint directory, an unknown plugin privilege).
 
 The bodies are read with `gojson.Reader` (Go's field matching, merged duplicates); every
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockguard.authz.gojson import GoObject, Reader, has_field, map_items
-from dockguard.authz.policy import Rule
+from dockguard.authz.policy import PolicyRule
 from dockguard.snapshot import ContainerFacts, DeviceMapping, MountPoint, PortBinding
 
 Path = tuple[str | int, ...]
@@ -74,10 +74,10 @@ _PROPAGATION = frozenset({"shared", "rshared", "slave", "rslave", "private", "rp
 
 
 @dataclass(frozen=True)
-class Finding:
+class Violation:
     """A reason to refuse found while reading the request (not by a CIS check)."""
 
-    rule: Rule
+    rule: PolicyRule
     text: str
     cis: str = ""
 
@@ -105,8 +105,8 @@ class Subject:
     are looked up when an exception needs them."""
     volumes: tuple[VolumeRef, ...] = ()
     volumes_from: tuple[str, ...] = ()
-    findings: tuple[Finding, ...] = ()
-    rule_override: Rule | None = None
+    findings: tuple[Violation, ...] = ()
+    rule_override: PolicyRule | None = None
     """Attribute every refusal to this rule (plugin privileges are judged as one rule)."""
 
 
@@ -116,7 +116,7 @@ class _Acc:
 
     volumes: list[VolumeRef] = field(default_factory=list)
     volumes_from: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Violation] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- mounts
@@ -244,7 +244,7 @@ class _HostConfig:
             out.append(MountPoint(typ, src, dst, rw))
         else:
             self.acc.findings.append(
-                Finding(Rule.SENSITIVE_MOUNTS, f"mount type {typ!r} at {dst or '?'} is not understood", "5.6")
+                Violation(PolicyRule.SENSITIVE_MOUNTS, f"mount type {typ!r} at {dst or '?'} is not understood", "5.6")
             )
 
     def devices(self, hc: GoObject | None, path: Path) -> list[DeviceMapping]:
@@ -291,7 +291,7 @@ class _HostConfig:
                 what = "masked" if name == "MaskedPaths" else "read-only"
                 shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
                 self.acc.findings.append(
-                    Finding(Rule.SYSTEM_PATHS, f"{name} leaves {shown} un{what} (systempaths=unconfined)")
+                    Violation(PolicyRule.SYSTEM_PATHS, f"{name} leaves {shown} un{what} (systempaths=unconfined)")
                 )
 
     def facts(
@@ -463,7 +463,7 @@ def exec_create(body: Any, target: str, r: Reader | None = None) -> Subject:
     user = r.text(ex, "User", ())
     findings = []
     if user.split(":", 1)[0].strip() in ROOT_USERS:
-        findings.append(Finding(Rule.EXEC_ROOT, f"docker exec as {user}", "5.24"))
+        findings.append(Violation(PolicyRule.EXEC_ROOT, f"docker exec as {user}", "5.24"))
     facts = ContainerFacts(id=target, name=target, privileged=r.flag(ex, "Privileged", ()), user=user)
     return Subject(facts=facts, facets=frozenset({Facet.EXEC_PRIV}), what=f"exec in {target}", target=target,
                    findings=tuple(findings))
@@ -582,7 +582,7 @@ def plugin_privileges(body: Any, what: str, r: Reader | None = None, path: Path 
     devices: list[DeviceMapping] = []
     network = "default"
     pid = ipc = ""
-    findings: list[Finding] = []
+    findings: list[Violation] = []
     for i, p in enumerate(body or ()):
         where = (*path, i)
         po = r.obj(p, where)
@@ -605,11 +605,11 @@ def plugin_privileges(body: Any, what: str, r: Reader | None = None, path: Path 
         elif name == "host ipc namespace":
             ipc = "host" if any(v.strip().lower() == "true" for v in values) else ""
         else:
-            findings.append(Finding(Rule.PLUGINS, f"plugin privilege {name!r} is not understood"))
+            findings.append(Violation(PolicyRule.PLUGINS, f"plugin privilege {name!r} is not understood"))
     facts = ContainerFacts(id="", name=what, cap_add=tuple(caps), mounts=tuple(mounts), devices=tuple(devices),
                            network_mode=network, pid_mode=pid, ipc_mode=ipc)
     facets = frozenset({Facet.CAPS, Facet.MOUNTS, Facet.DEVICES, Facet.PID, Facet.IPC, Facet.NETWORK})
-    return Subject(facts=facts, facets=facets, what=what, findings=tuple(findings), rule_override=Rule.PLUGINS)
+    return Subject(facts=facts, facets=facets, what=what, findings=tuple(findings), rule_override=PolicyRule.PLUGINS)
 
 
 def build_options(network_modes: list[str], cgroup_parents: list[str]) -> Subject:

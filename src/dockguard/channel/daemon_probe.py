@@ -35,7 +35,7 @@ KIND = "endpoint"
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class DaemonEndpoint:
     """A daemon endpoint: a unix socket path or a TCP host and port."""
 
     scheme: str
@@ -59,17 +59,17 @@ class CertPath:
     client: tlsprobe.ClientCert | None
 
 
-def parse_endpoint(text: str, *, tls: bool = False) -> Endpoint:
+def parse_endpoint(text: str, *, tls: bool = False) -> DaemonEndpoint:
     """Parse ``unix:///path``, ``/path``, ``tcp://host[:port]``; raise UsageError otherwise."""
     text = text.strip()
     if text.startswith("/"):
-        return Endpoint("unix", path=text)
+        return DaemonEndpoint("unix", path=text)
     parts = urlsplit(text)
     if parts.scheme == "unix":
         path = parts.path or parts.netloc
         if not path:
             raise UsageError(f"invalid endpoint {text!r}: no socket path")
-        return Endpoint("unix", path=path)
+        return DaemonEndpoint("unix", path=path)
     if parts.scheme in ("tcp", "http", "https"):
         try:
             port = parts.port
@@ -79,7 +79,7 @@ def parse_endpoint(text: str, *, tls: bool = False) -> Endpoint:
             raise UsageError(f"invalid endpoint {text!r}: no host")
         if port is None:
             port = 2376 if tls or parts.scheme == "https" else 2375
-        return Endpoint("tcp", host=parts.hostname, port=port)
+        return DaemonEndpoint("tcp", host=parts.hostname, port=port)
     raise UsageError(
         f"unsupported endpoint {text!r}: use unix:///path or tcp://host:port"
     )
@@ -110,7 +110,7 @@ def load_cert_path(directory: str | None) -> CertPath | None:
 
 
 def probe(
-    endpoint: Endpoint, cert_path: CertPath | None = None, timeout: float = 5.0
+    endpoint: DaemonEndpoint, cert_path: CertPath | None = None, timeout: float = 5.0
 ) -> ProbeResult:
     """Probe one endpoint and return steps, findings and facts."""
     started = time.time()
@@ -139,7 +139,7 @@ def group_members(gid: int) -> tuple[str, ...]:
     return tuple(sorted(members))
 
 
-def _probe_unix(endpoint: Endpoint, log: StepLog, timeout: float) -> None:
+def _probe_unix(endpoint: DaemonEndpoint, log: StepLog, timeout: float) -> None:
     obj = str(endpoint)
     try:
         st = os.stat(endpoint.path)
@@ -251,7 +251,7 @@ def _group(gid: int) -> str:
 # --- TCP ---------------------------------------------------------------------------------
 
 # The server turned us away after the handshake: with an alert, or by hanging up unanswered.
-_REFUSED = (tlsprobe.Outcome.CLIENT_CERT_REJECTED, tlsprobe.Outcome.CLOSED_AFTER_HANDSHAKE)
+_REFUSED = (tlsprobe.HandshakeOutcome.CLIENT_CERT_REJECTED, tlsprobe.HandshakeOutcome.CLOSED_AFTER_HANDSHAKE)
 
 _TCP_STEPS = (
     "plain-http",
@@ -265,7 +265,7 @@ _TCP_STEPS = (
 
 
 def _probe_tcp(
-    endpoint: Endpoint, cert_path: CertPath | None, log: StepLog, timeout: float
+    endpoint: DaemonEndpoint, cert_path: CertPath | None, log: StepLog, timeout: float
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="dockguard-foreign-") as tmp:
         foreign = tlsprobe.throwaway_client(Path(tmp) / "pki")
@@ -273,7 +273,7 @@ def _probe_tcp(
 
 
 def _probe_tcp_steps(
-    endpoint: Endpoint,
+    endpoint: DaemonEndpoint,
     cert_path: CertPath | None,
     foreign: tlsprobe.ClientCert,
     log: StepLog,
@@ -329,7 +329,7 @@ def _probe_tcp_steps(
     anon = tlsprobe.attempt(host, port, path="/_ping", timeout=timeout)
     der = anon.peer_der
     no_verify = False
-    if anon.outcome is tlsprobe.Outcome.ANSWERED:
+    if anon.outcome is tlsprobe.HandshakeOutcome.ANSWERED:
         assert anon.answer is not None
         no_verify = True
         log.facts["client_verification"] = False
@@ -353,13 +353,13 @@ def _probe_tcp_steps(
         log.completed("tls-without-client-cert", f"refused: {anon.reason}")
     else:
         log.failed("tls-without-client-cert", f"{anon.outcome.value}: {anon.reason}")
-        if anon.outcome in (tlsprobe.Outcome.UNREACHABLE, tlsprobe.Outcome.NOT_TLS):
+        if anon.outcome in (tlsprobe.HandshakeOutcome.UNREACHABLE, tlsprobe.HandshakeOutcome.NOT_TLS):
             log.skip_rest(_TCP_STEPS, "no TLS handshake possible")
             return
 
     # 3. A client certificate from a CA the daemon cannot know.
     alien = tlsprobe.attempt(host, port, client=foreign, path="/_ping", timeout=timeout)
-    if alien.outcome is tlsprobe.Outcome.ANSWERED:
+    if alien.outcome is tlsprobe.HandshakeOutcome.ANSWERED:
         assert alien.answer is not None
         log.facts["foreign_client_cert_accepted"] = True
         if no_verify:
@@ -390,7 +390,7 @@ def _probe_tcp_steps(
     else:
         own = tlsprobe.attempt(host, port, client=client, path="/_ping", timeout=timeout)
         der = der or own.peer_der
-        if own.outcome is tlsprobe.Outcome.ANSWERED:
+        if own.outcome is tlsprobe.HandshakeOutcome.ANSWERED:
             assert own.answer is not None
             api = own.answer.headers.get("api-version", "")
             if api:
@@ -418,14 +418,14 @@ def _probe_tcp_steps(
         verified = f"verifies against {cafile}" + (
             f" only at OpenSSL security level 0 ({weak})" if weak else ""
         )
-        if chain.outcome is tlsprobe.Outcome.ANSWERED:
+        if chain.outcome is tlsprobe.HandshakeOutcome.ANSWERED:
             log.completed("certificate-chain", verified)
-        elif chain.outcome is tlsprobe.Outcome.SERVER_CERT_UNTRUSTED:
+        elif chain.outcome is tlsprobe.HandshakeOutcome.SERVER_CERT_UNTRUSTED:
             log.completed("certificate-chain", chain.verify_message or chain.reason)
             found = tlsprobe.chain_finding(chain, cafile, obj, KIND, info)
             if found:
                 log.add(found)
-        elif chain.outcome is tlsprobe.Outcome.CLIENT_CERT_REJECTED:
+        elif chain.outcome is tlsprobe.HandshakeOutcome.CLIENT_CERT_REJECTED:
             # TLS 1.2: the server judged our certificate, so it accepted its own chain check.
             log.completed("certificate-chain", verified)
         else:

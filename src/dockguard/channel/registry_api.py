@@ -50,6 +50,7 @@ from dockguard.channel.bounded_http import (
     shown,
 )
 from dockguard.errors import OperationalError, UsageError
+from dockguard.image.digests import DigestMismatch, algorithm, check_bytes
 from dockguard.inputs import MAX_POLICY, InputError, parse_json, read_bytes
 
 DOCKER_HUB = "docker.io"
@@ -395,24 +396,11 @@ def check_realm(realm: str, what: str) -> str:
     return realm
 
 
-class DigestMismatch(OperationalError):
-    """A blob or manifest did not hash to its digest."""
-
-
 def _hasher(digest: str) -> Any:
-    algo = digest.split(":", 1)[0]
-    if algo not in ("sha256", "sha512"):
-        raise OperationalError(f"unsupported digest algorithm in {digest!r}")
+    algo = algorithm(digest)
+    if algo is None:
+        raise DigestMismatch(f"malformed or unsupported digest {digest[:150]!r}")
     return hashlib.new(algo)
-
-
-def verify_bytes(data: bytes, digest: str, what: str) -> None:
-    """Raise DigestMismatch unless `data` hashes to `digest`."""
-    h = _hasher(digest)
-    h.update(data)
-    got = f"{digest.split(':', 1)[0]}:{h.hexdigest()}"
-    if got != digest:
-        raise DigestMismatch(f"{what}: digest mismatch (expected {digest}, got {got})")
 
 
 @dataclass(frozen=True)
@@ -720,12 +708,12 @@ class RegistryClient:
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
             header_digest = response.headers.get("Docker-Content-Digest", "")
         if _DIGEST_RE.match(reference):
-            verify_bytes(body, reference, f"manifest {repository}@{reference}")
+            check_bytes(body, reference, f"manifest {repository}@{reference}")
             digest = reference
         else:
             digest = "sha256:" + hashlib.sha256(body).hexdigest()
             if header_digest and _DIGEST_RE.match(header_digest):
-                verify_bytes(body, header_digest, f"manifest {repository}:{reference}")
+                check_bytes(body, header_digest, f"manifest {repository}:{reference}")
                 digest = header_digest
         doc = parse_json(body, what)
         if isinstance(doc, dict) and isinstance(doc.get("mediaType"), str):
@@ -804,7 +792,7 @@ class RegistryClient:
             data = read_capped(response, min(limit, desc.size), f"blob {desc.digest}")
         if len(data) != desc.size:
             raise OperationalError(f"blob {desc.digest}: {len(data)} bytes, expected {desc.size}")
-        verify_bytes(data, desc.digest, f"blob {desc.digest}")
+        check_bytes(data, desc.digest, f"blob {desc.digest}")
         return data
 
     def download_blob(self, repository: str, desc: Descriptor, out: IO[bytes]) -> None:

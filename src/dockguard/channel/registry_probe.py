@@ -220,21 +220,21 @@ def _run(
     # connect: TLS or plain?
     if scheme in (None, "https"):
         first = tlsprobe.attempt(host, port, path="/v2/", timeout=timeout, deadline=opts.deadline)
-        if first.outcome is tlsprobe.Outcome.UNREACHABLE:
+        if first.outcome is tlsprobe.HandshakeOutcome.UNREACHABLE:
             log.failed("connect", f"cannot connect to {target.netloc}: {first.reason}")
             log.skip_rest(_STEPS, "target unreachable")
             return
-        if first.outcome is tlsprobe.Outcome.NOT_TLS and scheme is None:
+        if first.outcome is tlsprobe.HandshakeOutcome.NOT_TLS and scheme is None:
             scheme = "http"
-        elif first.outcome is tlsprobe.Outcome.NOT_TLS:
+        elif first.outcome is tlsprobe.HandshakeOutcome.NOT_TLS:
             log.failed("connect", f"https requested but {target.netloc} does not speak TLS")
             log.skip_rest(_STEPS, "no TLS")
             return
         else:
             scheme = "https"
-            if first.outcome in (tlsprobe.Outcome.ANSWERED,):
+            if first.outcome in (tlsprobe.HandshakeOutcome.ANSWERED,):
                 log.completed("connect", f"TLS ({first.version})")
-            elif first.outcome is tlsprobe.Outcome.CLIENT_CERT_REJECTED:
+            elif first.outcome is tlsprobe.HandshakeOutcome.CLIENT_CERT_REJECTED:
                 log.completed("connect", f"TLS, client certificate required ({first.reason})")
             else:
                 log.failed("connect", f"TLS handshake failed: {first.reason}")
@@ -325,7 +325,7 @@ def _tls_steps(
     chain, weak = tlsprobe.verify_chain(host, port, cafile=ca_cert, timeout=timeout,
                                         deadline=deadline)
     anchor = ca_cert or "the system trust store"
-    if chain.outcome in (tlsprobe.Outcome.ANSWERED, tlsprobe.Outcome.CLIENT_CERT_REJECTED):
+    if chain.outcome in (tlsprobe.HandshakeOutcome.ANSWERED, tlsprobe.HandshakeOutcome.CLIENT_CERT_REJECTED):
         log.completed("certificate-chain", f"verifies against {anchor}" + (
             f" only at OpenSSL security level 0 ({weak})" if weak else ""
         ))
@@ -333,7 +333,7 @@ def _tls_steps(
             return ("refusing to send credentials: the certificate chain verifies only at "
                     f"OpenSSL security level 0 ({weak})")
         return None
-    if chain.outcome is tlsprobe.Outcome.SERVER_CERT_UNTRUSTED:
+    if chain.outcome is tlsprobe.HandshakeOutcome.SERVER_CERT_UNTRUSTED:
         reason = chain.verify_message or chain.reason
         log.completed("certificate-chain", reason)
         found = tlsprobe.chain_finding(chain, ca_cert, obj, KIND, info)

@@ -81,7 +81,7 @@ MAX_ANSWER = 64 * 1024
 """Bytes read from an HTTP answer while probing; enough for any /_ping or /v2/ answer."""
 
 
-class Outcome(enum.StrEnum):
+class HandshakeOutcome(enum.StrEnum):
     """How one TLS attempt ended."""
 
     ANSWERED = "answered"
@@ -118,7 +118,7 @@ class ClientCert:
 class TlsAttempt:
     """What one connection attempt established."""
 
-    outcome: Outcome
+    outcome: HandshakeOutcome
     reason: str = ""
     version: str | None = None
     cipher: str | None = None
@@ -172,25 +172,25 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _classify(exc: BaseException) -> Outcome:
+def _classify(exc: BaseException) -> HandshakeOutcome:
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return Outcome.SERVER_CERT_UNTRUSTED
+        return HandshakeOutcome.SERVER_CERT_UNTRUSTED
     if isinstance(exc, ssl.SSLError):
         reason = _reason(exc)
         if reason in _CLIENT_CERT_ALERTS:
-            return Outcome.CLIENT_CERT_REJECTED
+            return HandshakeOutcome.CLIENT_CERT_REJECTED
         if reason in _VERSION_ALERTS:
-            return Outcome.VERSION_REFUSED
+            return HandshakeOutcome.VERSION_REFUSED
         if reason in _NOT_TLS:
-            return Outcome.NOT_TLS
-        return Outcome.ERROR
+            return HandshakeOutcome.NOT_TLS
+        return HandshakeOutcome.ERROR
     if isinstance(exc, ConnectionRefusedError | socket.gaierror | TimeoutError):
-        return Outcome.UNREACHABLE
+        return HandshakeOutcome.UNREACHABLE
     if isinstance(exc, ConnectionResetError | BrokenPipeError | http.client.HTTPException):
-        return Outcome.ERROR
+        return HandshakeOutcome.ERROR
     if isinstance(exc, OSError):
-        return Outcome.UNREACHABLE
-    return Outcome.ERROR
+        return HandshakeOutcome.UNREACHABLE
+    return HandshakeOutcome.ERROR
 
 
 def read_answer(sock: socket.socket, method: str = "GET") -> HttpAnswer:
@@ -236,7 +236,7 @@ def attempt(
     seconds = deadline_seconds() if deadline is None else deadline
     result = _attempt_once(host, port, ctx, path, timeout, seconds)
     for _ in range(2):
-        if result.outcome is not Outcome.CLOSED_AFTER_HANDSHAKE:
+        if result.outcome is not HandshakeOutcome.CLOSED_AFTER_HANDSHAKE:
             break
         result = _attempt_once(host, port, ctx, path, timeout, seconds)
     return result
@@ -248,8 +248,8 @@ def _attempt_once(
     dl = Deadline(seconds, f"{host}:{port}", raise_on_expiry=False)
     with dl:
         result = _attempt_within(host, port, ctx, path, timeout, dl)
-    if dl.expired or (result.outcome is not Outcome.ANSWERED and dl.over()):
-        return replace(result, outcome=Outcome.ERROR,
+    if dl.expired or (result.outcome is not HandshakeOutcome.ANSWERED and dl.over()):
+        return replace(result, outcome=HandshakeOutcome.ERROR,
                        reason=f"no complete answer within the {seconds:g} s deadline")
     return result
 
@@ -278,22 +278,22 @@ def _attempt_within(
                 "peer_der": der,
             }
             if path is None:
-                return TlsAttempt(Outcome.ANSWERED, "handshake completed", **common)
+                return TlsAttempt(HandshakeOutcome.ANSWERED, "handshake completed", **common)
             try:
                 send_request(tls, _host_header(host, port), path)
                 answer = read_answer(tls)
             except (ssl.SSLError, OSError, http.client.HTTPException) as exc:
                 outcome = _classify(exc)
-                if outcome in (Outcome.ERROR, Outcome.UNREACHABLE) and isinstance(
+                if outcome in (HandshakeOutcome.ERROR, HandshakeOutcome.UNREACHABLE) and isinstance(
                     exc, ssl.SSLEOFError | ConnectionError | http.client.RemoteDisconnected
                 ):
-                    outcome = Outcome.CLOSED_AFTER_HANDSHAKE
+                    outcome = HandshakeOutcome.CLOSED_AFTER_HANDSHAKE
                     return TlsAttempt(
                         outcome, f"closed after the handshake without an answer ({_reason(exc)})",
                         **common,
                     )
                 return TlsAttempt(outcome, _reason(exc), **common)
-            return TlsAttempt(Outcome.ANSWERED, f"HTTP {answer.status}", answer=answer, **common)
+            return TlsAttempt(HandshakeOutcome.ANSWERED, f"HTTP {answer.status}", answer=answer, **common)
 
 
 def plain_http(
@@ -348,10 +348,10 @@ def probe_versions(
         a = attempt(host, port, version=version, client=client, path=None, timeout=timeout,
                     deadline=deadline)
         if a.outcome in (
-            Outcome.ANSWERED, Outcome.CLIENT_CERT_REJECTED, Outcome.CLOSED_AFTER_HANDSHAKE
+            HandshakeOutcome.ANSWERED, HandshakeOutcome.CLIENT_CERT_REJECTED, HandshakeOutcome.CLOSED_AFTER_HANDSHAKE
         ):
             result[version] = "accepted"
-        elif a.outcome is Outcome.VERSION_REFUSED or a.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE":
+        elif a.outcome is HandshakeOutcome.VERSION_REFUSED or a.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE":
             result[version] = "refused"
         else:
             result[version] = f"unknown: {a.reason}"
@@ -620,7 +620,7 @@ def verify_chain(
     strict = attempt(host, port, client=client, cafile=cafile, verify=True, path=None,
                      timeout=timeout, deadline=deadline)
     message = strict.verify_message or ""
-    if strict.outcome is not Outcome.SERVER_CERT_UNTRUSTED or message not in _SECLEVEL_ERRORS:
+    if strict.outcome is not HandshakeOutcome.SERVER_CERT_UNTRUSTED or message not in _SECLEVEL_ERRORS:
         return strict, None
     relaxed = attempt(host, port, client=client, cafile=cafile, verify=True, lenient=True,
                       path=None, timeout=timeout, deadline=deadline)
@@ -635,7 +635,7 @@ def chain_finding(
     Expiry is reported separately, and so is a leaf without serverAuth (`leaf`): OpenSSL
     only checks the purpose once it has found the chain's trust anchor.
     """
-    if a.outcome is not Outcome.SERVER_CERT_UNTRUSTED:
+    if a.outcome is not HandshakeOutcome.SERVER_CERT_UNTRUSTED:
         return None
     message = a.verify_message or a.reason
     if "expired" in message:

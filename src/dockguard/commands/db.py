@@ -168,10 +168,10 @@ def _print_results(results: Any) -> None:
 def _import(args: argparse.Namespace) -> int:
     from dockguard.vuln import importers
     from dockguard.vuln.database import write_imports
-    from dockguard.vuln.importers.bounded_decode import Budget
+    from dockguard.vuln.importers.bounded_decode import ImportBudget
 
     path = _db_path(args)
-    budget = Budget()
+    budget = ImportBudget()
     imports = []
     for p in args.paths:
         imports.extend(importers.load(p, kind=args.kind, name=args.name, budget=budget))

@@ -143,7 +143,7 @@ def _format_arg(p: argparse.ArgumentParser) -> None:
 
 def _context(args: argparse.Namespace) -> Any:
     from dockguard.seccomp.effective import (
-        Context,
+        ProfileContext,
         check_arch,
         native_arch,
         parse_caps,
@@ -154,7 +154,7 @@ def _context(args: argparse.Namespace) -> Any:
     arch = check_arch(args.arch) if getattr(args, "arch", None) else native_arch()
     kernel_text = getattr(args, "kernel", None)
     kernel = parse_kernel(kernel_text) if kernel_text else running_kernel()
-    return Context(arch, parse_caps(getattr(args, "caps", None)), kernel)
+    return ProfileContext(arch, parse_caps(getattr(args, "caps", None)), kernel)
 
 
 def _command(args: argparse.Namespace) -> list[str]:
@@ -321,7 +321,7 @@ def _report_skips(translation: Any) -> None:
 def _learn(args: argparse.Namespace) -> int:
     from dockguard.inputs import parse_json
     from dockguard.seccomp.apply import native_scmp_arch, resolve_command, run_under, translate
-    from dockguard.seccomp.effective import Context, native_arch
+    from dockguard.seccomp.effective import ProfileContext, native_arch
     from dockguard.seccomp.learn import build_profile, strace_path, trace_command
     from dockguard.seccomp.profile import load_profile_file, parse_profile
 
@@ -366,7 +366,7 @@ def _learn(args: argparse.Namespace) -> int:
         return trace.exit_code
     result = parse_profile(text)
     assert result.profile is not None
-    translation = translate(result.profile, Context(arch))
+    translation = translate(result.profile, ProfileContext(arch))
     err.flush()
     code = run_under(translation, cmd, quiet_child=True)
     if code == trace.exit_code:

@@ -32,7 +32,7 @@ from typing import IO, Any
 from dockguard.image import decode
 from dockguard.image.digests import digest_bytes
 from dockguard.image.layers import ANALYSER_VERSION, LayerAnalysis
-from dockguard.image.limits import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
+from dockguard.image.limits import DEFAULT_LIMITS, BudgetExceeded, Limits, ScanBudget
 from dockguard.inputs import InputError, read_bytes
 
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$")
@@ -66,7 +66,7 @@ class LayerCache:
             return None
         return base / f"{m.group(1)}-{m.group(2)}{suffix}"
 
-    def get(self, diff_id: str, budget: Budget | None = None) -> LayerAnalysis | None:
+    def get(self, diff_id: str, budget: ScanBudget | None = None) -> LayerAnalysis | None:
         """The cached analysis or None.
 
         Its memory is charged to `budget`; `BudgetExceeded` when it does not fit (nothing
@@ -76,7 +76,7 @@ class LayerCache:
         if path is None or not path.is_file():
             self.misses += 1
             return None
-        budget = budget if budget is not None else Budget()
+        budget = budget if budget is not None else ScanBudget()
         try:
             analysis = self._load(path, budget)
         except BudgetExceeded:
@@ -90,7 +90,7 @@ class LayerCache:
         return analysis
 
     @staticmethod
-    def _load(path: Path, budget: Budget) -> LayerAnalysis | None:
+    def _load(path: Path, budget: ScanBudget) -> LayerAnalysis | None:
         import zstandard
 
         limit = budget.limits.max_held

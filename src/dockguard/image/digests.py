@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import IO
 
 from dockguard.errors import OperationalError
-from dockguard.image.limits import Budget
+from dockguard.image.limits import ScanBudget
 
 #: ``algorithm:hex`` as OCI allows it for the algorithms dockguard can check.
 DIGEST_RE = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
@@ -134,7 +134,7 @@ class DigestingReader(io.RawIOBase):
     """
 
     def __init__(self, f: IO[bytes], algos: Iterable[str], *, seekable: bool,
-                 budget: Budget | None = None) -> None:
+                 budget: ScanBudget | None = None) -> None:
         self._f = f
         self._seekable = seekable
         wanted = set(algos)

@@ -29,7 +29,7 @@ from typing import IO, Any, BinaryIO, Protocol
 
 from dockguard.image import gobuildinfo as golang
 from dockguard.image import secrets as secrets_mod
-from dockguard.image.limits import DEFAULT_LIMITS, ENTRY_OVERHEAD, Budget, BudgetExceeded, Limits
+from dockguard.image.limits import DEFAULT_LIMITS, ENTRY_OVERHEAD, BudgetExceeded, Limits, ScanBudget
 from dockguard.image.tarstream import (
     BLOCKDEV,
     CHARDEV,
@@ -234,7 +234,7 @@ def _bounded_append(items: list[str], message: str) -> None:
 
 def analyse_layer(
     stream: IO[bytes], *, seekable: bool, limits: Limits = DEFAULT_LIMITS, secrets: bool = True,
-    budget: Budget | None = None,
+    budget: ScanBudget | None = None,
 ) -> LayerAnalysis:
     """Read one (decompressed) layer tar once and keep what the analysers need.
 
@@ -242,7 +242,7 @@ def analyse_layer(
     that cannot be read to its end is returned with `LayerAnalysis.stopped` set.
     """
     out = LayerAnalysis()
-    budget = budget if budget is not None else Budget(limits)
+    budget = budget if budget is not None else ScanBudget(limits)
     reader = TarReader(stream, seekable=seekable, limits=limits, budget=budget)
     try:
         for entry in reader:
@@ -261,7 +261,7 @@ class Body(Protocol):
     def body_chunks(self, chunk: int = 1 << 20) -> Iterator[bytes]: ...
 
 
-def _hold(out: LayerAnalysis, budget: Budget, n: int) -> bool:
+def _hold(out: LayerAnalysis, budget: ScanBudget, n: int) -> bool:
     if not budget.hold(n):
         return False
     out.held += n
@@ -271,7 +271,7 @@ def _hold(out: LayerAnalysis, budget: Budget, n: int) -> bool:
 def _analyse_entry(
     reader: Body, raw_path: str, etype: str, mode: int, size: int, uid: int, gid: int,
     linkname: str, out: LayerAnalysis, seekable: bool, limits: Limits, scan_secrets: bool,
-    budget: Budget,
+    budget: ScanBudget,
 ) -> None:
     path = normalise(raw_path)
     if path is None:
@@ -350,7 +350,7 @@ def _analyse_entry(
 
 
 def _keep_body(reader: Body, path: str, size: int, kind: str, out: LayerAnalysis, limits: Limits,
-               budget: Budget) -> None:
+               budget: ScanBudget) -> None:
     """Keep the body of a file an analyser wants, within the size cap and the memory budget."""
     cap = limits.max_manifest_file if kind == "npm" else limits.max_read
     if size > cap:
@@ -375,7 +375,7 @@ def _keep_body(reader: Body, path: str, size: int, kind: str, out: LayerAnalysis
     out.files[path] = data
 
 
-def _go(reader: Body, path: str, size: int, out: LayerAnalysis, budget: Budget) -> None:
+def _go(reader: Body, path: str, size: int, out: LayerAnalysis, budget: ScanBudget) -> None:
     """Go build info of an executable, read front to back like every other byte of a layer.
 
     Random access happens on a private copy of the very bytes that were read (and hashed):
@@ -453,10 +453,10 @@ class _DiskBody:
 
 
 def analyse_directory(root: str, *, limits: Limits = DEFAULT_LIMITS, secrets: bool = True,
-                      budget: Budget | None = None) -> LayerAnalysis:
+                      budget: ScanBudget | None = None) -> LayerAnalysis:
     """Analyse a plain root filesystem directory as if it were one layer (links not followed)."""
     out = LayerAnalysis()
-    budget = budget if budget is not None else Budget(limits)
+    budget = budget if budget is not None else ScanBudget(limits)
     try:
         _walk_directory(root, out, limits, secrets, budget)
     except BudgetExceeded as exc:
@@ -464,7 +464,7 @@ def analyse_directory(root: str, *, limits: Limits = DEFAULT_LIMITS, secrets: bo
     return out
 
 
-def _walk_directory(root: str, out: LayerAnalysis, limits: Limits, secrets: bool, budget: Budget) -> None:
+def _walk_directory(root: str, out: LayerAnalysis, limits: Limits, secrets: bool, budget: ScanBudget) -> None:
     count = 0
     stack = [""]
     while stack:

@@ -1,8 +1,8 @@
-"""The bounds of one image scan: fixed figures (`Limits`) and what a scan has used (`Budget`).
+"""The bounds of one image scan: fixed figures (`Limits`) and what a scan has used (`ScanBudget`).
 
 An image is attacker-controlled: a few KB of manifest, config or compressed layer can ask for
 gigabytes of memory, billions of reads or an endless database query.  Every reader in
-``dockguard.image`` therefore works against one `Budget` per scan, built from a frozen
+``dockguard.image`` therefore works against one `ScanBudget` per scan, built from a frozen
 `Limits`.  What happens when a figure is reached depends on where it is:
 
 * metadata (manifest, index, config, number of layers, index nesting, descriptors) → the image
@@ -69,7 +69,7 @@ class BudgetExceeded(Exception):
     """A scan-wide figure of `Limits` was reached; the message says which."""
 
 
-class Budget:
+class ScanBudget:
     """What one scan has used of its `Limits` (counters only; the figures stay frozen).
 
     `charge_*` methods raise `BudgetExceeded`; `hold` answers False instead so that the caller

@@ -1,4 +1,4 @@
-"""Operating-system detection from release files, with an end-of-life table."""
+"""Operating-system detection from release files (end-of-life dates come from `vuln.distros`)."""
 
 from __future__ import annotations
 
@@ -9,29 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockguard.image.packages import OSInfo
-
-# End of (extended / LTS) support, the date after which no security fixes come.
-EOL: dict[str, dict[str, dt.date]] = {
-    "debian": {
-        "7": dt.date(2018, 5, 31), "8": dt.date(2020, 6, 30), "9": dt.date(2022, 6, 30),
-        "10": dt.date(2024, 6, 30), "11": dt.date(2026, 8, 31), "12": dt.date(2028, 6, 30),
-        "13": dt.date(2030, 6, 30),
-    },
-    "ubuntu": {
-        "14.04": dt.date(2019, 4, 30), "16.04": dt.date(2021, 4, 30),
-        "18.04": dt.date(2023, 5, 31), "20.04": dt.date(2025, 5, 31),
-        "22.04": dt.date(2027, 6, 1), "24.04": dt.date(2029, 5, 31),
-        "22.10": dt.date(2023, 7, 20), "23.04": dt.date(2024, 1, 25),
-        "23.10": dt.date(2024, 7, 11), "24.10": dt.date(2025, 7, 10),
-        "25.04": dt.date(2026, 1, 15),
-    },
-    "alpine": {
-        "3.12": dt.date(2022, 5, 1), "3.13": dt.date(2022, 11, 1), "3.14": dt.date(2023, 5, 1),
-        "3.15": dt.date(2023, 11, 1), "3.16": dt.date(2024, 5, 23), "3.17": dt.date(2024, 11, 22),
-        "3.18": dt.date(2025, 5, 9), "3.19": dt.date(2025, 11, 1), "3.20": dt.date(2026, 4, 1),
-        "3.21": dt.date(2026, 11, 1), "3.22": dt.date(2027, 5, 1),
-    },
-}
+from dockguard.vuln.distros import is_eol
 
 _DEBIAN_CODENAMES = {
     "wheezy": "7", "jessie": "8", "stretch": "9", "buster": "10", "bullseye": "11",
@@ -61,21 +39,6 @@ def parse_os_release(text: str) -> dict[str, str]:
         except ValueError:
             out[key.strip()] = value.strip("\"'")
     return out
-
-
-def is_eol(family: str, version: str, today: dt.date | None = None) -> bool | None:
-    """True/False from the table; None when the release is not in it."""
-    table = EOL.get(family)
-    if table is None:
-        return None
-    if family == "alpine":
-        major_minor = tuple(int(x) for x in version.split(".")[:2] if x.isdigit())
-        if version not in table and len(major_minor) == 2 and major_minor < (3, 12):
-            return True
-    end = table.get(version)
-    if end is None:
-        return None
-    return (today or dt.date.today()) > end
 
 
 def detect(read: Callable[[str], str | None], today: dt.date | None = None) -> Detection:

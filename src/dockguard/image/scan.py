@@ -1,6 +1,6 @@
 """From an image source to an inventory: cache lookup, layer analysis, squash, cataloguers.
 
-One `Budget` (the source's) bounds the whole scan.  A scan that could not read something —
+One `ScanBudget` (the source's) bounds the whole scan.  A scan that could not read something —
 a layer cut short, a file over a cap, a package database it cannot read — still returns an
 `Inventory`, with `Inventory.incomplete` naming each part and why; callers must show it and
 must not let a gate pass on it (``image scan --fail-on`` exits 2).
@@ -20,7 +20,7 @@ from dockguard.image.layers import (
     map_history,
     squash,
 )
-from dockguard.image.limits import Budget, BudgetExceeded, Limits
+from dockguard.image.limits import BudgetExceeded, Limits, ScanBudget
 from dockguard.image.packages import OSInfo, Package
 from dockguard.image.secrets import SecretHit, scan_config_limited
 from dockguard.image.sources import (
@@ -34,7 +34,7 @@ from dockguard.model import Severity
 
 
 @dataclass(frozen=True)
-class FileFact:
+class NotableFile:
     """A notable file of the squashed image (setuid/setgid file, world-writable dir)."""
 
     path: str
@@ -51,8 +51,8 @@ class Inventory:
     packages: tuple[Package, ...]
     layers: tuple[LayerInfo, ...]
     secrets: tuple[tuple[SecretHit, str], ...]  # hit and layer diff id ('' for config)
-    setuid_files: tuple[FileFact, ...]
-    world_writable_dirs: tuple[FileFact, ...]
+    setuid_files: tuple[NotableFile, ...]
+    world_writable_dirs: tuple[NotableFile, ...]
     errors: tuple[str, ...]
     warnings: tuple[str, ...]
     incomplete: tuple[str, ...] = ()   # what was not read and why; empty for a complete scan
@@ -64,7 +64,7 @@ class Inventory:
         return not self.incomplete
 
 
-def _analyse(stream: LayerStream, limits: Limits, budget: Budget) -> LayerAnalysis:
+def _analyse(stream: LayerStream, limits: Limits, budget: ScanBudget) -> LayerAnalysis:
     from dockguard.image.layers import analyse_layer
 
     try:
@@ -163,9 +163,9 @@ def build_inventory(source: ImageSource, cache: LayerCache | None = None) -> Inv
     for path, (index, entry) in sorted(fs.entries.items()):
         etype, mode = entry[0], entry[1]
         if etype == REGULAR and mode & 0o6000:
-            setuid.append(FileFact("/" + path, mode, inp.layer_id(index)))
+            setuid.append(NotableFile("/" + path, mode, inp.layer_id(index)))
         elif etype == DIRECTORY and mode & 0o002 and not mode & 0o1000:
-            world.append(FileFact("/" + path, mode, inp.layer_id(index)))
+            world.append(NotableFile("/" + path, mode, inp.layer_id(index)))
     return Inventory(
         metadata=meta,
         os=detection.os,

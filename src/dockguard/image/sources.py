@@ -52,7 +52,7 @@ from dockguard.image.digests import (
     digest_from_path,
 )
 from dockguard.image.layers import LayerAnalysis
-from dockguard.image.limits import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
+from dockguard.image.limits import DEFAULT_LIMITS, BudgetExceeded, Limits, ScanBudget
 from dockguard.image.tarstream import (
     BLOCK,
     HARDLINK,
@@ -120,13 +120,13 @@ class ImageSource:
     layer_opens: int = 0  # how many layer blobs were opened (tests check the cache with it)
     #: True when `open_blob` hands out blobs already checked against `LayerRef.digest`.
     blob_digests_verified: bool = False
-    _budget: Budget | None = None
+    _budget: ScanBudget | None = None
 
     @property
-    def budget(self) -> Budget:
+    def budget(self) -> ScanBudget:
         """What this source's scan has used of its limits (one budget per source)."""
         if self._budget is None:
-            self._budget = Budget(self.limits)
+            self._budget = ScanBudget(self.limits)
         return self._budget
 
     def prepare(self, fn: Analyser) -> None:
@@ -201,7 +201,7 @@ def _layer_name(ref: LayerRef) -> str:
     return f"layer {ref.diff_id or ref.digest or ref.location}"
 
 
-def run_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budget: Budget, *,
+def run_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budget: ScanBudget, *,
               blob_algos: Collection[str], diff_algos: Collection[str], what: str) -> LayerPass:
     """Analyse one stored layer blob with `fn` and hash it in the same pass.
 
@@ -311,7 +311,7 @@ def blob_path(digest: str) -> str:
 class _Metadata:
     """Reads metadata documents of one image: bounded, charged to the budget, digest-checked."""
 
-    def __init__(self, read: Callable[[str], bytes], prefix: str, limits: Limits, budget: Budget):
+    def __init__(self, read: Callable[[str], bytes], prefix: str, limits: Limits, budget: ScanBudget):
         self._read = read
         self.prefix = prefix
         self.limits = limits
@@ -611,7 +611,7 @@ def _looks_json(head: bytes) -> bool:
     return head.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"[")
 
 
-def stream_archive(stream: IO[bytes], fn: Analyser, limits: Limits, budget: Budget, origin: str) -> _StreamResult:
+def stream_archive(stream: IO[bytes], fn: Analyser, limits: Limits, budget: ScanBudget, origin: str) -> _StreamResult:
     """One sequential pass over a docker-save/OCI tar: analyse and hash layers, keep JSON files.
 
     Members that are neither layers nor JSON are skipped; JSON members count against the
@@ -659,7 +659,7 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 def _resolve_stream(res: _StreamResult, name: str, kind: str, platform: str | None,
                     limits: Limits, origin: str) -> ImageMetadata:
     # Metadata bytes were charged to the budget while streaming: a fresh one here.
-    md = _Metadata(res.read, f"{origin}:", limits, Budget(limits))
+    md = _Metadata(res.read, f"{origin}:", limits, ScanBudget(limits))
     if "manifest.json" in res.small and not (platform and "index.json" in res.small):
         return docker_metadata(md, name, kind)
     if "index.json" in res.small:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
-from dockguard.image.limits import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
+from dockguard.image.limits import DEFAULT_LIMITS, BudgetExceeded, Limits, ScanBudget
 
 BLOCK = 512
 GZIP_MAGIC = b"\x1f\x8b"
@@ -110,7 +110,7 @@ class TarReader:
     """
 
     def __init__(self, stream: IO[bytes], *, seekable: bool, limits: Limits = DEFAULT_LIMITS,
-                 budget: Budget | None = None):
+                 budget: ScanBudget | None = None):
         self._f = stream
         self._budget = budget
         self._seekable = seekable

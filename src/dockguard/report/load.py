@@ -69,7 +69,7 @@ def loads(text: str | bytes, origin: str = "<report>") -> Report:
 
 def from_document(data: Any, origin: str = "<report>") -> Report:
     """Build a `Report` from a parsed JSON document."""
-    r = _Reader(origin)
+    r = _ReportReader(origin)
     doc = r.as_obj(data, "$")
     if "schema_version" not in doc:
         raise ReportFormatError(
@@ -119,7 +119,7 @@ def from_document(data: Any, origin: str = "<report>") -> Report:
     )
 
 
-def _result(r: _Reader, item: Any, path: str) -> CheckResult:
+def _result(r: _ReportReader, item: Any, path: str) -> CheckResult:
     d = r.as_obj(item, path)
     outcome = r.enum(Outcome, d, "outcome", path)
     meta = CheckMeta(
@@ -157,7 +157,7 @@ def _result(r: _Reader, item: Any, path: str) -> CheckResult:
     )
 
 
-def _finding(r: _Reader, item: Any, path: str) -> Finding:
+def _finding(r: _ReportReader, item: Any, path: str) -> Finding:
     d = r.as_obj(item, path)
     data = d.get("data", {})
     if not isinstance(data, dict):
@@ -179,7 +179,7 @@ def _finding(r: _Reader, item: Any, path: str) -> Finding:
 _MISSING: Any = object()
 
 
-class _Reader:
+class _ReportReader:
     """Typed accessors that raise errors naming the file and the JSON path."""
 
     def __init__(self, origin: str) -> None:

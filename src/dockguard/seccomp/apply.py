@@ -21,7 +21,7 @@ from typing import Any
 import pyseccomp
 
 from dockguard.errors import OperationalError, UsageError
-from dockguard.seccomp.effective import Context, Resolver, applies, arg_groups
+from dockguard.seccomp.effective import ProfileContext, Resolver, applies, arg_groups
 from dockguard.seccomp.profile import Action, Arg, Profile
 
 _OPS = {
@@ -110,7 +110,7 @@ def _conditions(args: Sequence[Arg]) -> Any:
     return arr
 
 
-def translate(profile: Profile, ctx: Context, native: str | None = None) -> Translation:
+def translate(profile: Profile, ctx: ProfileContext, native: str | None = None) -> Translation:
     """Build the libseccomp filter runc would build for `profile` in `ctx`."""
     if profile.disabled:
         raise UsageError("the profile disables seccomp (no defaultAction and no rules)")
@@ -173,7 +173,7 @@ def translate(profile: Profile, ctx: Context, native: str | None = None) -> Tran
 KILLING = frozenset({"KILL_THREAD", "KILL_PROCESS", "TRAP"})
 
 
-def _killed(profile: Profile, ctx: Context, names: dict[str, None]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _killed(profile: Profile, ctx: ProfileContext, names: dict[str, None]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(always, sometimes): the names among `names` (and execve) whose verdict kills without or
     with conditions."""
     asked = {**names, "execve": None}

@@ -1,6 +1,6 @@
 """What a profile does to each syscall in one context (architecture, capabilities, kernel).
 
-Rule selection follows moby (``includes``: every listed cap in the bounding set, the native
+SyscallRule selection follows moby (``includes``: every listed cap in the bounding set, the native
 arch listed, kernel ≥ minKernel; ``excludes``: dropped if any listed cap is present, the arch
 matches or kernel ≥ minKernel) and the translation follows runc (rules whose action equals
 the default are skipped; when one argument is compared twice in a rule, every comparison
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dockguard.errors import UsageError
-from dockguard.seccomp.profile import Action, Arg, Profile, Rule
+from dockguard.seccomp.profile import Action, Arg, Profile, SyscallRule
 from dockguard.seccomp.syscalls import (
     ALL_CAPABILITIES,
     CONDITION_ARCHES,
@@ -26,7 +26,7 @@ from dockguard.seccomp.syscalls import (
 
 
 @dataclass(frozen=True)
-class Context:
+class ProfileContext:
     """Where a profile is evaluated.
 
     `arch` is moby's condition name of the native architecture (``amd64``, ``arm64`` …);
@@ -115,7 +115,7 @@ def check_arch(arch: str) -> str:
     return arch
 
 
-def applies(rule: Rule, ctx: Context) -> bool:
+def applies(rule: SyscallRule, ctx: ProfileContext) -> bool:
     """Whether moby keeps `rule` for a container in `ctx`."""
     ex, inc = rule.excludes, rule.includes
     if ex.arches and ctx.arch in ex.arches:
@@ -131,11 +131,11 @@ def applies(rule: Rule, ctx: Context) -> bool:
     return not (inc.min_kernel is not None and not _kernel_ge(ctx, inc.min_kernel))
 
 
-def _kernel_ge(ctx: Context, version: tuple[int, int]) -> bool:
+def _kernel_ge(ctx: ProfileContext, version: tuple[int, int]) -> bool:
     return ctx.kernel is None or ctx.kernel >= version
 
 
-def arg_groups(rule: Rule) -> tuple[tuple[Arg, ...], ...]:
+def arg_groups(rule: SyscallRule) -> tuple[tuple[Arg, ...], ...]:
     """The argument-condition sets runc turns `rule` into (each set is ANDed, sets are ORed)."""
     if not rule.args:
         return ((),)
@@ -146,7 +146,7 @@ def arg_groups(rule: Rule) -> tuple[tuple[Arg, ...], ...]:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class SyscallVerdict:
     """What happens to one syscall: conditional branches tried first, then `fallback`."""
 
     name: str
@@ -198,7 +198,7 @@ def listed_names(names: Iterable[str]) -> tuple[list[str], int]:
     return sorted(known + kept), len(unknown) - len(kept)
 
 
-def verdict_of(name: str, rules: Iterable[Rule], default: Action) -> Verdict:
+def verdict_of(name: str, rules: Iterable[SyscallRule], default: Action) -> SyscallVerdict:
     """The verdict for `name` given the rules that apply and name it, in profile order."""
     branches: list[tuple[Action, tuple[Arg, ...]]] = []
     fallback: Action | None = None
@@ -214,7 +214,7 @@ def verdict_of(name: str, rules: Iterable[Rule], default: Action) -> Verdict:
             elif fallback is None:
                 fallback = action
     final = fallback if fallback is not None else default
-    return Verdict(
+    return SyscallVerdict(
         name,
         tuple(b for b in branches if b[0] != final),
         final,
@@ -226,29 +226,29 @@ def verdict_of(name: str, rules: Iterable[Rule], default: Action) -> Verdict:
 class Resolver:
     """Effective verdicts of one profile in one context."""
 
-    def __init__(self, profile: Profile, ctx: Context, only: frozenset[str] | None = None) -> None:
+    def __init__(self, profile: Profile, ctx: ProfileContext, only: frozenset[str] | None = None) -> None:
         """Index the rules that apply in `ctx` by name (only the names in `only` when given:
         a linter asking about a few dozen syscalls need not index a million listed names)."""
         self.profile = profile
         self.ctx = ctx
         self.default = profile.default
         self._only = only
-        self._by_name: dict[str, list[Rule]] = {}
+        self._by_name: dict[str, list[SyscallRule]] = {}
         for rule in profile.syscalls:
             if applies(rule, ctx):
                 for name in dict.fromkeys(rule.names) if only is None else only.intersection(rule.names):
                     self._by_name.setdefault(name, []).append(rule)
 
-    def active_rules(self) -> list[Rule]:
+    def active_rules(self) -> list[SyscallRule]:
         """Rules kept for this context, in profile order."""
         return [r for r in self.profile.syscalls if applies(r, self.ctx)]
 
-    def verdict(self, name: str) -> Verdict:
+    def verdict(self, name: str) -> SyscallVerdict:
         """The verdict for syscall `name`."""
         if self._only is not None and name not in self._only:
             raise ValueError(f"this resolver only indexes {len(self._only)} names, not {name!r}")
         return verdict_of(name, self._by_name.get(name, ()), self.default)
 
-    def verdicts(self, names: Iterable[str]) -> dict[str, Verdict]:
+    def verdicts(self, names: Iterable[str]) -> dict[str, SyscallVerdict]:
         """Verdicts for several names."""
         return {n: self.verdict(n) for n in names}

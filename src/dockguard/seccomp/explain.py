@@ -10,8 +10,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from dockguard.seccomp.effective import Context, Resolver, Verdict, applies, listed_names, verdict_of
-from dockguard.seccomp.profile import Profile, Rule
+from dockguard.seccomp.effective import ProfileContext, Resolver, SyscallVerdict, applies, listed_names, verdict_of
+from dockguard.seccomp.profile import Profile, SyscallRule
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Variant:
     """The verdict under a changed context, and which change it is."""
 
     condition: str
-    verdict: Verdict
+    verdict: SyscallVerdict
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Explanation:
     """One syscall: its verdict now and its gated variants."""
 
     name: str
-    verdict: Verdict
+    verdict: SyscallVerdict
     variants: tuple[Variant, ...]
     known: bool = True
 
@@ -36,9 +36,9 @@ class Explanation:
 MAX_VARIANT_CONTEXTS = 16
 
 
-def _variant_contexts(rule: Rule, ctx: Context) -> list[tuple[str, Context]]:
+def _variant_contexts(rule: SyscallRule, ctx: ProfileContext) -> list[tuple[str, ProfileContext]]:
     """Contexts in which an inactive `rule` would apply, changing one condition kind each."""
-    out: list[tuple[str, Context]] = []
+    out: list[tuple[str, ProfileContext]] = []
     inc = rule.includes
     missing = tuple(c for c in inc.caps if c not in ctx.caps)
     if missing:
@@ -57,7 +57,7 @@ def _variant_contexts(rule: Rule, ctx: Context) -> list[tuple[str, Context]]:
     return out
 
 
-def explain(profile: Profile, ctx: Context, names: Sequence[str] = ()) -> list[Explanation]:
+def explain(profile: Profile, ctx: ProfileContext, names: Sequence[str] = ()) -> list[Explanation]:
     """Explanations for `names` (default: every name the profile lists, sorted, with at most
     `MAX_UNKNOWN_LISTED` of those that are no syscall: see `listed_names`)."""
     from dockguard.seccomp.syscalls import KNOWN_SYSCALLS
@@ -67,7 +67,7 @@ def explain(profile: Profile, ctx: Context, names: Sequence[str] = ()) -> list[E
     asked = frozenset(wanted)
     # Rules by name, and alternative verdicts computed from those rules only: linear in the
     # profile size however many names are explained (at most MAX_VARIANT_CONTEXTS per name).
-    by_name: dict[str, list[Rule]] = {}
+    by_name: dict[str, list[SyscallRule]] = {}
     for rule in profile.syscalls:
         for n in asked.intersection(rule.names):
             by_name.setdefault(n, []).append(rule)
@@ -76,7 +76,7 @@ def explain(profile: Profile, ctx: Context, names: Sequence[str] = ()) -> list[E
         verdict = resolver.verdict(name)
         variants: list[Variant] = []
         seen: set[tuple[object, ...]] = set()
-        tried: set[Context] = set()
+        tried: set[ProfileContext] = set()
         rules = by_name.get(name, [])
         for rule in rules:
             if applies(rule, ctx):
@@ -93,7 +93,7 @@ def explain(profile: Profile, ctx: Context, names: Sequence[str] = ()) -> list[E
     return out
 
 
-def render_text(items: Sequence[Explanation], ctx: Context, source: str, unlisted: int = 0) -> str:
+def render_text(items: Sequence[Explanation], ctx: ProfileContext, source: str, unlisted: int = 0) -> str:
     """Human-readable explanation (`unlisted`: names that are no syscall, left out)."""
     lines = [f"{source} — {ctx.describe()}"]
     width = max((len(e.name) for e in items), default=0)
@@ -109,10 +109,10 @@ def render_text(items: Sequence[Explanation], ctx: Context, source: str, unliste
     return "\n".join(lines) + "\n"
 
 
-def render_json(items: Sequence[Explanation], ctx: Context, source: str, unlisted: int = 0) -> str:
+def render_json(items: Sequence[Explanation], ctx: ProfileContext, source: str, unlisted: int = 0) -> str:
     """Machine-readable explanation (``unlisted_unknown_names``: names that are no syscall, left out)."""
 
-    def verdict(v: Verdict) -> dict[str, object]:
+    def verdict(v: SyscallVerdict) -> dict[str, object]:
         return {
             "summary": v.describe(),
             "allowed": v.allowed,

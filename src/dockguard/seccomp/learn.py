@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockguard.errors import UsageError
-from dockguard.seccomp.effective import Context, Resolver
+from dockguard.seccomp.effective import ProfileContext, Resolver
 from dockguard.seccomp.profile import Profile
 from dockguard.seccomp.syscalls import ENOSYS, KNOWN_SYSCALLS, MODERN_SYSCALLS, SUB_ARCHES
 
@@ -121,7 +121,7 @@ def build_profile(
     observed = set(observed)
     cmd = " ".join(command)
     if base is not None and base_data is not None:
-        resolver = Resolver(base, Context(arch))
+        resolver = Resolver(base, ProfileContext(arch))
         missing = sorted(n for n in observed - {"clone", "clone3"} if not resolver.verdict(n).allowed)
         data = dict(base_data)
         extended: list[dict[str, Any]] = list(data.get("syscalls") or [])

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dockguard.model import Severity
-from dockguard.seccomp.effective import Context, Resolver, Verdict
+from dockguard.seccomp.effective import ProfileContext, Resolver, SyscallVerdict
 from dockguard.seccomp.profile import (
     ERROR,
     Action,
@@ -61,7 +61,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
                 ("defaultAction",),
             )
         )
-    now = Resolver(profile, Context(arch), _ASKED)
+    now = Resolver(profile, ProfileContext(arch), _ASKED)
     clone3 = now.verdict("clone3")
     if not clone3.branches and not clone3.fallback.allows and clone3.fallback != _ENOSYS:
         out.append(
@@ -91,7 +91,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
                 _where(profile, modern[0]),
             )
         )
-    old = Resolver(profile, Context(arch, kernel=_OLD_KERNEL), _ASKED)
+    old = Resolver(profile, ProfileContext(arch, kernel=_OLD_KERNEL), _ASKED)
     by_default: list[str] = []
     for name, gate, severity, why in GATED_SYSCALLS:
         verdict = old.verdict(name)
@@ -138,7 +138,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
     return out
 
 
-def _where(profile: Profile, verdict: Verdict) -> Path:
+def _where(profile: Profile, verdict: SyscallVerdict) -> Path:
     """Path of the rule that decides `verdict` (or of defaultAction)."""
     if not verdict.rules or (verdict.by_default and not verdict.branches):
         return ("defaultAction",)

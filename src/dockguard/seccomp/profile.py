@@ -158,7 +158,7 @@ class Filter:
 
 
 @dataclass(frozen=True)
-class Rule:
+class SyscallRule:
     """One entry of ``syscalls`` (``name`` is folded into `names`)."""
 
     index: int
@@ -201,7 +201,7 @@ class Profile:
     default_errno_ret: int | None = None
     architectures: tuple[str, ...] = ()
     arch_map: tuple[ArchMapEntry, ...] = ()
-    syscalls: tuple[Rule, ...] = ()
+    syscalls: tuple[SyscallRule, ...] = ()
     flags: tuple[str, ...] = ()
     listener_path: str = ""
     listener_metadata: str = ""
@@ -476,7 +476,7 @@ def validate(data: Any) -> ParseResult:
     if top.get("listenerMetadata") is not None:
         listener_metadata = v.string(top["listenerMetadata"], ("listenerMetadata",), "listenerMetadata") or ""
 
-    rules: list[Rule] = []
+    rules: list[SyscallRule] = []
     raw_rules = top.get("syscalls")
     uses_current = bool(arch_map)
     if raw_rules is not None and not isinstance(raw_rules, list):
@@ -548,7 +548,7 @@ def _arch_map(v: _Validator, raw: Any) -> tuple[ArchMapEntry, ...]:
     return tuple(out)
 
 
-def _rule(v: _Validator, i: int, raw: Any) -> Rule | None:
+def _rule(v: _Validator, i: int, raw: Any) -> SyscallRule | None:
     path: Path = ("syscalls", i)
     if not isinstance(raw, dict):
         v.error("type", f"syscalls entries must be objects, not {_json_type(raw)}", path, rejected=True)
@@ -608,7 +608,7 @@ def _rule(v: _Validator, i: int, raw: Any) -> Rule | None:
         comment = None
     if action is None:
         return None
-    return Rule(i, tuple(names), action, errno_ret, args, includes, excludes, comment or "", bool(name))
+    return SyscallRule(i, tuple(names), action, errno_ret, args, includes, excludes, comment or "", bool(name))
 
 
 def _args(v: _Validator, raw: Any, path: Path) -> tuple[Arg, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from dockguard.seccomp.effective import Context, Resolver, Verdict, listed_names
+from dockguard.seccomp.effective import ProfileContext, Resolver, SyscallVerdict, listed_names
 from dockguard.seccomp.profile import Action, Profile
 
 
@@ -14,8 +14,8 @@ class Change:
     """One syscall whose verdict differs."""
 
     name: str
-    before: Verdict
-    after: Verdict
+    before: SyscallVerdict
+    after: SyscallVerdict
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class ProfileDiff:
     what happens to all the others.
     """
 
-    context: Context
+    context: ProfileContext
     default_before: Action
     default_after: Action
     changes: tuple[Change, ...]
@@ -40,7 +40,7 @@ class ProfileDiff:
         return not self.changes and self.default_before == self.default_after
 
 
-def diff_profiles(a: Profile, b: Profile, ctx: Context) -> ProfileDiff:
+def diff_profiles(a: Profile, b: Profile, ctx: ProfileContext) -> ProfileDiff:
     """Compare `a` and `b` syscall by syscall in `ctx`."""
     names, unlisted = listed_names(a.names() | b.names())
     asked = frozenset(names)

@@ -700,7 +700,7 @@ def _migrate_rows(conn: sqlite3.Connection, kept: set[FeedKey], offset: int) -> 
     cur.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?)", batch)
 
 
-def check_target(target: Path) -> None:
+def check_db_target(target: Path) -> None:
     """Refuse a database path that a replace would destroy: a device, FIFO, directory or link.
 
     The database is rebuilt beside `target` and renamed over it, which turns whatever was
@@ -728,7 +728,7 @@ def write_imports(target: Path, imports: Sequence[Import], *, keep_others: bool 
     recorded with its cursor lowered to the newest record it brought (so nothing between the
     two is skipped next time).
     """
-    check_target(target)
+    check_db_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)

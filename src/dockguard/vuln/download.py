@@ -50,13 +50,13 @@ from dockguard.vuln.database import (
     SyncState,
     VulnDB,
     WriteResult,
-    check_target,
+    check_db_target,
     in_scope,
     parse_osv_time,
     write_imports,
 )
 from dockguard.vuln.importers import alpine_secdb, bounded_decode, debian_tracker, osv
-from dockguard.vuln.importers.bounded_decode import Budget, GiB
+from dockguard.vuln.importers.bounded_decode import GiB, ImportBudget
 
 DEFAULT_SOURCE = "https://osv-vulnerabilities.storage.googleapis.com"
 TRACKER_URL = "https://security-tracker.debian.org/tracker/data/json"
@@ -88,7 +88,7 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}", re.ASCII)
 _BRANCH = re.compile(r"v[0-9]{1,2}\.[0-9]{1,3}|edge", re.ASCII)
 
 
-class Progress:
+class DownloadProgress:
     """A one-line progress bar on a text stream (redrawn only on a terminal)."""
 
     def __init__(self, stream: TextIO, label: str, total: int | None) -> None:
@@ -243,7 +243,7 @@ class Transport:
                 total = int(length) if length and length.isascii() and length.isdigit() and len(length) < 20 else None
                 if total is not None and total > limit:
                     raise OperationalError(f"download of {url} refused: {total} bytes, more than the {limit} allowed")
-                progress = Progress(self.stream, label, total) if self.stream and label else None
+                progress = DownloadProgress(self.stream, label, total) if self.stream and label else None
                 for chunk in resp.chunks():
                     done += len(chunk)
                     if done > limit:
@@ -442,7 +442,7 @@ def update(
     """
     base = _source_url(source)
     mirror = base.rstrip("/") != DEFAULT_SOURCE
-    check_target(db_path)
+    check_db_target(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".dockguard-download-", dir=db_path.parent))
     transport = Transport(stream, timeout)
@@ -457,7 +457,7 @@ def update(
                 size = transport.fetch(base, out, MAX_ZIP_BYTES, label=base)
             _check_zip(dest, base)
             downloads.append(Download(base, size))
-            imports.append(osv.importer(osv.iter_zip(dest, Budget(), label=base), base))
+            imports.append(osv.importer(osv.iter_zip(dest, ImportBudget(), label=base), base))
         else:
             states = {} if full else _state(db_path)
             for n, eco in enumerate(ecosystems):
@@ -540,12 +540,12 @@ def _osv_ecosystem(transport: Transport, base: str, eco: str, state: SyncState |
     downloads.append(Download(url, size))
     syncs.append(Sync(eco, "full", 0, transport.requests - start, None, note))
     sync = SyncState(osv.SOURCE, eco, base, head) if head is not None else None
-    imp = osv.importer(osv.iter_zip(dest, Budget(), label=url), url, scope=(eco,))
+    imp = osv.importer(osv.iter_zip(dest, ImportBudget(), label=url), url, scope=(eco,))
     return dataclasses.replace(imp, sync=sync)
 
 
 def _patch(transport: Transport, base: str, eco: str, state: SyncState, changes: list[_Change]) -> Import:
-    budget = Budget()
+    budget = ImportBudget()
     documents: list[osv.Document] = []
     newest = state.cursor
     for change in changes:
@@ -574,7 +574,7 @@ def _tracker(transport: Transport, url: str, dest: Path, downloads: list[Downloa
     with dest.open("wb") as out:
         size = transport.fetch(url, out, bounded_decode.MAX_STREAM_BYTES, label="debian-tracker")
     downloads.append(Download(url, size))
-    budget = Budget()
+    budget = ImportBudget()
 
     def entries() -> Iterator[debian_tracker.Entry]:
         with dest.open("rb") as fh:

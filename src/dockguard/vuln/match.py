@@ -99,7 +99,7 @@ _HINTS = {
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class RangeVerdict:
     """What one affected row says about one installed version."""
 
     state: VulnState
@@ -202,14 +202,14 @@ def _unfit(ecosystem: str, version: str, events: Sequence[Sequence[str]]) -> Inc
     return None
 
 
-def evaluate(row: AffectedRow, version: str) -> Evaluation | None:
+def evaluate_range(row: AffectedRow, version: str) -> RangeVerdict | None:
     """What one affected row says about `version`; None when it does not affect it.
 
     A range whose versions cannot be compared gives ``unknown`` (with the reason) unless
     another range or the ``versions`` list settles the question.
     """
     if row.status == "not_affected":
-        return Evaluation(VulnState.NOT_AFFECTED)
+        return RangeVerdict(VulnState.NOT_AFFECTED)
     if row.status == "under_investigation":
         return None
     cmp = comparator(row.ecosystem)
@@ -228,11 +228,11 @@ def evaluate(row: AffectedRow, version: str) -> Evaluation | None:
                 fixed = fix
     if not hit:
         if unknown is not None:
-            return Evaluation(VulnState.UNKNOWN, None, f"cannot compare: {unknown.describe()}")
+            return RangeVerdict(VulnState.UNKNOWN, None, f"cannot compare: {unknown.describe()}")
         return None
     if fixed is not None:
-        return Evaluation(VulnState.FIXED, fixed)
-    return Evaluation(_HINTS.get(row.status, VulnState.AFFECTED))
+        return RangeVerdict(VulnState.FIXED, fixed)
+    return RangeVerdict(_HINTS.get(row.status, VulnState.AFFECTED))
 
 
 _VENDOR_URLS = (
@@ -265,7 +265,7 @@ def _preferred(ids: set[str]) -> str:
 class _Hit:
     adv: AdvisoryRow
     row: AffectedRow
-    result: Evaluation
+    result: RangeVerdict
 
 
 @dataclass
@@ -399,7 +399,7 @@ def check_packages(
     rows_cache: dict[tuple[str, str], list[AffectedRow]] = {}
     loaded: dict[str, bool] = {}
     skipped: dict[NoData, list[Package]] = {}
-    pending: list[tuple[Package, str, list[tuple[AffectedRow, Evaluation]]]] = []
+    pending: list[tuple[Package, str, list[tuple[AffectedRow, RangeVerdict]]]] = []
     wanted: set[int] = set()
     for pkg in packages:
         if options.kernel_noise and _KERNEL_PACKAGE.match(pkg.name):
@@ -421,7 +421,7 @@ def check_packages(
         names, version = lookup_keys(pkg)
         if not version:
             continue
-        found: list[tuple[AffectedRow, Evaluation]] = []
+        found: list[tuple[AffectedRow, RangeVerdict]] = []
         for eco in ecosystems:
             for name in names:
                 key = (eco, normalise_name(eco, name))
@@ -429,7 +429,7 @@ def check_packages(
                 if rows is None:
                     rows = rows_cache[key] = db.lookup(*key)
                 for row in rows:
-                    result = evaluate(row, version)
+                    result = evaluate_range(row, version)
                     if result is not None:
                         found.append((row, result))
                         wanted.add(row.advisory)

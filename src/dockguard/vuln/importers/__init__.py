@@ -18,7 +18,7 @@ from dockguard.errors import UsageError
 from dockguard.inputs import InputError
 from dockguard.vuln.database import Import
 from dockguard.vuln.importers import alpine_secdb, bounded_decode, debian_tracker, osv
-from dockguard.vuln.importers.bounded_decode import Budget
+from dockguard.vuln.importers.bounded_decode import ImportBudget
 
 KINDS = ("auto", "osv", "debian-tracker", "alpine-secdb")
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,63}", re.ASCII)
@@ -56,22 +56,22 @@ def _first_byte(path: Path) -> int | None:
     return head[0] if head else None
 
 
-def _streamed(path: Path, levels: tuple[str, ...], budget: Budget, entry_limit: int) -> Any:
+def _streamed(path: Path, levels: tuple[str, ...], budget: ImportBudget, entry_limit: int) -> Any:
     with path.open("rb") as fh:
         yield from bounded_decode.JsonStream(fh, str(path), budget=budget, entry_limit=entry_limit).entries(levels)
 
 
-def _tracker_entries(path: Path, budget: Budget) -> Any:
+def _tracker_entries(path: Path, budget: ImportBudget) -> Any:
     for keys, item in _streamed(path, ("object", "object"), budget, bounded_decode.MAX_STREAM_ENTRY_BYTES):
         yield str(keys[0]), str(keys[1]), item
 
 
-def _osv_list(path: Path, budget: Budget) -> Any:
+def _osv_list(path: Path, budget: ImportBudget) -> Any:
     for keys, item in _streamed(path, ("array",), budget, bounded_decode.MAX_RECORD_BYTES):
         yield str(path), keys, item
 
 
-def load(path: Path, kind: str = "auto", name: str | None = None, budget: Budget | None = None) -> list[Import]:
+def load(path: Path, kind: str = "auto", name: str | None = None, budget: ImportBudget | None = None) -> list[Import]:
     """Imports found at `path`; `kind` forces a format, `name` is the source of OSV data.
 
     Files are opened and sniffed here; their records are decoded while the database is
@@ -81,7 +81,7 @@ def load(path: Path, kind: str = "auto", name: str | None = None, budget: Budget
         raise UsageError(f"unknown feed kind {kind!r} (choose from {', '.join(KINDS)})")
     if name is not None:
         check_source_name(name)
-    budget = budget or Budget()
+    budget = budget or ImportBudget()
     origin = str(path)
     try:
         if not path.exists():
@@ -111,7 +111,7 @@ def load(path: Path, kind: str = "auto", name: str | None = None, budget: Budget
         raise InputError(origin, f"cannot read: {exc.strerror or exc}") from None
 
 
-def _load_directory(path: Path, kind: str, name: str | None, budget: Budget) -> list[Import]:
+def _load_directory(path: Path, kind: str, name: str | None, budget: ImportBudget) -> list[Import]:
     if kind == "debian-tracker":
         raise InputError(str(path), "a directory can only hold OSV records or Alpine secdb files")
     files = osv.data_files(path)
@@ -131,7 +131,7 @@ def _load_directory(path: Path, kind: str, name: str | None, budget: Budget) -> 
     return imports
 
 
-def _load_large_json(path: Path, first: int | None, kind: str, budget: Budget) -> Import:
+def _load_large_json(path: Path, first: int | None, kind: str, budget: ImportBudget) -> Import:
     origin = str(path)
     if first == ord("{") and kind in ("auto", "debian-tracker"):
         return debian_tracker.importer(_tracker_entries(path, budget), origin)

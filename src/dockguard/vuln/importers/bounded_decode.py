@@ -59,7 +59,7 @@ _CHUNK = 1 * MiB
 
 
 @dataclass
-class Budget:
+class ImportBudget:
     """What one import has read so far, against `MAX_IMPORT_BYTES`."""
 
     limit: int = MAX_IMPORT_BYTES
@@ -176,7 +176,7 @@ def decode_document(data: bytes, origin: str, *, yaml_syntax: bool) -> Any:
     return decode_yaml(data, origin) if yaml_syntax else decode_json(data, origin)
 
 
-def read_document(path: Path, *, limit: int, budget: Budget, what: str) -> bytes:
+def read_document(path: Path, *, limit: int, budget: ImportBudget, what: str) -> bytes:
     """The bytes of one file, at most `limit` (counted against the import's budget)."""
     data = read_bytes(path, limit=limit, what=what)
     budget.spend(len(data), str(path))
@@ -213,7 +213,12 @@ class _Member:
 
 
 def zip_members(
-    path: Path, budget: Budget, *, suffixes: Sequence[str], limit: int = MAX_RECORD_BYTES, label: str | None = None
+    path: Path,
+    budget: ImportBudget,
+    *,
+    suffixes: Sequence[str],
+    limit: int = MAX_RECORD_BYTES,
+    label: str | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """(member name, bytes) of every member whose name ends with one of `suffixes`.
 
@@ -275,8 +280,9 @@ def _central_entry(f: IO[bytes], origin: str) -> tuple[_Member, int]:
     head = f.read(_CENTRAL.size)
     if len(head) < _CENTRAL.size or head[:4] != b"PK\x01\x02":
         raise InputError(origin, "corrupt zip central directory")
-    (_, _, _, flags, method, _, _, crc, compressed, size, name_len, extra_len, comment_len,
-     _, _, _, offset) = _CENTRAL.unpack(head)
+    (_, _, _, flags, method, _, _, crc, compressed, size, name_len, extra_len, comment_len, _, _, _, offset) = (
+        _CENTRAL.unpack(head)
+    )
     rest = f.read(name_len + extra_len + comment_len)
     if len(rest) < name_len + extra_len + comment_len:
         raise InputError(origin, "corrupt zip central directory")
@@ -305,7 +311,7 @@ def _zip64_extra(extra: bytes, size: int, compressed: int, offset: int, origin: 
     raise InputError(origin, "zip64 member without its size field")
 
 
-def _inflate(f: IO[bytes], m: _Member, origin: str, limit: int, budget: Budget) -> bytes:
+def _inflate(f: IO[bytes], m: _Member, origin: str, limit: int, budget: ImportBudget) -> bytes:
     if m.flags & 0x1:
         raise InputError(origin, "encrypted zip member")
     if m.method not in (0, 8):
@@ -365,13 +371,20 @@ class JsonStream:
     holds one entry and a read buffer, whatever the document's size.
     """
 
-    def __init__(self, f: IO[bytes], origin: str, *, limit: int = MAX_STREAM_BYTES,
-                 entry_limit: int = MAX_STREAM_ENTRY_BYTES, budget: Budget | None = None) -> None:
+    def __init__(
+        self,
+        f: IO[bytes],
+        origin: str,
+        *,
+        limit: int = MAX_STREAM_BYTES,
+        entry_limit: int = MAX_STREAM_ENTRY_BYTES,
+        budget: ImportBudget | None = None,
+    ) -> None:
         self._f = f
         self.origin = origin
         self._limit = limit
         self._entry_limit = entry_limit
-        self._budget = budget or Budget()
+        self._budget = budget or ImportBudget()
         self._buf = bytearray()
         self._pos = 0
         self._read = 0

@@ -15,7 +15,7 @@ from typing import Any
 from dockguard.inputs import InputError, expect
 from dockguard.vuln.database import Advisory, Affected, Import, normalise_ecosystem, normalise_name
 from dockguard.vuln.importers import bounded_decode
-from dockguard.vuln.importers.bounded_decode import Budget, Path_, get, need, objects, strings
+from dockguard.vuln.importers.bounded_decode import ImportBudget, Path_, get, need, objects, strings
 
 KIND = "osv"
 SOURCE = "osv"
@@ -142,12 +142,12 @@ def decode(data: bytes, origin: str) -> Any:
     return bounded_decode.decode_document(data, origin, yaml_syntax=bounded_decode.is_yaml_name(origin))
 
 
-def iter_zip(path: Path, budget: Budget | None = None, label: str | None = None) -> Iterator[Document]:
+def iter_zip(path: Path, budget: ImportBudget | None = None, label: str | None = None) -> Iterator[Document]:
     """Every record document in an OSV ``all.zip``, each member under the record cap.
 
     Documents are named ``<label or path>:<member>``.
     """
-    budget = budget or Budget()
+    budget = budget or ImportBudget()
     for name, data in bounded_decode.zip_members(path, budget, suffixes=SUFFIXES, label=label):
         origin = f"{label or path}:{name}"
         yield origin, (), decode(data, origin)
@@ -164,9 +164,9 @@ def data_files(directory: Path) -> list[Path]:
     return sorted(found)
 
 
-def iter_files(paths: Iterable[Path], budget: Budget | None = None) -> Iterator[Document]:
+def iter_files(paths: Iterable[Path], budget: ImportBudget | None = None) -> Iterator[Document]:
     """Documents from plain files, each under the record cap."""
-    budget = budget or Budget()
+    budget = budget or ImportBudget()
     for p in paths:
         data = bounded_decode.read_document(p, limit=bounded_decode.MAX_RECORD_BYTES, budget=budget, what="OSV record")
         yield str(p), (), decode(data, str(p))
