@@ -12,16 +12,24 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from dockguard.model import (
     CheckMeta,
     CheckResult,
     Detail,
     Finding,
+    FindingKind,
+    NoteStatus,
     Outcome,
+    PackageRef,
     Report,
-    Section,
+    ReportNote,
+    ReportSource,
     Severity,
+    Surface,
+    VulnerabilityInfo,
+    VulnState,
 )
 
 EVIL = "<script>alert(1)</script>"
@@ -147,100 +155,60 @@ def sample_report() -> Report:
         ),
     )
     findings = (
-        Finding(
-            id="CVE-2023-0286",
-            kind="vulnerability",
-            severity=Severity.HIGH,
-            title="X.400 address type confusion in X.509 GeneralName",
-            obj="image:app:1.0",
-            description="A type confusion vulnerability relating to X.400 address processing.",
-            references=("https://security-tracker.debian.org/tracker/CVE-2023-0286",),
-            remediation="Upgrade openssl to 1.1.1n-0+deb11u4.",
-            data={
-                "package": "openssl",
-                "installed_version": "1.1.1n-0+deb11u3",
-                "fixed_version": "1.1.1n-0+deb11u4",
-                "purl": "pkg:deb/debian/openssl@1.1.1n-0%2Bdeb11u3?arch=amd64&distro=debian-11",
-                "path": "/var/lib/dpkg/status",
-            },
-        ),
-        Finding(
-            id="CVE-2022-37434",
-            kind="vulnerability",
-            severity=Severity.CRITICAL,
-            title="zlib inflateGetHeader heap-based buffer over-read",
-            obj="image:app:1.0",
-            references=("https://nvd.nist.gov/vuln/detail/CVE-2022-37434",),
-            remediation="Upgrade zlib to 1:1.2.11.dfsg-2+deb11u2.",
-            data={
-                "package": "zlib1g",
-                "installed_version": "1:1.2.11.dfsg-2+deb11u1",
-                "fixed_version": "1:1.2.11.dfsg-2+deb11u2",
-                "purl": "pkg:deb/debian/zlib1g@1:1.2.11.dfsg-2%2Bdeb11u1?distro=debian-11",
-                "path": "/usr/lib/x86_64-linux-gnu/libz.so.1.2.11",
-            },
-        ),
-        Finding(
-            id="PYSEC-2023-74",
-            kind="vulnerability",
-            severity=Severity.MEDIUM,
-            title="requests leaks Proxy-Authorization headers",
-            obj="image:app:1.0",
-            references=("https://github.com/psf/requests/security/advisories/GHSA-j8r2-6x86-q33q",),
-            remediation="Upgrade requests to 2.31.0.",
-            data={
-                "package": "requests",
-                "installed_version": "2.25.1",
-                "fixed_version": "2.31.0",
-                "purl": "pkg:pypi/requests@2.25.1",
-                "path": "/usr/local/lib/python3.11/site-packages/requests-2.25.1.dist-info",
-            },
-        ),
-        Finding(
-            id="CVE-2021-42386",
-            kind="vulnerability",
-            severity=Severity.LOW,
-            title="busybox awk use-after-free",
-            obj="image:dg-busybox:1",
-            data={"package": "busybox", "installed_version": "1.35.0",
-                  "purl": "pkg:apk/alpine/busybox@1.35.0", "path": "/bin/busybox"},
-        ),
-        Finding(
-            id="CVE-2005-2541",
-            kind="vulnerability",
-            severity=Severity.NEGLIGIBLE,
-            title="tar does not warn when extracting setuid files",
-            obj="image:app:1.0",
-            data={"package": "tar", "installed_version": "1.34+dfsg-1",
-                  "purl": "pkg:deb/debian/tar@1.34%2Bdfsg-1?distro=debian-11"},
-            suppressed="upstream considers this intended behaviour",
-        ),
-        Finding(
-            id="CVE-2024-99999",
-            kind="vulnerability",
-            severity=Severity.UNKNOWN,
-            title=f"not yet rated {EVIL_JSON}",
-            obj="image:app:1.0",
-            data={"package": "libfoo", "installed_version": "1.0"},
-        ),
+        _vuln("CVE-2023-0286", Severity.HIGH, "X.400 address type confusion in X.509 GeneralName", "image:app:1.0",
+              "openssl", "1.1.1n-0+deb11u3", "1.1.1n-0+deb11u4",
+              "pkg:deb/debian/openssl@1.1.1n-0%2Bdeb11u3?arch=amd64&distro=debian-11", "/var/lib/dpkg/status",
+              description="A type confusion vulnerability relating to X.400 address processing.",
+              references=("https://security-tracker.debian.org/tracker/CVE-2023-0286",),
+              remediation="Upgrade openssl to 1.1.1n-0+deb11u4."),
+        _vuln("CVE-2022-37434", Severity.CRITICAL, "zlib inflateGetHeader heap-based buffer over-read", "image:app:1.0",
+              "zlib1g", "1:1.2.11.dfsg-2+deb11u1", "1:1.2.11.dfsg-2+deb11u2",
+              "pkg:deb/debian/zlib1g@1:1.2.11.dfsg-2%2Bdeb11u1?distro=debian-11",
+              "/usr/lib/x86_64-linux-gnu/libz.so.1.2.11",
+              references=("https://nvd.nist.gov/vuln/detail/CVE-2022-37434",),
+              remediation="Upgrade zlib to 1:1.2.11.dfsg-2+deb11u2."),
+        _vuln("PYSEC-2023-74", Severity.MEDIUM, "requests leaks Proxy-Authorization headers", "image:app:1.0",
+              "requests", "2.25.1", "2.31.0", "pkg:pypi/requests@2.25.1",
+              "/usr/local/lib/python3.11/site-packages/requests-2.25.1.dist-info",
+              references=("https://github.com/psf/requests/security/advisories/GHSA-j8r2-6x86-q33q",),
+              remediation="Upgrade requests to 2.31.0."),
+        _vuln("CVE-2021-42386", Severity.LOW, "busybox awk use-after-free", "image:dg-busybox:1",
+              "busybox", "1.35.0", None, "pkg:apk/alpine/busybox@1.35.0", "/bin/busybox"),
+        _vuln("CVE-2005-2541", Severity.NEGLIGIBLE, "tar does not warn when extracting setuid files", "image:app:1.0",
+              "tar", "1.34+dfsg-1", None, "pkg:deb/debian/tar@1.34%2Bdfsg-1?distro=debian-11", "",
+              suppressed="upstream considers this intended behaviour"),
+        _vuln("CVE-2024-99999", Severity.UNKNOWN, f"not yet rated {EVIL_JSON}", "image:app:1.0",
+              "libfoo", "1.0", None, "", ""),
         Finding(
             id="image-secret-env",
-            kind="image-config",
+            kind=FindingKind.IMAGE_CONFIG,
             severity=Severity.HIGH,
             title="Secret in ENV: AWS_SECRET_ACCESS_KEY",
             obj=f"image:{EVIL_ATTR}",
             remediation="Pass secrets at run time (docker secrets, mounted files), not in ENV.",
-            data={"key": "AWS_SECRET_ACCESS_KEY"},
+            evidence=(("key", "AWS_SECRET_ACCESS_KEY"),),
         ),
     )
     return Report(
         tool_version="0.1.0",
         started=1_767_225_600.0,
         finished=1_767_225_603.5,
+        source=ReportSource(Surface.AUDIT, docker_host="unix:///run/docker.sock", target=EVIL_JSON),
         results=results,
         findings=findings,
-        sections=(Section("registry", "skipped", "no registry given"),),
-        source={"daemon": "unix:///run/docker.sock", "label": EVIL_JSON},
+        notes=(ReportNote("registry", NoteStatus.NOT_APPLICABLE, "no registry given"),),
+    )
+
+
+def _vuln(vid: str, severity: Severity, title: str, obj: str, package: str, installed: str, fixed: str | None,
+          purl: str, path: str, **kw: Any) -> Finding:
+    return Finding(
+        id=vid, kind=FindingKind.VULNERABILITY, severity=severity, title=title, obj=obj, path=path,
+        package=PackageRef(name=package, version=installed, type=purl[4:].split("/", 1)[0] if purl else "", purl=purl,
+                           path=path),
+        vulnerability=VulnerabilityInfo(state=VulnState.FIXED if fixed else VulnState.AFFECTED, installed=installed,
+                                        fixed=fixed),
+        **kw,
     )
 
 

@@ -15,8 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 from dockguard import __version__
 from dockguard.checks.catalogue import Check
-from dockguard.model import CheckResult, Detail, Evaluation, Outcome, Report
-from dockguard.serial import to_jsonable
+from dockguard.model import CheckResult, Detail, Evaluation, Outcome, Report, ReportSource, Surface
 from dockguard.snapshot import (
     ContainerFacts,
     DaemonConfig,
@@ -158,6 +157,7 @@ def evaluate(
     checks: Sequence[Check],
     options: Options = Options(),
     started: float | None = None,
+    surface: Surface = Surface.BENCH,
 ) -> Report:
     """Run `checks` over `snapshot` and build a Report."""
     t0 = time.time() if started is None else started
@@ -168,13 +168,14 @@ def evaluate(
         started=t0,
         finished=time.time(),
         results=results,
-        source={
-            "docker_host": snapshot.docker_host,
-            "hostname": snapshot.hostname,
-            "snapshot_created": snapshot.created,
-            "snapshot_schema_version": snapshot.schema_version,
-        },
-        collection_errors=tuple(to_jsonable(e) for e in snapshot.errors),
+        source=ReportSource(
+            surface=surface,
+            docker_host=snapshot.docker_host,
+            hostname=snapshot.hostname,
+            snapshot_created=snapshot.created,
+            snapshot_schema_version=snapshot.schema_version,
+        ),
+        collection_errors=snapshot.errors,
     )
 
 

@@ -7,8 +7,7 @@ formatter without fear of it being changed underneath.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 
 class Outcome(enum.StrEnum):
@@ -128,48 +127,253 @@ class CheckResult:
         return self.meta.id
 
 
+class FindingKind(enum.StrEnum):
+    """Which surface produced a finding."""
+
+    VULNERABILITY = "vulnerability"
+    IMAGE_CONFIG = "image-config"
+    ENDPOINT = "endpoint"
+    REGISTRY = "registry"
+    SECCOMP = "seccomp"
+
+
+class VulnState(enum.StrEnum):
+    """What an advisory says about the installed version (values are the report's words)."""
+
+    FIXED = "fixed"
+    AFFECTED = "affected"
+    WILL_NOT_FIX = "will_not_fix"
+    FIX_DEFERRED = "fix_deferred"
+    END_OF_LIFE = "end_of_life"
+    NOT_AFFECTED = "not_affected"
+    UNKNOWN = "unknown"
+    """The versions could not be compared; the finding's reason says why."""
+
+
+@dataclass(frozen=True)
+class PackageRef:
+    """The package a finding is about: identity, where it was found, which layer brought it."""
+
+    name: str
+    version: str
+    type: str
+    purl: str = ""
+    path: str = ""
+    layer: str = ""
+    source_name: str = ""
+
+
+@dataclass(frozen=True)
+class CvssScore:
+    """One CVSS rating of a vulnerability: method (``CVSSv31``, ...), base score, vector, rater."""
+
+    method: str
+    vector: str
+    score: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class VulnerabilityInfo:
+    """Vulnerability-specific facts of a finding."""
+
+    state: VulnState
+    installed: str
+    fixed: str | None = None
+    aliases: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    severity_sources: tuple[tuple[str, str], ...] = ()
+    """(rater, severity) pairs the severity was chosen from."""
+    cvss: tuple[CvssScore, ...] = ()
+    reason: str = ""
+    """Why the state is what it is, when it is not obvious (e.g. a version that cannot be compared)."""
+
+
 @dataclass(frozen=True)
 class Finding:
     """A problem with a severity found by a scan or a probe (not a CIS check).
 
-    `kind` names the producer (``vulnerability``, ``image-config``, ``endpoint``, ``registry``,
-    ``seccomp``); `obj` is the logical location; `data` carries kind-specific fields that
-    formatters may show (installed and fixed versions, purl, layer, ...).
+    `obj` is the logical location (``image:app:1.0``, ``container:web``, ``endpoint:tcp://h:2376``,
+    ``registry:host:5000``, ``profile:p.json``); `path` a file inside it (a package's file, the
+    profile file) and `line` a line in that file, when known.  `evidence` holds the facts a
+    producer wants shown, as (name, value) text pairs.
     """
 
     id: str
-    kind: str
+    kind: FindingKind
     severity: Severity
     title: str
     obj: str
     description: str = ""
     references: tuple[str, ...] = ()
     remediation: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+    line: int | None = None
+    package: PackageRef | None = None
+    vulnerability: VulnerabilityInfo | None = None
+    evidence: tuple[tuple[str, str], ...] = ()
     suppressed: str | None = None
+
+    def fact(self, name: str) -> str:
+        """The evidence value called `name`, or ``""``."""
+        for key, value in self.evidence:
+            if key == name:
+                return value
+        return ""
+
+
+def evidence(**facts: object) -> tuple[tuple[str, str], ...]:
+    """(name, text) pairs for `Finding.evidence`: lists joined with ", ", None and "" left out."""
+    out: list[tuple[str, str]] = []
+    for name, value in facts.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, list | tuple | set | frozenset):
+            text = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k}={v}" for k, v in value.items())
+        else:
+            text = str(value)
+        out.append((name, text))
+    return tuple(out)
+
+
+class NoteStatus(enum.StrEnum):
+    """What a report note says about a part of the run."""
+
+    NOT_APPLICABLE = "N/A"
+    """The part did not apply or was skipped on purpose (``--no-images``)."""
+    NOT_CHECKED = "NOT CHECKED"
+    """The part could not run (no database, daemon unreachable): its verdicts are missing."""
+    INCOMPLETE = "INCOMPLETE"
+    """The part ran but could not read everything: its verdicts may be missing findings."""
+    ERROR = "ERROR"
+    """The part failed."""
+    WARNING = "WARNING"
+    """Something the user should know; verdicts are unaffected."""
+
+
+#: Note statuses after which a gate (``--fail-on``) cannot honestly pass.
+UNDECIDED = frozenset({NoteStatus.NOT_CHECKED, NoteStatus.INCOMPLETE, NoteStatus.ERROR})
 
 
 @dataclass(frozen=True)
-class Section:
-    """A part of a report that could not be produced, or a note about one (e.g. no database)."""
+class ReportNote:
+    """A note about one part of a run (``images``, ``image:app:1``, ``suppressions``...)."""
+
+    part: str
+    status: NoteStatus
+    reason: str = ""
+
+
+class StepStatus(enum.StrEnum):
+    """What became of one probe step."""
+
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+@dataclass(frozen=True)
+class ProbeStep:
+    """One probe step: its name, status and, unless it completed cleanly, why."""
 
     name: str
-    status: str
+    status: StepStatus
     reason: str = ""
+
+
+class Surface(enum.StrEnum):
+    """Which command produced a report."""
+
+    BENCH = "bench"
+    AUDIT = "audit"
+    IMAGE_SCAN = "image-scan"
+    DAEMON_PROBE = "daemon-probe"
+    REGISTRY_PROBE = "registry-probe"
+    SECCOMP_LINT = "seccomp-lint"
+    DIFF = "diff"
+
+
+@dataclass(frozen=True)
+class ImageSubject:
+    """An image a report covers: how it was read and what it is."""
+
+    target: str
+    source_kind: str = ""
+    image_id: str = ""
+    repo_tags: tuple[str, ...] = ()
+    platform: str = ""
+    os_family: str = ""
+    os_version: str = ""
+    os_name: str = ""
+    os_eol: bool | None = None
+    package_count: int = 0
+    complete: bool = True
+
+    @property
+    def label(self) -> str:
+        """``image:<first tag or target>``: the object label of the image's findings."""
+        return f"image:{self.repo_tags[0] if self.repo_tags else self.target}"
+
+
+@dataclass(frozen=True)
+class ReportSource:
+    """What a report is about: the command, its target and the provenance of the facts."""
+
+    surface: Surface
+    target: str = ""
+    docker_host: str = ""
+    hostname: str = ""
+    snapshot_file: str = ""
+    snapshot_created: float | None = None
+    snapshot_schema_version: int | None = None
+    images: tuple[ImageSubject, ...] = ()
+
+
+@dataclass(frozen=True)
+class CollectionError:
+    """A fact that could not be collected: which collector, what it looked at, and why."""
+
+    source: str
+    target: str
+    message: str
 
 
 @dataclass(frozen=True)
 class Report:
-    """Everything one dockguard run produced, ready for any formatter."""
+    """Everything one dockguard run produced, ready for any formatter.
+
+    Every surface (bench, audit, image scan, probes, seccomp lint, diff) fills the same type;
+    `steps` are the probe steps, `packages` the inventory (for CycloneDX), `notes` what could
+    not be done or read.
+    """
 
     tool_version: str
     started: float
     finished: float
+    source: ReportSource
     results: tuple[CheckResult, ...] = ()
     findings: tuple[Finding, ...] = ()
-    sections: tuple[Section, ...] = ()
-    source: dict[str, Any] = field(default_factory=dict)
-    collection_errors: tuple[dict[str, str], ...] = ()
+    notes: tuple[ReportNote, ...] = ()
+    steps: tuple[ProbeStep, ...] = ()
+    packages: tuple[PackageRef, ...] = ()
+    collection_errors: tuple[CollectionError, ...] = ()
+
+    @property
+    def surface(self) -> Surface:
+        """The command that produced the report."""
+        return self.source.surface
+
+    @property
+    def complete(self) -> bool:
+        """False when a part could not run or could not read everything (see `notes`)."""
+        return not any(n.status in UNDECIDED for n in self.notes)
+
+    @property
+    def reachable(self) -> bool:
+        """For probes: at least one step that talks to the target completed."""
+        return any(s.status is StepStatus.COMPLETED for s in self.steps)
 
     def count(self, outcome: Outcome) -> int:
         """Number of (unsuppressed) check results with this outcome."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dockguard.inputs import MAX_NODES, InputError, MiB, parse_json, read_bytes
-from dockguard.model import Finding, Outcome
+from dockguard.model import CollectionError, Finding, Outcome
 from dockguard.serial import DecodeError, from_jsonable, to_jsonable
 
 #: Byte cap of a snapshot file: parsing JSON costs up to ~27 bytes of memory per byte (a
@@ -34,15 +34,6 @@ MAX_TIMESTAMP = 253402300799
 
 SCHEMA_VERSION = 1
 """Bump when a field changes meaning or disappears; adding optional fields keeps the version."""
-
-
-@dataclass(frozen=True)
-class CollectionError:
-    """Something a collector could not collect, and why."""
-
-    source: str
-    target: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dockguard.inputs import InputError, MiB, parse_yaml, read_bytes
-from dockguard.model import CheckResult, Finding, Outcome, Report, Section
+from dockguard.model import CheckResult, Finding, NoteStatus, Outcome, Report, ReportNote
 from dockguard.report._labels import finding_path, finding_purl, split_obj
 
 SCOPES = ("container", "image", "purl", "path")
@@ -245,16 +245,16 @@ def expired_warnings(
 def apply(
     report: Report, suppressions: Iterable[Suppression], *, today: dt.date | None = None
 ) -> Report:
-    """Mark matching results and findings as suppressed; expired entries become sections."""
+    """Mark matching results and findings as suppressed; expired entries become notes."""
     today = today or dt.date.today()
     entries = tuple(suppressions)
     active = Index(s for s in entries if not s.expired(today))
     results = tuple(_suppress_result(r, active) for r in report.results)
     findings = tuple(_suppress_finding(f, active) for f in report.findings)
-    sections = report.sections + tuple(
-        Section("suppressions", "expired", msg) for msg in expired_warnings(entries, today)
+    notes = report.notes + tuple(
+        ReportNote("suppressions", NoteStatus.WARNING, msg) for msg in expired_warnings(entries, today)
     )
-    return dataclasses.replace(report, results=results, findings=findings, sections=sections)
+    return dataclasses.replace(report, results=results, findings=findings, notes=notes)
 
 
 def covering(index: Index, check_id: str, obj: str) -> Suppression | None:
@@ -278,10 +278,7 @@ def active_index(suppressions: Iterable[Suppression], today: dt.date | None = No
 def _suppress_finding(finding: Finding, active: Index) -> Finding:
     if finding.suppressed:
         return finding
-    aliases = finding.data.get("aliases")
-    ids = [finding.id, *(a for a in aliases if isinstance(a, str))] if isinstance(
-        aliases, list | tuple
-    ) else [finding.id]
+    ids = [finding.id, *(finding.vulnerability.aliases if finding.vulnerability else ())]
     purl, path = finding_purl(finding), finding_path(finding)
     for s in active.candidates(ids):
         if s.matches_target(finding.obj, purl, path):

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from dockguard.inputs import MAX_NODES, MAX_POLICY, InputError, parse_json, read_bytes
-from dockguard.model import Finding, Report
+from dockguard.model import Finding, FindingKind, Report
 
 STATUSES = ("not_affected", "affected", "fixed", "under_investigation")
 SUPPRESSING = frozenset(("not_affected", "fixed"))
@@ -406,17 +406,13 @@ def apply(report: Report, statements: Sequence[Statement], image_refs: Iterable[
 def _apply_one(
     finding: Finding, statements: Sequence[Statement], by_name: dict[str, list[int]], extra: frozenset[str]
 ) -> Finding:
-    if finding.kind != "vulnerability" or finding.suppressed:
+    if finding.kind is not FindingKind.VULNERABILITY or finding.suppressed:
         return finding
-    aliases = finding.data.get("aliases")
-    ids = [finding.id, *(a for a in aliases if isinstance(a, str))] if isinstance(aliases, list | tuple) else [
-        finding.id
-    ]
+    ids = [finding.id, *(finding.vulnerability.aliases if finding.vulnerability else ())]
     candidates = sorted({i for name in ids for i in by_name.get(name, ())})
     if not candidates:
         return finding
-    raw_purl = finding.data.get("purl")
-    purl = purl_key(raw_purl) if isinstance(raw_purl, str) else None
+    purl = purl_key(finding.package.purl) if finding.package and finding.package.purl else None
     image = extra | image_keys([finding.obj]) if finding.obj.startswith("image:") else extra
     winner: tuple[dt.datetime, int] | None = None
     for i in candidates:

@@ -183,8 +183,9 @@ def test_suppressions_refuse_yaml_aliases(tmp_path: Path, scratch: Path) -> None
         ({"started": 1e308 * 10}, "$.started"),
         ({"results": [{"id": "1", "title": "t", "section": "1", "outcome": "WARN", "severity": "HIGH",
                        "level": 10**30}]}, "$.results[0].level"),
-        ({"findings": [{"id": "x", "kind": "v", "severity": ["HIGH"]}]}, "$.findings[0].severity"),
-        ({"findings": [{"id": "x", "kind": "v", "severity": "HIGH", "data": []}]}, "$.findings[0].data"),
+        ({"findings": [{"id": "x", "kind": "vulnerability", "severity": ["HIGH"]}]}, "$.findings[0].severity"),
+        ({"findings": [{"id": "x", "kind": "vulnerability", "severity": "HIGH", "data": []}]}, "$.findings[0].data"),
+        ({"findings": [{"id": "x", "kind": "v", "severity": "HIGH"}]}, "$.findings[0].kind"),
     ],
 )
 def test_malformed_diff_reports(fields: dict[str, object], path: str, tmp_path: Path, scratch: Path) -> None:
@@ -259,7 +260,7 @@ def test_valid_snapshot_still_evaluates(tmp_path: Path, scratch: Path) -> None:
     full_snapshot().save(snap)
     run = run_cli(["bench", "--snapshot", str(snap), "--format", "json"], scratch=scratch)
     assert run.code == 0, run.stderr
-    assert json.loads(run.stdout)["schema_version"] == 1
+    assert json.loads(run.stdout)["schema_version"] == 2
     assert os.path.getsize(snap) > 1000
 
 

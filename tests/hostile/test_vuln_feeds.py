@@ -88,9 +88,9 @@ def test_hostile_installed_versions_give_unknown_not_a_crash(tmp_path: Path, scr
     run, found = _scan(root, db, scratch / "s")
     assert run.code == 1  # the CRITICAL advisories are not passed over silently
     for cve in ("CVE-2099-1", "CVE-2099-2"):
-        assert found[cve]["data"]["state"] == "unknown", found[cve]
-        assert "cannot compare" in found[cve]["data"]["state_reason"]
-        assert "(installed)" in found[cve]["data"]["state_reason"]
+        assert found[cve]["vulnerability"]["state"] == "unknown", found[cve]
+        assert "cannot compare" in found[cve]["vulnerability"]["reason"]
+        assert "(installed)" in found[cve]["vulnerability"]["reason"]
 
 
 def test_hostile_fixed_versions_in_a_feed(tmp_path: Path, scratch: Path) -> None:
@@ -106,15 +106,15 @@ def test_hostile_fixed_versions_in_a_feed(tmp_path: Path, scratch: Path) -> None
     assert _import(db, scratch / "i", feed).code == 0
     run, found = _scan(_rootfs(tmp_path / "root", deb_version="5.2-1", py_version="1.0"), db, scratch / "s")
     assert run.code == 1
-    assert found["CVE-2099-2"]["data"]["state"] == "unknown"
-    assert "(fixed in the advisory)" in found["CVE-2099-2"]["data"]["state_reason"]
-    assert found["CVE-2099-1"]["data"]["state"] == "unknown"
-    assert "5002 characters long" in found["CVE-2099-1"]["data"]["state_reason"]
-    assert found["CVE-2099-3"]["data"]["state"] == "fixed"  # the sane advisory is still evaluated
-    assert found["CVE-2099-3"]["data"]["fixed"] == "9.0"
+    assert found["CVE-2099-2"]["vulnerability"]["state"] == "unknown"
+    assert "(fixed in the advisory)" in found["CVE-2099-2"]["vulnerability"]["reason"]
+    assert found["CVE-2099-1"]["vulnerability"]["state"] == "unknown"
+    assert "5002 characters long" in found["CVE-2099-1"]["vulnerability"]["reason"]
+    assert found["CVE-2099-3"]["vulnerability"]["state"] == "fixed"  # the sane advisory is still evaluated
+    assert found["CVE-2099-3"]["vulnerability"]["fixed"] == "9.0"
     run, found = _scan(_rootfs(tmp_path / "alpine", deb_version="", py_version="9.1", apk_version="1.3-r0"),
                        db, scratch / "a")
-    assert found["CVE-2099-4"]["data"]["state"] == "unknown"
+    assert found["CVE-2099-4"]["vulnerability"]["state"] == "unknown"
     assert "CVE-2099-3" not in found  # 9.1 is past the fix
 
 
@@ -155,7 +155,7 @@ def test_an_import_replaces_only_its_own_feeds(tmp_path: Path, scratch: Path) ->
     assert {(f["source"], f["ecosystem"]) for f in status["feeds"]} >= {("osv", "Debian:12"), ("osv", "PyPI")}
     # The Debian advisories are still matched.
     run, found = _scan(_rootfs(tmp_path / "root", deb_version="5.2-1", py_version="1.0"), db, scratch / "5")
-    assert {v["data"]["sources"][0] for v in found.values()} == {"osv/Debian:12", "osv/PyPI"}
+    assert {v["vulnerability"]["sources"][0] for v in found.values()} == {"osv/Debian:12", "osv/PyPI"}
 
     # Another source for the same ecosystem is a feed of its own.
     run = _import(db, scratch / "6", alpine, extra=("--name", "mirror"))
@@ -228,7 +228,7 @@ def test_a_schema_1_database_is_read_and_migrated(tmp_path: Path, scratch: Path)
     assert feeds["osv/Alpine:v3.19"][0] == 1
     _, found = _scan(root, db, scratch / "5")
     assert set(found) == {"CVE-2099-8", "CVE-2099-9"}
-    assert found["CVE-2099-8"]["data"]["sources"] == ["osv/Debian:12"]
+    assert found["CVE-2099-8"]["vulnerability"]["sources"] == ["osv/Debian:12"]
 
 
 def test_a_newer_or_broken_database_is_refused_cleanly(tmp_path: Path, scratch: Path) -> None:

@@ -106,12 +106,12 @@ def test_every_surface_is_in_one_report(audit: dict[str, Any], registry: Registr
     assert audit["summary"]["checks"] == 117
     kinds = {f["kind"] for f in audit["findings"]}
     assert {"vulnerability", "registry"} <= kinds
-    jinja = [f for f in audit["findings"] if f["kind"] == "vulnerability" and f["data"]["package"] == "jinja2"]
+    jinja = [f for f in audit["findings"] if f["kind"] == "vulnerability" and f["package"]["name"] == "jinja2"]
     assert jinja and all(f["obj"] == "image:dg-audit:1" for f in jinja)
-    assert any(f["data"]["fixed"] == "2.10.1" for f in jinja)
+    assert any(f["vulnerability"]["fixed"] == "2.10.1" for f in jinja)
     reg = [f for f in audit["findings"] if f["kind"] == "registry"]
     assert any(registry.host in f["obj"] and f["severity"] == "HIGH" for f in reg), reg
-    assert [s for s in audit["sections"] if s["name"] == "vulnerabilities"] == []
+    assert [n for n in audit["notes"] if n["part"] == "vulnerabilities"] == []
 
 
 def test_bench_checks_use_the_image_scan(audit: dict[str, Any]) -> None:
@@ -127,8 +127,8 @@ def test_missing_database_is_a_stated_section(env: dict[str, str], app: str, tmp
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     data = json.loads(r.stdout)
-    sec = [s for s in data["sections"] if s["name"] == "vulnerabilities"]
-    assert sec and sec[0]["status"] == "N/A" and "db update" in sec[0]["reason"]
+    sec = [n for n in data["notes"] if n["part"] == "vulnerabilities"]
+    assert sec and sec[0]["status"] == "NOT CHECKED" and "db update" in sec[0]["reason"]
     assert not [f for f in data["findings"] if f["kind"] == "vulnerability"]
 
 
@@ -137,8 +137,8 @@ def test_unreachable_daemon_is_a_stated_section(tmp_path: Path) -> None:
     r = run(e, "audit", "--format", "json", "-q")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    names = {s["name"]: s["status"] for s in data["sections"]}
-    assert names["daemon"] == "N/A" and names["images"] == "N/A"
+    names = {n["part"]: n["status"] for n in data["notes"]}
+    assert names["daemon"] == "NOT CHECKED" and names["images"] == "NOT CHECKED"
     outcomes = {r["id"]: r["outcome"] for r in data["results"]}
     assert outcomes["2.14"] == "N/A" and outcomes["5.4"] == "N/A"
 

@@ -96,6 +96,6 @@ def test_output_file_and_nothing_else_written(dockerd: PrivateDaemon, tmp_path: 
     p = run(env_for(dockerd), "bench", "--format", "json", "-o", str(out), cwd=work)
     assert p.returncode == 0, p.stderr
     assert p.stdout == ""
-    assert json.loads(out.read_text())["schema_version"] == 1
+    assert json.loads(out.read_text())["schema_version"] == 2
     assert list(work.iterdir()) == []
     assert sorted(x.name for x in tmp_path.iterdir()) == ["cwd", "report.json"]

@@ -272,7 +272,7 @@ def test_anonymous_tokens_grant_catalog_and_pull(
     assert code == 1
     assert findings(result) == {"registry.anonymous-catalog": "MEDIUM",
                                 "registry.anonymous-pull": "MEDIUM"}
-    assert {f["data"]["via"] for f in result["findings"]} == {"anonymous token"}
+    assert {f["evidence"]["via"] for f in result["findings"]} == {"anonymous token"}
     assert result["facts"]["auth"] == "bearer"
     assert result["facts"]["token_realm"] == tokens.realm
     assert result["facts"]["repositories"] == ["tok/app"]

@@ -40,8 +40,8 @@ def test_incomplete_daemon_image_fails_image_and_audit_gates(
     try:
         gated = dockguard(env, "audit", "--format", "json", "-q", "--no-registries", "--fail-on", "CRITICAL")
         assert gated.returncode == 2, gated.stderr
-        assert "image scan incomplete or failed for dg-incomplete:1" in gated.stderr
-        sections = {s["name"]: s for s in json.loads(gated.stdout)["sections"]}
+        assert "cannot be decided" in gated.stderr and "image:dg-incomplete:1: INCOMPLETE" in gated.stderr
+        sections = {n["part"]: n for n in json.loads(gated.stdout)["notes"]}
         assert sections["image:dg-incomplete:1"]["status"] == "INCOMPLETE"
         assert reason in sections["image:dg-incomplete:1"]["reason"]
         plain = dockguard(env, "audit", "--format", "json", "-q", "--no-registries")

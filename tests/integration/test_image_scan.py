@@ -169,8 +169,8 @@ def test_scan_finds_pypa_advisories(pyapp: str, save_tar: Path, env: dict[str, s
         doc = json.loads(r.stdout)
         seen: dict[str, tuple[str, str | None]] = {}
         for v in doc["vulnerabilities"]:
-            for vid in [v["id"], *v["data"]["aliases"]]:
-                seen[vid] = (v["data"]["package"], v["data"]["fixed"])
+            for vid in [v["id"], *v["vulnerability"]["aliases"]]:
+                seen[vid] = (v["package"]["name"], v["vulnerability"]["fixed"])
         missing = {k: e for k, e in expected.items() if seen.get(k) != e}
         assert not missing, f"missing or wrong: {missing}"
         config_ids = {f["id"] for f in doc["config"]}
@@ -190,7 +190,7 @@ def test_ignore_file_and_sarif(pyapp: str, env: dict[str, str], tmp_path: Path, 
     first = json.loads(r.stdout)["vulnerabilities"][0]
     ignore = tmp_path / "ignore.yaml"
     ignore.write_text(yaml.safe_dump({"suppressions": [
-        {"id": first["id"], "purl": first["data"]["purl"], "reason": "accepted",
+        {"id": first["id"], "purl": first["package"]["purl"], "reason": "accepted",
          "expires": "2999-01-01"},
         {"id": "CVE-*", "reason": "old entry", "expires": "2000-01-01"},
     ]}))
@@ -263,7 +263,7 @@ def test_debian_rootfs_from_host_status(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["image"]["os"]["version"] == "12"
-    hits = {(v["data"]["package"], v["id"]): v["data"] for v in doc["vulnerabilities"]}
+    hits = {(v["package"]["name"], v["id"]): v["vulnerability"] for v in doc["vulnerabilities"]}
     bsd = hits.get(("bsdutils", "CVE-2024-28085"))
     assert bsd is not None, sorted(hits)
     assert (bsd["installed"], bsd["fixed"], bsd["state"]) == ("2.38.1-5", "2.38.1-5+deb12u1",

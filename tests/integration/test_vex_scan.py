@@ -77,12 +77,12 @@ def test_not_affected_statement_suppresses_one_real_finding(image: str, env: dic
     code, baseline = scan(env)
     assert code == 0
     assert len(baseline) >= 5 and not any(v["suppressed"] for v in baseline)
-    assert {v["data"]["package"] for v in baseline} == {"urllib3"}
+    assert {v["package"]["name"] for v in baseline} == {"urllib3"}
     # The one with the highest severity, so that --fail-on at its level has nothing else to see.
     top = max(baseline, key=lambda v: ["UNKNOWN", "NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL"].index(
         v["severity"]))
-    assert top["severity"] in ("HIGH", "CRITICAL") and top["data"]["aliases"]
-    alias = top["data"]["aliases"][0]
+    assert top["severity"] in ("HIGH", "CRITICAL") and top["vulnerability"]["aliases"]
+    alias = top["vulnerability"]["aliases"][0]
     others_at_level = [v for v in baseline if v["severity"] == top["severity"] and v is not top]
     # Named by an alias, the image by its tag, the package as a versionless purl subcomponent.
     document = write_vex(tmp_path / "vex.json", [{
@@ -95,12 +95,12 @@ def test_not_affected_statement_suppresses_one_real_finding(image: str, env: dic
     assert dockguard(["image", "scan", "--offline", "--fail-on", top["severity"], TAG], env).returncode == 1
     code, vulns = scan(env, "--vex", str(document), "--fail-on", top["severity"])
     assert code == (1 if others_at_level else 0)
-    by_key = {(v["id"], v["data"]["purl"]): v for v in vulns}
+    by_key = {(v["id"], v["package"]["purl"]): v for v in vulns}
     assert len(by_key) == len(vulns) == len(baseline)
-    hit = by_key[(top["id"], top["data"]["purl"])]
+    hit = by_key[(top["id"], top["package"]["purl"])]
     assert hit["suppressed"] == REASON
     untouched = [v for v in vulns if v is not hit]
-    assert untouched == [v for v in baseline if (v["id"], v["data"]["purl"]) != (top["id"], top["data"]["purl"])]
+    assert untouched == [v for v in baseline if (v["id"], v["package"]["purl"]) != (top["id"], top["package"]["purl"])]
 
     table = dockguard(["image", "scan", "--offline", "--vex", str(document), TAG], env)
     assert f"[suppressed: {REASON}]" in table.stdout and "suppressed 1" in table.stdout
@@ -112,7 +112,7 @@ def test_not_affected_statement_suppresses_one_real_finding(image: str, env: dic
 def test_newer_affected_statement_and_other_image(image: str, env: dict[str, str], tmp_path: Path) -> None:
     _, baseline = scan(env)
     target = baseline[0]
-    purl = target["data"]["purl"]
+    purl = target["package"]["purl"]
     fixed = {"vulnerability": {"name": target["id"]}, "products": [{"@id": purl}], "status": "fixed",
              "timestamp": "2024-01-01T00:00:00Z"}
     affected = {"vulnerability": {"name": target["id"]}, "products": [{"@id": purl}], "status": "affected",
@@ -143,7 +143,7 @@ def test_audit_honours_vex(image: str, env: dict[str, str], tmp_path: Path) -> N
     _, baseline = scan(env)
     target = baseline[0]
     document = write_vex(tmp_path / "vex.json", [{
-        "vulnerability": {"name": target["id"]}, "products": [{"@id": target["data"]["purl"]}],
+        "vulnerability": {"name": target["id"]}, "products": [{"@id": target["package"]["purl"]}],
         "status": "not_affected", "impact_statement": "TLS is terminated by the proxy",
     }])
     r = dockguard(["audit", "--format", "json", "-q", "--all-images", "--no-registries", "--vex", str(document)], env)

@@ -9,9 +9,8 @@ from typing import Any
 from dockguard.checks import container_images, container_runtime, security_operations, swarm_configuration
 from dockguard.checks.catalogue import Check
 from dockguard.engine import Context, Options, run_check
-from dockguard.model import CheckResult
+from dockguard.model import CheckResult, CollectionError
 from dockguard.snapshot import (
-    CollectionError,
     ConfigValue,
     ContainerFacts,
     DaemonConfig,

@@ -23,9 +23,10 @@ from dockguard.channel.registry_api import (
     credentials_from_config,
     parse_challenge,
 )
-from dockguard.channel.result import ProbeResult, ProbeStep, StepStatus, render_text
+from dockguard.channel.result import ProbeResult, render_text
 from dockguard.errors import OperationalError, UsageError
 from dockguard.inputs import InputError
+from dockguard.model import ProbeStep, StepStatus
 
 
 def test_parse_challenge_quoting_and_forms() -> None:

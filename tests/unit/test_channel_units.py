@@ -25,9 +25,9 @@ from dockguard.channel.registry_api import (
     parse_reference,
     select_platform,
 )
-from dockguard.channel.result import ProbeResult, ProbeStep, StepStatus, exit_code
+from dockguard.channel.result import ProbeResult, exit_code
 from dockguard.errors import UsageError
-from dockguard.model import Finding, Severity
+from dockguard.model import Finding, FindingKind, ProbeStep, Severity, StepStatus
 from dockguard.snapshot import ConfigValue, DaemonConfig, DaemonFacts, FileFact, HostFacts, IndexConfig
 
 D = "sha256:" + "a" * 64
@@ -268,7 +268,7 @@ def test_parse_endpoint_rejects(text: str) -> None:
 
 
 def test_exit_codes() -> None:
-    high = Finding("x", "endpoint", Severity.HIGH, "t", "o")
+    high = Finding("x", FindingKind.ENDPOINT, Severity.HIGH, "t", "o")
     done = ProbeStep("s", StepStatus.COMPLETED)
     failed = ProbeStep("s", StepStatus.FAILED, "refused")
     assert exit_code(ProbeResult("t", "endpoint", (done,), (high,)), None) == 0

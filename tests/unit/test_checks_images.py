@@ -11,8 +11,8 @@ from dockguard.checks.container_images import (
     parse_history,
     update_alone,
 )
-from dockguard.model import Outcome
-from dockguard.snapshot import CollectionError, HistoryEntry
+from dockguard.model import CollectionError, Outcome
+from dockguard.snapshot import HistoryEntry
 
 from .factories_4567 import container, history, image, objs, run, snapshot
 

@@ -10,10 +10,9 @@ import pytest
 from dockguard.checks.catalogue import check, manual, normalise_id, select
 from dockguard.engine import Context, FactsMissing, Options, evaluate, per_object
 from dockguard.errors import OperationalError, UsageError
-from dockguard.model import Detail, Evaluation, Outcome, Severity
+from dockguard.model import CollectionError, Detail, Evaluation, Outcome, Severity
 from dockguard.snapshot import (
     AuditFacts,
-    CollectionError,
     ConfigValue,
     ContainerFacts,
     DaemonConfig,

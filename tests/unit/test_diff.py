@@ -10,7 +10,7 @@ import pytest
 
 from dockguard.cli import main
 from dockguard.commands import diff
-from dockguard.model import Detail, Finding, Outcome, Report, Severity
+from dockguard.model import Detail, Finding, FindingKind, Outcome, Report, Severity
 from dockguard.report import json as json_report
 from dockguard.report import load
 from tests.report_sample import EVIL, sample_report
@@ -35,7 +35,7 @@ def _later(report: Report) -> Report:
         results.append(r)
     findings = [f for f in report.findings if f.id != "CVE-2022-37434"]
     findings.append(
-        Finding(id="CVE-2024-2511", kind="vulnerability", severity=Severity.MEDIUM,
+        Finding(id="CVE-2024-2511", kind=FindingKind.VULNERABILITY, severity=Severity.MEDIUM,
                 title="openssl unbounded memory growth", obj="image:app:1.0")
     )
     return dataclasses.replace(report, results=tuple(results), findings=tuple(findings))
@@ -46,7 +46,8 @@ def test_loader_round_trips_the_json_report() -> None:
     loaded = load.loads(json_report.render(report))
     assert loaded.results == report.results
     assert loaded.findings == report.findings
-    assert loaded.sections == report.sections
+    assert loaded.notes == report.notes
+    assert loaded.source == report.source
     assert loaded.tool_version == report.tool_version
     assert loaded.started == report.started
     assert loaded.classic_score == report.classic_score
@@ -57,10 +58,10 @@ def test_loader_round_trips_the_json_report() -> None:
     [
         ("[]", "$: expected an object, got list"),
         ("{}", "not a dockguard JSON report (no schema_version"),
-        ('{"schema_version": 2}', "unsupported schema_version 2"),
+        ('{"schema_version": 3}', "unsupported schema_version 3"),
         ('{"schema_version": 1, "results": [{"id": "1"}]}', "$.results[0]: missing key"),
         (
-            '{"schema_version": 1, "findings": [{"id": "x", "kind": "v", "severity": "BAD"}]}',
+            '{"schema_version": 1, "findings": [{"id": "x", "kind": "vulnerability", "severity": "BAD"}]}',
             "$.findings[0].severity: 'BAD' is not one of CRITICAL",
         ),
         ('{"schema_version": 1, "results": {}}', "$.results: expected a list"),

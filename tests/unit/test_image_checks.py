@@ -97,9 +97,9 @@ def test_config_checks(tmp_path: Path) -> None:
     assert "IMG-LATEST-TAG" in by_id
     assert sorted(by_id["IMG-SETUID"]) == ["setgid file /usr/bin/wall", "setuid file /usr/bin/passwd"]
     assert by_id["IMG-WORLD-WRITABLE-DIR"] == ["World-writable directory without sticky bit /data"]
-    secret_locs = sorted(f.data["location"] for f in findings if f.id == "IMG-SECRET")
+    secret_locs = sorted(f.fact("location") for f in findings if f.id == "IMG-SECRET")
     assert secret_locs == ["file:/app/settings.py:1", "file:/root/.aws/credentials:1"]
-    assert "django-insecure" not in json.dumps([f.data for f in findings])
+    assert "django-insecure" not in json.dumps([f.evidence for f in findings])
 
     ok = _image(tmp_path, {"User": "app", "Healthcheck": {"Test": ["CMD", "true"]}},
                 [{"created_by": "ADD rootfs.tar /"}, {"created_by": "RUN apt-get update && "

@@ -161,7 +161,7 @@ def test_findings_of_one_kind_are_grouped(tmp_path: Path) -> None:
     inv = build_inventory(open_target(str(path)))
     findings = check_image(inv, "image:x", limit=10)
     updates = [f for f in findings if f.id == "IMG-UPDATE-ALONE"]
-    assert len(updates) == 11 and updates[-1].data["grouped"] == 110
+    assert len(updates) == 11 and updates[-1].fact("grouped") == "110"
     assert updates[-1].title == "… and 110 more IMG-UPDATE-ALONE findings (not listed one by one)"
 
 

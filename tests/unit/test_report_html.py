@@ -17,12 +17,24 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from dockguard.model import CheckResult, Detail, Outcome, Report, Severity
+from dockguard.model import (
+    CheckResult,
+    CollectionError,
+    Detail,
+    Outcome,
+    PackageRef,
+    Report,
+    ReportSource,
+    Severity,
+    Surface,
+)
 from dockguard.report import html, score
 from dockguard.report import json as json_report
 from dockguard.report._labels import section_title
 from tests.conftest import REPO
 from tests.report_sample import EVIL, EVIL_ATTR, EVIL_JSON, meta, sample_report
+
+SRC = ReportSource(Surface.BENCH)
 
 
 class _Collect(HTMLParser):
@@ -119,7 +131,7 @@ def test_embedded_json_is_the_report(parsed: _Collect) -> None:
     assert attrs.get("id") == "dockguard-data"
     assert "</" not in data and "<" not in data
     assert json.loads(data) == json.loads(json_report.render(sample_report()))
-    assert EVIL_JSON in json.loads(data)["source"]["label"]
+    assert EVIL_JSON in json.loads(data)["source"]["target"]
 
 
 def test_json_for_script_escapes_everything_that_could_end_the_element() -> None:
@@ -167,7 +179,7 @@ def test_javascript_references_are_not_links() -> None:
 
 
 def test_empty_report_renders() -> None:
-    page = html.render(Report(tool_version="0.1.0", started=0.0, finished=0.0))
+    page = html.render(Report(tool_version="0.1.0", started=0.0, finished=0.0, source=SRC))
     assert "No checks were run." in page and "No findings." in page
     assert 'id="score">100<' in page
 
@@ -256,8 +268,8 @@ def _poison(value: object, path: str) -> object:
 def test_every_report_string_is_escaped_wherever_it_is_printed() -> None:
     report = dataclasses.replace(
         sample_report(),
-        source={"hostname": "h", "docker_host": "unix:///x", "target": "t"},
-        collection_errors=({"<xq>key": "value"},),
+        source=ReportSource(Surface.AUDIT, hostname="h", docker_host="unix:///x", target="t"),
+        collection_errors=(CollectionError("host", "/etc", "value"),),
     )
     poisoned = _poison(report, "r")
     assert isinstance(poisoned, Report)
@@ -268,10 +280,10 @@ def test_every_report_string_is_escaped_wherever_it_is_printed() -> None:
     # the poison is visible as text from every part of the report the page prints
     for path in ("r.results[8].details[1].obj", "r.results[0].meta.title", "r.results[2].details[0].value",
                  "r.results[6].suppressed", "r.results[1].meta.remediation", "r.findings[0].description",
-                 "r.findings[0].data.package", "r.findings[0].data.purl", "r.findings[0].obj",
-                 "r.findings[4].suppressed", "r.sections[0].reason", "r.source.hostname", "r.tool_version"):
+                 "r.findings[0].package.name", "r.findings[0].package.purl", "r.findings[0].obj",
+                 "r.findings[4].suppressed", "r.notes[0].reason", "r.source.hostname", "r.tool_version",
+                 "r.collection_errors[0].target"):
         assert path in shown, path
-    assert "collection: <xq>key: " in text
     # titles (tooltips) decode back to the poisoned value too
     titles = {a.attrs.get("title") for a in _tree(page).find_all("span", "suppressed")}
     assert '<xq data-p="r.results[6].suppressed">content trust is not used in this lab (SEC-42)' in titles
@@ -312,16 +324,17 @@ def test_templates_are_package_data() -> None:
         assert any(fnmatch.fnmatch(relative, p) for p in patterns), relative
 
 
-def test_finding_facts_is_the_one_reader_of_finding_data() -> None:
+def test_finding_facts_is_the_one_reader_of_package_facts() -> None:
     finding = sample_report().findings[0]
     facts = html.finding_facts(finding)
     assert (facts.package, facts.installed, facts.fixed) == ("openssl", "1.1.1n-0+deb11u3", "1.1.1n-0+deb11u4")
     assert facts.location == "image:app:1.0//var/lib/dpkg/status"
-    other = dataclasses.replace(finding, data={"name": "zlib", "version": 7, "fixed": ""})
+    other = dataclasses.replace(finding, path="", package=PackageRef("zlib", "7", "deb"), vulnerability=None)
     assert html.finding_facts(other) == html.FindingFacts("zlib", "7", "", "", "image:app:1.0")
-    # nothing else in the module reads Finding.data (so retyping it touches one function)
+    # nothing else in the module reads a finding's package facts or location
     rest = inspect.getsource(html).replace(inspect.getsource(html.finding_facts), "")
-    for reader in ("data_str(", "finding_location(", "finding_path(", "finding_purl(", ".data.", ".data["):
+    readers = ("package_facts(", "finding_location(", "finding_path(", "finding_purl(", ".package.", ".vulnerability.")
+    for reader in readers:
         assert reader not in rest, reader
 
 
@@ -333,7 +346,7 @@ def _check_report(failing: int, passing: int = 1) -> Report:
         Detail(f"container:ok{i}", "fine", Outcome.PASS) for i in range(passing))
     result = CheckResult(meta("5.4", "Ensure that privileged containers are not used", Severity.HIGH),
                          Outcome.WARN, details)
-    return Report(tool_version="0.1.0", started=0.0, finished=0.0, results=(result,))
+    return Report(tool_version="0.1.0", started=0.0, finished=0.0, source=SRC, results=(result,))
 
 
 def _row(page: str, check_id: str) -> _Node:

@@ -8,10 +8,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from dockguard.model import Report
+from dockguard.model import Report, ReportSource, Surface
 from dockguard.report import sarif
 from tests.conftest import REFERENCE
 from tests.report_sample import EVIL, EVIL_ATTR, EVIL_JSON, sample_report
+
+SRC = ReportSource(Surface.BENCH)
 
 SCHEMA_PATH = REFERENCE / "sarif" / "sarif-schema-2.1.0.json"
 
@@ -44,7 +46,7 @@ def test_sample_validates_against_official_schema(
 
 
 def test_empty_report_validates(validator: jsonschema.Draft4Validator) -> None:
-    log = json.loads(sarif.render(Report(tool_version="0.1.0", started=0.0, finished=1.0)))
+    log = json.loads(sarif.render(Report(tool_version="0.1.0", started=0.0, finished=1.0, source=SRC)))
     validator.validate(log)
     assert log["runs"][0]["results"] == []
     assert log["runs"][0]["tool"]["driver"]["rules"] == []
@@ -112,7 +114,7 @@ def test_results_levels_and_logical_locations(log: dict[str, Any]) -> None:
     assert loc["physicalLocation"]["artifactLocation"]["uri"] == (
         "usr/lib/x86_64-linux-gnu/libz.so.1.2.11"
     )
-    assert zlib["properties"]["fixed_version"] == "1:1.2.11.dfsg-2+deb11u2"
+    assert zlib["properties"]["fixed"] == "1:1.2.11.dfsg-2+deb11u2"
     assert _results(log, "CVE-2021-42386")[0]["level"] == "note"
     audit = _results(log, "1.1.3")[0]["locations"][0]
     assert audit["physicalLocation"]["artifactLocation"]["uri"] == "usr/bin/dockerd"
@@ -143,7 +145,7 @@ def test_errors_and_skipped_sections_become_notifications(log: dict[str, Any]) -
     error = next(n for n in notes if n.get("associatedRule", {}).get("id") == "3.17")
     assert error["level"] == "error"
     assert "Permission denied" in error["message"]["text"]
-    assert any(n["message"]["text"].startswith("registry: skipped") for n in notes)
+    assert any(n["message"]["text"].startswith("registry: N/A") for n in notes)
 
 
 def test_attacker_strings_round_trip_exactly(log: dict[str, Any]) -> None:

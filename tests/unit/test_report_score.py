@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from dockguard.model import CheckResult, Finding, Outcome, Report, Severity
+from dockguard.model import CheckResult, Finding, FindingKind, Outcome, Report, ReportSource, Severity, Surface
 from dockguard.report import score
 from tests.report_sample import meta, sample_report
 
+SRC = ReportSource(Surface.BENCH)
+
 
 def _report(results: list[CheckResult] = [], findings: list[Finding] = []) -> Report:  # noqa: B006
-    return Report(tool_version="t", started=0.0, finished=0.0, results=tuple(results),
+    return Report(tool_version="t", started=0.0, finished=0.0, source=SRC, results=tuple(results),
                   findings=tuple(findings))
 
 
@@ -20,7 +22,7 @@ def _check(outcome: Outcome, severity: Severity, *, scored: bool = True,
 
 
 def _finding(severity: Severity, suppressed: str | None = None) -> Finding:
-    return Finding("CVE-1", "vulnerability", severity, "t", "image:x", suppressed=suppressed)
+    return Finding("CVE-1", FindingKind.VULNERABILITY, severity, "t", "image:x", suppressed=suppressed)
 
 
 def test_clean_and_empty_reports_score_100() -> None:

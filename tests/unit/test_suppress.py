@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from dockguard import suppress
 from dockguard.cli import main
 from dockguard.inputs import InputError
-from dockguard.model import Outcome
+from dockguard.model import FindingKind, Outcome, VulnerabilityInfo, VulnState
 from dockguard.report import sarif
 from tests.report_sample import EVIL, sample_report
 
@@ -142,11 +143,12 @@ def test_path_scope_matches_file_objects_of_checks() -> None:
 
 def test_alias_matches() -> None:
     base = sample_report()
+    vuln = VulnerabilityInfo(state=VulnState.AFFECTED, installed="1", aliases=("CVE-2023-0286",))
     finding = base.findings[0].__class__(
-        id="DSA-5343-1", kind="vulnerability", severity=base.findings[0].severity, title="t",
-        obj="image:app:1.0", data={"aliases": ["CVE-2023-0286"]},
+        id="DSA-5343-1", kind=FindingKind.VULNERABILITY, severity=base.findings[0].severity, title="t",
+        obj="image:app:1.0", vulnerability=vuln,
     )
-    report = base.__class__(tool_version="x", started=0, finished=0, findings=(finding,))
+    report = dataclasses.replace(base, results=(), findings=(finding,))
     entries = suppress.parse("suppressions:\n  - {id: CVE-2023-0286, reason: r}\n")
     assert suppress.apply(report, entries, today=TODAY).findings[0].suppressed == "r"
 
@@ -164,7 +166,7 @@ def test_expired_entries_warn_and_do_not_apply() -> None:
     assert warnings == [
         "suppression 2.2 expired on 2025-12-31 and is ignored (reason was: old exception)"
     ]
-    assert [s.reason for s in report.sections if s.name == "suppressions"] == warnings
+    assert [n.reason for n in report.notes if n.part == "suppressions"] == warnings
 
 
 def test_suppressed_results_stay_in_report_and_in_sarif() -> None:

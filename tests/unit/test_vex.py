@@ -11,7 +11,19 @@ import pytest
 from dockguard import vex
 from dockguard.image.purl import make_purl
 from dockguard.inputs import InputError
-from dockguard.model import Finding, Report, Severity
+from dockguard.model import (
+    Finding,
+    FindingKind,
+    PackageRef,
+    Report,
+    ReportSource,
+    Severity,
+    Surface,
+    VulnerabilityInfo,
+    VulnState,
+)
+
+SRC = ReportSource(Surface.BENCH)
 
 CTX = "https://openvex.dev/ns/v0.2.0"
 URLLIB3 = make_purl("pypi", "urllib3", "1.24.1")
@@ -21,8 +33,9 @@ IMAGE_ID = "sha256:" + "ab" * 32
 
 def finding(fid: str, purl: str, aliases: tuple[str, ...] = (), obj: str = "image:app:1.0") -> Finding:
     return Finding(
-        id=fid, kind="vulnerability", severity=Severity.HIGH, title=fid, obj=obj,
-        data={"purl": purl, "aliases": list(aliases), "package": purl.split("/")[1].split("@")[0]},
+        id=fid, kind=FindingKind.VULNERABILITY, severity=Severity.HIGH, title=fid, obj=obj,
+        package=PackageRef(name=purl.split("/")[1].split("@")[0], version="", type="pypi", purl=purl),
+        vulnerability=VulnerabilityInfo(state=VulnState.AFFECTED, installed="", aliases=aliases),
     )
 
 
@@ -41,7 +54,7 @@ def stmt(name: str, products: list[Any], status: str = "not_affected", **extra: 
 
 
 def applied(text: str, *findings: Finding, refs: tuple[str, ...] = ()) -> list[str | None]:
-    report = Report(tool_version="t", started=0, finished=0, findings=findings)
+    report = Report(tool_version="t", started=0, finished=0, source=SRC, findings=findings)
     return [f.suppressed for f in vex.apply(report, vex.parse(text, "v.json"), refs).findings]
 
 
@@ -183,7 +196,7 @@ def test_newest_statement_wins_document_order_breaks_ties() -> None:
 
 def test_affected_and_under_investigation_change_nothing() -> None:
     f = finding("CVE-1", URLLIB3)
-    report = Report(tool_version="t", started=0, finished=0, findings=(f,))
+    report = Report(tool_version="t", started=0, finished=0, source=SRC, findings=(f,))
     for status in ("affected", "under_investigation"):
         out = vex.apply(report, vex.parse(doc(stmt("CVE-1", [URLLIB3], status=status))))
         assert out.findings == (f,)
@@ -193,8 +206,8 @@ def test_existing_suppressions_and_other_kinds_are_kept() -> None:
     import dataclasses
 
     ignored = dataclasses.replace(finding("CVE-1", URLLIB3), suppressed="accepted (SEC-1)")
-    config = Finding(id="CVE-1", kind="image-config", severity=Severity.LOW, title="x", obj="image:app:1.0",
-                     data={"purl": URLLIB3})
+    config = Finding(id="CVE-1", kind=FindingKind.IMAGE_CONFIG, severity=Severity.LOW, title="x",
+                     obj="image:app:1.0", package=PackageRef(name="urllib3", version="", type="pypi", purl=URLLIB3))
     assert applied(doc(stmt("CVE-1", [URLLIB3], status="fixed")), ignored, config) == ["accepted (SEC-1)", None]
 
 
@@ -203,6 +216,6 @@ def test_statements_across_files_keep_command_line_order(tmp_path: Path) -> None
     first.write_text(doc(stmt("CVE-1", [URLLIB3], status="fixed")))
     second.write_text(doc(stmt("CVE-1", [URLLIB3], status="affected")))
     f = finding("CVE-1", URLLIB3)
-    report = Report(tool_version="t", started=0, finished=0, findings=(f,))
+    report = Report(tool_version="t", started=0, finished=0, source=SRC, findings=(f,))
     assert vex.apply(report, vex.load_all([second, first])).findings[0].suppressed == "VEX fixed"
     assert vex.apply(report, vex.load_all([first, second])).findings[0].suppressed is None

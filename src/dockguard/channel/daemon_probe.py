@@ -26,12 +26,12 @@ from urllib.parse import urlsplit
 
 from dockguard.channel import tlsprobe
 from dockguard.channel.bounded_http import Deadline, deadline_seconds, shown
-from dockguard.channel.result import ProbeResult, StepLog, StepStatus, make_finding
+from dockguard.channel.result import ProbeResult, StepLog, make_finding
 from dockguard.errors import UsageError
-from dockguard.model import Finding, Severity
+from dockguard.model import Finding, FindingKind, Severity, StepStatus, evidence
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
-KIND = "endpoint"
+KIND = FindingKind.ENDPOINT
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ def _probe_unix(endpoint: DaemonEndpoint, log: StepLog, timeout: float) -> None:
                 obj,
                 description="Members of the socket's group can control the daemon.",
                 remediation="Keep the group to the administrators who need it.",
-                data={"members": list(members)},
+                evidence=evidence(members=list(members)),
             )
         )
     try:
@@ -316,7 +316,7 @@ def _probe_tcp_steps(
                     "root on the host.",
                     remediation="Listen on TCP only with --tlsverify and certificates "
                     "(`dockguard daemon tls-init`), or not at all.",
-                    data={"status": answer.status},
+                    evidence=evidence(status=answer.status),
                 )
             )
             log.skip_rest(_TCP_STEPS, "the endpoint speaks plain HTTP")
@@ -345,7 +345,7 @@ def _probe_tcp_steps(
                 description="The daemon runs with --tls but not --tlsverify; TLS only encrypts, "
                 "anyone who can reach the port controls the daemon.",
                 remediation="Run dockerd with --tlsverify and --tlscacert.",
-                data={"status": anon.answer.status, "tls_version": anon.version},
+                evidence=evidence(status=anon.answer.status, tls_version=anon.version),
             )
         )
     elif anon.outcome in _REFUSED:

@@ -13,11 +13,11 @@ import posixpath
 from typing import Any
 
 from dockguard.channel.result import make_finding
-from dockguard.model import Finding, Severity
+from dockguard.model import Finding, FindingKind, Severity, evidence
 from dockguard.snapshot import DaemonFacts, FileFact, HostFacts
 
 CERTS_D = "/etc/docker/certs.d"
-KIND = "registry"
+KIND = FindingKind.REGISTRY
 
 
 def _finding(code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:
@@ -72,7 +72,7 @@ def insecure_registry_findings(daemon: DaemonFacts) -> list[Finding]:
             + (" The range covers a large network." if wide else ""),
             remediation="Serve the registry over TLS with a trusted certificate (certs.d) and "
             "remove it from insecure-registries.",
-            data={"entry": entry, "source": source},
+            evidence=evidence(entry=entry, source=source),
         ))
     return out
 
@@ -89,7 +89,7 @@ def mirror_findings(daemon: DaemonFacts) -> list[Finding]:
             f"registry mirror {m} is plain HTTP",
             f"daemon:registry-mirrors:{m}",
             remediation="Use an https:// mirror.",
-            data={"mirror": m},
+            evidence=evidence(mirror=m),
         )
         for m in sorted(mirrors)
         if m.lower().startswith("http://")

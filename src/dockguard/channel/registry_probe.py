@@ -48,9 +48,9 @@ from dockguard.channel.registry_api import (
 from dockguard.channel.result import ProbeResult, StepLog, make_finding
 from dockguard.errors import OperationalError, UsageError
 from dockguard.inputs import InputError, parse_json
-from dockguard.model import Finding, Severity
+from dockguard.model import Finding, FindingKind, Severity, evidence
 
-KIND = "registry"
+KIND = FindingKind.REGISTRY
 PUSH_REPOSITORY = "dockguard-probe/push-test"
 MAX_BODY = 1024 * 1024
 """Bytes read from one 2xx answer (catalog, tags, token); other answers' bodies are not read."""
@@ -392,7 +392,7 @@ def _api_steps(
             f"the token realm is plain HTTP: {shown(realm)}", obj,
             description="Clients send their credentials to the token server unencrypted.",
             remediation="Serve the token service over https and set auth.token.realm to it.",
-            data={"realm": shown(realm)},
+            evidence=evidence(realm=shown(realm)),
         ))
 
     # The given credentials: only in requests that verify TLS (or to an allowed loopback).
@@ -468,7 +468,7 @@ def _api_steps(
             "anonymous-catalog", Severity.MEDIUM,
             f"anyone can list the repositories ({via})", obj,
             remediation="Require authentication for the catalog (registry:catalog:*).",
-            data={"via": via, "repositories": repos[:20]},
+            evidence=evidence(via=via, repositories=repos[:20]),
         ))
     else:
         log.completed("anonymous-catalog", f"refused: HTTP {code}")
@@ -504,7 +504,7 @@ def _api_steps(
                 f"anyone can list tags and pull from {repo} ({via})", obj,
                 description="Fine for a public registry; a leak for a private one.",
                 remediation="Require authentication for pull if the images are not public.",
-                data={"via": via, "repository": repo, "detail": tag_note},
+                evidence=evidence(via=via, repository=repo, detail=tag_note),
             ))
 
     # Push: only when asked, since it touches the registry.
@@ -524,7 +524,7 @@ def _api_steps(
             description="An anonymous client started a blob upload: anyone can replace "
             "images that others pull.",
             remediation="Require authentication for push.",
-            data={"via": via, "repository": push_repo},
+            evidence=evidence(via=via, repository=push_repo),
         ))
     else:
         log.completed("anonymous-push", f"refused: HTTP {code}")

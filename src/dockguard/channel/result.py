@@ -8,31 +8,13 @@ clean one, which is why findings and steps are kept apart.
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockguard.model import Finding, Severity
+from dockguard.model import Finding, FindingKind, ProbeStep, Severity, StepStatus
 from dockguard.serial import to_jsonable
-
-
-class StepStatus(enum.StrEnum):
-    """What became of one probe step."""
-
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    SKIPPED = "SKIPPED"
-
-
-@dataclass(frozen=True)
-class ProbeStep:
-    """One probe step: its name, status and, unless it completed cleanly, why."""
-
-    name: str
-    status: StepStatus
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,7 +49,7 @@ class ProbeResult:
         return max((f.severity for f in self.findings), key=lambda s: s.rank)
 
 
-def make_finding(kind: str, code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:
+def make_finding(kind: FindingKind, code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:
     """A channel finding with the id ``<kind>.<code>`` (e.g. ``registry.plain-http``)."""
     return Finding(id=f"{kind}.{code}", kind=kind, severity=severity, title=title, obj=obj, **kw)
 
@@ -120,7 +102,11 @@ class StepLog:
 
 def result_to_json(result: ProbeResult) -> str:
     """Indented JSON for ``--format json``."""
-    return json.dumps(to_jsonable(result), indent=2, sort_keys=True, default=str)
+    from dockguard.report.json import finding_dict
+
+    doc = to_jsonable(result)
+    doc["findings"] = [finding_dict(f) for f in result.findings]
+    return json.dumps(doc, indent=2, sort_keys=True, default=str)
 
 
 def _clean(text: str) -> str:

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dockguard.channel.bounded_http import Deadline, deadline_seconds
-from dockguard.model import Finding, Severity
+from dockguard.model import Finding, FindingKind, Severity, evidence
 
 TLS_VERSIONS: tuple[str, ...] = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 """Protocol versions tried one at a time, oldest first."""
@@ -366,7 +366,7 @@ def throwaway_client(directory: Path) -> ClientCert:
     return ClientCert(str(files.client_cert), str(files.client_key))
 
 
-def version_findings(versions: dict[str, str], obj: str, kind: str) -> list[Finding]:
+def version_findings(versions: dict[str, str], obj: str, kind: FindingKind) -> list[Finding]:
     """HIGH when TLS 1.0 or 1.1 is accepted."""
     old = [v for v in ("TLSv1.0", "TLSv1.1") if versions.get(v) == "accepted"]
     if not old:
@@ -380,7 +380,7 @@ def version_findings(versions: dict[str, str], obj: str, kind: str) -> list[Find
             obj=obj,
             description="TLS 1.0 and 1.1 are deprecated (RFC 8996).",
             remediation="Set the minimum TLS version to 1.2.",
-            data={"versions": versions},
+            evidence=evidence(versions=versions),
         )
     ]
 
@@ -518,7 +518,7 @@ def _key(key: Any) -> tuple[str, int]:
     return type(key).__name__, 0
 
 
-def certificate_findings(info: CertInfo, host: str, obj: str, kind: str) -> list[Finding]:
+def certificate_findings(info: CertInfo, host: str, obj: str, kind: FindingKind) -> list[Finding]:
     """Findings about a server certificate presented for `host`."""
     out: list[Finding] = []
 
@@ -531,7 +531,7 @@ def certificate_findings(info: CertInfo, host: str, obj: str, kind: str) -> list
                 title=title,
                 obj=obj,
                 remediation=remediation,
-                data={"subject": info.subject, "not_after": info.not_after, **data},
+                evidence=evidence(subject=info.subject, not_after=info.not_after, **data),
             )
         )
 
@@ -628,7 +628,7 @@ def verify_chain(
 
 
 def chain_finding(
-    a: TlsAttempt, cafile: str | None, obj: str, kind: str, leaf: CertInfo | None = None
+    a: TlsAttempt, cafile: str | None, obj: str, kind: FindingKind, leaf: CertInfo | None = None
 ) -> Finding | None:
     """A finding when the certificate chain does not verify.
 
@@ -650,5 +650,5 @@ def chain_finding(
         title=f"server certificate chain does not verify against {anchor}: {message}",
         obj=obj,
         remediation="Serve the full chain issued by the CA your clients trust.",
-        data={"verify_message": message},
+        evidence=evidence(verify_message=message),
     )

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dockguard.errors import OperationalError
+from dockguard.model import CollectionError
 from dockguard.snapshot import (
-    CollectionError,
     ContainerFacts,
     DaemonFacts,
     DeviceMapping,

@@ -14,7 +14,8 @@ from dockguard.collect.docker_api import collect_api, connect, default_docker_ho
 from dockguard.collect.endpoint_probes import probe_endpoints, tcp_targets
 from dockguard.collect.host_facts import collect_host, container_processes, swarm_listen_addresses
 from dockguard.errors import DockguardError
-from dockguard.snapshot import CollectionError, ContainerFacts, ProcessFact, Snapshot
+from dockguard.model import CollectionError
+from dockguard.snapshot import ContainerFacts, ProcessFact, Snapshot
 
 ENV_KEYS = ("DOCKER_CONTENT_TRUST", "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 

@@ -24,9 +24,9 @@ from dockguard.collect.daemon_config import (
     parse_flags,
 )
 from dockguard.collect.hostfs import HostFS, parse_group, parse_passwd
+from dockguard.model import CollectionError
 from dockguard.snapshot import (
     AuditFacts,
-    CollectionError,
     DaemonConfig,
     FileFact,
     GroupFact,

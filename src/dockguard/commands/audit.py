@@ -13,8 +13,9 @@ import sys
 import time
 from typing import Any
 
-from dockguard.commands.common import add_connection_args, check_outputs, collect_options, parse_fail_on, write_output
+from dockguard.commands.common import add_connection_args, check_outputs, collect_options, write_output
 from dockguard.errors import DockguardError
+from dockguard.exit_policy import exit_code, parse_fail_on
 from dockguard.report.formats import FORMATS
 from dockguard.suppress import add_argument as add_suppressions_argument
 from dockguard.vex import add_argument as add_vex_argument
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from dockguard.collect.docker_api import default_docker_host
     from dockguard.collect.gather import collect_snapshot
     from dockguard.engine import Options, evaluate
-    from dockguard.model import Finding, Outcome, Section
+    from dockguard.model import Finding, NoteStatus, ReportNote, Surface
     from dockguard.report.formats import RenderOptions, render
     from dockguard.report.text import TextOptions
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     say = _Steps(args.quiet)
     started = time.time()
     docker_host = args.docker_host or default_docker_host()
-    sections: list[Section] = []
+    sections: list[ReportNote] = []
     findings: list[Finding] = []
     options = collect_options(args, docker_host)
 
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         daemon_ok = True
     except DockguardError as exc:
         snapshot = _host_only_snapshot(options, str(exc))
-        sections.append(Section("daemon", "N/A", str(exc)))
+        sections.append(ReportNote("daemon", NoteStatus.NOT_CHECKED, str(exc)))
         daemon_ok = False
 
     say("probing the daemon socket")
@@ -104,41 +105,28 @@ def run(args: argparse.Namespace) -> int:
 
     image_scans: dict[str, Any] = {}
     if args.no_images:
-        sections.append(Section("images", "N/A", "skipped (--no-images)"))
+        sections.append(ReportNote("images", NoteStatus.NOT_APPLICABLE, "skipped (--no-images)"))
     elif not daemon_ok:
-        sections.append(Section("images", "N/A", "the daemon is unreachable: no image to scan"))
+        sections.append(ReportNote("images", NoteStatus.NOT_CHECKED, "the daemon is unreachable: no image to scan"))
     else:
         image_scans = _scan_images(args, snapshot, docker_host, findings, sections, say, statements)
 
     if args.no_registries:
-        sections.append(Section("registries", "N/A", "skipped (--no-registries)"))
+        sections.append(ReportNote("registries", NoteStatus.NOT_APPLICABLE, "skipped (--no-registries)"))
     elif snapshot.daemon is not None:
         _probe_registries(snapshot, findings, sections, say)
 
     say("evaluating the CIS Docker Benchmark")
     extras = check_extras(snapshot, image_scans)
     opts = Options(trusted_users=tuple(u for u in args.trusted_users.split(",") if u), extras=extras)
-    report = evaluate(snapshot, catalogue(), opts, started=started)
-    report = replace(report, findings=tuple(findings), sections=tuple(sections))
+    report = evaluate(snapshot, catalogue(), opts, started=started, surface=Surface.AUDIT)
+    report = replace(report, findings=tuple(findings), notes=tuple(sections))
     report = suppress.apply_file(report, args.suppressions)
 
     colour = not args.output and sys.stdout.isatty()
     write_output(render(report, args.format, RenderOptions(TextOptions(colour=colour))), args.output)
     say(f"done: {len(report.results)} checks, {len(report.findings)} findings")
-    if fail_on is None:
-        return 0
-    unscanned = [n for n, scan in image_scans.items() if scan.get("error") or scan.get("incomplete")]
-    if unscanned:
-        # A gate never passes on an image that was not read in full (see the image sections).
-        print(f"dockguard: error: image scan incomplete or failed for {', '.join(sorted(unscanned)[:5])}: "
-              "--fail-on cannot pass", file=sys.stderr)
-        return 2
-    bad_finding = any(f.severity.rank >= fail_on.rank for f in report.findings if not f.suppressed)
-    bad_check = any(
-        r.outcome is Outcome.WARN and r.meta.scored and not r.suppressed and r.meta.severity.rank >= fail_on.rank
-        for r in report.results
-    )
-    return 1 if bad_finding or bad_check else 0
+    return exit_code(report, fail_on)
 
 
 def _host_only_snapshot(options: Any, reason: str) -> Any:
@@ -147,7 +135,8 @@ def _host_only_snapshot(options: Any, reason: str) -> Any:
 
     from dockguard import __version__
     from dockguard.collect.host_facts import collect_host
-    from dockguard.snapshot import CollectionError, Snapshot
+    from dockguard.model import CollectionError
+    from dockguard.snapshot import Snapshot
 
     errors = [CollectionError("docker", options.docker_host or "", reason)]
     host = None
@@ -167,14 +156,14 @@ def _host_only_snapshot(options: Any, reason: str) -> Any:
 
 def _socket_findings(docker_host: str, sections: list[Any]) -> list[Any]:
     from dockguard.channel.daemon_probe import parse_endpoint, probe
-    from dockguard.model import Section
+    from dockguard.model import NoteStatus, ReportNote
 
     if not docker_host.startswith("unix://"):
         return []  # TCP endpoints were probed during collection
     result = probe(parse_endpoint(docker_host))
     failed = [s for s in result.steps if s.status.value == "FAILED"]
     if failed:
-        sections.append(Section("socket", "N/A", f"{failed[0].name}: {failed[0].reason}"))
+        sections.append(ReportNote("socket", NoteStatus.NOT_CHECKED, f"{failed[0].name}: {failed[0].reason}"))
     return list(result.findings)
 
 
@@ -193,7 +182,7 @@ def _scan_images(
     from dockguard.image.findings import image_findings, scan_summary_for_bench
     from dockguard.image.scan import build_inventory
     from dockguard.image.sources import DaemonSource
-    from dockguard.model import Report, Section
+    from dockguard.model import NoteStatus, ReportNote
     from dockguard.vuln.database import VulnDB
     from dockguard.vuln.match import MatchOptions, match_packages
 
@@ -204,13 +193,14 @@ def _scan_images(
         for img in snapshot.images or ():
             targets.setdefault(img.id, img.display_name)
     if not targets:
-        sections.append(Section("images", "N/A", "no container uses an image (use --all-images to scan all)"))
+        sections.append(ReportNote("images", NoteStatus.NOT_APPLICABLE,
+                                   "no container uses an image (use --all-images to scan all)"))
         return {}
     db = None
     try:
         db = VulnDB.open(Path(args.db).expanduser() if args.db else None)
     except DockguardError as exc:
-        sections.append(Section("vulnerabilities", "N/A", str(exc)))
+        sections.append(ReportNote("vulnerabilities", NoteStatus.NOT_CHECKED, str(exc)))
     from dockguard.collect.docker_api import connect
 
     cache = LayerCache()
@@ -226,7 +216,7 @@ def _scan_images(
                 finally:
                     source.close()
             except DockguardError as exc:
-                sections.append(Section(f"image:{name}", "ERROR", str(exc)))
+                sections.append(ReportNote(f"image:{name}", NoteStatus.ERROR, str(exc)))
                 scans[name] = {"error": str(exc)}
                 continue
             matches = (
@@ -239,15 +229,15 @@ def _scan_images(
                 from dockguard import vex
 
                 refs = (inv.metadata.name, *inv.metadata.repo_tags, image_id)
-                found = list(vex.apply(Report(tool_version="", started=0, finished=0, findings=tuple(found)),
+                found = list(vex.apply(_bare(found),
                                        statements, refs).findings)
             findings.extend(found)
-            summary = scan_summary_for_bench(Report(tool_version="", started=0, finished=0, findings=tuple(found)))
+            summary = scan_summary_for_bench(_bare(found))
             if db is None:
                 summary["vulnerabilities"] = None
             if not inv.complete:
                 summary["incomplete"] = list(inv.incomplete)
-                sections.append(Section(f"image:{name}", "INCOMPLETE",
+                sections.append(ReportNote(f"image:{name}", NoteStatus.INCOMPLETE,
                                         f"{len(inv.incomplete)} part(s) not read, e.g. {inv.incomplete[0]}"))
             scans[name] = summary
     finally:
@@ -257,9 +247,16 @@ def _scan_images(
     return scans
 
 
+def _bare(findings: list[Any]) -> Any:
+    """A throwaway Report holding `findings` (for VEX and the CIS 4.x summary)."""
+    from dockguard.model import Report, ReportSource, Surface
+
+    return Report(tool_version="", started=0, finished=0, source=ReportSource(Surface.AUDIT), findings=tuple(findings))
+
+
 def _probe_registries(snapshot: Any, findings: list[Any], sections: list[Any], say: Any) -> None:
     from dockguard.channel.registry_probe import probe
-    from dockguard.model import Section
+    from dockguard.model import NoteStatus, ReportNote
 
     daemon = snapshot.daemon
     names = [ic.name for ic in daemon.index_configs if not ic.official]
@@ -270,16 +267,18 @@ def _probe_registries(snapshot: Any, findings: list[Any], sections: list[Any], s
             names.append(entry)
     urls = list(dict.fromkeys(names))  # a bare host:port lets the probe find the scheme
     if not urls:
-        sections.append(Section("registries", "N/A", "the daemon is configured for no registry besides Docker Hub"))
+        sections.append(ReportNote("registries", NoteStatus.NOT_APPLICABLE,
+                                 "the daemon is configured for no registry besides Docker Hub"))
         return
     for url in urls:
         say(f"probing registry {url}")
         try:
             result = probe(url)
         except DockguardError as exc:
-            sections.append(Section(f"registry:{url}", "N/A", str(exc)))
+            sections.append(ReportNote(f"registry:{url}", NoteStatus.NOT_CHECKED, str(exc)))
             continue
         findings.extend(result.findings)
         failed = [s for s in result.steps if s.status.value == "FAILED"]
         if failed and not result.findings:
-            sections.append(Section(f"registry:{url}", "N/A", f"{failed[0].name}: {failed[0].reason}"))
+            sections.append(ReportNote(f"registry:{url}", NoteStatus.NOT_CHECKED,
+                                       f"{failed[0].name}: {failed[0].reason}"))

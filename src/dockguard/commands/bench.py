@@ -12,7 +12,6 @@ from dockguard.commands.common import (
     add_connection_args,
     check_outputs,
     collect_options,
-    parse_fail_on,
     write_output,
 )
 from dockguard.errors import UsageError
@@ -111,18 +110,13 @@ def run(args: argparse.Namespace) -> int:
     from dockguard.assemble import check_extras, snapshot_findings
     from dockguard.checks.catalogue import catalogue, select
     from dockguard.engine import Options, evaluate
-    from dockguard.model import Outcome, Report, Severity
+    from dockguard.exit_policy import exit_code, parse_fail_on
+    from dockguard.model import Report
     from dockguard.report import dockerbench_json, text
     from dockguard.report.formats import RenderOptions, render
     from dockguard.snapshot import Snapshot
 
-    fail_on: Severity | None = None
-    fail_on_warn = False
-    if args.fail_on:
-        if args.fail_on.strip().upper() == "WARN":
-            fail_on_warn = True
-        else:
-            fail_on = parse_fail_on(args.fail_on)
+    fail_on = parse_fail_on(args.fail_on)
     if args.limit < 0:
         raise UsageError("-n must not be negative")
     checks = select(catalogue(), _split(args.checks), _split(args.exclude), args.level)
@@ -157,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     report: Report = evaluate(snapshot, checks, options, started=started)
     report = replace(report, findings=report.findings + snapshot_findings(snapshot))
     if args.snapshot:
-        report = replace(report, source={**report.source, "snapshot_file": args.snapshot})
+        report = replace(report, source=replace(report.source, snapshot_file=args.snapshot))
     if entries is not None:
         report = suppress.apply_loaded(report, entries)
 
@@ -170,10 +164,4 @@ def run(args: argparse.Namespace) -> int:
         write_output(
             dockerbench_json.render(report, limit=args.limit, remediation=args.remediation), args.log + ".json"
         )
-
-    warns = [r for r in report.results if r.outcome is Outcome.WARN and r.meta.scored and not r.suppressed]
-    if fail_on_warn and warns:
-        return 1
-    if fail_on is not None and any(r.meta.severity.rank >= fail_on.rank for r in warns):
-        return 1
-    return 0
+    return exit_code(report, fail_on)

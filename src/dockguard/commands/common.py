@@ -6,11 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from dockguard.errors import UsageError
-
 if TYPE_CHECKING:
     from dockguard.collect.gather import CollectOptions
-    from dockguard.model import Severity
 
 
 def add_connection_args(p: argparse.ArgumentParser) -> None:
@@ -45,18 +42,6 @@ def collect_options(args: argparse.Namespace, docker_host: str | None = None) ->
         host_root_given=bool(args.host_root),
         processes=args.processes,
     )
-
-
-def parse_fail_on(text: str | None) -> Severity | None:
-    """``--fail-on SEVERITY`` → Severity (UsageError with the choices when unknown)."""
-    from dockguard.model import Severity
-
-    if not text:
-        return None
-    try:
-        return Severity.parse(text)
-    except ValueError as exc:
-        raise UsageError(f"--fail-on: {exc}") from None
 
 
 def write_output(text: str, path: str | None) -> None:

@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockguard.errors import UsageError
+from dockguard.model import FindingKind
+from dockguard.report.json import finding_dict
 
 if TYPE_CHECKING:
     from dockguard.image.scan import Inventory
-    from dockguard.model import Finding, Report, Severity
+    from dockguard.model import Finding, ImageSubject, Report, Severity
 
 FORMATS = ("table", "json", "cyclonedx", "sarif")
 MAX_LISTED = 50  # incompleteness reasons listed in table output and SARIF notifications
@@ -180,8 +182,9 @@ def _severities(text: str | None) -> set[Severity] | None:
 
 def _scan(args: argparse.Namespace) -> int:
     from dockguard import __version__
-    from dockguard.commands.common import check_outputs, parse_fail_on
-    from dockguard.model import Report, Section
+    from dockguard.commands.common import check_outputs
+    from dockguard.exit_policy import exit_code, parse_fail_on
+    from dockguard.model import NoteStatus, Report, ReportNote, ReportSource, Surface
 
     fail_on = parse_fail_on(args.fail_on)
     check_outputs(args.output)
@@ -214,15 +217,15 @@ def _scan(args: argparse.Namespace) -> int:
     from dockguard.image.findings import image_findings
 
     findings = image_findings(inv, matches)
-    sections = [Section("scan", "INCOMPLETE", r) for r in inv.incomplete[:MAX_LISTED]]
+    notes = [ReportNote("scan", NoteStatus.INCOMPLETE, r) for r in inv.incomplete[:MAX_LISTED]]
     if len(inv.incomplete) > MAX_LISTED:
-        sections.append(Section("scan", "INCOMPLETE", f"… {len(inv.incomplete) - MAX_LISTED} more"))
-    sections += [Section("image", "warning", w) for w in inv.warnings]
-    sections += [Section("layers", "error", e) for e in inv.errors]
+        notes.append(ReportNote("scan", NoteStatus.INCOMPLETE, f"… {len(inv.incomplete) - MAX_LISTED} more"))
+    notes += [ReportNote("image", NoteStatus.WARNING, w) for w in inv.warnings]
+    notes += [ReportNote("layers", NoteStatus.WARNING, e) for e in inv.errors]
     report = Report(
         tool_version=__version__, started=started, finished=time.time(),
-        findings=tuple(findings), sections=tuple(sections),
-        source=_source_info(inv),
+        source=ReportSource(Surface.IMAGE_SCAN, target=inv.metadata.name, images=(image_subject(inv),)),
+        findings=tuple(findings), notes=tuple(notes),
     )
     if statements:
         meta = inv.metadata
@@ -236,18 +239,25 @@ def _scan(args: argparse.Namespace) -> int:
             report, findings=tuple(f for f in report.findings if f.severity in wanted))
     text = _render(report, inv, args.format)
     _write(text, args.output)
-    if fail_on is not None and not inv.complete:
-        return _incomplete_gate()
-    if fail_on is not None and any(
-        f.severity.rank >= fail_on.rank for f in report.findings if not f.suppressed
-    ):
-        return 1
-    return 0
+    return exit_code(report, fail_on)
 
 
 def _incomplete_gate() -> int:
     print("dockguard: error: the scan is incomplete (see the report): --fail-on cannot pass", file=sys.stderr)
     return 2
+
+
+def image_subject(inv: Inventory) -> ImageSubject:
+    """The report's view of a scanned image."""
+    from dockguard.model import ImageSubject
+
+    meta, os_info = inv.metadata, inv.os
+    return ImageSubject(
+        target=meta.name, source_kind=meta.kind, image_id=meta.image_id, repo_tags=tuple(meta.repo_tags),
+        platform=meta.platform, os_family=os_info.family if os_info else "",
+        os_version=os_info.version if os_info else "", os_name=os_info.pretty_name if os_info else "",
+        os_eol=os_info.eol if os_info else None, package_count=len(inv.packages), complete=inv.complete,
+    )
 
 
 def _source_info(inv: Inventory) -> dict[str, Any]:
@@ -270,7 +280,7 @@ def _render(report: Report, inv: Inventory, fmt: str) -> str:
     if fmt == "cyclonedx":
         from dockguard.image import sbom
 
-        vulns = [f for f in report.findings if f.kind == "vulnerability" and not f.suppressed]
+        vulns = [f for f in report.findings if f.kind is FindingKind.VULNERABILITY and not f.suppressed]
         return sbom.render(inv, vulns)
     if fmt == "json":
         return json.dumps(_json(report, inv), indent=2, default=str)
@@ -281,20 +291,14 @@ def _json(report: Report, inv: Inventory) -> dict[str, Any]:
     return {
         "complete": inv.complete,
         "incomplete": list(inv.incomplete),
-        "image": report.source,
+        "image": _source_info(inv),
         "layers": [dataclasses.asdict(layer) for layer in inv.layers],
-        "vulnerabilities": [_finding_json(f) for f in report.findings if f.kind == "vulnerability"],
-        "config": [_finding_json(f) for f in report.findings if f.kind == "image-config"],
+        "vulnerabilities": [finding_dict(f) for f in report.findings if f.kind is FindingKind.VULNERABILITY],
+        "config": [finding_dict(f) for f in report.findings if f.kind is FindingKind.IMAGE_CONFIG],
         "summary": _counts(report.findings),
         "warnings": list(inv.warnings),
         "errors": list(inv.errors),
     }
-
-
-def _finding_json(f: Finding) -> dict[str, Any]:
-    out = dataclasses.asdict(f)
-    out["severity"] = f.severity.value
-    return out
 
 
 def _counts(findings: Sequence[Finding]) -> dict[str, int]:
@@ -321,38 +325,39 @@ def render_table(report: Report, inv: Inventory) -> str:
         + ")",
         "",
     ]
-    vulns = [f for f in report.findings if f.kind == "vulnerability"]
-    groups: dict[tuple[str, str, str], list[Finding]] = {}
+    vulns = [f for f in report.findings if f.kind is FindingKind.VULNERABILITY and f.package and f.vulnerability]
+    groups: dict[tuple[str, str, str, str], list[Finding]] = {}
     for f in vulns:
-        key = (str(f.data.get("package")), str(f.data.get("version")), str(f.data.get("path")))
+        assert f.package is not None
+        key = (f.package.name, f.package.version, f.package.path, f.package.type)
         groups.setdefault(key, []).append(f)
     if not vulns:
         lines.append("No vulnerabilities found.")
-    for (name, version, path), items in sorted(groups.items()):
-        ptype = items[0].data.get("pkg_type", "")
+    for (name, version, path, ptype), items in sorted(groups.items()):
         lines.append(f"{name} {version} ({ptype})  {path}")
         items.sort(key=lambda f: (-f.severity.rank, f.id))
         for f in items:
-            fixed = f.data.get("fixed")
-            state = f.data.get("state", "")
+            assert f.vulnerability is not None
+            fixed = f.vulnerability.fixed
+            state = f.vulnerability.state.value
             fix_text = f"fixed in {fixed}" if fixed else state.replace("_", " ") or "no fix"
             mark = f"  [suppressed: {f.suppressed}]" if f.suppressed else ""
             title = f.title if f.title != f.id else ""
             lines.append(f"  {f.severity.value:<10} {f.id:<20} {fix_text:<28} {title[:70]}{mark}")
         lines.append("")
-    config = [f for f in report.findings if f.kind == "image-config"]
+    config = [f for f in report.findings if f.kind is FindingKind.IMAGE_CONFIG]
     if config:
         lines.append("Image configuration:")
         for f in sorted(config, key=lambda f: (-f.severity.rank, f.id, f.title)):
             mark = f"  [suppressed: {f.suppressed}]" if f.suppressed else ""
-            extra = f"  ({f.data['redacted']})" if "redacted" in f.data else ""
+            extra = f"  ({f.fact('redacted')})" if f.fact("redacted") else ""
             lines.append(f"  {f.severity.value:<10} {f.id:<24} {f.title}{extra}{mark}")
         lines.append("")
     lines.append("Summary:")
     for sev in Severity:
         items = [f for f in report.findings if f.severity is sev and not f.suppressed]
-        fixable = sum(1 for f in items if f.kind == "vulnerability" and f.data.get("fixed"))
-        nv = sum(1 for f in items if f.kind == "vulnerability")
+        fixable = sum(1 for f in items if f.vulnerability is not None and f.vulnerability.fixed)
+        nv = sum(1 for f in items if f.kind is FindingKind.VULNERABILITY)
         lines.append(f"  {sev.value:<10} {len(items):>4}  ({nv} vulnerabilities, {fixable} fixable; "
                      f"{len(items) - nv} configuration)")
     suppressed = sum(1 for f in report.findings if f.suppressed)

@@ -13,7 +13,7 @@ from typing import Any
 
 from dockguard.image.limits import DEFAULT_LIMITS
 from dockguard.image.scan import Inventory
-from dockguard.model import Finding, Severity
+from dockguard.model import Finding, FindingKind, Severity, evidence
 
 _UPDATE = re.compile(r"\b(apt-get|apt|apk|yum|dnf|microdnf|zypper)\s+(?:-\S+\s+)*(update|upgrade)\b")
 _INSTALL = re.compile(r"\b(install|add)\b")
@@ -26,10 +26,10 @@ def _config(inv: Inventory) -> dict[str, Any]:
 
 
 def _f(fid: str, cis: str, sev: Severity, title: str, obj: str, remediation: str,
-       **data: Any) -> Finding:
+       path: str = "", **facts: object) -> Finding:
     return Finding(
-        id=fid, kind="image-config", severity=sev, title=title, obj=obj,
-        remediation=remediation, data={"cis": cis, **data},
+        id=fid, kind=FindingKind.IMAGE_CONFIG, severity=sev, title=title, obj=obj,
+        remediation=remediation, path=path, evidence=evidence(cis=cis, **facts),
     )
 
 
@@ -49,7 +49,7 @@ class _Grouped:
             self._kept[finding.id] = kept + 1
             self.findings.append(finding)
             return
-        self.more(finding.id, 1, finding.severity, str(finding.data.get("cis", "")), finding.remediation)
+        self.more(finding.id, 1, finding.severity, finding.fact("cis"), finding.remediation)
 
     def more(self, fid: str, count: int, severity: Severity, cis: str, remediation: str) -> None:
         n, sev, _, _ = self._more.get(fid, (0, severity, cis, remediation))
@@ -136,12 +136,9 @@ def _file_findings(inv: Inventory, out: _Grouped) -> None:
     for hit, layer in inv.secrets:
         path = hit.location.split(":", 1)[1].rsplit(":", 1)[0] if hit.location.startswith(
             "file:") else ""
-        data: dict[str, Any] = {"rule": hit.rule, "location": hit.location,
-                                "redacted": hit.redacted, "layer": layer}
-        if path:
-            data["path"] = path
         out.append(_f("IMG-SECRET", "4.10", hit.severity, f"{hit.title} in {hit.location}", obj,
-                      _SECRET_FIX, **data))
+                      _SECRET_FIX, path=path, rule=hit.rule, location=hit.location,
+                      redacted=hit.redacted, layer=layer))
     if inv.secrets_omitted:
         worst = max((h.severity for h, _ in inv.secrets), key=lambda s: s.rank, default=Severity.MEDIUM)
         out.more("IMG-SECRET", inv.secrets_omitted, worst, "4.10", _SECRET_FIX)

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from dockguard.image import config_rules
+from dockguard.image.packages import Package
 from dockguard.image.scan import Inventory
-from dockguard.model import Finding, Report
+from dockguard.model import Finding, FindingKind, PackageRef, Report, VulnerabilityInfo
 from dockguard.vuln.match import VulnMatch
 
 
@@ -26,30 +27,31 @@ def vuln_finding(m: VulnMatch, obj: str) -> Finding:
     p = m.package
     return Finding(
         id=m.id,
-        kind="vulnerability",
+        kind=FindingKind.VULNERABILITY,
         severity=m.severity,
         title=m.title or m.id,
         obj=obj,
         description=m.description,
         references=m.references,
         remediation=f"Upgrade {p.name} to {m.fixed_version}" if m.fixed_version else m.reason,
-        data={
-            "package": p.name,
-            "version": p.version,
-            "installed": m.installed_version,
-            "fixed": m.fixed_version,
-            "purl": p.purl,
-            "layer": p.layer,
-            "state": m.state,
-            "pkg_type": p.type,
-            "aliases": list(m.aliases),
-            "severity_sources": dict(m.severity_sources),
-            "path": p.path,
-            "source_name": p.source_name,
-            "sources": list(m.sources),
-            **({"state_reason": m.reason} if m.reason else {}),
-        },
+        path=p.path,
+        package=package_ref(p),
+        vulnerability=VulnerabilityInfo(
+            state=m.state,
+            installed=m.installed_version,
+            fixed=m.fixed_version,
+            aliases=tuple(m.aliases),
+            sources=tuple(m.sources),
+            severity_sources=tuple(sorted(m.severity_sources.items())),
+            reason=m.reason,
+        ),
     )
+
+
+def package_ref(p: Package) -> PackageRef:
+    """The report's view of an inventoried package."""
+    return PackageRef(name=p.name, version=p.version, type=p.type, purl=p.purl, path=p.path, layer=p.layer,
+                      source_name=p.source_name)
 
 
 def scan_summary_for_bench(result: Report | Inventory) -> dict[str, Any]:
@@ -67,9 +69,9 @@ def scan_summary_for_bench(result: Report | Inventory) -> dict[str, Any]:
     vulns = [f for f in result.findings if f.kind == "vulnerability" and not f.suppressed]
     return {
         "vulnerabilities": dict(Counter(f.severity.value for f in vulns)),
-        "setuid_files": [str(f.data.get("path")) for f in result.findings if f.id == "IMG-SETUID" and not f.suppressed],
+        "setuid_files": [f.path for f in result.findings if f.id == "IMG-SETUID" and not f.suppressed],
         "secrets": [
-            f"{f.data.get('location')}: {f.data.get('redacted')}"
+            f"{f.fact('location')}: {f.fact('redacted')}"
             for f in result.findings
             if f.id == "IMG-SECRET" and not f.suppressed
         ],

@@ -140,27 +140,27 @@ def _listed(items: Iterable[str], first: bool = True) -> Iterator[str]:
 
 
 def _vulnerability(f: Finding, index: int, refs: dict[str, str]) -> dict[str, Any]:
+    vuln = f.vulnerability
+    pkg = f.package
     out: dict[str, Any] = {
         "bom-ref": f"vulnerability-{index}",
         "id": f.id,
-        "source": {"name": str((f.data.get("sources") or ["osv"])[0])},
+        "source": {"name": vuln.sources[0] if vuln and vuln.sources else "osv"},
         "ratings": [{"source": {"name": "dockguard"}, "severity": _SEVERITY[f.severity]}],
     }
     if f.title:
         out["description"] = f.title
     if f.description:
         out["detail"] = f.description
-    fixed = f.data.get("fixed")
-    if fixed:
-        out["recommendation"] = f"Upgrade {f.data.get('package')} to {fixed}"
-    target = refs.get(f"{f.data.get('purl', '')}|{f.data.get('path', '')}")
+    if vuln and vuln.fixed and pkg:
+        out["recommendation"] = f"Upgrade {pkg.name} to {vuln.fixed}"
+    target = refs.get(f"{pkg.purl if pkg else ''}|{f.path}")
     if target:
-        version = str(f.data.get("installed") or "")
         affected: dict[str, Any] = {"status": "affected"}
-        if version:
-            affected["version"] = version
+        if vuln and vuln.installed:
+            affected["version"] = vuln.installed
         out["affects"] = [{"ref": target, "versions": [affected]}]
-    props = [("dockguard:state", str(f.data.get("state", "")))]
-    props += [("dockguard:alias", str(a)) for a in f.data.get("aliases", [])]
+    props = [("dockguard:state", vuln.state.value if vuln else "")]
+    props += [("dockguard:alias", a) for a in (vuln.aliases if vuln else ())]
     out["properties"] = [{"name": k, "value": v} for k, v in props]
     return out

@@ -2,7 +2,7 @@
 
 Object labels look like ``container:web``, ``image:app:1.0``, ``file:/etc/docker/daemon.json``
 or ``daemon``: a kind, a colon and a name.  Findings may carry a file path inside their object
-(``data["path"]``), which gives the fuller location ``image:app:1.0//usr/lib/libssl.so.3``.
+(`Finding.path`), which gives the fuller location ``image:app:1.0//usr/lib/libssl.so.3``.
 """
 
 from __future__ import annotations
@@ -32,25 +32,19 @@ def split_obj(obj: str) -> tuple[str, str]:
 
 def finding_path(finding: Finding) -> str:
     """The file path a finding points at inside its object, or ``""``."""
-    path = finding.data.get("path")
-    return path if isinstance(path, str) else ""
+    return finding.path
 
 
 def finding_purl(finding: Finding) -> str:
     """The package URL of a finding, or ``""``."""
-    purl = finding.data.get("purl")
-    return purl if isinstance(purl, str) else ""
+    return finding.package.purl if finding.package else ""
 
 
-def data_str(finding: Finding, *keys: str) -> str:
-    """The first non-empty string (or number) among `keys` of `finding.data`, else ``""``."""
-    for key in keys:
-        value = finding.data.get(key)
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-    return ""
+def package_facts(finding: Finding) -> tuple[str, str, str, str]:
+    """(package name, installed version, fixed version, purl) of a finding, ``""`` when absent."""
+    pkg, vuln = finding.package, finding.vulnerability
+    installed = vuln.installed if vuln else (pkg.version if pkg else "")
+    return (pkg.name if pkg else "", installed, (vuln.fixed or "") if vuln else "", pkg.purl if pkg else "")
 
 
 def finding_location(finding: Finding) -> str:

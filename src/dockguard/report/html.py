@@ -40,8 +40,8 @@ from dockguard.report import score as scoring
 from dockguard.report._labels import (
     SEVERITY_ORDER,
     clean_text,
-    data_str,
     finding_location,
+    package_facts,
     section_key,
     section_title,
     split_obj,
@@ -289,14 +289,10 @@ class FindingFacts:
 
 
 def finding_facts(finding: Finding) -> FindingFacts:
-    """The one place that reads `Finding.data` for the page (the adapter to retype later)."""
-    return FindingFacts(
-        package=data_str(finding, "package", "name"),
-        installed=data_str(finding, "installed_version", "installed", "version"),
-        fixed=data_str(finding, "fixed_version", "fixed"),
-        purl=data_str(finding, "purl"),
-        location=finding_location(finding),
-    )
+    """The one place that reads a finding's package facts and location for the page."""
+    package, installed, fixed, purl = package_facts(finding)
+    return FindingFacts(package=package, installed=installed, fixed=fixed, purl=purl,
+                        location=finding_location(finding))
 
 
 @dataclass(frozen=True)
@@ -407,9 +403,9 @@ def _page(report: Report) -> Page:
         findings_table=_findings_table(report.findings),
         findings=findings_rows(facts),
         objects=object_groups(report.results, facts),
-        notes=tuple(Note(s.name, s.status, s.reason) for s in report.sections),
-        collection_errors=tuple("; ".join(f"{k}: {v}" for k, v in err.items())
-                                for err in report.collection_errors),
+        notes=tuple(Note(n.part, n.status.value, n.reason) for n in report.notes),
+        collection_errors=tuple(f"source: {e.source}; target: {e.target}; message: {e.message}"
+                                for e in report.collection_errors),
     )
 
 
@@ -419,11 +415,13 @@ def _when(timestamp: float) -> str:
 
 def header(report: Report) -> Header:
     """The header line: generation time, duration, version and what was audited."""
-    labels = {"docker_host": "Docker host", "hostname": "host", "snapshot_file": "snapshot", "target": "target"}
-    parts = [f"{labels[k]}: {v}" for k, v in sorted(report.source.items()) if k in labels and _scalar(v) and v]
-    created = report.source.get("snapshot_created")
-    if isinstance(created, int | float) and created and abs(created - report.started) > 5:
-        parts.append(f"facts collected {_when(float(created))}")
+    src = report.source
+    labels = (("Docker host", src.docker_host), ("host", src.hostname), ("snapshot", src.snapshot_file),
+              ("target", src.target))
+    parts = [f"{label}: {value}" for label, value in labels if value]
+    created = src.snapshot_created
+    if created and abs(created - report.started) > 5:
+        parts.append(f"facts collected {_when(created)}")
     return Header(
         generated=_when(report.started),
         duration=f"{max(0.0, report.finished - report.started):.1f}",
@@ -666,5 +664,3 @@ def _id_key(check_id: str) -> str:
     return ".".join(p.zfill(4) if p.isdigit() else p for p in check_id.split("."))
 
 
-def _scalar(value: object) -> bool:
-    return isinstance(value, str | int | float | bool)

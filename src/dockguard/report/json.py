@@ -12,7 +12,7 @@ from dockguard.checks.catalogue import SECTIONS
 from dockguard.model import CheckResult, Finding, Report
 from dockguard.serial import to_jsonable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def result_dict(r: CheckResult) -> dict[str, Any]:
@@ -50,7 +50,11 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "description": f.description,
         "references": list(f.references),
         "remediation": f.remediation,
-        "data": to_jsonable(f.data),
+        "path": f.path,
+        "line": f.line,
+        "package": to_jsonable(f.package),
+        "vulnerability": to_jsonable(f.vulnerability),
+        "evidence": dict(f.evidence),
         "suppressed": f.suppressed,
     }
 
@@ -77,8 +81,10 @@ def report_dict(report: Report) -> dict[str, Any]:
         },
         "results": [result_dict(r) for r in report.results],
         "findings": [finding_dict(f) for f in report.findings],
-        "sections": [to_jsonable(s) for s in report.sections],
-        "collection_errors": list(report.collection_errors),
+        "notes": [to_jsonable(n) for n in report.notes],
+        "steps": [to_jsonable(s) for s in report.steps],
+        "packages": [to_jsonable(p) for p in report.packages],
+        "collection_errors": [to_jsonable(e) for e in report.collection_errors],
     }
 
 

@@ -17,8 +17,8 @@ from dockguard.model import CheckResult, Detail, Finding, Outcome, Report
 from dockguard.report._labels import (
     SEVERITY_ORDER,
     clean_text,
-    data_str,
     finding_location,
+    package_facts,
     section_key,
     section_title,
 )
@@ -125,13 +125,8 @@ def _finding_case(finding: Finding) -> _Case:
     name = f"{finding.id} [{location}]" if location else finding.id
     classname = f"dockguard.{finding.kind}"
     lines = [finding.title] if finding.title else []
-    for label, keys in (
-        ("package", ("package", "name")),
-        ("installed_version", ("installed_version", "installed", "version")),
-        ("fixed_version", ("fixed_version", "fixed")),
-        ("purl", ("purl",)),
-    ):
-        value = data_str(finding, *keys)
+    labels = ("package", "installed_version", "fixed_version", "purl")
+    for label, value in zip(labels, package_facts(finding), strict=True):
         if value:
             lines.append(f"{label}: {value}")
     if finding.remediation:

@@ -27,15 +27,27 @@ from dockguard.inputs import MAX_NODES, InputError, MiB, parse_json, read_bytes
 from dockguard.model import (
     CheckMeta,
     CheckResult,
+    CollectionError,
+    CvssScore,
     Detail,
     Finding,
+    FindingKind,
+    NoteStatus,
     Outcome,
+    PackageRef,
+    ProbeStep,
     Report,
-    Section,
+    ReportNote,
+    ReportSource,
     Severity,
+    StepStatus,
+    Surface,
+    VulnerabilityInfo,
+    VulnState,
 )
 
-SCHEMA_MAJOR = 1
+#: Report schema versions this dockguard reads (1: findings carried a ``data`` object).
+SCHEMA_VERSIONS = (1, 2)
 
 
 #: Byte cap of a report read back (``dockguard diff`` reads two, one after the other): parsing
@@ -77,45 +89,83 @@ def from_document(data: Any, origin: str = "<report>") -> Report:
         )
     version = doc["schema_version"]
     major = str(version).split(".", 1)[0] if isinstance(version, int | float | str) else ""
-    if isinstance(version, bool) or major != str(SCHEMA_MAJOR):
+    if isinstance(version, bool) or major not in {str(v) for v in SCHEMA_VERSIONS}:
         shown = repr(version) if len(repr(version)) <= 40 else repr(version)[:37] + "..."
+        readable = " and ".join(str(v) for v in SCHEMA_VERSIONS)
         raise ReportFormatError(
-            origin, f"unsupported schema_version {shown} (this dockguard reads {SCHEMA_MAJOR})",
+            origin, f"unsupported schema_version {shown} (this dockguard reads {readable})",
             "$.schema_version",
         )
+    v1 = major == "1"
     tool = r.as_obj(doc.get("tool", {}), "$.tool")
     results = tuple(
         _result(r, item, f"$.results[{i}]")
         for i, item in enumerate(r.as_list(doc.get("results", []), "$.results"))
     )
     findings = tuple(
-        _finding(r, item, f"$.findings[{i}]")
+        (_finding_v1 if v1 else _finding)(r, item, f"$.findings[{i}]")
         for i, item in enumerate(r.as_list(doc.get("findings", []), "$.findings"))
     )
-    sections = tuple(
-        Section(
-            name=r.text(s, "name", p),
-            status=r.text(s, "status", p),
-            reason=r.text(s, "reason", p, ""),
-        )
-        for i, item in enumerate(r.as_list(doc.get("sections", []), "$.sections"))
-        for p in [f"$.sections[{i}]"]
-        for s in [r.as_obj(item, p)]
+    key = "sections" if v1 else "notes"
+    notes = tuple(
+        _note(r, r.as_obj(item, f"$.{key}[{i}]"), f"$.{key}[{i}]", v1)
+        for i, item in enumerate(r.as_list(doc.get(key, []), f"$.{key}"))
     )
-    source = doc.get("source", {})
+    steps = tuple(
+        ProbeStep(name=r.text(x, "name", p), status=r.enum(StepStatus, x, "status", p),
+                  reason=r.text(x, "reason", p, ""))
+        for i, item in enumerate(r.as_list(doc.get("steps", []), "$.steps"))
+        for p in [f"$.steps[{i}]"]
+        for x in [r.as_obj(item, p)]
+    )
+    packages = tuple(
+        _package(r, r.as_obj(item, f"$.packages[{i}]"), f"$.packages[{i}]")
+        for i, item in enumerate(r.as_list(doc.get("packages", []), "$.packages"))
+    )
     errors = tuple(
-        {str(k): str(v) for k, v in r.as_obj(e, f"$.collection_errors[{i}]").items()}
-        for i, e in enumerate(r.as_list(doc.get("collection_errors", []), "$.collection_errors"))
+        CollectionError(r.text(e, "source", p, ""), r.text(e, "target", p, ""), r.text(e, "message", p, ""))
+        for i, item in enumerate(r.as_list(doc.get("collection_errors", []), "$.collection_errors"))
+        for p in [f"$.collection_errors[{i}]"]
+        for e in [r.as_obj(item, p)]
     )
     return Report(
         tool_version=r.text(tool, "version", "$.tool", "unknown"),
         started=r.num(doc, "started", "$", 0.0),
         finished=r.num(doc, "finished", "$", 0.0),
+        source=_source(r, r.as_obj(doc.get("source", {}), "$.source"), v1),
         results=results,
         findings=findings,
-        sections=sections,
-        source=source if isinstance(source, dict) else {},
+        notes=notes,
+        steps=steps,
+        packages=packages,
         collection_errors=errors,
+    )
+
+
+_V1_NOTE_STATUS = {"N/A": NoteStatus.NOT_APPLICABLE, "ERROR": NoteStatus.ERROR, "error": NoteStatus.ERROR,
+                   "INCOMPLETE": NoteStatus.INCOMPLETE}
+
+
+def _note(r: _ReportReader, d: dict[str, Any], path: str, v1: bool) -> ReportNote:
+    if v1:
+        status = _V1_NOTE_STATUS.get(r.text(d, "status", path), NoteStatus.WARNING)
+        return ReportNote(r.text(d, "name", path), status, r.text(d, "reason", path, ""))
+    return ReportNote(r.text(d, "part", path), r.enum(NoteStatus, d, "status", path), r.text(d, "reason", path, ""))
+
+
+def _source(r: _ReportReader, d: dict[str, Any], v1: bool) -> ReportSource:
+    path = "$.source"
+    surface = Surface.BENCH if v1 else r.enum(Surface, d, "surface", path)
+    created = d.get("snapshot_created")
+    schema = d.get("snapshot_schema_version")
+    return ReportSource(
+        surface=surface,
+        target=r.text(d, "target", path, ""),
+        docker_host=r.text(d, "docker_host", path, ""),
+        hostname=r.text(d, "hostname", path, ""),
+        snapshot_file=r.text(d, "snapshot_file", path, ""),
+        snapshot_created=r.num(d, "snapshot_created", path, 0.0) if created is not None else None,
+        snapshot_schema_version=int(r.num(d, "snapshot_schema_version", path, 0)) if schema is not None else None,
     )
 
 
@@ -157,23 +207,100 @@ def _result(r: _ReportReader, item: Any, path: str) -> CheckResult:
     )
 
 
+def _finding_head(r: _ReportReader, d: dict[str, Any], path: str) -> dict[str, Any]:
+    return {
+        "id": r.text(d, "id", path),
+        "kind": r.enum(FindingKind, d, "kind", path),
+        "severity": r.enum(Severity, d, "severity", path),
+        "title": r.text(d, "title", path, ""),
+        "obj": r.text(d, "obj", path, ""),
+        "description": r.text(d, "description", path, ""),
+        "references": r.texts(d, "references", path),
+        "remediation": r.text(d, "remediation", path, ""),
+        "suppressed": r.opt_text(d, "suppressed", path),
+    }
+
+
 def _finding(r: _ReportReader, item: Any, path: str) -> Finding:
+    """A schema-2 finding: typed package, vulnerability and evidence."""
     d = r.as_obj(item, path)
-    data = d.get("data", {})
-    if not isinstance(data, dict):
-        raise r.fail(f"{path}.data", f"expected an object, got {type(data).__name__}")
+    line = d.get("line")
+    if line is not None and (isinstance(line, bool) or not isinstance(line, int) or not 0 < line < 2**31):
+        raise r.fail(f"{path}.line", f"expected a line number, got {_short(line)}")
+    pkg = d.get("package")
+    vuln = d.get("vulnerability")
+    evidence_obj = r.as_obj(d.get("evidence", {}), f"{path}.evidence")
     return Finding(
-        id=r.text(d, "id", path),
-        kind=r.text(d, "kind", path),
-        severity=r.enum(Severity, d, "severity", path),
-        title=r.text(d, "title", path, ""),
-        obj=r.text(d, "obj", path, ""),
-        description=r.text(d, "description", path, ""),
-        references=r.texts(d, "references", path),
-        remediation=r.text(d, "remediation", path, ""),
-        data=data,
-        suppressed=r.opt_text(d, "suppressed", path),
+        **_finding_head(r, d, path),
+        path=r.text(d, "path", path, ""),
+        line=line,
+        package=None if pkg is None else _package(r, r.as_obj(pkg, f"{path}.package"), f"{path}.package"),
+        vulnerability=None if vuln is None else _vulnerability(r, r.as_obj(vuln, f"{path}.vulnerability"),
+                                                               f"{path}.vulnerability"),
+        evidence=tuple((k, r.text(evidence_obj, k, f"{path}.evidence")) for k in evidence_obj),
     )
+
+
+def _package(r: _ReportReader, d: dict[str, Any], path: str) -> PackageRef:
+    return PackageRef(
+        name=r.text(d, "name", path), version=r.text(d, "version", path, ""), type=r.text(d, "type", path, ""),
+        purl=r.text(d, "purl", path, ""), path=r.text(d, "path", path, ""), layer=r.text(d, "layer", path, ""),
+        source_name=r.text(d, "source_name", path, ""),
+    )
+
+
+def _vulnerability(r: _ReportReader, d: dict[str, Any], path: str) -> VulnerabilityInfo:
+    pairs = r.as_list(d.get("severity_sources", []), f"{path}.severity_sources")
+    if not all(isinstance(x, list) and len(x) == 2 and all(isinstance(y, str) for y in x) for x in pairs):
+        raise r.fail(f"{path}.severity_sources", "expected a list of [rater, severity] pairs")
+    cvss = tuple(
+        CvssScore(method=r.text(x, "method", p), vector=r.text(x, "vector", p, ""),
+                  score=r.num(x, "score", p, 0.0) if x.get("score") is not None else None,
+                  source=r.text(x, "source", p, ""))
+        for i, item in enumerate(r.as_list(d.get("cvss", []), f"{path}.cvss"))
+        for p in [f"{path}.cvss[{i}]"]
+        for x in [r.as_obj(item, p)]
+    )
+    return VulnerabilityInfo(
+        state=r.enum(VulnState, d, "state", path),
+        installed=r.text(d, "installed", path, ""),
+        fixed=r.opt_text(d, "fixed", path),
+        aliases=r.texts(d, "aliases", path),
+        sources=r.texts(d, "sources", path),
+        severity_sources=tuple((a, b) for a, b in pairs),
+        cvss=cvss,
+        reason=r.text(d, "reason", path, ""),
+    )
+
+
+def _finding_v1(r: _ReportReader, item: Any, path: str) -> Finding:
+    """A schema-1 finding: its ``data`` object mapped onto the typed fields."""
+    d = r.as_obj(item, path)
+    data = r.as_obj(d.get("data", {}), f"{path}.data")
+    head = _finding_head(r, d, path)
+
+    def text(key: str) -> str:
+        value = data.get(key)
+        return str(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
+
+    package = vulnerability = None
+    if head["kind"] is FindingKind.VULNERABILITY and text("package"):
+        package = PackageRef(name=text("package"), version=text("version"), type=text("pkg_type"),
+                             purl=text("purl"), path=text("path"), layer=text("layer"),
+                             source_name=text("source_name"))
+        state = data.get("state", "affected")
+        vulnerability = VulnerabilityInfo(
+            state=r.enum(VulnState, {"state": state}, "state", f"{path}.data"),
+            installed=text("installed"),
+            fixed=text("fixed") or None,
+            aliases=r.texts(data, "aliases", f"{path}.data"),
+            sources=r.texts(data, "sources", f"{path}.data"),
+            reason=text("state_reason"),
+        )
+    typed = {"package", "version", "pkg_type", "purl", "path", "layer", "source_name", "state", "installed",
+             "fixed", "aliases", "sources", "severity_sources", "state_reason"} if package else {"path"}
+    facts = tuple((k, text(k)) for k in sorted(data) if k not in typed and text(k))
+    return Finding(**head, path=text("path"), package=package, vulnerability=vulnerability, evidence=facts)
 
 
 _MISSING: Any = object()

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from dockguard.model import CheckMeta, CheckResult, Detail, Finding, Outcome, Report, Severity
+from dockguard.model import CheckMeta, CheckResult, Detail, Finding, NoteStatus, Outcome, Report, Severity
 from dockguard.report._labels import finding_location, finding_path, split_obj
+from dockguard.serial import to_jsonable
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 VERSION = "2.1.0"
@@ -74,16 +75,16 @@ def build(report: Report) -> dict[str, Any]:
     for finding in report.findings:
         index = rules.for_finding(finding)
         results.append(_finding_result(finding, index))
-    for section in report.sections:
-        text = f"{section.name}: {section.status}"
+    for note in report.notes:
+        text = f"{note.part}: {note.status}"
         notifications.append(
             {
-                "level": "warning" if section.status not in ("ok", "expired") else "note",
-                "message": {"text": f"{text} — {section.reason}" if section.reason else text},
+                "level": "note" if note.status is NoteStatus.WARNING else "warning",
+                "message": {"text": f"{text} — {note.reason}" if note.reason else text},
             }
         )
     for error in report.collection_errors:
-        text = "; ".join(f"{k}: {v}" for k, v in error.items())
+        text = f"source: {error.source}; target: {error.target}; message: {error.message}"
         notifications.append({"level": "warning", "message": {"text": f"collection: {text}"}})
 
     invocation: dict[str, Any] = {
@@ -107,8 +108,7 @@ def build(report: Report) -> dict[str, Any]:
         "results": results,
         "columnKind": "unicodeCodePoints",
     }
-    if report.source:
-        run["properties"] = {"source": report.source}
+    run["properties"] = {"source": to_jsonable(report.source)}
     return {"$schema": SCHEMA_URI, "version": VERSION, "runs": [run]}
 
 
@@ -222,7 +222,16 @@ def _finding_result(finding: Finding, index: int) -> dict[str, Any]:
         finding_path(finding),
         finding.suppressed,
     )
-    props = {k: v for k, v in sorted(finding.data.items()) if _is_scalar(v)}
+    props: dict[str, Any] = dict(sorted(finding.evidence))
+    if finding.package:
+        props.update(package=finding.package.name, version=finding.package.version, purl=finding.package.purl,
+                     pkg_type=finding.package.type)
+    if finding.vulnerability:
+        props.update(installed=finding.vulnerability.installed, state=finding.vulnerability.state.value)
+        if finding.vulnerability.fixed:
+            props["fixed"] = finding.vulnerability.fixed
+    if finding.path:
+        props["path"] = finding.path
     props["severity"] = finding.severity.value
     props["kind"] = finding.kind
     result["properties"] = props
@@ -302,7 +311,3 @@ def _markdown_help(text: str, references: tuple[str, ...]) -> str:
 def _md_escape(text: str) -> str:
     # Help text may be rendered as Markdown/HTML by the dashboard: neutralise raw HTML.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool) or value is None

@@ -93,13 +93,13 @@ def render(report: Report, opts: TextOptions = TextOptions()) -> str:
     out = [
         "# " + "-" * 76,
         f"# dockguard {report.tool_version} - CIS Docker Benchmark 1.6.0",
-        f"# Docker host: {report.source.get('docker_host', '')}"
-        + (f" on {report.source['hostname']}" if report.source.get("hostname") else ""),
+        f"# Docker host: {report.source.docker_host}"
+        + (f" on {report.source.hostname}" if report.source.hostname else ""),
         "# " + "-" * 76,
     ]
-    if report.source.get("snapshot_file"):
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(report.source.get("snapshot_created") or 0)))
-        out.insert(3, f"# Snapshot: {report.source['snapshot_file']} (collected {when})")
+    if report.source.snapshot_file:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.source.snapshot_created or 0))
+        out.insert(3, f"# Snapshot: {report.source.snapshot_file} (collected {when})")
     section = None
     for r in report.results:
         if r.meta.section != section:
@@ -111,13 +111,13 @@ def render(report: Report, opts: TextOptions = TextOptions()) -> str:
         out.append("")
         out.append("Findings:")
         out.extend(render_finding(f, opts.colour) for f in report.findings)
-    for s in report.sections:
-        out.append(f"[{s.status}] {s.name}: {s.reason}")
+    for n in report.notes:
+        out.append(f"[{n.status}] {n.part}: {n.reason}")
     if report.collection_errors:
         out.append("")
         out.append("Collection problems (checks depending on these facts are N/A):")
         for e in report.collection_errors:
-            out.append(f"  - {e.get('source')}: {e.get('target')}: {e.get('message')}")
+            out.append(f"  - {e.source}: {e.target}: {e.message}")
     out.append("")
     out.extend(summary_lines(report))
     return "\n".join(out) + "\n"

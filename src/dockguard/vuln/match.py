@@ -17,29 +17,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import lru_cache
 
 from dockguard.image.packages import OSInfo, Package
-from dockguard.model import Severity
+from dockguard.model import Severity, VulnState
 from dockguard.vuln import severity as sev
 from dockguard.vuln.database import AdvisoryRow, AffectedRow, VulnDB, normalise_name
 from dockguard.vuln.distros import os_ecosystems
 from dockguard.vuln.ecosystems import LANGUAGE_ECOSYSTEMS, NoData, NoDataReason, language_coverage
 from dockguard.vuln.versions import Comparator, Incomparable, comparator, compare_semver, version_problem
-
-
-class VulnState(StrEnum):
-    """What an advisory says about the installed version (values are the report's words)."""
-
-    FIXED = "fixed"
-    AFFECTED = "affected"
-    WILL_NOT_FIX = "will_not_fix"
-    FIX_DEFERRED = "fix_deferred"
-    END_OF_LIFE = "end_of_life"
-    NOT_AFFECTED = "not_affected"
-    #: The versions could not be compared; `VulnMatch.reason` says why.
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
