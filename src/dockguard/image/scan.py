@@ -1,4 +1,5 @@
-"""From an image source to an inventory: cache lookup, layer analysis, squash, cataloguers.
+"""From an image source to an inventory: cache lookup, layer analysis, squash, cataloguers;
+then (`check_inventory`) to an `ImageScan`: matches, packages not checked and why, data age.
 
 One `ScanBudget` (the source's) bounds the whole scan.  A scan that could not read something —
 a layer cut short, a file over a cap, a package database it cannot read — still returns an
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dockguard.image import digests, osdetect
 from dockguard.image.cache import LayerCache
@@ -33,6 +35,10 @@ from dockguard.image.sources import (
 )
 from dockguard.image.tarstream import DIRECTORY, REGULAR, LayerStream
 from dockguard.model import Severity
+
+if TYPE_CHECKING:
+    from dockguard.vuln.database import VulnDB
+    from dockguard.vuln.match import MatchOptions, NotChecked, VulnMatch
 
 
 @dataclass(frozen=True)
@@ -224,3 +230,48 @@ def build_inventory(source: ImageSource, cache: LayerCache | None = None,
         incomplete=tuple(incomplete),
         secrets_omitted=omitted,
     )
+
+
+@dataclass(frozen=True)
+class ImageScan:
+    """An inventory matched against a vulnerability database.
+
+    `not_checked` lists the packages whose vulnerabilities could not be looked up, grouped by
+    reason (a distribution without public data such as Amazon Linux, conda packages, runtimes
+    built from source, an ecosystem the database holds no feed for): a report must show them
+    and must not call those packages clean.  `staleness` is the warning to show when the data
+    the scan used is older than the database's freshness limit (None when fresh).
+    """
+
+    inventory: Inventory
+    matches: tuple[VulnMatch, ...]
+    not_checked: tuple[NotChecked, ...]
+    staleness: str | None = None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The sentences a report shows: one per not-checked group, then the staleness warning."""
+        out = [n.message() for n in self.not_checked]
+        if self.staleness:
+            out.append(self.staleness)
+        return tuple(out)
+
+
+def check_inventory(inv: Inventory, db: VulnDB, options: MatchOptions | None = None,
+                    hint: str = "`dockguard db update`") -> ImageScan:
+    """Match `inv` against `db`: findings, what could not be checked and why, data age.
+
+    Only the feeds of the ecosystems the inventory's packages are looked up in count for the
+    staleness warning (a stale Alpine feed does not alarm a Debian scan).
+    """
+    from dockguard.vuln.database import staleness_warning
+    from dockguard.vuln.match import MatchOptions, check_packages, coverage
+
+    result = check_packages(db, inv.os, inv.packages, options or MatchOptions())
+    ecosystems: set[str] = set()
+    for pkg in inv.packages:
+        found = coverage(pkg, inv.os)
+        if isinstance(found, tuple):
+            ecosystems.update(found)
+    stale = staleness_warning(db, sorted(ecosystems), hint=hint) if ecosystems else None
+    return ImageScan(inv, result.matches, result.not_checked, stale)

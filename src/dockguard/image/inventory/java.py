@@ -238,6 +238,8 @@ def _scan(f: IO[bytes], size: int, name: str, inner: str, depth: int, budget: _B
                     group, artifact, version, used = guess
                     evidence = f"META-INF/MANIFEST.MF ({used})" if manifest else "file name"
                     found.append(Artifact(inner, group, artifact, version, evidence))
+                else:  # listed, so that the scan says it was not checked
+                    found.append(Artifact(inner, "", stem, "", "file name (no version found)"))
             for info in nested:
                 path = f"{inner}!/{info.filename}" if inner else f"!/{info.filename}"
                 if depth + 1 > limits.max_archive_depth:
