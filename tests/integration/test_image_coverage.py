@@ -65,7 +65,7 @@ FIXTURE = {
 }
 
 pytestmark = pytest.mark.skipif(not (LOG4J_CORE.is_file() and LANG3.is_file() and WAGON_SHADED.is_file()),
-                                reason="Debian's liblog4j2-java, libcommons-lang3-java and libwagon-http-java needed")
+                                reason="liblog4j2-java, libcommons-lang3-java and libwagon-http-shaded-java needed")
 
 
 def _zip(entries: list[tuple[str, bytes, int]]) -> bytes:
