@@ -335,3 +335,13 @@ def test_a_changed_cataloguer_leaves_the_others_cached(tmp_path: Path) -> None:
     again = open_target(str(tmp_path / "img.tar"))
     build_inventory(again, cache, changed)
     assert again.layer_opens == 0 and _Counting.calls == 1
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_large_archive_through_a_region_or_a_spool_file(tmp_path: Path, compression: str) -> None:
+    """Over 8 MiB: read through a region of a seekable layer, or spooled from a compressed one."""
+    jar = _zip({"pad.bin": os.urandom(9 << 20), "META-INF/maven/g/big/pom.properties":
+                b"groupId=g\nartifactId=big\nversion=1.0\n"})
+    docker_save(tmp_path / "img.tar", [layer_tar([F("app/big-1.0.jar", jar)])], compression=compression)
+    inv = build_inventory(open_target(str(tmp_path / "img.tar")))
+    assert inv.complete and [(p.name, p.path) for p in inv.packages] == [("g:big", "/app/big-1.0.jar")]
