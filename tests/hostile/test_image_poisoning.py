@@ -41,7 +41,8 @@ def scan(scratch: Path, *args: str) -> CliRun:
 
 
 def cached_layers(scratch: Path) -> list[Path]:
-    return sorted((scratch / "home" / ".cache" / "dockguard" / "layers").rglob("*.zst"))
+    """The base analyses in the cache: one per cached layer (cataloguer records live beside them)."""
+    return sorted((scratch / "home" / ".cache" / "dockguard" / "layers").glob("v*/*.zst"))
 
 
 @pytest.fixture

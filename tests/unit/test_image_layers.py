@@ -148,16 +148,27 @@ def test_long_names_gnu_and_pax() -> None:
     for fmt in (tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):
         path = "usr/lib/python3/site-packages/" + "n" * 120 + ".dist-info/METADATA"
         a = analyse(layer_tar([F(long, b"a"), F(path, b"Name: n\nVersion: 1\n\n")], fmt=fmt))
-        assert long in names(a) and path in a.files
+        assert long in names(a) and path in a.parts["python"]
 
 
-def test_layer_analysis_json_round_trip() -> None:
-    a = analyse(layer_tar([F("var/lib/dpkg/status", STATUS_A), F("etc/.wh.x"),
+def test_layer_analysis_json_round_trip(tmp_path: Path) -> None:
+    from dockguard.image.cache import LayerCache
+
+    a = analyse(layer_tar([F("var/lib/dpkg/status", STATUS_A), F("etc/.wh.x"), F("etc/os-release", b"ID=x\n"),
                            F("etc/app.env", b"DB_PASSWORD=hunter2hunter2\n")]))
     records = [json.loads(json.dumps(r)) for r in a.records(batch=2)]
     bodies = iter(a.bodies())
-    assert LayerAnalysis.from_records(records, lambda size: next(bodies)) == a
+    base = LayerAnalysis.from_records(records, lambda size: next(bodies))
+    assert (base.entries, base.paths, base.whiteouts, base.files, base.secrets) == (
+        a.entries, a.paths, a.whiteouts, a.files, a.secrets)
     assert a.secrets and "hunter2" not in str(a.secrets)
+    # Through the cache: the base and every cataloguer's records (empty ones included).
+    cache = LayerCache(tmp_path)
+    cache.put("sha256:" + "ab" * 32, a)
+    got = cache.get("sha256:" + "ab" * 32)
+    assert got is not None and got.parts == a.parts and got.held == a.held
+    assert got.parts["dpkg"] == {"var/lib/dpkg/status": STATUS_A}
+    assert sorted(p.name for p in (tmp_path / "layers").iterdir()) == ["dpkg-v1", "v4"]
 
 
 def test_directory_analysis_matches_tar_analysis(tmp_path: Path) -> None:
@@ -168,7 +179,7 @@ def test_directory_analysis_matches_tar_analysis(tmp_path: Path) -> None:
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/os-release").symlink_to("../usr/lib/os-release")
     a = analyse_directory(str(tmp_path))
-    assert a.files["var/lib/dpkg/status"] == STATUS_A
+    assert a.parts["dpkg"]["var/lib/dpkg/status"] == STATUS_A
     assert a.entries["etc/os-release"][5] == "../usr/lib/os-release"
 
 

@@ -1,9 +1,13 @@
 """Per-layer analysis cache keyed by *verified* layer diff id and analyser version.
 
 Entries live under ``$DOCKGUARD_CACHE_DIR`` or the user cache directory
-(``~/.cache/dockguard/layers``); each is one zstd stream (with a content checksum) holding a
-one-line summary, JSON records of at most 1000 items per line (so that loading an entry never
-holds one huge string) and the collected file bodies.  Writes are
+(``~/.cache/dockguard/layers``): the base analysis of a layer (headers, whiteouts, OS release
+files, secrets) under ``layers/v<ANALYSER_VERSION>/``, and each cataloguer's records of the
+layer under ``layers/<name>-v<version>/``, so that a new or changed cataloguer leaves every
+other cataloguer's records valid (the layer is then read again for that cataloguer alone).
+Each entry is one zstd stream (with a content checksum) holding a one-line summary, JSON
+records of at most 1000 items per line (so that loading an entry never holds one huge string)
+and the collected bodies.  Writes are
 streamed and atomic (temp file + rename) so a crash never leaves a half-written entry, and
 unreadable entries are treated as misses.
 
@@ -25,17 +29,19 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from dockguard.image import decode
 from dockguard.image.digests import digest_bytes
-from dockguard.image.layers import ANALYSER_VERSION, LayerAnalysis
+from dockguard.image.inventory.base import Cataloguer
+from dockguard.image.layers import ANALYSER_VERSION, LayerAnalysis, default_cataloguers
 from dockguard.image.limits import DEFAULT_LIMITS, BudgetExceeded, Limits, ScanBudget
 from dockguard.inputs import InputError, read_bytes
 
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$")
+_PART_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 #: A record holds at most 1000 items of at most a path each (4096 bytes, escaped up to 6×).
 _MAX_LINE = 32 * 1024 * 1024
 
@@ -66,11 +72,19 @@ class LayerCache:
             return None
         return base / f"{m.group(1)}-{m.group(2)}{suffix}"
 
-    def get(self, diff_id: str, budget: ScanBudget | None = None) -> LayerAnalysis | None:
-        """The cached analysis or None.
+    def part_dir(self, cataloguer: Cataloguer) -> Path:
+        """Where the records of `cataloguer` live (one directory per name and version)."""
+        if not _PART_NAME.match(cataloguer.name) or not _PART_NAME.match(cataloguer.version):
+            raise ValueError(f"cataloguer name/version unfit for a cache path: {cataloguer.name!r}")
+        return self.root / "layers" / f"{cataloguer.name}-v{cataloguer.version}"
 
-        Its memory is charged to `budget`; `BudgetExceeded` when it does not fit (nothing
-        beyond a one-line summary is read then).
+    def get(self, diff_id: str, budget: ScanBudget | None = None,
+            cataloguers: Sequence[Cataloguer] | None = None) -> LayerAnalysis | None:
+        """The cached base analysis with every cataloguer part found, or None (no base).
+
+        Parts missing from the cache are missing from `LayerAnalysis.parts`: the caller reads the
+        layer again for those cataloguers.  Memory is charged to `budget`; `BudgetExceeded` when
+        it does not fit (nothing beyond a one-line summary is read then).
         """
         path = self._path(self.layers_dir, diff_id, ".zst")
         if path is None or not path.is_file():
@@ -86,6 +100,29 @@ class LayerCache:
         if analysis is None:
             self.misses += 1
             return None
+        cats = default_cataloguers() if cataloguers is None else cataloguers
+        empty = set(analysis.empty_parts)
+        try:
+            for cat in cats:
+                if f"{cat.name}-v{cat.version}" in empty:
+                    analysis.parts[cat.name] = {}
+                    continue
+                part_path = self._path(self.part_dir(cat), diff_id, ".zst")
+                if part_path is None or not part_path.is_file():
+                    continue
+                try:
+                    loaded = self._load(part_path, budget)
+                except BudgetExceeded:
+                    raise
+                except Exception:
+                    loaded = None
+                if loaded is not None:
+                    analysis.parts[cat.name] = loaded.files
+                    analysis.part_held[cat.name] = loaded.held
+                    analysis.held += loaded.held
+        except BudgetExceeded:
+            budget.release(analysis.held)
+            raise
         self.hits += 1
         return analysis
 
@@ -112,24 +149,40 @@ class LayerCache:
                 analysis.held = held
             return analysis
 
-    def put(self, diff_id: str, analysis: LayerAnalysis) -> None:
-        """Store an analysis (silently skipped when the cache dir is not writable).
+    def put(self, diff_id: str, analysis: LayerAnalysis, cataloguers: Sequence[Cataloguer] | None = None,
+            base: bool = True) -> None:
+        """Store the base analysis (when `base`) and the parts of `cataloguers` it holds.
 
-        The caller guarantees that the analysis is complete and that the layer content was
-        hashed to `diff_id` while it was analysed.
+        Silently skipped when the cache dir is not writable.  The caller guarantees that the
+        analysis is complete and that the layer content was hashed to `diff_id` while it was
+        analysed.
         """
         path = self._path(self.layers_dir, diff_id, ".zst")
         if path is None:
             return
+        cats = default_cataloguers() if cataloguers is None else cataloguers
+        if base:
+            # Cataloguers that kept nothing are named in the base entry, not given a file each.
+            analysis.empty_parts = [f"{c.name}-v{c.version}" for c in cats if analysis.parts.get(c.name) == {}]
+            base_held = analysis.held - sum(analysis.part_held.values())
+            self._put_records(path, base_held, analysis.records(), analysis.bodies())
+        for cat in cats:
+            records = analysis.parts.get(cat.name)
+            part_path = self._path(self.part_dir(cat), diff_id, ".zst")
+            if records is None or part_path is None or (base and not records):
+                continue
+            held = analysis.part_held.get(cat.name, 0)
+            self._put_records(part_path, held, _part_records(records), list(records.values()))
+
+    def _put_records(self, path: Path, held: int, records: Iterable[list[Any]], blobs: list[bytes]) -> None:
         import zstandard
 
-        blobs = analysis.bodies()
-        summary = {"held": analysis.held, "bodies": sum(len(b) for b in blobs)}
+        summary = {"held": max(held, sum(len(b) for b in blobs)), "bodies": sum(len(b) for b in blobs)}
 
         def fill(out: IO[bytes]) -> None:
             with zstandard.ZstdCompressor(level=3, write_checksum=True).stream_writer(out, closefd=False) as z:
                 z.write(json.dumps(summary).encode() + b"\n")
-                for record in analysis.records():
+                for record in records:
                     z.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
                 z.write(b'["end"]\n')
                 for blob in blobs:
@@ -173,6 +226,13 @@ class LayerCache:
             if tmp:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+
+def _part_records(records: dict[str, bytes], batch: int = 1000) -> Iterator[list[Any]]:
+    items = [[p, len(d)] for p, d in records.items()]
+    for start in range(0, len(items), batch):
+        yield ["f", items[start : start + batch]]
+    yield ["n", {"secrets_omitted": 0, "held": 0}]
 
 
 def _read_entry(f: IO[bytes], bodies: int) -> LayerAnalysis | None:

@@ -65,7 +65,7 @@ def parse_inline(blob: bytes) -> BuildInfo | None:
     return BuildInfo(version, _strip_modinfo(mod) if mod else "")
 
 
-class _Elf:
+class Elf:
     """Just enough ELF to find a section or map a virtual address (bounded reads)."""
 
     def __init__(self, read_at: ReadAt, size: int):
@@ -140,7 +140,7 @@ class _Elf:
         return b""
 
 
-def _read_pointer_format(elf: _Elf, blob: bytes) -> BuildInfo | None:
+def _read_pointer_format(elf: Elf, blob: bytes) -> BuildInfo | None:
     ptr_size = blob[14]
     if ptr_size not in (4, 8):
         return None
@@ -168,7 +168,7 @@ def _read_pointer_format(elf: _Elf, blob: bytes) -> BuildInfo | None:
 def read_buildinfo(read_at: ReadAt, size: int) -> BuildInfo | None:
     """Build info of an ELF file given random access to it; None for non-Go files."""
     try:
-        elf = _Elf(read_at, size)
+        elf = Elf(read_at, size)
     except (ValueError, struct.error):
         return None
     try:

@@ -1,9 +1,11 @@
 """Per-layer analysis and the layer squash (whiteouts, opaque directories, attribution).
 
-Each layer is read once, as a stream.  `analyse_layer` keeps every header (small), the bodies
-of the few files the analysers need (package databases, os-release, language metadata), the
-Go build info of ELF executables and redacted secret hits of small text files — never the
-rest.  A `LayerAnalysis` depends only on the layer's bytes, so it is what the cache stores.
+Each layer is read once, as a stream.  `analyse_layer` keeps every header (small), the OS
+release files, redacted secret hits of small text files, and for each cataloguer
+(`dockguard.image.inventory.base.Cataloguer`) the records it extracts from the files it wants
+(package databases, language metadata, archives, binaries) — never the rest.  A
+`LayerAnalysis` depends only on the layer's bytes, so it is what the cache stores: the base
+analysis and each cataloguer's records separately.
 
 `squash` applies the analyses in order: a layer's whiteouts (``.wh.NAME``) and opaque markers
 (``.wh..wh..opq``) first hide what lies below, then its own entries are added.  Each surviving
@@ -18,17 +20,17 @@ wanted file over the size cap or over the scan's memory budget — is recorded i
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
-import re
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, Protocol
 
-from dockguard.image import gobuildinfo as golang
 from dockguard.image import secrets as secrets_mod
+from dockguard.image.inventory.base import Blob, BytesBlob, Cataloguer, Extracted, FileBlob, Want
 from dockguard.image.limits import DEFAULT_LIMITS, ENTRY_OVERHEAD, BudgetExceeded, Limits, ScanBudget
 from dockguard.image.tarstream import (
     BLOCKDEV,
@@ -41,15 +43,16 @@ from dockguard.image.tarstream import (
     TarReader,
 )
 
-ANALYSER_VERSION = "3"
+#: Version of the base analysis (headers, whiteouts, OS release files, secrets); each
+#: cataloguer's records are versioned by the cataloguer itself.
+ANALYSER_VERSION = "4"
 MAX_ERRORS = 200
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
-GO_MIN_SIZE = 256 * 1024
-GO_INMEMORY_MAX = 8 * 1024 * 1024      # smaller executables are copied to memory
-GO_SPOOL_MAX = 512 * 1024 * 1024       # larger ones up to this size to an anonymous temp file
-
-_EXACT_FILES = frozenset(
+IN_MEMORY_MAX = 8 * 1024 * 1024      # wanted files up to this size are read into memory
+SPOOL_MAX = 512 * 1024 * 1024        # larger ones up to this size to an anonymous temp file
+#: Release files the OS detection reads (part of the base analysis).
+OS_FILES = frozenset(
     {
         "etc/os-release",
         "usr/lib/os-release",
@@ -58,38 +61,80 @@ _EXACT_FILES = frozenset(
         "etc/apk/repositories",
         "etc/redhat-release",
         "etc/lsb-release",
-        "var/lib/dpkg/status",
-        "lib/apk/db/installed",
-        "var/lib/rpm/rpmdb.sqlite",
-        "var/lib/rpm/rpmdb.sqlite-wal",
-        "usr/lib/sysimage/rpm/rpmdb.sqlite",
-        "usr/lib/sysimage/rpm/rpmdb.sqlite-wal",
+        "etc/system-release",
     }
 )
-# Present but never read: only their existence matters (unsupported rpm databases).
-_NOTABLE_PATHS = frozenset({"var/lib/rpm/Packages", "var/lib/rpm/Packages.db"})
-_NPM_PKG = re.compile(r"(?:^|/)node_modules/(?:@[^/]+/)?[^/@][^/]*/package\.json$")
+MAX_OS_FILE = 64 * 1024
 
 
-def wanted_kind(path: str) -> str | None:
-    """Which analyser wants the body of a regular file at `path`, if any."""
-    if path in _EXACT_FILES:
-        return "db"
-    if path.startswith("var/lib/dpkg/"):
-        if path.startswith("var/lib/dpkg/status.d/") and not path.endswith(".md5sums"):
-            return "db"
-        if path.startswith("var/lib/dpkg/info/") and path.endswith(".list"):
-            return "db"
-        return None
-    if path.endswith("/METADATA") and path[:-9].endswith(".dist-info"):
-        return "pymeta"
-    if path.endswith("/PKG-INFO") and path[:-9].endswith(".egg-info"):
-        return "pymeta"
-    if path.endswith(".egg-info") and ("-packages/" in path):
-        return "pymeta"  # a single-file egg-info
-    if path.endswith("/package.json") and "node_modules/" in path and _NPM_PKG.search(path):
-        return "npm"
-    return None
+class Selector:
+    """Which cataloguers want a regular file: the index of their `Triggers`, then `wants`."""
+
+    def __init__(self, cataloguers: Sequence[Cataloguer]):
+        self.cataloguers = tuple(cataloguers)
+        self.exact: dict[str, list[Cataloguer]] = {}
+        self.names: dict[str, list[Cataloguer]] = {}
+        self.suffixes: list[tuple[str, Cataloguer]] = []
+        self.prefixes: list[tuple[str, Cataloguer]] = []
+        self.executables: list[Cataloguer] = []
+        for c in self.cataloguers:
+            t = c.triggers
+            for p in t.paths:
+                self.exact.setdefault(p, []).append(c)
+            for n in t.names:
+                self.names.setdefault(n, []).append(c)
+            self.suffixes += [(s, c) for s in t.suffixes]
+            self.prefixes += [(p, c) for p in t.prefixes]
+            if t.executables:
+                self.executables.append(c)
+        self.any_suffix = tuple(s for s, _ in self.suffixes)
+        self.any_prefix = tuple(p for p, _ in self.prefixes)
+        self.min_exec = min((c.triggers.min_executable for c in self.executables), default=0)
+
+    def match(self, path: str, size: int, mode: int, limits: Limits) -> list[tuple[Cataloguer, Want]]:
+        """The cataloguers that want the file, in list order, with their `Want`."""
+        found: list[Cataloguer] = []
+        hit = self.exact.get(path)
+        if hit:
+            found += hit
+        base = path[path.rfind("/") + 1:]
+        hit = self.names.get(base)
+        if hit:
+            found += hit
+        if self.any_suffix and path.endswith(self.any_suffix):
+            found += [c for s, c in self.suffixes if path.endswith(s)]
+        if self.any_prefix and path.startswith(self.any_prefix):
+            found += [c for p, c in self.prefixes if path.startswith(p)]
+        if self.executables and mode & 0o111 and size >= self.min_exec:
+            found += [c for c in self.executables if size >= c.triggers.min_executable]
+        if not found:
+            return []
+        out: list[tuple[Cataloguer, Want]] = []
+        for c in self.cataloguers:  # list order, each once
+            if c in found:
+                want = c.wants(path, size, mode, limits)
+                if want is not None:
+                    out.append((c, want))
+        return out
+
+
+_SELECTORS: dict[tuple[int, ...], Selector] = {}
+
+
+def selector_for(cataloguers: Sequence[Cataloguer]) -> Selector:
+    """The (cached) `Selector` of a list of cataloguers."""
+    key = tuple(id(c) for c in cataloguers)
+    sel = _SELECTORS.get(key)
+    if sel is None or sel.cataloguers != tuple(cataloguers):
+        sel = _SELECTORS[key] = Selector(cataloguers)
+    return sel
+
+
+def default_cataloguers() -> tuple[Cataloguer, ...]:
+    """`dockguard.image.inventory.CATALOGUERS` (imported late: the cataloguers import this module)."""
+    from dockguard.image.inventory import CATALOGUERS
+
+    return CATALOGUERS
 
 
 def normalise(path: str) -> str | None:
@@ -123,11 +168,13 @@ Entry = tuple[str, int, int, int, int, str]
 
 @dataclass
 class LayerAnalysis:
-    """What one layer contributes: headers, whiteouts, wanted bodies, Go info, secrets.
+    """What one layer contributes: headers, whiteouts, OS release files, secrets, cataloguer records.
 
     `entries` holds the headers that matter later (links, directories that are world-writable,
-    setuid/setgid files, files the analysers want); `paths` names every other entry, which is
-    enough to know that the layer replaced something a lower layer had.
+    setuid/setgid files, files a cataloguer wants); `paths` names every other entry, which is
+    enough to know that the layer replaced something a lower layer had.  `parts` holds, per
+    cataloguer name, the records its `extract` kept (path → bytes); `part_held` the memory each
+    part is charged.
     """
 
     entries: dict[str, Entry] = field(default_factory=dict)
@@ -135,10 +182,13 @@ class LayerAnalysis:
     whiteouts: list[str] = field(default_factory=list)
     opaque: list[str] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
-    go: dict[str, tuple[str, str]] = field(default_factory=dict)
+    parts: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    part_held: dict[str, int] = field(default_factory=dict)
     secrets: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    #: ``name-vVERSION`` of the cataloguers that kept nothing from this layer (cache only).
+    empty_parts: list[str] = field(default_factory=list)
     stopped: str = ""       # why the layer was not read to its end ('' when it was)
     held: int = 0           # bytes of memory charged to the scan budget for this analysis
     secrets_omitted: int = 0
@@ -156,11 +206,15 @@ class LayerAnalysis:
         self.stopped = reason
         self.not_read(f"layer not read to its end: {reason}")
 
+    def part(self, name: str) -> dict[str, bytes]:
+        """The records of cataloguer `name` (created empty)."""
+        return self.parts.setdefault(name, {})
+
     def records(self, batch: int = 1000) -> Iterator[list[Any]]:
-        """The analysis as small JSON-able records ``[kind, items]`` (for the cache).
+        """The base analysis as small JSON-able records ``[kind, items]`` (for the cache).
 
         File bodies are not included: ``["f", [[name, size], ...]]`` records name them in
-        the order of `bodies`.
+        the order of `bodies`.  Cataloguer parts are stored separately (`part_records`).
         """
         def batches(kind: str, items: list[Any]) -> Iterator[list[Any]]:
             for start in range(0, len(items), batch):
@@ -171,13 +225,14 @@ class LayerAnalysis:
         yield from batches("w", self.whiteouts)
         yield from batches("o", self.opaque)
         yield from batches("f", [[p, len(d)] for p, d in self.files.items()])
-        yield from batches("g", [[p, *v] for p, v in self.go.items()])
         yield from batches("s", self.secrets)
         yield from batches("x", self.errors)
-        yield ["n", {"secrets_omitted": self.secrets_omitted, "held": self.held}]
+        yield from batches("c", self.empty_parts)
+        base_held = self.held - sum(self.part_held.values())
+        yield ["n", {"secrets_omitted": self.secrets_omitted, "held": base_held}]
 
     def bodies(self) -> list[bytes]:
-        """The kept file bodies, in the order `records` names them."""
+        """The kept OS release files, in the order `records` names them."""
         return list(self.files.values())
 
     @classmethod
@@ -197,13 +252,12 @@ class LayerAnalysis:
                             and all(isinstance(v, int) for v in (mode, size, uid, gid))):
                         raise ValueError("bad cached entry")
                     out.entries[path] = (etype, mode, size, uid, gid, link)
-            elif kind in ("p", "w", "o", "x"):
-                target = {"p": out.paths, "w": out.whiteouts, "o": out.opaque, "x": out.errors}[kind]
+            elif kind in ("p", "w", "o", "x", "c"):
+                target = {"p": out.paths, "w": out.whiteouts, "o": out.opaque, "x": out.errors,
+                          "c": out.empty_parts}[kind]
                 target.extend(_strs(items))
             elif kind == "f":
                 sizes.extend((str(name), int(size)) for name, size in items)
-            elif kind == "g":
-                out.go.update({str(p): (str(v), str(m)) for p, v, m in items})
             elif kind == "s":
                 out.secrets.extend({str(k): str(v) for k, v in sec.items()} for sec in items)
             elif kind == "n":
@@ -232,22 +286,41 @@ def _bounded_append(items: list[str], message: str) -> None:
         items.append("… further problems not shown")
 
 
+@dataclass
+class _Walk:
+    """The settings of one layer walk."""
+
+    out: LayerAnalysis
+    limits: Limits
+    budget: ScanBudget
+    selector: Selector
+    secrets: bool
+    base: bool  # False: only the cataloguers run (the base analysis came from the cache)
+
+
 def analyse_layer(
     stream: IO[bytes], *, seekable: bool, limits: Limits = DEFAULT_LIMITS, secrets: bool = True,
-    budget: ScanBudget | None = None,
+    budget: ScanBudget | None = None, cataloguers: Sequence[Cataloguer] | None = None,
+    base: bool = True,
 ) -> LayerAnalysis:
     """Read one (decompressed) layer tar once and keep what the analysers need.
 
-    Everything kept is charged to `budget` (a fresh one per call when not given).  A layer
-    that cannot be read to its end is returned with `LayerAnalysis.stopped` set.
+    `cataloguers` (default: all) are the ones whose records are wanted; with `base` False only
+    they run and the headers, whiteouts and secrets are not recorded.  Everything kept is
+    charged to `budget` (a fresh one per call when not given).  A layer that cannot be read to
+    its end is returned with `LayerAnalysis.stopped` set.
     """
     out = LayerAnalysis()
     budget = budget if budget is not None else ScanBudget(limits)
+    cats = default_cataloguers() if cataloguers is None else tuple(cataloguers)
+    for c in cats:
+        out.part(c.name)
+    walk = _Walk(out, limits, budget, selector_for(cats), secrets and base, base)
     reader = TarReader(stream, seekable=seekable, limits=limits, budget=budget)
     try:
         for entry in reader:
             _analyse_entry(reader, entry.path, entry.type, entry.mode, entry.size, entry.uid,
-                           entry.gid, entry.linkname, out, seekable, limits, secrets, budget)
+                           entry.gid, entry.linkname, walk, seekable)
     except (TarError, BudgetExceeded) as exc:
         out.stop(str(exc))
     return out
@@ -270,20 +343,24 @@ def _hold(out: LayerAnalysis, budget: ScanBudget, n: int) -> bool:
 
 def _analyse_entry(
     reader: Body, raw_path: str, etype: str, mode: int, size: int, uid: int, gid: int,
-    linkname: str, out: LayerAnalysis, seekable: bool, limits: Limits, scan_secrets: bool,
-    budget: ScanBudget,
+    linkname: str, walk: _Walk, seekable: bool,
 ) -> None:
+    out, limits, budget = walk.out, walk.limits, walk.budget
     path = normalise(raw_path)
     if path is None:
-        out.error(f"refused entry with unsafe path {raw_path[:200]!r}")
+        if walk.base:
+            out.error(f"refused entry with unsafe path {raw_path[:200]!r}")
         return
     if not path:
         return  # the root directory itself
     if len(path) > limits.max_path:
-        out.error(f"refused entry with a path longer than {limits.max_path}")
+        if walk.base:
+            out.error(f"refused entry with a path longer than {limits.max_path}")
         return
     base = path.rsplit("/", 1)[-1]
     if base.startswith(WHITEOUT):
+        if not walk.base:
+            return
         if not _hold(out, budget, len(path) + ENTRY_OVERHEAD):
             raise BudgetExceeded(f"scan memory budget of {limits.max_held} bytes exhausted by entry records")
         parent = path[: -len(base)].rstrip("/")
@@ -295,46 +372,48 @@ def _analyse_entry(
                 out.whiteouts.append(f"{parent}/{name}" if parent else name)
         return
     if etype in (CHARDEV, BLOCKDEV):
-        out.error(f"skipped device node /{path}")
+        if walk.base:
+            out.error(f"skipped device node /{path}")
         return
     if etype == SYMLINK and _escapes(path, linkname):
-        out.error(f"skipped symlink /{path} escaping the root ({linkname[:200]!r})")
+        if walk.base:
+            out.error(f"skipped symlink /{path} escaping the root ({linkname[:200]!r})")
         return
     if etype == HARDLINK:
         target = normalise(linkname)
         if not target:
-            out.error(f"skipped hardlink /{path} to unsafe target {linkname[:200]!r}")
+            if walk.base:
+                out.error(f"skipped hardlink /{path} to unsafe target {linkname[:200]!r}")
             return
         linkname = target
-        prior = out.files.get(target)
-        if prior is not None and wanted_kind(path):
-            out.files[path] = prior
+        _link_records(path, target, size, mode, walk)
     if etype not in (REGULAR, HARDLINK, SYMLINK, DIRECTORY, "6", "S"):
-        out.error(f"skipped entry /{path} of unsupported type {etype!r}")
+        if walk.base:
+            out.error(f"skipped entry /{path} of unsupported type {etype!r}")
         return
-    kind = wanted_kind(path) if etype == REGULAR else None
-    notable = (
-        etype in (SYMLINK, HARDLINK)
-        or path in _NOTABLE_PATHS
-        or (etype == DIRECTORY and mode & 0o002)
-        or (etype == REGULAR and (mode & 0o6000 or kind is not None
-                                  or (mode & 0o111 and size >= GO_MIN_SIZE)))
-    )
-    if not _hold(out, budget, len(path) + len(linkname) + ENTRY_OVERHEAD):
-        raise BudgetExceeded(f"scan memory budget of {limits.max_held} bytes exhausted by entry records")
-    if notable:
-        out.entries[path] = (etype, mode, size, uid, gid, linkname)
-    else:
-        out.paths.append(path)
+    wanted = walk.selector.match(path, size, mode, limits) if etype == REGULAR else []
+    os_file = etype == REGULAR and path in OS_FILES
+    if walk.base:
+        notable = (
+            etype in (SYMLINK, HARDLINK)
+            or (etype == DIRECTORY and mode & 0o002)
+            or (etype == REGULAR and (mode & 0o6000 or bool(wanted) or os_file))
+        )
+        if not _hold(out, budget, len(path) + len(linkname) + ENTRY_OVERHEAD):
+            raise BudgetExceeded(f"scan memory budget of {limits.max_held} bytes exhausted by entry records")
+        if notable:
+            out.entries[path] = (etype, mode, size, uid, gid, linkname)
+        else:
+            out.paths.append(path)
     if etype != REGULAR:
         return
-    if kind is not None:
-        _keep_body(reader, path, size, kind, out, limits, budget)
+    if os_file and walk.base:
+        _keep_os_file(reader, path, size, out, limits, budget)
         return
-    if mode & 0o111 and size >= GO_MIN_SIZE:
-        _go(reader, path, size, out, budget)
+    if wanted:
+        _read_wanted(reader, path, size, wanted, walk, seekable)
         return
-    if scan_secrets and secrets_mod.wants_file(path, size):
+    if walk.secrets and secrets_mod.wants_file(path, size):
         data = reader.read_body(secrets_mod.MAX_FILE)
         hits = secrets_mod.scan_file(path, data)
         keep = min(len(hits), limits.max_secret_hits_per_file,
@@ -349,73 +428,104 @@ def _analyse_entry(
             out.secrets.append(record)
 
 
-def _keep_body(reader: Body, path: str, size: int, kind: str, out: LayerAnalysis, limits: Limits,
-               budget: ScanBudget) -> None:
-    """Keep the body of a file an analyser wants, within the size cap and the memory budget."""
-    cap = limits.max_manifest_file if kind == "npm" else limits.max_read
-    if size > cap:
-        out.not_read(f"/{path}: {size} bytes is over the {cap}-byte cap for one file")
+def _link_records(path: str, target: str, size: int, mode: int, walk: _Walk) -> None:
+    """A hardlink to a file a cataloguer kept gets the same record (no second charge)."""
+    if walk.base and target in walk.out.files:
+        walk.out.files[path] = walk.out.files[target]
+    if not any(target in p for p in walk.out.parts.values()):
+        return
+    entry = walk.out.entries.get(target)
+    real_size = entry[2] if entry is not None else size
+    for c, _want in walk.selector.match(path, real_size, mode, walk.limits):
+        part = walk.out.parts.get(c.name)
+        if part is not None and target in part:
+            part[path] = part[target]
+
+
+def _keep_os_file(reader: Body, path: str, size: int, out: LayerAnalysis, limits: Limits,
+                  budget: ScanBudget) -> None:
+    if size > MAX_OS_FILE:
+        out.not_read(f"/{path}: {size} bytes is over the {MAX_OS_FILE}-byte cap for one file")
         return
     if not _hold(out, budget, size):
         out.not_read(f"/{path}: not kept, the scan's memory budget of {limits.max_held} bytes is used up")
         return
+    out.files[path] = reader.read_body(MAX_OS_FILE)
+
+
+def _read_wanted(reader: Body, path: str, size: int, wanted: list[tuple[Cataloguer, Want]],
+                 walk: _Walk, seekable: bool) -> None:
+    """Give the file to every cataloguer that wants it, reading its bytes once.
+
+    The bytes are held in memory (charged to the budget) up to `IN_MEMORY_MAX`, else read
+    through a region of a seekable layer or spooled to an anonymous temp file.
+    """
+    out, limits, budget = walk.out, walk.limits, walk.budget
+    ready: list[Cataloguer] = []
+    streamers: list[Cataloguer] = []
+    for c, want in wanted:
+        if size <= want.cap:
+            ready.append(c)
+        elif want.quiet:
+            streamers.append(c)
+        else:
+            out.not_read(f"/{path}: {size} bytes is over the {want.cap}-byte cap for one file")
+    if not ready:
+        if streamers:
+            first = streamers[0]
+            _store(first, path, first.extract_stream(path, reader.body_chunks(), limits), walk)
+        return
+    if size > SPOOL_MAX:
+        out.not_read(f"/{path}: {size} bytes is over the {SPOOL_MAX}-byte cap for one file")
+        return
+    temp = size if size <= IN_MEMORY_MAX else 0
+    if temp and not budget.hold(temp):
+        out.not_read(f"/{path}: not read, the scan's memory budget of {limits.max_held} bytes is used up")
+        return
     try:
-        data = reader.read_body(limits.max_read)
+        if temp:
+            blob: Blob = BytesBlob(reader.read_body(size))
+            _extract_all(ready, path, blob, walk)
+        elif seekable:
+            region = io.BufferedReader(reader.body_stream(), 1 << 16)  # type: ignore[type-var]
+            _extract_all(ready, path, FileBlob(region, size), walk)
+        else:
+            with tempfile.TemporaryFile(prefix="dockguard-spool-") as spool:
+                for chunk in reader.body_chunks():
+                    spool.write(chunk)
+                _extract_all(ready, path, FileBlob(spool, size), walk)
     except TarError as exc:
         out.not_read(f"/{path}: {exc}")
-        budget.release(size)
-        out.held -= size
-        return
-    if kind == "pymeta":
-        # Only the header block matters; the long description can be huge.
-        cut = data.find(b"\n\n", 0, limits.max_pymeta)
-        data = data[: cut + 1] if cut >= 0 else data[: limits.max_pymeta]
-        budget.release(size - len(data))
-        out.held -= size - len(data)
-    out.files[path] = data
+    finally:
+        if temp:
+            budget.release(temp)
 
 
-def _go(reader: Body, path: str, size: int, out: LayerAnalysis, budget: ScanBudget) -> None:
-    """Go build info of an executable, read front to back like every other byte of a layer.
-
-    Random access happens on a private copy of the very bytes that were read (and hashed):
-    in memory for small executables (reserved from the budget), else in an anonymous temp
-    file.  Beyond `GO_SPOOL_MAX` the stream is searched for the inline (Go >= 1.18) format only.
-    """
-    chunks = reader.body_chunks()
-    first = next(chunks, b"")
-    if not first.startswith(b"\x7fELF"):
-        return
-    info: golang.BuildInfo | None
-    if size <= GO_INMEMORY_MAX and budget.hold(2 * size):
+def _extract_all(cats: list[Cataloguer], path: str, blob: Blob, walk: _Walk) -> None:
+    for c in cats:
         try:
-            buf = bytearray(first)
-            for chunk in chunks:
-                buf += chunk
-            info = golang.read_buildinfo(lambda off, n: bytes(buf[off : off + n]), size)
-            del buf
-        finally:
-            budget.release(2 * size)
-    elif size <= GO_SPOOL_MAX:
-        with tempfile.TemporaryFile(prefix="dockguard-elf-") as spool:
-            spool.write(first)
-            for chunk in chunks:
-                spool.write(chunk)
-
-            def read_at(off: int, n: int) -> bytes:
-                spool.seek(off)
-                return spool.read(n)
-
-            info = golang.read_buildinfo(read_at, size)
-    else:
-        info = golang.scan_stream(_chain(first, chunks))
-    if info is not None:
-        out.go[path] = (info.go_version, info.modinfo)
+            result = c.extract(path, blob, walk.limits)
+        except TarError:
+            raise
+        except (OSError, ValueError, EOFError) as exc:
+            result = Extracted(None, (f"/{path}: {c.name}: {exc}",))
+        _store(c, path, result, walk)
 
 
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
+def _store(c: Cataloguer, path: str, result: Extracted | None, walk: _Walk) -> None:
+    if result is None:
+        return
+    out = walk.out
+    for problem in result.problems:
+        out.not_read(problem)
+    if result.record is None:
+        return
+    n = len(result.record)
+    if not _hold(out, walk.budget, n):
+        out.not_read(f"/{path}: not kept, the scan's memory budget of {walk.limits.max_held} bytes is used up")
+        return
+    out.part(c.name)[path] = result.record
+    out.part_held[c.name] = out.part_held.get(c.name, 0) + n
 
 
 class _DiskBody:
@@ -453,18 +563,24 @@ class _DiskBody:
 
 
 def analyse_directory(root: str, *, limits: Limits = DEFAULT_LIMITS, secrets: bool = True,
-                      budget: ScanBudget | None = None) -> LayerAnalysis:
+                      budget: ScanBudget | None = None,
+                      cataloguers: Sequence[Cataloguer] | None = None) -> LayerAnalysis:
     """Analyse a plain root filesystem directory as if it were one layer (links not followed)."""
     out = LayerAnalysis()
     budget = budget if budget is not None else ScanBudget(limits)
+    cats = default_cataloguers() if cataloguers is None else tuple(cataloguers)
+    for c in cats:
+        out.part(c.name)
+    walk = _Walk(out, limits, budget, selector_for(cats), secrets, True)
     try:
-        _walk_directory(root, out, limits, secrets, budget)
+        _walk_directory(root, walk)
     except BudgetExceeded as exc:
         out.stop(str(exc))
     return out
 
 
-def _walk_directory(root: str, out: LayerAnalysis, limits: Limits, secrets: bool, budget: ScanBudget) -> None:
+def _walk_directory(root: str, walk: _Walk) -> None:
+    out, limits, budget = walk.out, walk.limits, walk.budget
     count = 0
     stack = [""]
     while stack:
@@ -508,7 +624,7 @@ def _walk_directory(root: str, out: LayerAnalysis, limits: Limits, secrets: bool
                 try:
                     _analyse_entry(body, rel, etype, stat.S_IMODE(st.st_mode),
                                    st.st_size if etype == REGULAR else 0, st.st_uid, st.st_gid,
-                                   linkname, out, True, limits, secrets, budget)
+                                   linkname, walk, True)
                 except (OSError, TarError) as exc:
                     out.error(f"/{rel}: {exc}")
                 finally:
@@ -524,13 +640,14 @@ class Squashed:
     """The merged filesystem view.
 
     `layer_of` maps every surviving path to the index of the layer that last wrote it;
-    `entries` keeps the headers of the notable ones (see `LayerAnalysis`).
+    `entries` keeps the headers of the notable ones (see `LayerAnalysis`); `files` the OS
+    release files; `parts` each cataloguer's records of the surviving paths.
     """
 
     layer_of: dict[str, int] = field(default_factory=dict)
     entries: dict[str, tuple[int, Entry]] = field(default_factory=dict)
     files: dict[str, tuple[int, bytes]] = field(default_factory=dict)
-    go: dict[str, tuple[int, tuple[str, str]]] = field(default_factory=dict)
+    parts: dict[str, dict[str, tuple[int, bytes]]] = field(default_factory=dict)
     secrets: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
     def resolve(self, path: str, hops: int = 40) -> str | None:
@@ -589,29 +706,31 @@ def squash(analyses: list[LayerAnalysis]) -> Squashed:
             fs.layer_of = {p: v for p, v in fs.layer_of.items() if not _hidden(p, dead, opaque)}
             fs.entries = {p: v for p, v in fs.entries.items() if p in fs.layer_of}
             fs.files = {p: v for p, v in fs.files.items() if not _hidden(p, dead, opaque)}
-            fs.go = {p: v for p, v in fs.go.items() if not _hidden(p, dead, opaque)}
             fs.secrets = [s for s in fs.secrets if not _hidden(s[1]["path"], dead, opaque)]
         for path in layer.paths:
             # A rewrite hides what a lower layer had at this path.
             fs.layer_of[path] = index
             fs.entries.pop(path, None)
             fs.files.pop(path, None)
-            fs.go.pop(path, None)
         for path, entry in layer.entries.items():
             fs.layer_of[path] = index
             fs.entries[path] = (index, entry)
             if path in fs.files and path not in layer.files:
                 del fs.files[path]
-            if path in fs.go and path not in layer.go:
-                del fs.go[path]
         if fs.secrets:
             rewritten = set(layer.paths).union(layer.entries)
             fs.secrets = [s for s in fs.secrets if s[1]["path"] not in rewritten]
         for path, data in layer.files.items():
             fs.files[path] = (index, data)
-        for path, info in layer.go.items():
-            fs.go[path] = (index, info)
         fs.secrets.extend((index, s) for s in layer.secrets)
+    # A record survives when its layer is the last one that wrote the path (and nothing
+    # above removed it): exactly when `layer_of` still names that layer.
+    for index, layer in enumerate(analyses):
+        for name, records in layer.parts.items():
+            view = fs.parts.setdefault(name, {})
+            for path, data in records.items():
+                if fs.layer_of.get(path) == index:
+                    view[path] = (index, data)
     return fs
 
 

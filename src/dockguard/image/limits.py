@@ -52,6 +52,14 @@ class Limits:
     max_rpm_header: int = 16 * MiB            # one rpm header blob
     sqlite_seconds: float = 10.0              # wall time of one rpmdb query
     sqlite_steps: int = 200_000_000           # sqlite VM steps of one rpmdb query
+    # -- archives (jar/war/ear...) and other files cataloguers open
+    max_archive_depth: int = 4                # archives inside archives (app.jar!/lib/x.jar is 1)
+    max_archive_entries: int = 100_000        # central-directory entries of one archive
+    max_archive_scan_entries: int = 1_000_000  # entries of one archive and everything nested in it
+    max_archive_inflated: int = 1 * GiB       # bytes inflated from one archive and its nested ones
+    max_nested_archive: int = 256 * MiB       # largest archive inside an archive that is opened
+    max_archive_member: int = 1 * MiB         # largest pom.properties / MANIFEST.MF read
+    max_section: int = 16 * MiB               # largest ELF section decompressed (cargo-auditable)
     # -- findings and secrets
     max_secret_hits_per_file: int = 20        # further hits in one file are counted, not kept
     max_secret_hits: int = 1000               # secret hits kept per layer and for the config

@@ -26,12 +26,16 @@ class OSInfo:
 class Package:
     """One installed package found in an image.
 
-    `type` is the purl type: ``deb``, ``apk``, ``rpm``, ``pypi``, ``npm``, ``golang``.
+    `type` is the purl type (`dockguard.vuln.ecosystems.PackageType`): ``deb``, ``apk``,
+    ``rpm``, ``pypi``, ``npm``, ``golang``, ``maven``, ``gem``, ``composer``, ``cargo``,
+    ``nuget``, ``conda``, ``generic`` (a runtime built from source, an unidentified archive).
     For OS packages `source_name` / `source_version` are what vendors key advisories on
     (Debian source package, Alpine origin, RPM source rpm); for others they equal name/version.
     `layer` is the digest (or diff id) of the layer that introduced the package; `path` the
-    file it was read from; `os_owned` is True for language packages whose files belong to an
-    OS package (matched only against the OS vendor's advisories).
+    file it was read from (``/app/app.jar!/BOOT-INF/lib/x.jar`` inside an archive);
+    `os_owned` is True for language packages whose files belong to an OS package (matched only
+    against the OS vendor's advisories); `evidence` names what gave the name and version when
+    the file alone does not say (``META-INF/maven/g/a/pom.properties``, a manifest's fields).
     """
 
     type: str
@@ -45,3 +49,4 @@ class Package:
     path: str = ""
     os_owned: bool = False
     licenses: tuple[str, ...] = ()
+    evidence: str = ""

@@ -88,6 +88,8 @@ def render(inv: Inventory, vulnerabilities: Sequence[Finding] = (), spec: str = 
                           ("dockguard:source:version", pkg.source_version)]
             if pkg.os_owned:
                 props.append(("dockguard:os_owned", "true"))
+            if pkg.evidence:
+                props.append(("dockguard:evidence", pkg.evidence))
             comp: dict[str, Any] = {"type": "library", "bom-ref": ref, "name": pkg.name}
             if pkg.version:
                 comp["version"] = pkg.version

@@ -1,4 +1,5 @@
-"""From an image source to an inventory: cache lookup, layer analysis, squash, cataloguers.
+"""From an image source to an inventory: cache lookup, layer analysis, squash, cataloguers;
+then (`check_inventory`) to an `ImageScan`: matches, packages not checked and why, data age.
 
 One `ScanBudget` (the source's) bounds the whole scan.  A scan that could not read something —
 a layer cut short, a file over a cap, a package database it cannot read — still returns an
@@ -8,11 +9,14 @@ must not let a gate pass on it (``image scan --fail-on`` exits 2).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dockguard.image import digests, osdetect
 from dockguard.image.cache import LayerCache
-from dockguard.image.inventory import InventoryInput, collect_all
+from dockguard.image.inventory import CATALOGUERS, InventoryInput, collect_all
+from dockguard.image.inventory.base import Cataloguer
 from dockguard.image.layers import (
     LayerAnalysis,
     LayerInfo,
@@ -31,6 +35,10 @@ from dockguard.image.sources import (
 )
 from dockguard.image.tarstream import DIRECTORY, REGULAR, LayerStream
 from dockguard.model import Severity
+
+if TYPE_CHECKING:
+    from dockguard.vuln.database import VulnDB
+    from dockguard.vuln.match import MatchOptions, NotChecked, VulnMatch
 
 
 @dataclass(frozen=True)
@@ -64,11 +72,13 @@ class Inventory:
         return not self.incomplete
 
 
-def _analyse(stream: LayerStream, limits: Limits, budget: ScanBudget) -> LayerAnalysis:
+def _analyse(stream: LayerStream, limits: Limits, budget: ScanBudget,
+             cataloguers: Sequence[Cataloguer] = CATALOGUERS, base: bool = True) -> LayerAnalysis:
     from dockguard.image.layers import analyse_layer
 
     try:
-        return analyse_layer(stream.stream, seekable=stream.seekable, limits=limits, budget=budget)
+        return analyse_layer(stream.stream, seekable=stream.seekable, limits=limits, budget=budget,
+                             cataloguers=cataloguers, base=base)
     finally:
         stream.stream.close()
 
@@ -77,11 +87,17 @@ def _short(diff_id: str) -> str:
     return diff_id[:19] if diff_id else "rootfs"
 
 
-def _analyses(source: ImageSource, meta: ImageMetadata, cache: LayerCache | None) -> list[LayerAnalysis]:
-    """One analysis per layer position: from the cache (verified when stored) or read now."""
+def _analyses(source: ImageSource, meta: ImageMetadata, cache: LayerCache | None,
+              cataloguers: Sequence[Cataloguer]) -> list[LayerAnalysis]:
+    """One analysis per layer position: from the cache (verified when stored) or read now.
+
+    A layer whose base analysis is cached but some cataloguer's records are not (a new or
+    changed cataloguer) is read again for the missing cataloguers only.
+    """
     budget = source.budget
     found: dict[str, LayerAnalysis] = {}
     missing: list[LayerRef] = []
+    partial: dict[str, set[str]] = {}   # diff id -> names of the cataloguers to run
     wanted: set[str] = set()
     for ref in meta.layers:
         if ref.diff_id in found or ref.diff_id in wanted:
@@ -89,7 +105,7 @@ def _analyses(source: ImageSource, meta: ImageMetadata, cache: LayerCache | None
         cached = None
         if cache is not None and digests.VERIFY:
             try:
-                cached = cache.get(ref.diff_id, budget)
+                cached = cache.get(ref.diff_id, budget, cataloguers)
             except BudgetExceeded as exc:
                 skipped = LayerAnalysis()
                 skipped.not_read(f"cached analysis not loaded: {exc}")
@@ -97,39 +113,74 @@ def _analyses(source: ImageSource, meta: ImageMetadata, cache: LayerCache | None
                 continue
         if cached is not None:
             found[ref.diff_id] = cached
+            lacking = {c.name for c in cataloguers} - set(cached.parts)
+            if lacking:
+                partial[ref.diff_id] = lacking
+                missing.append(ref)
+                wanted.add(ref.diff_id)
         else:
             missing.append(ref)
             wanted.add(ref.diff_id)
     if missing:
-        results = source.analyse_layers(missing, lambda s: _analyse(s, source.limits, budget))
+        # One analyser for every layer read now (streaming sources run it over all layers in
+        # one pass): all cataloguers and the base when any layer is not cached at all.
+        full = any(ref.diff_id not in partial for ref in missing)
+        names = set().union(*partial.values()) if not full else {c.name for c in cataloguers}
+        run = [c for c in cataloguers if c.name in names]
+        results = source.analyse_layers(missing, lambda s: _analyse(s, source.limits, budget, run, full))
         # Every layer was hashed and compared while it was read (a mismatch raised above):
         # only now is anything stored, and only what is complete and verified.
         for ref, result in results.items():
             analysis = result.analysis
+            todo = partial.get(ref.diff_id)
+            if todo is not None:
+                analysis = _merge(found[ref.diff_id], analysis, todo, budget)
             found[ref.diff_id] = analysis
             if not result.verified:
                 if not analysis.stopped:
                     analysis.not_read(f"content not checked against its diff_id: {result.note}")
             elif cache is not None and not analysis.incomplete and digests.VERIFY:
-                cache.put(ref.diff_id, analysis)
+                cache.put(ref.diff_id, analysis, [c for c in run if todo is None or c.name in todo],
+                          base=todo is None)
     return [found[ref.diff_id] for ref in meta.layers]
 
 
-def build_inventory(source: ImageSource, cache: LayerCache | None = None) -> Inventory:
+def _merge(cached: LayerAnalysis, fresh: LayerAnalysis, names: set[str], budget: ScanBudget) -> LayerAnalysis:
+    """The cached analysis with `fresh`'s records of the cataloguers in `names`; the rest of
+    `fresh` (a base analysis or parts the cache already had) is dropped and its memory released."""
+    if cached is fresh:
+        return cached
+    kept = 0
+    for name in names:
+        if name in fresh.parts:
+            cached.parts[name] = fresh.parts[name]
+            held = fresh.part_held.get(name, 0)
+            cached.part_held[name] = held
+            cached.held += held
+            kept += held
+    budget.release(fresh.held - kept)
+    cached.incomplete += fresh.incomplete
+    cached.stopped = cached.stopped or fresh.stopped
+    return cached
+
+
+def build_inventory(source: ImageSource, cache: LayerCache | None = None,
+                    cataloguers: Sequence[Cataloguer] = CATALOGUERS) -> Inventory:
     """Inventory an image, reading only layers the cache does not already know.
 
     Digests are verified as layers are read (`DigestMismatch` → exit 2, nothing cached).
     Whatever could not be read is listed in `Inventory.incomplete`.
     """
     budget = source.budget
-    source.prepare(lambda s: _analyse(s, source.limits, budget))
+    source.prepare(lambda s: _analyse(s, source.limits, budget, cataloguers))
     meta = source.metadata()
     errors: list[str] = []
     incomplete: list[str] = []
     if isinstance(source, RootfsSource):
-        analyses = [analyse_directory(str(source.path), limits=source.limits, budget=budget)]
+        analyses = [analyse_directory(str(source.path), limits=source.limits, budget=budget,
+                                      cataloguers=cataloguers)]
     else:
-        analyses = _analyses(source, meta, cache)
+        analyses = _analyses(source, meta, cache, cataloguers)
     layer_ids = tuple(ref.diff_id for ref in meta.layers)
     reported: set[int] = set()
     for i, analysis in enumerate(analyses):
@@ -147,7 +198,7 @@ def build_inventory(source: ImageSource, cache: LayerCache | None = None) -> Inv
     detection = osdetect.detect(read)
     warnings = list(meta.warnings) + list(detection.warnings)
     inp = InventoryInput(fs, tuple(analyses), layer_ids, detection.os, source.limits)
-    found = collect_all(inp)
+    found = collect_all(inp, cataloguers)
     packages = found.packages
     warnings += found.warnings
     incomplete += found.incomplete
@@ -179,3 +230,48 @@ def build_inventory(source: ImageSource, cache: LayerCache | None = None) -> Inv
         incomplete=tuple(incomplete),
         secrets_omitted=omitted,
     )
+
+
+@dataclass(frozen=True)
+class ImageScan:
+    """An inventory matched against a vulnerability database.
+
+    `not_checked` lists the packages whose vulnerabilities could not be looked up, grouped by
+    reason (a distribution without public data such as Amazon Linux, conda packages, runtimes
+    built from source, an ecosystem the database holds no feed for): a report must show them
+    and must not call those packages clean.  `staleness` is the warning to show when the data
+    the scan used is older than the database's freshness limit (None when fresh).
+    """
+
+    inventory: Inventory
+    matches: tuple[VulnMatch, ...]
+    not_checked: tuple[NotChecked, ...]
+    staleness: str | None = None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The sentences a report shows: one per not-checked group, then the staleness warning."""
+        out = [n.message() for n in self.not_checked]
+        if self.staleness:
+            out.append(self.staleness)
+        return tuple(out)
+
+
+def check_inventory(inv: Inventory, db: VulnDB, options: MatchOptions | None = None,
+                    hint: str = "`dockguard db update`") -> ImageScan:
+    """Match `inv` against `db`: findings, what could not be checked and why, data age.
+
+    Only the feeds of the ecosystems the inventory's packages are looked up in count for the
+    staleness warning (a stale Alpine feed does not alarm a Debian scan).
+    """
+    from dockguard.vuln.database import staleness_warning
+    from dockguard.vuln.match import MatchOptions, check_packages, coverage
+
+    result = check_packages(db, inv.os, inv.packages, options or MatchOptions())
+    ecosystems: set[str] = set()
+    for pkg in inv.packages:
+        found = coverage(pkg, inv.os)
+        if isinstance(found, tuple):
+            ecosystems.update(found)
+    stale = staleness_warning(db, sorted(ecosystems), hint=hint) if ecosystems else None
+    return ImageScan(inv, result.matches, result.not_checked, stale)

@@ -1,19 +1,60 @@
-"""Package inventory of a squashed image: OS package databases and language metadata.
+"""Package inventory of a squashed image: OS package databases, language metadata, binaries.
 
-`collect` runs every cataloguer over the squashed view and the per-layer analyses and returns
-the packages with purls and introducing layers, plus warnings.
+`CATALOGUERS` is the explicit, ordered list of cataloguers (`base.Cataloguer`).  The layer
+reader gives each the files it wants and keeps its records per layer; `collect_all` runs each
+over the records that survive the squash and returns the packages with purls and introducing
+layers, plus warnings and what was not read.
+
+To add a cataloguer: subclass `base.Cataloguer` in a module of this package, give it a unique
+``name``, a ``version``, ``triggers`` and `wants`/`extract`/`collect`, and add an instance to
+`CATALOGUERS` (OS databases first: they decide which language files belong to OS packages).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from dockguard.image.gobuildinfo import BuildInfo
-from dockguard.image.inventory import apk, dpkg, golang, npm, python, rpm
-from dockguard.image.inventory._stanzas import Catalogue
-from dockguard.image.layers import LayerAnalysis, Squashed
+from dockguard.image.inventory import (
+    apk,
+    cargo,
+    composer,
+    conda,
+    dotnet,
+    dpkg,
+    gems,
+    golang,
+    java,
+    npm,
+    python,
+    rpm,
+    runtimes,
+)
+from dockguard.image.inventory.base import Catalogue, CatalogueInput, Cataloguer, dedupe_names
 from dockguard.image.limits import DEFAULT_LIMITS, Limits
 from dockguard.image.packages import OSInfo, Package
+
+if TYPE_CHECKING:
+    from dockguard.image.layers import LayerAnalysis, Squashed
+
+#: Every cataloguer, in the order their packages are listed.
+CATALOGUERS: tuple[Cataloguer, ...] = (
+    dpkg.DpkgCataloguer(),
+    apk.ApkCataloguer(),
+    rpm.RpmCataloguer(),
+    python.PythonCataloguer(),
+    npm.NpmCataloguer(),
+    golang.GoCataloguer(),
+    java.JavaCataloguer(),
+    gems.GemCataloguer(),
+    composer.ComposerCataloguer(),
+    cargo.CargoAuditableCataloguer(),
+    dotnet.DotnetCataloguer(),
+    conda.CondaCataloguer(),
+    runtimes.RuntimeCataloguer(),
+)
+dedupe_names(CATALOGUERS)
 
 
 @dataclass(frozen=True)
@@ -30,31 +71,30 @@ class InventoryInput:
         """The diff id of layer `index` ('' for a rootfs directory)."""
         return self.layer_ids[index] if 0 <= index < len(self.layer_ids) else ""
 
+    def for_cataloguer(self, name: str) -> CatalogueInput:
+        """The view `Cataloguer.collect` of `name` reads."""
+        return CatalogueInput(
+            files=self.fs.parts.get(name, {}),
+            layers=tuple(a.parts.get(name, {}) for a in self.analyses),
+            fs=self.fs, layer_ids=self.layer_ids, os=self.os, limits=self.limits,
+        )
 
-def collect_all(inp: InventoryInput) -> Catalogue:
+
+def collect_all(inp: InventoryInput, cataloguers: Sequence[Cataloguer] = CATALOGUERS) -> Catalogue:
     """All packages (sorted by type, name, version, path), warnings and what was not read."""
     out = Catalogue()
     limit = inp.limits.max_packages
-    for catalogue in (dpkg.catalogue, apk.catalogue, rpm.catalogue):
-        part = catalogue(inp, limit - len(out.packages))
-        out.packages += part.packages
+    lang: list[Package] = []
+    for cat in cataloguers:
+        left = limit - len(out.packages) - len(lang)
+        part = cat.collect(inp.for_cataloguer(cat.name), max(left, 0))
+        if cat.os_database:
+            out.packages += part.packages
+        else:
+            lang += part.packages
         out.warnings += part.warnings
         out.incomplete += part.incomplete
-    lang, truncated = python.collect_limited(inp, limit - len(out.packages))
-    more, cut = npm.collect_limited(inp, limit - len(out.packages) - len(lang))
-    lang += more
-    truncated = truncated or cut
-    for path, (index, (go_version, modinfo)) in sorted(inp.fs.go.items()):
-        left = limit - len(out.packages) - len(lang)
-        found = golang.packages(BuildInfo(go_version, modinfo), "/" + path, inp.layer_id(index), False)
-        if len(found) > left:
-            lang += found[: max(left, 0)]
-            truncated = True
-            break
-        lang += found
-    if truncated:
-        out.incomplete.append(f"more than the {limit} packages a scan reads: the rest not read")
-    owned = dpkg.owned_paths(inp, {_owner_key(p) for p in lang})
+    owned = dpkg.owned_paths(inp.for_cataloguer("dpkg"), {_owner_key(p) for p in lang})
     lang = [replace(p, os_owned=True) if _owner_key(p) in owned else p for p in lang]
     out.packages += lang
     out.packages.sort(key=lambda p: (p.type, p.name, p.version, p.path))
@@ -68,12 +108,12 @@ def collect(inp: InventoryInput) -> tuple[list[Package], list[str]]:
 
 
 def _owner_key(p: Package) -> str:
-    """The path a dpkg .list would contain for this package (metadata dir or binary)."""
+    """The path a dpkg .list would contain for this package (metadata dir or file)."""
+    path = p.path.split("!/", 1)[0]  # a jar inside a jar: the outer file is what dpkg lists
     if p.type == "pypi":
-        path = p.path
         if path.endswith(("/METADATA", "/PKG-INFO")):
             return path.rsplit("/", 1)[0]
         return path
     if p.type == "npm":
-        return p.path.rsplit("/", 1)[0]
-    return p.path
+        return path.rsplit("/", 1)[0]
+    return path

@@ -8,11 +8,12 @@ blank lines between stanzas, so memory stays proportional to the packages kept.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
-from dockguard.image.layers import LayerAnalysis
-from dockguard.image.packages import Package
+from dockguard.image.inventory.base import Catalogue
+
+__all__ = ["MAX_FIELD", "Catalogue", "StanzaStats", "field_pattern", "introduced", "stanzas"]
 
 #: Longer field values are refused (they are not package names or versions).
 MAX_FIELD = 4096
@@ -77,29 +78,19 @@ def stanzas(data: bytes, pattern: re.Pattern[bytes], limit: int,
         yield fields
 
 
-@dataclass
-class Catalogue:
-    """What one cataloguer found: packages, warnings, and what it could not read."""
-
-    packages: list[Package] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    incomplete: list[str] = field(default_factory=list)
-
-
 def introduced(
-    analyses: Iterable[LayerAnalysis], path: str, keys: Callable[[bytes], Iterable[tuple[str, str]]]
+    layers: Sequence[Mapping[str, bytes]], path: str, keys: Callable[[bytes], Iterable[tuple[str, str]]]
 ) -> dict[tuple[str, str], int]:
     """First layer index whose own copy of the database at `path` lists each (name, version)."""
     first: dict[tuple[str, str], int] = {}
-    layers = [layer for layer in analyses if path in layer.files]
-    if len(layers) < 2:
+    if sum(1 for layer in layers if path in layer) < 2:
         return first  # callers fall back to the layer of the final copy
     seen: set[int] = set()
-    for index, layer in enumerate(analyses):
-        data = layer.files.get(path)
-        if data is None or id(layer) in seen:
+    for index, layer in enumerate(layers):
+        data = layer.get(path)
+        if data is None or id(data) in seen:
             continue
-        seen.add(id(layer))
+        seen.add(id(data))
         for key in keys(data):
             first.setdefault(key, index)
     return first

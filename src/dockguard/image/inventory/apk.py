@@ -6,15 +6,12 @@ The database is parsed as a stream of the fields used; other lines are never dec
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from dockguard.image.inventory._stanzas import Catalogue, StanzaStats, field_pattern, introduced, stanzas
-from dockguard.image.limits import DEFAULT_LIMITS
+from dockguard.image.inventory.base import CatalogueInput, Cataloguer, Triggers, Want
+from dockguard.image.limits import DEFAULT_LIMITS, Limits
 from dockguard.image.packages import Package
 from dockguard.image.purl import os_purl
-
-if TYPE_CHECKING:
-    from dockguard.image.inventory import InventoryInput
 
 INSTALLED = "lib/apk/db/installed"
 _FIELDS = field_pattern(("P", "V", "A", "o", "L"), separator=":")
@@ -36,14 +33,14 @@ def _keys(data: bytes) -> Iterable[tuple[str, str]]:
         yield f["P"], f["V"]
 
 
-def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
+def catalogue(inp: CatalogueInput, limit: int | None = None) -> Catalogue:
     """Installed apk packages with origin as source name (at most `limit`)."""
     out = Catalogue()
-    hit = inp.fs.files.get(INSTALLED)
+    hit = inp.files.get(INSTALLED)
     if hit is None:
         return out
     final_index, data = hit
-    first = introduced(inp.analyses, INSTALLED, _keys)
+    first = introduced(inp.layers, INSTALLED, _keys)
     distro = f"alpine-{inp.os.version}" if inp.os and inp.os.version else ""
     stats = StanzaStats()
     for f in parse_bytes(data, inp.limits.max_packages if limit is None else max(limit, 0), stats):
@@ -62,6 +59,16 @@ def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
     return out
 
 
-def collect(inp: InventoryInput) -> list[Package]:
-    """The packages of `catalogue`."""
-    return catalogue(inp).packages
+class ApkCataloguer(Cataloguer):
+    """Alpine packages from the apk database."""
+
+    name = "apk"
+    version = "1"
+    os_database = True
+    triggers = Triggers(paths=frozenset({INSTALLED}))
+
+    def wants(self, path: str, size: int, mode: int, limits: Limits) -> Want | None:
+        return Want(limits.max_read) if path == INSTALLED else None
+
+    def collect(self, inp: CatalogueInput, limit: int) -> Catalogue:
+        return catalogue(inp, limit)

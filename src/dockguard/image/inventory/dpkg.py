@@ -9,18 +9,16 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
 from dockguard.image.inventory._stanzas import Catalogue, StanzaStats, field_pattern, introduced, stanzas
-from dockguard.image.limits import DEFAULT_LIMITS
+from dockguard.image.inventory.base import CatalogueInput, Cataloguer, Triggers, Want
+from dockguard.image.limits import DEFAULT_LIMITS, Limits
 from dockguard.image.packages import Package
 from dockguard.image.purl import os_purl
 
-if TYPE_CHECKING:
-    from dockguard.image.inventory import InventoryInput
-
 STATUS = "var/lib/dpkg/status"
 STATUS_D = "var/lib/dpkg/status.d/"
+INFO = "var/lib/dpkg/info/"
 _SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?")
 _FIELDS = field_pattern(("Package", "Version", "Status", "Architecture", "Source"))
 _STATUS_PATH = "/" + STATUS
@@ -81,22 +79,22 @@ def to_package(fields: dict[str, str], distro_ns: str, distro: str, layer: str, 
     )
 
 
-def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
+def catalogue(inp: CatalogueInput, limit: int | None = None) -> Catalogue:
     """Packages from the final status file and status.d entries (at most `limit`)."""
     family = inp.os.family if inp.os and inp.os.family in ("debian", "ubuntu") else "debian"
     distro = f"{family}-{inp.os.version}" if inp.os and inp.os.version else ""
     out = Catalogue()
     limit = inp.limits.max_packages if limit is None else max(limit, 0)
-    hit = inp.fs.files.get(STATUS)
+    hit = inp.files.get(STATUS)
     if hit is not None:
         final_index, data = hit
-        first = introduced(inp.analyses, STATUS, _keys)
+        first = introduced(inp.layers, STATUS, _keys)
         stats = StanzaStats()
         for fields in iter_installed(data, limit, stats):
             index = first.get((fields["Package"], fields["Version"]), final_index)
             out.packages.append(to_package(fields, family, distro, inp.layer_id(index), _STATUS_PATH))
         out.incomplete += stats.problems("/" + STATUS)
-    for path, (index, data) in sorted(inp.fs.files.items()):
+    for path, (index, data) in sorted(inp.files.items()):
         if path.startswith(STATUS_D):
             stats = StanzaStats()
             for fields in iter_installed(data, limit - len(out.packages), stats):
@@ -107,12 +105,7 @@ def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
     return out
 
 
-def collect(inp: InventoryInput) -> list[Package]:
-    """The packages of `catalogue`."""
-    return catalogue(inp).packages
-
-
-def owned_paths(inp: InventoryInput, candidates: set[str]) -> set[str]:
+def owned_paths(inp: CatalogueInput, candidates: set[str]) -> set[str]:
     """Which of `candidates` (absolute paths) dpkg's ``info/*.list`` files claim."""
     if not candidates:
         return set()
@@ -120,11 +113,29 @@ def owned_paths(inp: InventoryInput, candidates: set[str]) -> set[str]:
     owned: set[str] = set()
     # Only lists that mention a candidate's directory can own it; skip the rest unread.
     markers = {c.rsplit(b"/", 1)[0] for c in wanted}
-    for path, (_index, data) in inp.fs.files.items():
-        if (path.startswith("var/lib/dpkg/info/") and path.endswith(".list")
+    for path, (_index, data) in inp.files.items():
+        if (path.startswith(INFO) and path.endswith(".list")
                 and any(m in data for m in markers)):
             for line in io.BytesIO(data):
                 hit = wanted.get(line.rstrip(b"\r\n"))
                 if hit is not None:
                     owned.add(hit)
     return owned
+
+
+class DpkgCataloguer(Cataloguer):
+    """Debian packages: the status file, distroless ``status.d`` and the ``info/*.list`` files."""
+
+    name = "dpkg"
+    version = "1"
+    os_database = True
+    triggers = Triggers(paths=frozenset({STATUS}), prefixes=(STATUS_D, INFO))
+
+    def wants(self, path: str, size: int, mode: int, limits: Limits) -> Want | None:
+        if (path == STATUS or (path.startswith(STATUS_D) and not path.endswith(".md5sums"))
+                or (path.startswith(INFO) and path.endswith(".list"))):
+            return Want(limits.max_read)
+        return None
+
+    def collect(self, inp: CatalogueInput, limit: int) -> Catalogue:
+        return catalogue(inp, limit)

@@ -1,8 +1,10 @@
-"""RPM packages from the sqlite rpmdb (``rpmdb.sqlite``, RHEL 9 / Fedora ≥ 33).
+"""RPM packages from the rpm database: sqlite (``rpmdb.sqlite``, RHEL 9 / Fedora ≥ 33),
+Berkeley DB (``Packages``, RHEL ≤ 8, CentOS, Amazon Linux 2) and ndb (``Packages.db``, SUSE).
 
-Each row of the ``Packages`` table holds one header blob: big-endian ``il`` (index entries)
-and ``dl`` (data bytes), ``il`` 16-byte entries ``(tag, type, offset, count)``, then the data
-store.  Berkeley DB and ndb databases are not read (the scan then says it is incomplete).
+Each package is one header blob: big-endian ``il`` (index entries) and ``dl`` (data bytes),
+``il`` 16-byte entries ``(tag, type, offset, count)``, then the data store.  The sqlite
+database keeps them in the ``Packages`` table; `dockguard.image.inventory.rpmdb` reads the
+other two formats.
 
 The database is the image's: it is copied to a private temp dir and opened read-only
 (``immutable`` unless a write-ahead log has to be applied), with an untrusted schema, a
@@ -18,18 +20,17 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dockguard.image.inventory._stanzas import Catalogue
+from dockguard.image.inventory.base import Catalogue, CatalogueInput, Cataloguer, Triggers, Want
 from dockguard.image.limits import DEFAULT_LIMITS, Limits
 from dockguard.image.packages import Package
 from dockguard.image.purl import os_purl
 
-if TYPE_CHECKING:
-    from dockguard.image.inventory import InventoryInput
-
 DB_PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
-LEGACY = ("var/lib/rpm/Packages", "var/lib/rpm/Packages.db")
+BDB_PATHS = ("var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages")
+NDB_PATHS = ("var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/Packages.db")
+LEGACY = BDB_PATHS[:1] + NDB_PATHS[:1]
 
 TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH = 1000, 1001, 1002, 1003
 TAG_LICENSE, TAG_ARCH, TAG_SOURCERPM, TAG_VENDOR = 1014, 1022, 1044, 1011
@@ -227,7 +228,39 @@ def split_source_rpm(source_rpm: str) -> tuple[str, str]:
     return parts[0], f"{parts[1]}-{parts[2]}"
 
 
-def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
+def _headers_db(path: str, data: bytes, wal: bytes | None, limits: Limits) -> RpmDb:
+    from dockguard.image.inventory import rpmdb
+
+    if path in DB_PATHS:
+        return read_rpmdb(data, wal, limits)
+    try:
+        blobs = rpmdb.read_ndb(data, limits) if path in NDB_PATHS else rpmdb.read_bdb(data, limits)
+    except rpmdb.RpmDbError as exc:
+        raise RpmError(str(exc)) from None
+    return headers_of(blobs.blobs, blobs.problems, limits)
+
+
+def headers_of(blobs: list[bytes], problems: list[str], limits: Limits) -> RpmDb:
+    """Parsed headers of header blobs read from a Berkeley DB or ndb database."""
+    out = []
+    bad = 0
+    problems = list(problems)
+    for blob in blobs:
+        try:
+            header = parse_header(blob)
+        except RpmError as exc:
+            bad += 1
+            if bad == 1:
+                problems.append(f"unreadable package header: {exc}")
+            continue
+        if header.name and header.name != "gpg-pubkey":
+            out.append(header)
+    if bad > 1:
+        problems.append(f"{bad} package headers unreadable in all")
+    return RpmDb(tuple(out), tuple(problems))
+
+
+def catalogue(inp: CatalogueInput, limit: int | None = None) -> Catalogue:
     """Installed rpm packages (at most `limit`); an unreadable database makes the scan incomplete."""
     cat = Catalogue()
     limits = inp.limits if limit is None else replace(inp.limits, max_packages=max(limit, 0))
@@ -235,19 +268,23 @@ def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
     ns = {"rhel": "redhat", "centos": "centos", "fedora": "fedora", "rocky": "rocky",
           "almalinux": "almalinux", "amzn": "amazon", "ol": "oracle"}.get(family, family)
     distro = f"{family}-{inp.os.version}" if inp.os and inp.os.version else ""
-    for db_path in DB_PATHS:
-        hit = inp.fs.files.get(db_path)
+    for db_path in DB_PATHS + NDB_PATHS + BDB_PATHS:
+        hit = inp.files.get(db_path)
         if hit is None:
             continue
         index, data = hit
-        wal = inp.fs.files.get(db_path + "-wal")
+        wal = inp.files.get(db_path + "-wal") if db_path in DB_PATHS else None
         try:
-            db = read_rpmdb(data, wal[1] if wal else None, limits)
+            db = _headers_db(db_path, data, wal[1] if wal else None, limits)
         except RpmError as exc:
             cat.incomplete.append(f"/{db_path}: {exc}")
             continue
         cat.incomplete += [f"/{db_path}: {p}" for p in db.problems]
-        for h in db.headers:
+        headers = db.headers
+        if len(headers) > limits.max_packages:
+            cat.incomplete.append(f"/{db_path}: more than {limits.max_packages} packages, the rest not read")
+            headers = headers[: limits.max_packages]
+        for h in headers:
             src_name, src_ver = split_source_rpm(h.source_rpm)
             version = f"{h.version}-{h.release}"
             evr = h.evr
@@ -265,13 +302,19 @@ def catalogue(inp: InventoryInput, limit: int | None = None) -> Catalogue:
                 )
             )
         break
-    for legacy in LEGACY:
-        if legacy in inp.fs.entries and not cat.packages:
-            cat.incomplete.append(f"/{legacy}: Berkeley DB / ndb rpm databases are not read")
     return cat
 
 
-def collect(inp: InventoryInput) -> tuple[list[Package], list[str]]:
-    """Installed rpm packages, and what could not be read."""
-    cat = catalogue(inp)
-    return cat.packages, cat.incomplete
+class RpmCataloguer(Cataloguer):
+    """rpm databases: sqlite (with its write-ahead log), Berkeley DB hash and ndb."""
+
+    name = "rpm"
+    version = "1"
+    os_database = True
+    triggers = Triggers(paths=frozenset({*DB_PATHS, *(p + "-wal" for p in DB_PATHS), *BDB_PATHS, *NDB_PATHS}))
+
+    def wants(self, path: str, size: int, mode: int, limits: Limits) -> Want | None:
+        return Want(limits.max_read)
+
+    def collect(self, inp: CatalogueInput, limit: int) -> Catalogue:
+        return catalogue(inp, limit)
