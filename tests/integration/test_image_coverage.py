@@ -182,12 +182,12 @@ def test_log4j_in_fat_and_shaded_jars_is_critical_with_both_paths(javaapp: str, 
     assert r.returncode == 0 and "internal error" not in r.stderr, r.stderr
     doc = json.loads(r.stdout)
     vulns: list[dict[str, Any]] = doc["vulnerabilities"]
-    hits = {(v["id"], v["data"]["path"]): v for v in vulns if v["data"]["package"] == CORE}
+    hits = {(v["id"], v["path"]): v for v in vulns if v["package"]["name"] == CORE}
     inner = "/app/app.jar!/BOOT-INF/lib/log4j-core-2.19.0.jar"
     for path in (inner, "/app/shaded.jar"):
         v = hits.get(("DGTEST-LOG4J-2-19", path))
         assert v is not None, sorted(hits)
-        assert v["severity"] == "CRITICAL" and v["data"]["fixed"] == "2.20.0"
+        assert v["severity"] == "CRITICAL" and v["vulnerability"]["fixed"] == "2.20.0"
     # Log4Shell itself was fixed long before Debian's 2.19.0: it must not be reported.
     assert not any(v["id"] in ("CVE-2021-44228", "GHSA-jfh8-c2jp-5v3q") for v in vulns)
     # --fail-on gates on it.
