@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockguard.checks.catalogue import SECTIONS
-from dockguard.model import CheckResult, Finding, Outcome, Report, Severity
+from dockguard.model import CheckResult, Finding, Outcome, Report, Severity, Surface
 
 _COLOURS = {
     Outcome.PASS: "\033[1;32m",
@@ -88,8 +89,27 @@ def summary_lines(report: Report) -> list[str]:
     return lines
 
 
+#: Text layouts by surface, as ``module:function`` under ``dockguard.report`` (imported when
+#: used); a surface not listed gets the CIS benchmark layout.  Every layout takes the same
+#: `Report` and `TextOptions`.
+SURFACE_LAYOUTS: dict[Surface, str] = {}
+
+
 def render(report: Report, opts: TextOptions = TextOptions()) -> str:
-    """The whole report as text."""
+    """The whole report as text, in the layout of the command that produced it."""
+    layout = SURFACE_LAYOUTS.get(report.surface)
+    if layout is None:
+        return render_benchmark(report, opts)
+    import importlib
+
+    module, _, function = layout.partition(":")
+    renderer: Callable[[Report, TextOptions], str] = getattr(
+        importlib.import_module(f"dockguard.report.{module}"), function)
+    return renderer(report, opts)
+
+
+def render_benchmark(report: Report, opts: TextOptions = TextOptions()) -> str:
+    """A CIS benchmark (bench, audit) in docker-bench's layout, with findings and notes after it."""
     out = [
         "# " + "-" * 76,
         f"# dockguard {report.tool_version} - CIS Docker Benchmark 1.6.0",
