@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dockguard.collect.gather import CollectOptions
+    from dockguard.exit_policy import FailOn
+    from dockguard.model import Report, Surface
+    from dockguard.report.formats import RenderOptions
 
 
 def add_connection_args(p: argparse.ArgumentParser) -> None:
@@ -42,6 +45,54 @@ def collect_options(args: argparse.Namespace, docker_host: str | None = None) ->
         host_root_given=bool(args.host_root),
         processes=args.processes,
     )
+
+
+def add_report_arguments(
+    p: argparse.ArgumentParser, surface: Surface, *, vex: bool = False, fail_on_help: str = ""
+) -> None:
+    """The options every report-producing command shares: ``--format`` (the surface's set),
+    ``-o``, ``--fail-on``, ``--suppressions`` (alias ``--ignore-file``) and, where
+    vulnerabilities can be found, ``--vex``."""
+    from dockguard.report.formats import SURFACE_FORMATS
+    from dockguard.vex import add_argument as add_vex_argument
+
+    choices = SURFACE_FORMATS[surface]
+    p.add_argument("--format", choices=choices, default=choices[0], help=f"output format (default {choices[0]})")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    p.add_argument("--fail-on", metavar="SEVERITY", help=fail_on_help or (
+        "exit 1 when an unsuppressed finding at or above SEVERITY remains (2 when that cannot be decided)"))
+    p.add_argument("--suppressions", "--ignore-file", dest="suppressions", metavar="FILE",
+                   help="YAML file of accepted results (id, optional container/image/purl/path scope, expiry "
+                   "date, reason); matches stay in the report marked as suppressed")
+    if vex:
+        add_vex_argument(p)
+
+
+def finish_report(report: Report, args: argparse.Namespace, fail_on: FailOn | None,
+                  render_options: RenderOptions | None = None) -> int:
+    """Apply ``--suppressions``, render in ``--format`` to ``-o`` or stdout, return the exit code.
+
+    The one tail of every report-producing command (VEX, which needs the image references,
+    is applied by the pipeline before this).
+    """
+    from dockguard import suppress
+    from dockguard.exit_policy import exit_code
+    from dockguard.report.formats import render
+
+    if getattr(args, "suppressions", None):
+        report = suppress.apply_file(report, args.suppressions, warn=warn)
+    write_output(ensure_newline(render(report, args.format, render_options)), args.output)
+    return exit_code(report, fail_on)
+
+
+def ensure_newline(text: str) -> str:
+    """`text` ending with exactly one newline."""
+    return text if text.endswith("\n") else text + "\n"
+
+
+def warn(message: str) -> None:
+    """``dockguard: warning: …`` on stderr."""
+    print(f"dockguard: warning: {message}", file=sys.stderr)
 
 
 def write_output(text: str, path: str | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dockguard.model import Report
+from dockguard.model import Report, Surface
 from dockguard.report.text import TextOptions
 
 
@@ -61,7 +61,23 @@ FORMATS: dict[str, Callable[[Report, RenderOptions], str]] = {
     "html": _html,
 }
 
+_COMMON = ("text", "json", "sarif", "junit", "html")
+
+#: The formats each surface offers (its first one is the default).  ``table`` is image scan's
+#: name for its text layout; ``docker-bench-json`` exists where there are CIS results and
+#: ``cyclonedx`` where there is a package inventory.
+SURFACE_FORMATS: dict[Surface, tuple[str, ...]] = {
+    Surface.BENCH: ("text", "json", "docker-bench-json", "sarif", "junit", "html"),
+    Surface.AUDIT: ("text", "json", "docker-bench-json", "sarif", "junit", "html"),
+    Surface.IMAGE_SCAN: ("table", *_COMMON),
+    Surface.DAEMON_PROBE: _COMMON,
+    Surface.REGISTRY_PROBE: _COMMON,
+    Surface.SECCOMP_LINT: _COMMON,
+    Surface.DIFF: _COMMON,
+}
+ALIASES = {"table": "text"}
+
 
 def render(report: Report, fmt: str, options: RenderOptions | None = None) -> str:
-    """Render `report` in format `fmt` (one of FORMATS)."""
-    return FORMATS[fmt](report, options or RenderOptions())
+    """Render `report` in format `fmt` (one of FORMATS, or an alias such as ``table``)."""
+    return FORMATS[ALIASES.get(fmt, fmt)](report, options or RenderOptions())
