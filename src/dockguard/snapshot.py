@@ -361,6 +361,26 @@ class PluginFacts:
 
 
 @dataclass(frozen=True)
+class ImageScanSummary:
+    """What an image scan found, as CIS 4.4/4.8/4.10 read it (schema 2).
+
+    `vulnerabilities` counts unsuppressed vulnerabilities by severity name; None means they
+    were not checked (no database).  `complete` is False when part of the image was not read
+    (`not_read` says which), `error` set when the scan failed altogether.
+    """
+
+    image: str
+    image_id: str = ""
+    complete: bool = True
+    not_read: tuple[str, ...] = ()
+    error: str | None = None
+    vulnerabilities: dict[str, int] | None = None
+    setuid_files: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    """Redacted ``location: value`` of each secret found."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """All facts of one collection run."""
 
