@@ -97,12 +97,18 @@ def run(args: argparse.Namespace) -> int:
         snapshot = _host_only_snapshot(options, str(exc))
         sections.append(Section("daemon", "N/A", str(exc)))
         daemon_ok = False
+        # Not progress: a warning that the report is mostly N/A and what to do about it (even with -q).
+        print(f"dockguard: warning: {unreachable_hint(docker_host, exc)}", file=sys.stderr, flush=True)
 
     say("probing the daemon socket")
     findings.extend(_socket_findings(docker_host, sections))
     findings.extend(snapshot_findings(snapshot))
 
     image_scans: dict[str, Any] = {}
+    if not args.no_images:
+        missing_db = _missing_db_reason(args.db)
+        if missing_db:
+            sections.append(Section("vulnerabilities", "N/A", missing_db))
     if args.no_images:
         sections.append(Section("images", "N/A", "skipped (--no-images)"))
     elif not daemon_ok:
@@ -139,6 +145,28 @@ def run(args: argparse.Namespace) -> int:
         for r in report.results
     )
     return 1 if bad_finding or bad_check else 0
+
+
+def unreachable_hint(docker_host: str, exc: Exception) -> str:
+    """What to do when the daemon at `docker_host` cannot be reached (one line)."""
+    why = str(exc).removeprefix(f"cannot connect to the Docker daemon at {docker_host}: ")
+    return (
+        f"the Docker daemon at {docker_host} could not be reached: {why}; the checks that need it are N/A. "
+        "Start Docker, pass -H/--docker-host or set DOCKER_HOST, or evaluate a saved snapshot with "
+        "`dockguard bench --snapshot FILE`"
+    )
+
+
+def _missing_db_reason(db: str | None) -> str | None:
+    """The N/A reason of the vulnerability part when there is no database file yet, else None."""
+    from pathlib import Path
+
+    from dockguard.vuln.database import default_db_path
+
+    path = Path(db).expanduser() if db else default_db_path()
+    if path.exists():
+        return None  # an unreadable or foreign file is reported when the scan opens it
+    return f"not checked: no database at {path} (run `dockguard db update` or `dockguard db import PATH`)"
 
 
 def _host_only_snapshot(options: Any, reason: str) -> Any:
@@ -210,7 +238,8 @@ def _scan_images(
     try:
         db = VulnDB.open(Path(args.db).expanduser() if args.db else None)
     except DockguardError as exc:
-        sections.append(Section("vulnerabilities", "N/A", str(exc)))
+        if not any(s.name == "vulnerabilities" for s in sections):  # "no database" is stated already
+            sections.append(Section("vulnerabilities", "N/A", str(exc)))
     from dockguard.collect.docker_api import connect
 
     cache = LayerCache()
