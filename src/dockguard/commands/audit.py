@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"dockguard: warning: {unreachable_hint(docker_host, exc)}", file=sys.stderr, flush=True)
 
     say("probing the daemon socket")
-    findings.extend(_socket_findings(docker_host, sections))
+    findings.extend(_socket_findings(docker_host, sections, args.host_root))
     findings.extend(snapshot_findings(snapshot))
 
     image_scans: dict[str, Any] = {}
@@ -193,13 +193,14 @@ def _host_only_snapshot(options: Any, reason: str) -> Any:
     )
 
 
-def _socket_findings(docker_host: str, sections: list[Any]) -> list[Any]:
+def _socket_findings(docker_host: str, sections: list[Any], host_root: str | None = None) -> list[Any]:
     from dockguard.channel.daemon_probe import parse_endpoint, probe
     from dockguard.model import Section
 
     if not docker_host.startswith("unix://"):
         return []  # TCP endpoints were probed during collection
-    result = probe(parse_endpoint(docker_host))
+    # In a container (--host-root) the socket's group is named from the host's /etc/group.
+    result = probe(parse_endpoint(docker_host), host_root=host_root)
     failed = [s for s in result.steps if s.status.value == "FAILED"]
     if failed:
         sections.append(Section("socket", "N/A", f"{failed[0].name}: {failed[0].reason}"))
