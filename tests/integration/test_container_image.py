@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tarfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,24 +39,28 @@ EROFS = 30
 HOST_MOUNTS = ("/host/etc", "/host/usr", "/host/lib", "/host/var", "/host/run", "/host/proc", "/host/sys")
 
 
-def documented_run() -> list[str]:
-    """The ``docker run`` command of docs/container.md's "Audit the host" block, variables expanded."""
-    text = DOCS.read_text()
-    section = text.split("## Audit the host", 1)[1]
+def shell_block(path: Path, heading: str) -> list[list[str]]:
+    """The commands of the first ``sh`` block under `heading` in `path`, split, variables expanded."""
+    section = path.read_text().split(heading + "\n", 1)[1]
     block = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert block, "docs/container.md: no sh block under 'Audit the host'"
-    lines = block.group(1).replace("\\\n", " ").splitlines()
+    assert block, f"{path.name}: no sh block under {heading!r}"
     variables: dict[str, str] = {}
     commands = []
-    for line in lines:
+    for line in block.group(1).replace("\\\n", " ").splitlines():
         m = re.fullmatch(r"(\w+)=(\S+)", line.strip())
         if m:
             variables[m.group(1)] = m.group(2)
         elif line.strip():
-            commands.append(line)
+            words = shlex.split(line)
+            commands.append([re.sub(r"\$(\w+)", lambda v: variables[v.group(1)], w) for w in words])
+    return commands
+
+
+def documented_run() -> list[str]:
+    """The ``docker run`` command of docs/container.md's "Audit the host" block."""
+    commands = shell_block(DOCS, "## Audit the host")
     assert len(commands) == 1, commands
-    words = shlex.split(commands[0])
-    return [re.sub(r"\$(\w+)", lambda v: variables[v.group(1)], w) for w in words]
+    return commands[0]
 
 
 def for_daemon(words: list[str], daemon: PrivateDaemon, *, drop: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
@@ -332,3 +337,9 @@ def test_without_sys_ptrace_the_daemon_is_not_identified_and_the_report_says_why
     # Its flags (--iptables=false) are then unknown: 2.4 is judged on Docker's default instead.
     r24 = report["results"][0]
     assert r24["id"] == "2.4" and "iptables=false" not in json.dumps(r24["details"])
+
+
+def test_the_readme_shows_the_same_lines() -> None:
+    readme = shell_block(REPO / "README.md", "### Running as a container")
+    assert readme == [["docker", "build", "-t", "dockguard", "."], documented_run()]
+    assert shell_block(DOCS, "## Build") == [["docker", "build", "-t", "dockguard", "."]]
