@@ -333,7 +333,11 @@ def test_without_sys_ptrace_the_daemon_is_not_identified_and_the_report_says_why
     report = json.loads(r.stdout)
     errors = [e["message"] for e in report["collection_errors"] if e["target"] == "dockerd"]
     assert len(errors) == 1, report["collection_errors"]
-    assert f"e.g. pid {daemon.pid}, cannot be read" in errors[0] and "--cap-add SYS_PTRACE" in errors[0]
+    # Other daemons may run on this machine (the session's, other test runs'): ours is among them.
+    m = re.search(r"the executable of (\d+) process\(es\) named dockerd, pid ([\d, …]+), cannot be read", errors[0])
+    assert m and "--cap-add SYS_PTRACE" in errors[0], errors[0]
+    pids = m.group(2).split(", ")
+    assert str(daemon.pid) in pids or (pids[-1] == "…" and int(m.group(1)) > 5), errors[0]
     # Its flags (--iptables=false) are then unknown: 2.4 is judged on Docker's default instead.
     r24 = report["results"][0]
     assert r24["id"] == "2.4" and "iptables=false" not in json.dumps(r24["details"])

@@ -313,8 +313,10 @@ def collect_host(
                 "dockerd",
                 "no running dockerd found on the host"
                 + (
-                    f" (the executable of {len(hidden)} process(es) named dockerd, e.g. pid {hidden[0]}, "
-                    "cannot be read: /proc/PID/exe needs ptrace access; in a container add --cap-add SYS_PTRACE)"
+                    f" (the executable of {len(hidden)} process(es) named dockerd, pid "
+                    + ", ".join(map(str, hidden[:5]))
+                    + (", …" if len(hidden) > 5 else "")
+                    + ", cannot be read: /proc/PID/exe needs ptrace access; in a container add --cap-add SYS_PTRACE)"
                     if hidden
                     else ""
                 )
