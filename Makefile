@@ -1,5 +1,6 @@
 # dockguard: two entry points that work on a fresh Debian machine as root.
-#   make audit   create .venv, install dockguard, audit the local Docker host (honours DOCKER_HOST)
+#   make audit   create .venv, install dockguard, run `dockguard audit` on the local Docker host: every surface
+#                (honours DOCKER_HOST; AUDIT_ARGS passes options, e.g. AUDIT_ARGS="--format html -o audit.html")
 #   make test    install what the tests need (apt + pip), run lint, types and the whole suite
 PYTHON ?= python3
 VENV   := .venv
@@ -24,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 audit: $(VENV)/.installed
-	$(BIN)/dockguard bench $(AUDIT_ARGS)
+	$(BIN)/dockguard audit $(AUDIT_ARGS)
 
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'

@@ -69,8 +69,13 @@ def run_cli(
     timeout: float = 120.0,
     trace_writes: bool = False,
     env: dict[str, str] | None = None,
+    offline: bool = False,
 ) -> CliRun:
-    """Run ``dockguard ARGS`` with its HOME/cache/TMPDIR inside `scratch`; never hangs past `timeout`."""
+    """Run ``dockguard ARGS`` with its HOME/cache/TMPDIR inside `scratch`; never hangs past `timeout`.
+
+    `offline`: in a network namespace of its own (``unshare --net``, no interface up), so that
+    every connection fails at once and nothing leaves the machine.
+    """
     scratch.mkdir(parents=True, exist_ok=True)
     home = scratch / "home"
     home.mkdir(exist_ok=True)
@@ -85,6 +90,8 @@ def run_cli(
     if env:
         child_env.update(env)
     cmd = [sys.executable, "-m", "dockguard", *args]
+    if offline:
+        cmd = ["unshare", "--net", "--", *cmd]
     trace = scratch / "strace.out"
     if trace_writes:
         cmd = ["strace", "-f", "-qq", "-s", "4096", "-o", str(trace), "-e", "signal=none",

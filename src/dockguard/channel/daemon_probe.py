@@ -110,14 +110,23 @@ def load_cert_path(directory: str | None) -> CertPath | None:
 
 
 def probe(
-    endpoint: DaemonEndpoint, cert_path: CertPath | None = None, timeout: float = 5.0
+    endpoint: DaemonEndpoint,
+    cert_path: CertPath | None = None,
+    timeout: float = 5.0,
+    *,
+    host_root: str | None = None,
 ) -> ProbeResult:
-    """Probe one endpoint and return steps, findings and facts."""
+    """Probe one endpoint and return steps, findings and facts.
+
+    `host_root`: where the host's filesystem is mounted when dockguard runs in a container; the
+    unix socket's owner, group and group members are then named from the host's /etc/passwd
+    and /etc/group, not from the container's.
+    """
     started = time.time()
     log = StepLog()
     log.facts["transport"] = endpoint.scheme
     if endpoint.scheme == "unix":
-        _probe_unix(endpoint, log, timeout)
+        _probe_unix(endpoint, log, timeout, _HostAccounts(host_root) if host_root else None)
     else:
         _probe_tcp(endpoint, cert_path, log, timeout)
     return log.result(str(endpoint), KIND, started)
@@ -139,7 +148,35 @@ def group_members(gid: int) -> tuple[str, ...]:
     return tuple(sorted(members))
 
 
-def _probe_unix(endpoint: DaemonEndpoint, log: StepLog, timeout: float) -> None:
+class _HostAccounts:
+    """User and group names from a mounted host's /etc/passwd and /etc/group."""
+
+    def __init__(self, root: str) -> None:
+        from dockguard.collect.hostfs import HostFS, parse_group, parse_passwd
+
+        fs = HostFS(root)
+
+        def read(path: str) -> str:
+            try:
+                return fs.read_text(path)
+            except OSError:
+                return ""  # numeric ids are shown then, as for an unknown id on this system
+
+        self.users = parse_passwd(read("/etc/passwd"))
+        self.groups = parse_group(read("/etc/group"))
+
+    def user(self, uid: int) -> str:
+        return next((u.name for u in self.users if u.uid == uid), str(uid))
+
+    def group(self, gid: int) -> str:
+        return next((name for name, (g, _) in self.groups.items() if g == gid), str(gid))
+
+    def members(self, gid: int) -> tuple[str, ...]:
+        explicit = {m for _, (g, mem) in self.groups.items() if g == gid for m in mem}
+        return tuple(sorted(explicit | {u.name for u in self.users if u.gid == gid}))
+
+
+def _probe_unix(endpoint: DaemonEndpoint, log: StepLog, timeout: float, host: _HostAccounts | None = None) -> None:
     obj = str(endpoint)
     try:
         st = os.stat(endpoint.path)
@@ -152,9 +189,9 @@ def _probe_unix(endpoint: DaemonEndpoint, log: StepLog, timeout: float) -> None:
         log.skipped("ping", "no socket")
         return
     mode = stat.S_IMODE(st.st_mode)
-    owner = _user(st.st_uid)
-    group = _group(st.st_gid)
-    members = group_members(st.st_gid)
+    owner = host.user(st.st_uid) if host else _user(st.st_uid)
+    group = host.group(st.st_gid) if host else _group(st.st_gid)
+    members = host.members(st.st_gid) if host else group_members(st.st_gid)
     log.facts.update(
         {"owner": owner, "group": group, "mode": f"{mode:04o}", "group_members": list(members)}
     )

@@ -119,6 +119,33 @@ def _processes(fs: HostFS) -> list[ProcessFact]:
     return out
 
 
+def _hidden_dockerd(fs: HostFS) -> list[int]:
+    """Pids whose command line says dockerd but whose executable link we may not read.
+
+    Only to explain why no dockerd was found: a command line is never trusted to identify it.
+    """
+    proc = fs.real("/proc")
+    out = []
+    for name in os.listdir(proc) if os.path.isdir(proc) else ():
+        if not name.isdigit():
+            continue
+        try:
+            os.readlink(os.path.join(proc, name, "exe"))
+            continue
+        except PermissionError:
+            pass
+        except OSError:
+            continue
+        try:
+            with open(os.path.join(proc, name, "cmdline"), "rb") as f:
+                argv0 = f.read(4096).split(b"\0", 1)[0]
+        except OSError:
+            continue
+        if os.path.basename(argv0) == b"dockerd":
+            out.append(int(name))
+    return sorted(out)
+
+
 def _ppid(fs: HostFS, pid: int) -> int | None:
     try:
         with open(fs.real(f"/proc/{pid}/stat")) as f:
@@ -279,11 +306,21 @@ def collect_host(
             unit_args = exec_start_args(files[unit_files["docker.service"]].content or "")
         flags, _ = parse_flags(unit_args or [])
         flag_source = "unit"
+        hidden = _hidden_dockerd(fs)
         errors.append(
             CollectionError(
                 "daemon-config",
                 "dockerd",
-                "no running dockerd found on the host; flags taken from "
+                "no running dockerd found on the host"
+                + (
+                    f" (the executable of {len(hidden)} process(es) named dockerd, pid "
+                    + ", ".join(map(str, hidden[:5]))
+                    + (", …" if len(hidden) > 5 else "")
+                    + ", cannot be read: /proc/PID/exe needs ptrace access; in a container add --cap-add SYS_PTRACE)"
+                    if hidden
+                    else ""
+                )
+                + "; flags taken from "
                 + ("the docker.service unit" if unit_args else "nowhere (none found)"),
             )
         )

@@ -98,12 +98,18 @@ def run(args: argparse.Namespace) -> int:
         snapshot = _host_only_snapshot(options, str(exc))
         sections.append(ReportNote("daemon", NoteStatus.NOT_CHECKED, str(exc)))
         daemon_ok = False
+        # Not progress: a warning that the report is mostly N/A and what to do about it (even with -q).
+        print(f"dockguard: warning: {unreachable_hint(docker_host, exc)}", file=sys.stderr, flush=True)
 
     say("probing the daemon socket")
-    findings.extend(_socket_findings(docker_host, sections))
+    findings.extend(_socket_findings(docker_host, sections, args.host_root))
     findings.extend(snapshot_findings(snapshot))
 
     image_scans: dict[str, Any] = {}
+    if not args.no_images:
+        missing_db = _missing_db_reason(args.db)
+        if missing_db:
+            sections.append(ReportNote("vulnerabilities", NoteStatus.NOT_CHECKED, missing_db))
     if args.no_images:
         sections.append(ReportNote("images", NoteStatus.NOT_APPLICABLE, "skipped (--no-images)"))
     elif not daemon_ok:
@@ -127,6 +133,28 @@ def run(args: argparse.Namespace) -> int:
     write_output(render(report, args.format, RenderOptions(TextOptions(colour=colour))), args.output)
     say(f"done: {len(report.results)} checks, {len(report.findings)} findings")
     return exit_code(report, fail_on)
+
+
+def unreachable_hint(docker_host: str, exc: Exception) -> str:
+    """What to do when the daemon at `docker_host` cannot be reached (one line)."""
+    why = str(exc).removeprefix(f"cannot connect to the Docker daemon at {docker_host}: ")
+    return (
+        f"the Docker daemon at {docker_host} could not be reached: {why}; the checks that need it are N/A. "
+        "Start Docker, pass -H/--docker-host or set DOCKER_HOST, or evaluate a saved snapshot with "
+        "`dockguard bench --snapshot FILE`"
+    )
+
+
+def _missing_db_reason(db: str | None) -> str | None:
+    """The N/A reason of the vulnerability part when there is no database file yet, else None."""
+    from pathlib import Path
+
+    from dockguard.vuln.database import default_db_path
+
+    path = Path(db).expanduser() if db else default_db_path()
+    if path.exists():
+        return None  # an unreadable or foreign file is reported when the scan opens it
+    return f"not checked: no database at {path} (run `dockguard db update` or `dockguard db import PATH`)"
 
 
 def _host_only_snapshot(options: Any, reason: str) -> Any:
@@ -154,13 +182,14 @@ def _host_only_snapshot(options: Any, reason: str) -> Any:
     )
 
 
-def _socket_findings(docker_host: str, sections: list[Any]) -> list[Any]:
+def _socket_findings(docker_host: str, sections: list[Any], host_root: str | None = None) -> list[Any]:
     from dockguard.channel.daemon_probe import parse_endpoint, probe
     from dockguard.model import NoteStatus, ReportNote
 
     if not docker_host.startswith("unix://"):
         return []  # TCP endpoints were probed during collection
-    result = probe(parse_endpoint(docker_host))
+    # In a container (--host-root) the socket's group is named from the host's /etc/group.
+    result = probe(parse_endpoint(docker_host), host_root=host_root)
     failed = [s for s in result.steps if s.status.value == "FAILED"]
     if failed:
         sections.append(ReportNote("socket", NoteStatus.NOT_CHECKED, f"{failed[0].name}: {failed[0].reason}"))
@@ -200,7 +229,8 @@ def _scan_images(
     try:
         db = VulnDB.open(Path(args.db).expanduser() if args.db else None)
     except DockguardError as exc:
-        sections.append(ReportNote("vulnerabilities", NoteStatus.NOT_CHECKED, str(exc)))
+        if not any(n.part == "vulnerabilities" for n in sections):  # "no database" is stated already
+            sections.append(ReportNote("vulnerabilities", NoteStatus.NOT_CHECKED, str(exc)))
     from dockguard.collect.docker_api import connect
 
     cache = LayerCache()

@@ -190,7 +190,13 @@ def _status(args: argparse.Namespace) -> int:
         raise UsageError("--max-age must be positive")
     max_age = dt.timedelta(days=args.max_age)
     now = dt.datetime.now(dt.UTC)
-    with VulnDB.open(_db_path(args)) as db:
+    path = _db_path(args)
+    if not path.exists() and not path.is_symlink():
+        # Not an error in the input: there is simply no database yet (exit 1, like a failed check).
+        print(f"dockguard: no vulnerability database at {path}: run `dockguard db update` or "
+              "`dockguard db import PATH`", file=sys.stderr)
+        return 1
+    with VulnDB.open(path) as db:
         feeds = db.feeds()
         built = db.built_at()
         ecosystems = db.ecosystems()

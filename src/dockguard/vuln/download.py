@@ -443,6 +443,8 @@ def update(
     base = _source_url(source)
     mirror = base.rstrip("/") != DEFAULT_SOURCE
     check_db_target(db_path)
+    existed = db_path.exists()
+    untouched = f"the database at {db_path} was left unchanged" if existed else "no database was written"
     db_path.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".dockguard-download-", dir=db_path.parent))
     transport = Transport(stream, timeout)
@@ -485,10 +487,9 @@ def update(
                             notes.append(f"alpine-secdb: skipped {branch}/{repo}: {exc}")
         results = write_imports(db_path, imports)
     except InputError as exc:
-        raise InputError(exc.origin, f"{exc.problem}; the database at {db_path} was left unchanged",
-                         exc.where) from None
+        raise InputError(exc.origin, f"{exc.problem}; {untouched}", exc.where) from None
     except OperationalError as exc:
-        raise OperationalError(f"{exc}; the database at {db_path} was left unchanged") from None
+        raise OperationalError(f"{exc}; {untouched}") from None
     finally:
         transport.close()
         shutil.rmtree(workdir, ignore_errors=True)
