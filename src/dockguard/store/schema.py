@@ -252,7 +252,8 @@ def _has_version_table(conn: Connection) -> bool:
     if conn.dialect == "sqlite":
         sql = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'"
     else:
-        sql = "SELECT 1 FROM information_schema.tables WHERE table_schema=current_schema() AND table_name='schema_version'"
+        sql = ("SELECT 1 FROM information_schema.tables "
+               "WHERE table_schema = current_schema() AND table_name = 'schema_version'")
     return conn.one(sql) is not None
 
 

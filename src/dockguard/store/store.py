@@ -318,11 +318,10 @@ class Store:
             "ON CONFLICT (run, subject) DO UPDATE SET error = excluded.error, stored = excluded.stored",
             (run_id, docs.clean(subject, 4096), docs.clean(error), time.time())), "record an error")
 
-    def clear_error(self, run_id: str, subject: str) -> None:
-        """Forget an error of this run (the subject succeeded when resumed)."""
-        self.conn.write(lambda c: c.execute(
-            "DELETE FROM run_errors WHERE run = ? AND subject = ?", (run_id, docs.clean(subject, 4096))),
-            "clear an error")
+    def clear_errors(self, run_id: str) -> None:
+        """Forget the errors of this run (it is resumed: what still fails is recorded again)."""
+        self.conn.write(lambda c: c.execute("DELETE FROM run_errors WHERE run = ?", (run_id,)),
+                        "clear the errors of a run")
 
     def run_errors(self, run_id: str) -> list[tuple[str, str]]:
         """(subject, error) of every failure recorded for this run."""
@@ -504,22 +503,27 @@ class Store:
     # -- findings ------------------------------------------------------------------------
 
     def replace_findings(self, run_id: str, image: str, rows: Sequence[FindingRow],
-                         kinds: Collection[str], *, record_changes: bool = False) -> FindingChanges:
-        """Make `rows` the image's findings of `kinds`; returns what is new and what is gone.
+                         kinds: Collection[str] | None, *, record_changes: bool = False) -> FindingChanges:
+        """Make `rows` the image's findings of `kinds` (None: of every kind); returns what is
+        new and what is gone.
 
         With `record_changes` the differences are also kept under the run (``finding_changes``).
         """
         wanted = sorted({r.fkey: r for r in rows}.values(), key=lambda r: r.fkey)
-        kinds = sorted(set(kinds))
+        kind_list = sorted(set(kinds)) if kinds is not None else None
         now = time.time()
 
         def write(c: Connection) -> FindingChanges:
             old: dict[str, tuple[Any, ...]] = {}
-            for part in _chunks(kinds):
-                for row in c.execute(
-                        f"SELECT fkey, kind, id, severity, package, version, fixed, doc FROM findings "
-                        f"WHERE image = ? AND kind IN ({_marks(len(part))})", (image, *part)):
-                    old[str(row[0])] = row
+            select = "SELECT fkey, kind, id, severity, package, version, fixed, doc FROM findings WHERE image = ?"
+            if kind_list is None:
+                found = c.execute(select, (image,))
+            else:
+                found = []
+                for part in _chunks(kind_list):
+                    found += c.execute(f"{select} AND kind IN ({_marks(len(part))})", (image, *part))
+            for row in found:
+                old[str(row[0])] = row
             new_keys = {r.fkey for r in wanted}
             gone = sorted(k for k in old if k not in new_keys)
             for part in _chunks(gone):
@@ -575,6 +579,11 @@ class Store:
                 "FROM finding_changes WHERE run = ? ORDER BY image, change, fkey", (run_id,)):
             out.append((str(row[0]), str(row[1]), self._finding_row(str(row[0]), row[2:])))
         return out
+
+    def has_findings(self, image: str) -> bool:
+        """True when the image was evaluated before (it has an inventory or findings)."""
+        return (self.conn.one("SELECT 1 FROM inventories WHERE image = ? LIMIT 1", (image,)) is not None
+                or self.conn.one("SELECT 1 FROM findings WHERE image = ? LIMIT 1", (image,)) is not None)
 
     def severity_counts(self, image: str) -> dict[str, int]:
         """Findings of the image by severity."""
