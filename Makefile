@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 # Debian packages the integration tests drive for real.
 TEST_APT := docker.io busybox-static docker-registry apache2-utils strace libseccomp2 \
             chromium ca-certificates dpkg openssl rpm \
-            default-jdk-headless libmaven3-core-java ruby php-cli php-composer-semver
+            default-jdk-headless libmaven3-core-java ruby php-cli php-composer-semver \
+            postgresql
 AUDIT_ARGS ?=
 
 .PHONY: audit test venv test-deps lint typecheck unit integration bench clean

@@ -257,18 +257,27 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _as_user(user: str) -> list[str]:
+def _as_user(user: str) -> dict[str, Any]:
+    """Popen arguments that run the child as `user` (when we are root): the child itself, not
+    a wrapper, gets the pid we signal."""
     if os.geteuid() != 0:
-        return []
-    return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", user, "--"]
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [],
+            "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C", "HOME": "/"}}
 
 
-def start_postgres(root: Path, timeout: float = 60.0) -> PostgresServer:
-    """``initdb`` in `root`, then ``postgres`` on 127.0.0.1 with its socket in `root`.
+def start_postgres(root: Path | None = None, timeout: float = 60.0) -> PostgresServer:
+    """``initdb`` in `root` (default: a new temp dir), then ``postgres`` on 127.0.0.1 with its
+    socket in `root`.
 
     As root the server runs as the unprivileged ``postgres`` user (or ``nobody``), owning
-    `root`; PostgreSQL refuses to run as root.
+    `root` (which must then be reachable by that user: pytest's own temp dirs are not);
+    PostgreSQL refuses to run as root.
     """
+    import tempfile
+
+    root = root or Path(tempfile.mkdtemp(prefix="dg-pg-"))
     bindir = _pg_bin()
     user = pwd.getpwuid(os.geteuid()).pw_name
     if os.geteuid() == 0:
@@ -282,18 +291,20 @@ def start_postgres(root: Path, timeout: float = 60.0) -> PostgresServer:
         os.chown(root, entry.pw_uid, entry.pw_gid)
         os.chmod(root, 0o700)
     data = root / "data"
-    subprocess.run([*_as_user(user), str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "dockguard",
-                    "-E", "UTF8", "--no-sync", "--locale=C"], check=True, capture_output=True, timeout=120)
+    subprocess.run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "dockguard",
+                    "-E", "UTF8", "--no-sync", "--locale=C"], check=True, capture_output=True, timeout=120,
+                   cwd=root, **_as_user(user))
     port = free_port()
     log = root / "postgres.log"
     with open(log, "wb") as out:
         if os.geteuid() == 0:
             os.chown(log, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
         proc = subprocess.Popen(
-            [*_as_user(user), str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+            [str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
              "-k", str(root), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
              "-c", "max_connections=100"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=root,
+            **_as_user(user))
     server = PostgresServer(root, port, proc, user)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

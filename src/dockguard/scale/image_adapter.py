@@ -360,21 +360,34 @@ def packages_from_doc(doc: dict[str, Any], origin: str) -> tuple[OSInfo | None, 
 
 
 @dataclass(frozen=True)
-class MatchOutcome:
-    """Vulnerability findings of one inventory, and what could not be checked."""
+class Matched:
+    """The vulnerabilities of one inventory (unlabelled: several images may share them)."""
 
-    rows: tuple[FindingRow, ...]
+    matches: tuple[Any, ...]
     not_checked: tuple[str, ...]
 
 
-def match(db: Any, os_info: OSInfo | None, packages: Sequence[Package], label: str) -> MatchOutcome:
-    """Match `packages` against `db` (a `VulnDB`) as ``image scan`` does; rows labelled `label`."""
-    from dockguard.image.findings import vuln_finding
+def match(db: Any, os_info: OSInfo | None, packages: Sequence[Package]) -> Matched:
+    """Match `packages` against `db` (a `VulnDB`) as ``image scan`` does."""
     from dockguard.vuln.match import MatchOptions, check_packages
 
     result = check_packages(db, os_info, packages, MatchOptions())
-    rows = tuple(finding_row(vuln_finding(m, label)) for m in result.matches)
-    return MatchOutcome(rows, tuple(n.message() for n in result.not_checked))
+    return Matched(result.matches, tuple(n.message() for n in result.not_checked))
+
+
+def vulnerability_rows(matched: Matched, label: str) -> list[FindingRow]:
+    """The matches as finding rows of the image labelled `label`."""
+    from dockguard.image.findings import vuln_finding
+
+    return [finding_row(vuln_finding(m, label)) for m in matched.matches]
+
+
+def inventory_key(doc: dict[str, Any]) -> str:
+    """A digest of what matching reads from an inventory document (OS and packages)."""
+    import hashlib
+
+    text = json.dumps([doc.get("os"), doc.get("packages")], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()
 
 
 def config_findings(inv: Inventory, label: str) -> list[FindingRow]:

@@ -234,8 +234,8 @@ def run_image_task(task: ImageTask) -> ImageTaskResult:
         store.put_inventory(task.run, task.image, adapter.CATALOGUER_KEY, adapter.inventory_doc(inv),
                             complete=inv.complete, packages=len(inv.packages))
         db = _cached("db", task.db, lambda: adapter.open_vuln_db(task.db))
-        matched = adapter.match(db, inv.os, inv.packages, label)
-        rows = list(matched.rows) + adapter.config_findings(inv, label)
+        matched = adapter.match(db, inv.os, inv.packages)
+        rows = adapter.vulnerability_rows(matched, label) + adapter.config_findings(inv, label)
         store.replace_findings(task.run, task.image, rows, None, record_changes=seen_before)
         severities: dict[str, int] = {}
         for r in rows:

@@ -496,6 +496,12 @@ class Store:
             for image, size, blob in rows:
                 yield str(image), self._inventory_doc(str(image), size, blob)
 
+    def images_without_inventory(self, cataloguer: str) -> int:
+        """Images with inventories only from other cataloguer versions (older dockguards)."""
+        return _ints(self.conn.execute(
+            "SELECT COUNT(DISTINCT image) FROM inventories WHERE image NOT IN "
+            "(SELECT image FROM inventories WHERE cataloguer = ?)", (cataloguer,)))
+
     def count_inventories(self, cataloguer: str) -> int:
         """How many images have an inventory for this cataloguer version."""
         return _ints(self.conn.execute("SELECT COUNT(*) FROM inventories WHERE cataloguer = ?", (cataloguer,)))
