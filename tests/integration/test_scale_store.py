@@ -81,7 +81,8 @@ def write_same_images(url: str, barrier: multiprocessing.synchronize.Barrier, wr
             store.record_image(run, row, [ImageRef("registry.test", f"team/app{i % 3}", f"v{i}"),
                                           ImageRef("registry.test", "all/latest", f"w{writer}")])
             for layer in row.layers:
-                store.put_layer_result(run, layer.diff_id, "layers-v3", b"payload-" + layer.diff_id.encode(), 9, ())
+                store.put_layer_result(run, layer.diff_id, "layers-v3", b"payload-" + layer.diff_id.encode(), 9, (),
+                                       digest=layer.digest, size=layer.size, media_type=layer.media_type)
             store.put_inventory(run, row.digest, "inv-1", {"packages": [{"name": "pkg", "i": i}]},
                                 complete=True, packages=1)
             store.replace_findings(run, row.digest, [finding(i, "CVE-1"), finding(i, "CVE-2")], None)
@@ -106,6 +107,7 @@ def test_concurrent_writers_store_each_image_once(store_url: str) -> None:
         assert c.one("SELECT COUNT(DISTINCT image) FROM image_layers") == (IMAGES,)
         assert c.one("SELECT COUNT(*) FROM image_layers") == (2 * IMAGES,)
         assert c.one("SELECT COUNT(*) FROM layers") == (IMAGES + 1,)
+        assert c.one("SELECT COUNT(*) FROM layers WHERE verified = 1") == (IMAGES + 1,)
         assert c.one("SELECT COUNT(*) FROM layer_results") == (IMAGES + 1,)
         assert c.one("SELECT COUNT(*) FROM inventories") == (IMAGES,)
         assert c.one("SELECT COUNT(*) FROM findings") == (2 * IMAGES,)
@@ -263,8 +265,13 @@ def test_findings_replacement_and_text_hygiene(store_url: str) -> None:
 def test_layer_results_and_failures(store_url: str) -> None:
     with Store.open(store_url) as store:
         run = store.start_run(RunKind.REGISTRY_SCAN, "reg.test", {})
-        store.put_layer_result(run, "sha256:d1", "v3", b"abc", 7, ["a file over its cap"])
-        store.put_layer_result(run, "sha256:d1", "v3", b"other", 9, [])  # first write wins
+        store.put_layer_result(run, "sha256:d1", "v3", b"abc", 7, ["a file over its cap"], digest="sha256:g1",
+                               size=3, media_type="m")
+        store.put_layer_result(run, "sha256:d1", "v3", b"other", 9, [], digest="sha256:g1b", size=5,
+                               media_type="m")  # first analysis wins; both blobs are verified
+        assert store.reusable_layers("v3", [("sha256:d1", "sha256:g1"), ("sha256:d1", "sha256:g1b"),
+                                            ("sha256:d1", "sha256:forged")]) == {
+            ("sha256:d1", "sha256:g1"), ("sha256:d1", "sha256:g1b")}
         store.put_layer_failure(run, "sha256:g2", "sha256:d2", "v3", LayerFailureKind.MISMATCH, "forged")
         assert store.stored_layers("v3", ["sha256:d1", "sha256:d2"]) == {"sha256:d1"}
         assert store.stored_layers("v4", ["sha256:d1"]) == set()

@@ -280,7 +280,9 @@ class _StoredLayersSource(ImageSource):
 
 def load_stored_layer(store: Any, layer: LayerRow, budget: ScanBudget) -> StoredLayer:
     """What `store` (a `dockguard.store.Store`) holds for `layer`, its memory charged to `budget`."""
-    info = store.layer_result_info(layer.diff_id, ANALYSER_KEY)
+    info = None
+    if store.reusable_layers(ANALYSER_KEY, [(layer.diff_id, layer.digest)]):
+        info = store.layer_result_info(layer.diff_id, ANALYSER_KEY)
     if info is None:
         failure = store.failed_layers(ANALYSER_KEY, [layer.digest]).get((layer.digest, layer.diff_id))
         if failure is None:

@@ -296,23 +296,22 @@ def _execute(req: ScanRequest, store: Store, run: str, images: dict[str, _Planne
     result.layers_referenced = sum(len(p.layers) for p in images.values())
     result.layers_distinct = len(distinct)
 
-    wanted: dict[str, tuple[LayerRow, str]] = {}
-    order: list[str] = []
+    # Work is keyed by (diff_id, blob digest): an analysis is reused only through a blob verified
+    # to decompress to that diff_id (`Store.reusable_layers`).
+    wanted: dict[tuple[str, str], tuple[LayerRow, str]] = {}
     for digest in todo:
         for layer in images[digest].layers:
-            if layer.diff_id not in wanted:
-                wanted[layer.diff_id] = (layer, images[digest].repository)
-                order.append(layer.diff_id)
-    stored = store.stored_layers(ANALYSER_KEY, wanted)
+            wanted.setdefault((layer.diff_id, layer.digest), (layer, images[digest].repository))
+    reusable = store.reusable_layers(ANALYSER_KEY, wanted)
     failed = store.failed_layers(ANALYSER_KEY, [row.digest for row, _ in wanted.values()])
-    fetch = [d for d in order if d not in stored and (wanted[d][0].digest, d) not in failed]
+    fetch = [p for p in wanted if p not in reusable and (p[1], p[0]) not in failed]
     result.layers_reused = len(wanted) - len(fetch)
     to_fetch = set(fetch)
-    waiting = {d: {layer.diff_id for layer in images[d].layers} & to_fetch for d in todo}
-    users: dict[str, list[str]] = {}
+    waiting = {d: {(layer.diff_id, layer.digest) for layer in images[d].layers} & to_fetch for d in todo}
+    users: dict[tuple[str, str], list[str]] = {}
     for digest, need in waiting.items():
-        for diff_id in need:
-            users.setdefault(diff_id, []).append(digest)
+        for pair in need:
+            users.setdefault(pair, []).append(digest)
 
     progress.images_total = len(images)
     progress.images_done = len(done_before)
@@ -327,7 +326,7 @@ def _execute(req: ScanRequest, store: Store, run: str, images: dict[str, _Planne
     ready = deque(d for d in todo if not waiting[d])
     layers = deque(fetch)
     window = max(2, engine.workers * WINDOW_PER_WORKER)
-    tasks: dict[str, tuple[str, str]] = {}
+    tasks: dict[str, tuple[str, Any]] = {}
     try:
         while ready or layers or tasks:
             while len(tasks) < window and (ready or layers):
@@ -337,15 +336,15 @@ def _execute(req: ScanRequest, store: Store, run: str, images: dict[str, _Planne
                     tasks[key] = ("image", digest)
                     engine.submit(key, run_image_task, ImageTask(run, req.store, digest, req.db), priority=10)
                 else:
-                    diff_id = layers.popleft()
-                    row, repo = wanted[diff_id]
-                    key = f"dg-layer-{run}-{diff_id}"
-                    tasks[key] = ("layer", diff_id)
+                    pair = layers.popleft()
+                    row, repo = wanted[pair]
+                    key = f"dg-layer-{run}-{pair[0]}-{pair[1]}"
+                    tasks[key] = ("layer", pair)
                     engine.submit(key, run_layer_task, LayerTask(run, req.store, req.task_access, repo, row))
             key, value = engine.next_done()
             kind, subject = tasks.pop(key)
             if kind == "layer":
-                _layer_done(subject, value, wanted[subject][0], result, progress)
+                _layer_done(subject[0], value, wanted[subject][0], result, progress)
                 for digest in users.get(subject, ()):
                     waiting[digest].discard(subject)
                     if not waiting[digest]:

@@ -190,7 +190,7 @@ def run_layer_task(task: LayerTask) -> LayerTaskResult:
         return LayerTaskResult(layer.diff_id, LayerStatus.ERROR, reason=problem)
     try:
         store = _store(task.store)
-        if (store.stored_layers(adapter.ANALYSER_KEY, [layer.diff_id])
+        if (store.reusable_layers(adapter.ANALYSER_KEY, [(layer.diff_id, layer.digest)])
                 or (layer.digest, layer.diff_id) in store.failed_layers(adapter.ANALYSER_KEY, [layer.digest])):
             return LayerTaskResult(layer.diff_id, LayerStatus.REUSED, seconds=time.monotonic() - started)
         outcome = adapter.analyse_registry_layer(_client(task.access), task.repository, layer)
@@ -200,7 +200,8 @@ def run_layer_task(task: LayerTask) -> LayerTaskResult:
             return LayerTaskResult(layer.diff_id, LayerStatus.UNUSABLE, layer.size, outcome.reason,
                                    time.monotonic() - started)
         store.put_layer_result(task.run, layer.diff_id, adapter.ANALYSER_KEY, outcome.payload,
-                               outcome.held, outcome.incomplete)
+                               outcome.held, outcome.incomplete, digest=layer.digest, size=layer.size,
+                               media_type=layer.media_type)
     except DockguardError as exc:
         return LayerTaskResult(layer.diff_id, LayerStatus.ERROR, reason=str(exc),
                                seconds=time.monotonic() - started)

@@ -14,7 +14,8 @@ JSON document as text, so that they can be queried.
 
 Version 1 — registry scans: ``runs``, ``run_errors``, ``images`` (by manifest digest),
 ``image_refs`` (every registry/repository:tag an image was seen under), ``layers`` (diff_id,
-compressed digest, size), ``image_layers``, ``layer_results`` (one analysis per diff_id and
+compressed digest, size, and whether that blob was verified to decompress to that diff_id),
+``image_layers``, ``layer_results`` (one analysis per diff_id and
 analyser version), ``layer_failures`` (blobs that could not be analysed, by compressed digest,
 claimed diff_id and analyser version), ``inventories`` (per image and cataloguer version),
 ``findings`` (per image), ``run_images`` (what each run did with each image).
@@ -96,6 +97,7 @@ _V1: tuple[Step, ...] = (
         digest TEXT NOT NULL,
         size {BIGINT} NOT NULL,
         media_type TEXT NOT NULL,
+        verified INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (diff_id, digest)
     )""",
     """CREATE TABLE image_layers (

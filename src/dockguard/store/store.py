@@ -416,15 +416,41 @@ class Store:
                 found[(str(g), str(d))] = (str(k), str(r))
         return found
 
+    def reusable_layers(self, analyser: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (diff_id, blob digest) pairs have a stored analysis *and* a blob verified to
+        decompress to that diff_id.
+
+        A stored analysis is reused for a layer only through a blob that was verified against
+        its diff_id: an image whose config claims another image's diff_id for bytes of its own
+        gets its own blob fetched (and fails on the mismatch), never the other's analysis.
+        """
+        wanted = sorted(set(pairs))
+        found: set[tuple[str, str]] = set()
+        for part in _chunks(sorted({d for d, _ in wanted})):
+            for d, g in self.conn.execute(
+                    f"SELECT l.diff_id, l.digest FROM layers l JOIN layer_results r ON r.diff_id = l.diff_id "
+                    f"AND r.analyser = ? WHERE l.verified = 1 AND l.diff_id IN ({_marks(len(part))})",
+                    (analyser, *part)):
+                found.add((str(d), str(g)))
+        return found & set(wanted)
+
     def put_layer_result(self, run_id: str, diff_id: str, analyser: str, payload: bytes, held: int,
-                         incomplete: Sequence[str]) -> None:
-        """Store the analysis of a layer whose content was verified against `diff_id`."""
-        self.conn.write(lambda c: c.execute(
-            "INSERT INTO layer_results (diff_id, analyser, complete, incomplete, held, payload_size, "
-            "payload, run, stored) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (diff_id, analyser) DO NOTHING",
-            (diff_id, analyser, int(not incomplete), docs.dumps([docs.clean(i) for i in incomplete]),
-             held, len(payload), payload, run_id, time.time())), f"store layer {diff_id}")
+                         incomplete: Sequence[str], *, digest: str, size: int, media_type: str) -> None:
+        """Store the analysis of a layer whose blob `digest` was verified against `diff_id`
+        (the first analysis stored for a diff_id stays; the blob is marked verified)."""
+        def write(c: Connection) -> None:
+            c.execute(
+                "INSERT INTO layer_results (diff_id, analyser, complete, incomplete, held, payload_size, "
+                "payload, run, stored) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (diff_id, analyser) DO NOTHING",
+                (diff_id, analyser, int(not incomplete), docs.dumps([docs.clean(i) for i in incomplete]),
+                 held, len(payload), payload, run_id, time.time()))
+            c.execute(
+                "INSERT INTO layers (diff_id, digest, size, media_type, verified) VALUES (?, ?, ?, ?, 1) "
+                "ON CONFLICT (diff_id, digest) DO UPDATE SET verified = 1",
+                (diff_id, digest, size, docs.clean(media_type)))
+
+        self.conn.write(write, f"store layer {diff_id}")
 
     def layer_result_info(self, diff_id: str, analyser: str) -> LayerResultInfo | None:
         """The stored analysis' size and completeness (its payload is not read)."""
