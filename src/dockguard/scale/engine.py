@@ -110,13 +110,16 @@ class DaskEngine(Engine):
             raise OperationalError(f"cannot reach {where}: {' '.join(str(exc).split())[:300]}") from None
         info = self._client.scheduler_info()
         self.workers = max(1, len(info.get("workers", {})))
-        self._futures = distributed.as_completed([], with_results=False)
-        self._keys: dict[str, str] = {}
+        self._as_completed = distributed.as_completed
+        self._futures: Any = None  # made with the first future
         self._count = 0
 
     def submit(self, key: str, fn: Callable[[Any], Any], arg: Any, *, priority: int = 0) -> None:
         future = self._client.submit(fn, arg, key=key, pure=False, retries=RETRIES, priority=priority)
-        self._futures.add(future)
+        if self._futures is None:
+            self._futures = self._as_completed([future], loop=self._client.loop, with_results=False)
+        else:
+            self._futures.add(future)
         self._count += 1
 
     def next_done(self) -> tuple[str, Any]:
