@@ -303,8 +303,9 @@ def test_hostile_images_fail_alone(small_registry: Registry, vulndb: Path, tmp_p
         "Content-Type": "application/vnd.docker.distribution.manifest.v2+json"}).status_code == 201
     # A "layer" that is neither tar nor gzip/zstd: its image is incomplete, never clean.
     junk = b"\x00junk" * 1000
+    junk_diff = "sha256:" + hashlib.sha256(junk).hexdigest()
     config2 = js.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(junk).hexdigest()]}}).encode()
+                        "rootfs": {"type": "layers", "diff_ids": [junk_diff]}}).encode()
     manifest2 = js.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
         "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config2),
@@ -321,7 +322,8 @@ def test_hostile_images_fail_alone(small_registry: Registry, vulndb: Path, tmp_p
     for order in ("evil-first", "good-first"):
         store_url = str(tmp_path / f"{order}.sqlite")
         repos = ["evil/*", "ok/*", "junk/*"] if order == "evil-first" else ["ok/*", "evil/*", "junk/*"]
-        r, doc = scan([small_registry.host, "--store", store_url, "--db", str(vulndb), *sum((["--repo", g] for g in repos), [])])
+        repo_args = [a for g in repos for a in ("--repo", g)]
+        r, doc = scan([small_registry.host, "--store", store_url, "--db", str(vulndb), *repo_args])
         assert r.returncode == 2, r.stderr
         by_name = {i["names"][0].split("/", 1)[1]: i for i in doc["images"]}
         assert by_name["ok/app:1"]["status"] == "stored"

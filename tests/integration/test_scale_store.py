@@ -62,8 +62,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def image_row(i: int) -> ImageRow:
     base = LayerRow(f"sha256:{'b' * 64}", f"sha256:{'c' * 64}", 1000, "application/vnd.oci.image.layer.v1.tar+gzip")
     own = LayerRow(f"sha256:{i:064x}", f"sha256:{i + 10**6:064x}", 10 + i, "application/vnd.oci.image.layer.v1.tar")
-    return ImageRow(f"sha256:{i + 10**7:064x}", f"sha256:{i + 10**8:064x}", "application/vnd.oci.image.manifest.v1+json",
-                    "linux/amd64", (base, own), {"config": {"User": str(i)}, "rootfs": {"diff_ids": []}})
+    return ImageRow(f"sha256:{i + 10**7:064x}", f"sha256:{i + 10**8:064x}",
+                    "application/vnd.oci.image.manifest.v1+json", "linux/amd64", (base, own),
+                    {"config": {"User": str(i)}, "rootfs": {"diff_ids": []}})
 
 
 def finding(i: int, cve: str) -> FindingRow:
