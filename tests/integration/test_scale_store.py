@@ -85,7 +85,7 @@ def write_same_images(url: str, barrier: multiprocessing.synchronize.Barrier, wr
                 store.put_layer_result(run, layer.diff_id, "layers-v3", b"payload-" + layer.diff_id.encode(), 9, (),
                                        digest=layer.digest, size=layer.size, media_type=layer.media_type)
             store.put_inventory(run, row.digest, "inv-1", {"packages": [{"name": "pkg", "i": i}]},
-                                complete=True, packages=1)
+                                complete=True, packages=1, match_key=f"k{i % 2}")
             store.replace_findings(run, row.digest, [finding(i, "CVE-1"), finding(i, "CVE-2")], None)
             store.mark_image(run, row.digest, ImageStatus.STORED, "", {"writer": writer})
         store.finish_run(run, RunStatus.COMPLETE, {"images": IMAGES})
@@ -117,6 +117,8 @@ def test_concurrent_writers_store_each_image_once(store_url: str) -> None:
         assert c.one("SELECT COUNT(*) FROM image_refs WHERE repository = 'all/latest'") == (WRITERS * IMAGES,)
         assert c.one("SELECT COUNT(*) FROM runs WHERE status = 'complete'") == (WRITERS,)
         assert c.one("SELECT COUNT(*) FROM run_images") == (WRITERS * IMAGES,)
+        groups = store.inventory_groups("inv-1")
+        assert [(k, len(v)) for k, v in groups] == [("k0", IMAGES // 2), ("k1", IMAGES // 2)]
         st = store.status()
         assert st.images == IMAGES and st.layers_distinct == IMAGES + 1
         assert st.dedupe_factor == pytest.approx(2 * IMAGES / (IMAGES + 1))
@@ -210,7 +212,7 @@ def test_documents_are_read_back_with_bounds(store_url: str) -> None:
         run = store.start_run(RunKind.REGISTRY_SCAN, "reg.test", {})
         row = image_row(1)
         store.record_image(run, row, [ImageRef("reg.test", "a", "1")])
-        store.put_inventory(run, row.digest, "inv", {"packages": []}, complete=True, packages=0)
+        store.put_inventory(run, row.digest, "inv", {"packages": []}, complete=True, packages=0, match_key="k")
         assert store.inventory(row.digest, "inv") == {"packages": []}
 
         def tamper(blob: bytes, size: int) -> None:

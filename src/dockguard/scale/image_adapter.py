@@ -316,11 +316,17 @@ def inventory_from_store(image: ImageRow, names: Sequence[str], load: LayerLoade
     return build_inventory(_StoredLayersSource(meta, image.layers, load, limits), None)
 
 
+def _package_doc(p: Package) -> dict[str, Any]:
+    return {"type": p.type, "name": p.name, "version": p.version, "source_name": p.source_name,
+            "source_version": p.source_version, "arch": p.arch, "purl": p.purl, "layer": p.layer,
+            "path": p.path, "os_owned": p.os_owned, "licenses": list(p.licenses)}
+
+
 def inventory_doc(inv: Inventory) -> dict[str, Any]:
     """The parts of an inventory a later re-match or report needs, as a JSON document."""
     return {
         "os": dataclasses.asdict(inv.os) if inv.os else None,
-        "packages": [dataclasses.asdict(p) for p in inv.packages],
+        "packages": [_package_doc(p) for p in inv.packages],
         "complete": inv.complete,
         "incomplete": list(inv.incomplete),
         "warnings": list(inv.warnings),

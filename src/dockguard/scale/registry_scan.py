@@ -46,7 +46,7 @@ from dockguard.store import ImageRef, ImageStatus, LayerRow, RunKind, RunStatus,
 
 WALK_THREADS = 4
 """Manifests resolved at once by the client (each thread has its own connection)."""
-WINDOW_PER_WORKER = 2
+WINDOW_PER_WORKER = 8
 """Tasks in flight per worker."""
 
 

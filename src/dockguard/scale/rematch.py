@@ -3,7 +3,8 @@
 No registry and no layer is touched: the inventories (OS and packages) were stored by the
 scans.  Matching depends only on an inventory's OS and packages and on the database, so
 images with identical inventories — common when many tags share a base and an application
-stack — are matched once (`image_adapter.inventory_key`).  Each image's vulnerability
+stack — are matched once: the store groups inventories by the digest of their OS and packages
+(``match_key``, `image_adapter.inventory_key`) and one document per group is decoded.  Each image's vulnerability
 findings are then replaced (its configuration findings stay), and what is new and what is
 gone is recorded under the rematch run (``finding_changes``).
 """
@@ -82,25 +83,27 @@ def _rematch(store: Store, db: Any, started: float) -> RematchResult:
     result = RematchResult(run, store.url.display(), str(db.path))
     if stale:
         result.warnings.append(f"stale vulnerability data ({', '.join(stale)}): refresh with `dockguard db update`")
-    matched: dict[str, adapter.Matched] = {}
+    groups = store.inventory_groups(adapter.CATALOGUER_KEY)
     try:
-        for image, doc in store.inventories(adapter.CATALOGUER_KEY):
-            origin = f"store {store.url.display()}: inventory of {image}"
-            key = adapter.inventory_key(doc)
-            found = matched.get(key)
-            if found is None:
-                os_info, packages = adapter.packages_from_doc(doc, origin)
-                found = matched[key] = adapter.match(db, os_info, packages)
-            names = store.image_names(image)
-            rows = adapter.vulnerability_rows(found, f"image:{names[0] if names else image}")
-            changes = store.replace_findings(run, image, rows, [adapter.VULNERABILITY], record_changes=True)
-            result.images += 1
-            if changes.new or changes.fixed:
-                result.changed.append(ChangedImage(image, names, list(changes.new), list(changes.fixed)))
+        for _key, images in groups:
+            # One document of the group is decoded and matched: the key says they match alike.
+            doc = store.inventory(images[0], adapter.CATALOGUER_KEY)
+            if doc is None:
+                continue  # replaced meanwhile
+            origin = f"store {store.url.display()}: inventory of {images[0]}"
+            os_info, packages = adapter.packages_from_doc(doc, origin)
+            found = adapter.match(db, os_info, packages)
+            for image in images:
+                names = store.image_names(image)
+                rows = adapter.vulnerability_rows(found, f"image:{names[0] if names else image}")
+                changes = store.replace_findings(run, image, rows, [adapter.VULNERABILITY], record_changes=True)
+                result.images += 1
+                if changes.new or changes.fixed:
+                    result.changed.append(ChangedImage(image, names, list(changes.new), list(changes.fixed)))
     except BaseException:
         store.finish_run(run, RunStatus.FAILED, result.summary())
         raise
-    result.distinct_inventories = len(matched)
+    result.distinct_inventories = len(groups)
     result.older_inventories = store.images_without_inventory(adapter.CATALOGUER_KEY)
     if result.older_inventories:
         result.warnings.append(f"{result.older_inventories} image(s) have inventories from another dockguard "

@@ -232,8 +232,9 @@ def run_image_task(task: ImageTask) -> ImageTaskResult:
         except DigestMismatch as exc:
             store.mark_image(task.run, task.image, ImageStatus.FAILED, str(exc))
             return ImageTaskResult(task.image, ImageStatus.FAILED, str(exc), seconds=time.monotonic() - started)
-        store.put_inventory(task.run, task.image, adapter.CATALOGUER_KEY, adapter.inventory_doc(inv),
-                            complete=inv.complete, packages=len(inv.packages))
+        doc = adapter.inventory_doc(inv)
+        store.put_inventory(task.run, task.image, adapter.CATALOGUER_KEY, doc, complete=inv.complete,
+                            packages=len(inv.packages), match_key=adapter.inventory_key(doc))
         db = _cached("db", task.db, lambda: adapter.open_vuln_db(task.db))
         matched = adapter.match(db, inv.os, inv.packages)
         rows = adapter.vulnerability_rows(matched, label) + adapter.config_findings(inv, label)

@@ -18,7 +18,9 @@ compressed digest, size, and whether that blob was verified to decompress to tha
 ``image_layers``, ``layer_results`` (one analysis per diff_id and
 analyser version), ``layer_failures`` (blobs that could not be analysed, by compressed digest,
 claimed diff_id and analyser version), ``inventories`` (per image and cataloguer version),
-``findings`` (per image), ``run_images`` (what each run did with each image).
+``findings`` (per image), ``run_images`` (what each run did with each image).  An inventory's
+``match_key`` is a digest of what matching reads from it (OS and packages): images with equal
+keys are matched once.
 
 Version 2 — re-matching: ``findings.first_seen``; ``finding_changes`` (new/fixed findings of
 each image per run).
@@ -135,6 +137,7 @@ _V1: tuple[Step, ...] = (
         cataloguer TEXT NOT NULL,
         complete INTEGER NOT NULL,
         packages INTEGER NOT NULL,
+        match_key TEXT NOT NULL,
         doc_size {BIGINT} NOT NULL,
         doc {BLOB} NOT NULL,
         run TEXT NOT NULL,

@@ -212,6 +212,11 @@ def _ints(rows: list[tuple[Any, ...]]) -> int:
         return 0
 
 
+def _finding_columns(r: FindingRow) -> tuple[str, ...]:
+    return (docs.clean(r.kind), docs.clean(r.id), docs.clean(r.severity), docs.clean(r.package),
+            docs.clean(r.version), docs.clean(r.fixed))
+
+
 def _chunks(items: Sequence[Any], n: int = IN_BATCH) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), n):
         yield items[start : start + n]
@@ -485,16 +490,29 @@ class Store:
     # -- inventories ---------------------------------------------------------------------
 
     def put_inventory(self, run_id: str, image: str, cataloguer: str, doc: dict[str, Any],
-                      *, complete: bool, packages: int) -> None:
-        """Store (replace) an image's inventory for this cataloguer version."""
+                      *, complete: bool, packages: int, match_key: str) -> None:
+        """Store (replace) an image's inventory for this cataloguer version.
+
+        `match_key` identifies what matching reads from it: inventories with equal keys give
+        equal matches (`inventory_groups`).
+        """
         blob, size = docs.pack(doc)
         self.conn.write(lambda c: c.execute(
-            "INSERT INTO inventories (image, cataloguer, complete, packages, doc_size, doc, run, stored) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (image, cataloguer) DO UPDATE SET "
-            "complete = excluded.complete, packages = excluded.packages, doc_size = excluded.doc_size, "
-            "doc = excluded.doc, run = excluded.run, stored = excluded.stored",
-            (image, cataloguer, int(complete), packages, size, blob, run_id, time.time())),
-            f"store the inventory of {image}")
+            "INSERT INTO inventories (image, cataloguer, complete, packages, match_key, doc_size, doc, run, stored) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (image, cataloguer) DO UPDATE SET "
+            "complete = excluded.complete, packages = excluded.packages, match_key = excluded.match_key, "
+            "doc_size = excluded.doc_size, doc = excluded.doc, run = excluded.run, stored = excluded.stored",
+            (image, cataloguer, int(complete), packages, docs.clean(match_key, 200), size, blob, run_id,
+             time.time())), f"store the inventory of {image}")
+
+    def inventory_groups(self, cataloguer: str) -> list[tuple[str, list[str]]]:
+        """(match key, images) for every group of images whose inventories match alike."""
+        groups: dict[str, list[str]] = {}
+        for image, key in self.conn.iterate(
+                "SELECT image, match_key FROM inventories WHERE cataloguer = ? ORDER BY match_key, image",
+                (cataloguer,)):
+            groups.setdefault(str(key), []).append(str(image))
+        return sorted(groups.items())
 
     def inventory(self, image: str, cataloguer: str) -> dict[str, Any] | None:
         """The stored inventory document, decoded with bounds, or None."""
@@ -561,15 +579,16 @@ class Store:
             for part in _chunks(gone):
                 c.execute(f"DELETE FROM findings WHERE image = ? AND fkey IN ({_marks(len(part))})",
                           (image, *part))
+            texts = {r.fkey: docs.dumps(r.doc) for r in wanted}
+            changed = [r for r in wanted if r.fkey not in old or old[r.fkey][7] != texts[r.fkey]
+                       or tuple(old[r.fkey][1:7]) != _finding_columns(r)]
             c.executemany(
                 "INSERT INTO findings (image, fkey, kind, id, severity, package, version, fixed, doc, run, "
                 "stored, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (image, fkey) DO UPDATE SET kind = excluded.kind, id = excluded.id, "
                 "severity = excluded.severity, package = excluded.package, version = excluded.version, "
                 "fixed = excluded.fixed, doc = excluded.doc, run = excluded.run, stored = excluded.stored",
-                [(image, r.fkey, docs.clean(r.kind), docs.clean(r.id), docs.clean(r.severity),
-                  docs.clean(r.package), docs.clean(r.version), docs.clean(r.fixed), docs.dumps(r.doc),
-                  run_id, now, now) for r in wanted])
+                [(image, r.fkey, *_finding_columns(r), texts[r.fkey], run_id, now, now) for r in changed])
             added = tuple(r for r in wanted if r.fkey not in old)
             fixed = tuple(self._finding_row(image, old[k]) for k in gone)
             if record_changes:
