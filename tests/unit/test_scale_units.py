@@ -85,6 +85,7 @@ def test_registry_urls() -> None:
     assert parse_registry("127.0.0.1:5000") == ("127.0.0.1:5000", False)
     assert parse_registry("http://localhost:5000/") == ("localhost:5000", True)
     assert parse_registry("https://registry.example/v2/") == ("registry.example", False)
+    assert parse_registry("http://registry.example:5000", insecure=True) == ("registry.example:5000", True)
     for bad in ("ftp://x", "http://registry.example", "https://user@registry.example", "registry.example/path",
                 "https://", "bad host:1", "host:99999"):
         with pytest.raises(UsageError):

@@ -69,8 +69,11 @@ def add_store_argument(p: argparse.ArgumentParser) -> None:
                    "<user cache dir>/dockguard/store.sqlite) or postgresql://USER@HOST/DB")
 
 
-def parse_registry(text: str) -> tuple[str, bool]:
-    """``[http(s)://]host[:port]`` → (``host[:port]``, plain HTTP asked for)."""
+def parse_registry(text: str, insecure: bool = False) -> tuple[str, bool]:
+    """``[http(s)://]host[:port]`` → (``host[:port]``, plain HTTP asked for).
+
+    ``http://`` is accepted for a loopback registry, or any registry with `insecure`.
+    """
     from urllib.parse import urlsplit
 
     from dockguard.channel.registry_api import is_insecure_host, parse_reference
@@ -93,7 +96,7 @@ def parse_registry(text: str) -> tuple[str, bool]:
     if not parts.hostname or parts.path or parts.query or parts.username is not None:
         raise UsageError(f"invalid registry URL {text[:200]!r}: expected [https://]host[:port]")
     parse_reference(f"{raw}/probe:latest")  # the domain grammar docker uses
-    if scheme == "http" and not is_insecure_host(raw):
+    if scheme == "http" and not insecure and not is_insecure_host(raw):
         raise UsageError(f"{raw} over plain http:// is only allowed for a loopback registry (or with --insecure)")
     return raw, scheme == "http"
 
@@ -127,7 +130,7 @@ def _scan(args: argparse.Namespace) -> int:
 
     fail_on = parse_fail_on(args.fail_on)
     check_outputs(args.output)
-    registry, _plain = parse_registry(args.url)
+    registry, _plain = parse_registry(args.url, args.insecure)
     platform = adapter.check_platform(args.platform)
     if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be between 1 and {MAX_WORKERS}")
