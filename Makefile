@@ -9,7 +9,8 @@ BIN    := $(VENV)/bin
 TEST_APT := docker.io busybox-static docker-registry apache2-utils strace libseccomp2 \
             chromium ca-certificates dpkg openssl rpm \
             default-jdk-headless libmaven3-core-java ruby php-cli php-composer-semver \
-            liblog4j2-java libcommons-lang3-java libwagon-http-shaded-java db5.3-util binutils python3-dev composer
+            liblog4j2-java libcommons-lang3-java libwagon-http-shaded-java db5.3-util binutils python3-dev composer \
+            postgresql
 AUDIT_ARGS ?=
 
 .PHONY: audit test venv test-deps lint typecheck unit integration bench clean

@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "audit",
     "diff",
     "authz",
+    "store",
 )
 
 

@@ -11,7 +11,7 @@ from dockguard.errors import UsageError
 
 
 def register(subparsers: Any) -> None:
-    """Add ``registry probe``."""
+    """Add ``registry probe`` and ``registry scan``."""
     parser = subparsers.add_parser("registry", help="probe a registry")
     sub = parser.add_subparsers(dest="registry_command", metavar="SUBCOMMAND")
     parser.set_defaults(handler=lambda args: _help(parser))
@@ -42,6 +42,9 @@ def register(subparsers: Any) -> None:
     )
     add_probe_output_options(probe)
     probe.set_defaults(handler=_probe)
+    from dockguard.commands.registry_scan import register_scan
+
+    register_scan(sub)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
