@@ -135,6 +135,19 @@ class FindingKind(enum.StrEnum):
     ENDPOINT = "endpoint"
     REGISTRY = "registry"
     SECCOMP = "seccomp"
+    CHECK = "check"
+    """A failing object of a check, as ``dockguard diff`` compares it."""
+
+
+class Change(enum.StrEnum):
+    """How a finding of ``dockguard diff`` changed between the two runs it compares."""
+
+    NEW = "new"
+    """In the later run only: a regression (the only state ``--fail-on`` counts)."""
+    FIXED = "fixed"
+    """In the earlier run only; kept for the record, marked suppressed."""
+    UNCHANGED = "unchanged"
+    """In both runs: existing debt, marked suppressed."""
 
 
 class VulnState(enum.StrEnum):
@@ -213,6 +226,8 @@ class Finding:
     vulnerability: VulnerabilityInfo | None = None
     evidence: tuple[tuple[str, str], ...] = ()
     suppressed: str | None = None
+    change: Change | None = None
+    """Set by ``dockguard diff`` only: new, fixed or unchanged since the earlier run."""
 
     def fact(self, name: str) -> str:
         """The evidence value called `name`, or ``""``."""
@@ -318,6 +333,21 @@ class ImageSubject:
 
 
 @dataclass(frozen=True)
+class ProfileSubject:
+    """A seccomp profile a lint report covers: its object label, file and what it is.
+
+    `obj` is ``profile:<path>`` or ``container:<name>``; `path` the file (``""`` for a
+    container's inline profile); `summary` one line on the profile (format, default action,
+    rule count) or on the container's setting; `parsed` is False when it could not be read.
+    """
+
+    obj: str
+    path: str = ""
+    summary: str = ""
+    parsed: bool = True
+
+
+@dataclass(frozen=True)
 class ReportSource:
     """What a report is about: the command, its target and the provenance of the facts."""
 
@@ -329,6 +359,7 @@ class ReportSource:
     snapshot_created: float | None = None
     snapshot_schema_version: int | None = None
     images: tuple[ImageSubject, ...] = ()
+    profiles: tuple[ProfileSubject, ...] = ()
 
 
 @dataclass(frozen=True)

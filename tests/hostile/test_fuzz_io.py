@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 from dockguard import suppress, vex
 from dockguard.assemble import check_extras, snapshot_findings
 from dockguard.checks.catalogue import catalogue
-from dockguard.commands.diff import compare, render_json, render_text
 from dockguard.engine import Options, evaluate
 from dockguard.inputs import InputError
-from dockguard.model import Outcome
+from dockguard.model import Outcome, ProfileSubject, Report, ReportSource, Surface
+from dockguard.pipeline import report_diff
+from dockguard.pipeline.seccomp_lint import diagnostic_finding
 from dockguard.report import json as json_report
 from dockguard.report import load
 from dockguard.report.formats import RenderOptions, render
@@ -124,7 +125,12 @@ BASE_PROFILE = _BASE
 
 def _use_profile(text: str) -> None:
     result = parse_profile(text, "fuzz.json")
-    lint.lint_result(result, text, "amd64")
+    findings = tuple(diagnostic_finding(d, "profile:fuzz.json", "fuzz.json")
+                     for d in lint.lint_result(result, text, "amd64"))
+    source = ReportSource(Surface.SECCOMP_LINT, profiles=(ProfileSubject("profile:fuzz.json", "fuzz.json"),))
+    report = Report(tool_version="0", started=0.0, finished=0.0, source=source, findings=findings)
+    for fmt in ("text", "json", "sarif", "junit"):
+        render(report, fmt)
     lint.security_issues(text, "amd64")
     if result.profile is not None and not any(d.rejected_by_docker for d in result.diagnostics):
         for ctx in CONTEXTS:
@@ -206,10 +212,10 @@ ENTRIES = suppress.parse("suppressions:\n  - {id: '5.*', container: web, reason:
 
 def _use_report(text: str) -> None:
     report = load.loads(text, "fuzz.json")
-    suppressed = suppress.apply(report, ENTRIES, today=TODAY)
-    d = compare(suppressed, load.loads(_dumps(REPORT)), ENTRIES)
-    render_text(d, "a", "b")
-    render_json(d, "a", "b")
+    d = report_diff.diff_runs(report_diff.reduce(report), report_diff.reduce(load.loads(_dumps(REPORT))), "a", "b")
+    d = suppress.apply(d, ENTRIES, today=TODAY)
+    for fmt in ("text", "json", "sarif", "junit"):
+        render(d, fmt)
 
 
 @FUZZ

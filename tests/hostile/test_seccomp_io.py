@@ -51,8 +51,10 @@ def test_min_kernel_forms_python_would_accept_but_docker_does_not(value: str, tm
     run = run_cli(["seccomp", "lint", "--format", "json", str(profile)], scratch=scratch)
     assert run.code == 1
     _clean(run, tmp_path)
-    codes = [d["code"] for d in json.loads(run.stdout)[0]["diagnostics"]]
-    assert "bad-kernel" in codes
+    findings = json.loads(run.stdout)["findings"]
+    assert "seccomp.bad-kernel" in [f["id"] for f in findings]
+    (kernel,) = [f for f in findings if f["id"] == "seccomp.bad-kernel"]
+    assert kernel["evidence"]["json_path"] == "syscalls[0].includes.minKernel" and kernel["line"] == 1
 
 
 def test_integer_of_5000_digits_in_a_profile(tmp_path: Path, scratch: Path) -> None:

@@ -112,11 +112,26 @@ def test_lint_container(runner: Runner, dockerd: PrivateDaemon) -> None:
         env=env,
     )
     assert proc.returncode == 0, proc.stderr
-    inline, unconfined, default = json.loads(proc.stdout)
-    assert inline["source"] == "container dg-sc-inline"
-    assert "clone3-denied" in {d["code"] for d in inline["diagnostics"]}
-    assert [d["code"] for d in unconfined["diagnostics"]] == ["unconfined"]
-    assert default["diagnostics"] == [] and "built-in default" in default["summary"]
+    doc = json.loads(proc.stdout)
+    inline, unconfined, default = doc["source"]["profiles"]
+    assert [inline["obj"], unconfined["obj"], default["obj"]] == [
+        "container:dg-sc-inline", "container:dg-sc-unconfined", "container:dg-sc-default"]
+    assert "built-in default" in default["summary"] and inline["summary"].startswith("inline profile")
+    by_obj: dict[str, list[str]] = {}
+    for f in doc["findings"]:
+        by_obj.setdefault(f["obj"], []).append(f["evidence"]["code"])
+    assert "clone3-denied" in by_obj["container:dg-sc-inline"]
+    assert by_obj["container:dg-sc-unconfined"] == ["unconfined"]
+    assert "container:dg-sc-default" not in by_obj
+    text = dockguard("seccomp", "lint", "--container", "dg-sc-unconfined", "--container", "dg-sc-default", env=env)
+    assert text.stdout.splitlines() == [
+        "container dg-sc-unconfined: seccomp=unconfined",
+        "  HIGH    runs without seccomp (SecurityOpt seccomp=unconfined): every syscall is allowed",
+        "  0 error(s), 1 warning(s)",
+        "container dg-sc-default: runs Docker's built-in default profile (no seccomp option set)",
+        "  no problems found",
+        "  0 error(s), 0 warning(s)",
+    ]
     assert dockguard("seccomp", "lint", "--fail-on", "HIGH", "--container", "dg-sc-unconfined", env=env).returncode == 1
     missing = dockguard("seccomp", "lint", "--container", "dg-no-such-container", env=env)
     assert missing.returncode == 2 and "no such container" in missing.stderr

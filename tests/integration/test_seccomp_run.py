@@ -157,7 +157,9 @@ def test_cli_lint_diff_explain(fmt: str) -> None:
     explain = dockguard("seccomp", "explain", "--format", fmt, str(SECCOMP / "moby-default.json"), "clone3")
     assert explain.returncode == 0
     if fmt == "json":
-        assert json.loads(lint.stdout)[0]["warnings"] == 3
+        findings = json.loads(lint.stdout)["findings"]
+        assert [f["evidence"]["level"] for f in findings] == ["HIGH", "MEDIUM", "LOW"]
+        assert {f["obj"] for f in findings} == {f"profile:{labs}"}
         assert [d["syscall"] for d in json.loads(diff.stdout)["differences"]] == [
             "chmod",
             "fchmod",

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dockguard.model import Severity
 from dockguard.seccomp.profile import (
     ERROR,
     Action,
@@ -61,8 +62,12 @@ def test_current_format_parses_cleanly() -> None:
 
 
 def test_malformed_json_reports_line_and_column() -> None:
-    with pytest.raises(ProfileSyntaxError, match=r"line 3 column 1"):
+    with pytest.raises(ProfileSyntaxError, match=r"line 3 column 1") as info:
         parse_profile('{\n "defaultAction": "SCMP_ACT_ERRNO",\n}')
+    assert (info.value.line, info.value.column) == (3, 1)
+    with pytest.raises(ProfileSyntaxError, match="nested deeper") as info:
+        parse_profile("[" * 100 + "]" * 100)
+    assert info.value.line is None and info.value.column is None
 
 
 def test_name_and_names_together_is_rejected_with_location() -> None:
@@ -74,7 +79,7 @@ def test_name_and_names_together_is_rejected_with_location() -> None:
         indent=2,
     )
     (d,) = _codes(text)["name-and-names"]
-    assert d.severity == ERROR and d.rejected_by_docker
+    assert d.level is ERROR and d.severity is Severity.CRITICAL and d.rejected_by_docker
     assert d.location == "syscalls[0] (line 4, column 5)"
 
 

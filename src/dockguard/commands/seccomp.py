@@ -1,6 +1,12 @@
 """``dockguard seccomp``: lint, diff, explain, run and learn seccomp profiles.
 
-Exit codes: lint 1 on validation errors or warnings at/above ``--fail-on``; diff 1 when the
+``lint`` is an audit: it produces a `Report` (every ``--format``, ``--suppressions``, ``-o``,
+the one exit policy; the work is in `dockguard.pipeline.seccomp_lint`).  ``diff`` and
+``explain`` describe profiles rather than judge them: they keep their own text and JSON.
+
+Exit codes: lint 1 on validation errors (CRITICAL findings: the default ``--fail-on``) or on
+warnings at/above a lower ``--fail-on``, 2 when a profile cannot be read or parsed (the others
+are still reported); diff 1 when the
 profiles differ (like diff(1)); run and learn pass the command's exit status through, and a
 command killed by a signal gives 128 + the signal number like a shell (SIGSYS from a
 ``SCMP_ACT_KILL`` rule: 159 on x86-64 and arm64) with one line on stderr naming the signal and
@@ -17,9 +23,10 @@ import json
 import sys
 from typing import Any
 
-from dockguard.commands.common import check_outputs, write_output
+from dockguard.commands.common import add_report_arguments, check_outputs, write_output
 from dockguard.errors import UsageError
 from dockguard.inputs import InputError
+from dockguard.model import Surface
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +39,15 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="seccomp_command", metavar="SUBCOMMAND", parser_class=type(p))
     p.set_defaults(handler=lambda args: _usage(p))
 
-    lint = sub.add_parser("lint", help="validate a profile and warn about risky choices")
+    lint = sub.add_parser(
+        "lint",
+        help="validate a profile and warn about risky choices",
+        description="Validate seccomp profiles strictly and warn about risky choices. The result is a "
+        "report in any --format: each problem is a finding with the profile's file, line and JSON path. "
+        "Validation errors are CRITICAL and fail by default; risk warnings (HIGH, MEDIUM, LOW) fail "
+        "only with a lower --fail-on. A profile that cannot be read or parsed is reported with the "
+        "others and gives exit 2.",
+    )
     lint.add_argument("profiles", nargs="*", metavar="PROFILE", help="profile JSON file(s)")
     lint.add_argument(
         "--container",
@@ -47,23 +62,30 @@ def register(subparsers: Any) -> None:
         metavar="URL",
         help="daemon for --container (default: $DOCKER_HOST or the local socket)",
     )
-    lint.add_argument(
-        "--fail-on",
-        metavar="SEVERITY",
-        help="also exit 1 on warnings at or above this severity (HIGH, MEDIUM, LOW)",
-    )
     _context_args(lint, caps=False, kernel=False)
-    _format_arg(lint)
+    add_report_arguments(lint, Surface.SECCOMP_LINT, fail_on_help=(
+        "exit 1 on findings at or above SEVERITY (default CRITICAL: the validation errors; HIGH, "
+        "MEDIUM, LOW or WARN also count the risk warnings)"))
     lint.set_defaults(handler=_lint)
 
-    diff = sub.add_parser("diff", help="compare the effective action per syscall of two profiles")
+    diff = sub.add_parser(
+        "diff",
+        help="compare the effective action per syscall of two profiles",
+        description="Compare the effective action per syscall of two profiles. It describes the "
+        "profiles rather than auditing them: text or JSON only, exit 1 when they differ (like diff(1)).",
+    )
     diff.add_argument("a", metavar="A")
     diff.add_argument("b", metavar="B")
     _context_args(diff)
     _format_arg(diff)
     diff.set_defaults(handler=_diff)
 
-    explain = sub.add_parser("explain", help="what a profile does to each syscall")
+    explain = sub.add_parser(
+        "explain",
+        help="what a profile does to each syscall",
+        description="Show what a profile does to each syscall. It describes the profile rather than "
+        "auditing it: text or JSON only.",
+    )
     explain.add_argument("profile", metavar="PROFILE")
     explain.add_argument(
         "syscalls",
@@ -138,7 +160,8 @@ def _context_args(p: argparse.ArgumentParser, *, caps: bool = True, kernel: bool
 
 
 def _format_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text or json (a description of profiles, not an audit report)")
 
 
 def _context(args: argparse.Namespace) -> Any:
@@ -167,90 +190,19 @@ def _command(args: argparse.Namespace) -> list[str]:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    from dockguard.model import Severity
-    from dockguard.seccomp import lint
+    from dockguard.commands.common import finish_report
+    from dockguard.exit_policy import parse_fail_on
+    from dockguard.pipeline.seccomp_lint import DEFAULT_FAIL_ON, lint_report
     from dockguard.seccomp.effective import check_arch, native_arch
-    from dockguard.seccomp.profile import Diagnostic, load_profile_file, parse_profile
 
     if not args.profiles and not args.container:
         raise UsageError("give a PROFILE file or --container NAME")
-    try:
-        fail_on = Severity.parse(args.fail_on) if args.fail_on else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    fail_on = parse_fail_on(args.fail_on) or DEFAULT_FAIL_ON
     arch = check_arch(args.arch) if args.arch else native_arch()
-    reports: list[lint.LintReport] = []
-    for path in args.profiles:
-        text, result = load_profile_file(path)
-        summary = lint.describe_profile(result.profile) if result.profile else ""
-        reports.append(lint.LintReport(path, tuple(lint.lint_result(result, text, arch)), summary))
-    for name in args.container:
-        from dockguard.seccomp.container import container_seccomp
-
-        info = container_seccomp(name, args.docker_host)
-        source = f"container {info.container}"
-        if info.kind == "inline" and info.text is not None:
-            try:
-                result = parse_profile(info.text, f"inline profile of {source}")
-            except InputError as exc:
-                diags: tuple[Diagnostic, ...] = (Diagnostic("ERROR", "malformed", str(exc)),)
-                reports.append(lint.LintReport(source, diags, "inline profile (SecurityOpt)"))
-                continue
-            summary = "inline profile (SecurityOpt seccomp=…)"
-            if result.profile:
-                summary += ", " + lint.describe_profile(result.profile)
-            reports.append(lint.LintReport(source, tuple(lint.lint_result(result, info.text, arch)), summary))
-        elif info.kind == "unconfined":
-            reports.append(
-                lint.LintReport(
-                    source,
-                    (
-                        Diagnostic(
-                            "HIGH",
-                            "unconfined",
-                            "runs without seccomp (SecurityOpt seccomp=unconfined): every syscall is allowed",
-                        ),
-                    ),
-                    "seccomp=unconfined",
-                )
-            )
-        elif info.kind == "privileged":
-            reports.append(
-                lint.LintReport(
-                    source,
-                    (
-                        Diagnostic(
-                            "HIGH",
-                            "privileged",
-                            "privileged container: Docker disables seccomp for it whatever the profile",
-                        ),
-                    ),
-                    "privileged",
-                )
-            )
-        elif info.kind == "other":
-            reports.append(
-                lint.LintReport(
-                    source,
-                    (
-                        Diagnostic(
-                            "ERROR",
-                            "not-inline",
-                            f"seccomp option is neither inline JSON nor a keyword: {info.text!r}",
-                        ),
-                    ),
-                    "SecurityOpt seccomp",
-                )
-            )
-        else:
-            which = info.daemon_profile or "builtin"
-            if which in ("builtin", "default"):
-                summary = "runs Docker's built-in default profile (no seccomp option set)"
-            else:
-                summary = f"runs the daemon's default profile ({which}; not readable through the API)"
-            reports.append(lint.LintReport(source, (), summary))
-    write_output(lint.render_json(reports) if args.format == "json" else lint.render_text(reports), None)
-    return lint.exit_code(reports, fail_on)
+    check_outputs(args.output)
+    report = lint_report(args.profiles, args.container, arch=arch, docker_host=args.docker_host,
+                         on_error=lambda message: print(f"dockguard: error: {message}", file=sys.stderr))
+    return finish_report(report, args, fail_on)
 
 
 def _load(path: str) -> Any:

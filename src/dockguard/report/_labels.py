@@ -50,7 +50,7 @@ def package_facts(finding: Finding) -> tuple[str, str, str, str]:
 def finding_location(finding: Finding) -> str:
     """``obj`` plus ``/`` and the file path when there is one (``image:app:1.0//usr/lib/x``)."""
     path = finding_path(finding)
-    if not path or "//" in finding.obj:
+    if not path or "//" in finding.obj or split_obj(finding.obj)[1] == path:
         return finding.obj
     return f"{finding.obj}/{path}" if path.startswith("/") else f"{finding.obj}//{path}"
 

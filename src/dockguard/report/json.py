@@ -56,6 +56,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "vulnerability": to_jsonable(f.vulnerability),
         "evidence": dict(f.evidence),
         "suppressed": f.suppressed,
+        "change": f.change,
     }
 
 

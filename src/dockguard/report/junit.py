@@ -122,6 +122,8 @@ def _check_cases(result: CheckResult) -> Iterator[_Case]:
 
 def _finding_case(finding: Finding) -> _Case:
     location = finding_location(finding)
+    if location and finding.line is not None:
+        location += f", line {finding.line}"  # one profile holds many results of one id
     name = f"{finding.id} [{location}]" if location else finding.id
     classname = f"dockguard.{finding.kind}"
     lines = [finding.title] if finding.title else []

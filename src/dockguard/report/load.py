@@ -25,6 +25,7 @@ from typing import Any
 
 from dockguard.inputs import MAX_NODES, InputError, MiB, parse_json, read_bytes
 from dockguard.model import (
+    Change,
     CheckMeta,
     CheckResult,
     CollectionError,
@@ -238,6 +239,7 @@ def _finding(r: _ReportReader, item: Any, path: str) -> Finding:
         vulnerability=None if vuln is None else _vulnerability(r, r.as_obj(vuln, f"{path}.vulnerability"),
                                                                f"{path}.vulnerability"),
         evidence=tuple((k, r.text(evidence_obj, k, f"{path}.evidence")) for k in evidence_obj),
+        change=None if d.get("change") is None else r.enum(Change, d, "change", path),
     )
 
 

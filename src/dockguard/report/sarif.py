@@ -6,8 +6,12 @@ which GitHub uses to bucket alerts) and tags such as ``CIS-5.4``.  Results are e
 needs attention: WARN check results (one per failing object) and findings; PASS, INFO, NOTE and
 N/A results are left out, ERROR results and report sections that could not be produced become
 tool execution notifications.  Every result has a logical location (``container:web``,
-``image:app:1.0//usr/lib/libssl.so.3``), a physical one when a file path is known, and a stable
-partial fingerprint.  Suppressed items stay in the log with an external, accepted suppression.
+``image:app:1.0//usr/lib/libssl.so.3``), a physical one when a file path is known (with the
+line, and the column of a ``column`` evidence fact, as its region: a seccomp profile's
+diagnostics), and a stable partial fingerprint.  Suppressed items stay in the log with an
+external, accepted suppression.  Of a ``dockguard diff`` report only the new problems are
+results (``baselineState`` new): fixed ones are gone from the later run and unchanged ones are
+the accepted baseline, so a code-scanning upload shows the regressions.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from dockguard.model import CheckMeta, CheckResult, Detail, Finding, NoteStatus, Outcome, Report, Severity
+from dockguard.model import Change, CheckMeta, CheckResult, Detail, Finding, NoteStatus, Outcome, Report, Severity
 from dockguard.report._labels import finding_location, finding_path, split_obj
 from dockguard.serial import to_jsonable
 
@@ -48,6 +52,7 @@ LEVEL: dict[Severity, str] = {
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
+_COLUMN = re.compile(r"[0-9]{1,9}")
 
 
 def render(report: Report) -> str:
@@ -73,6 +78,8 @@ def build(report: Report) -> dict[str, Any]:
                 }
             )
     for finding in report.findings:
+        if finding.change in (Change.FIXED, Change.UNCHANGED):
+            continue
         index = rules.for_finding(finding)
         results.append(_finding_result(finding, index))
     for note in report.notes:
@@ -221,7 +228,10 @@ def _finding_result(finding: Finding, index: int) -> dict[str, Any]:
         finding_location(finding),
         finding_path(finding),
         finding.suppressed,
+        _region(finding),
     )
+    if finding.change is Change.NEW:
+        result["baselineState"] = "new"
     props: dict[str, Any] = dict(sorted(finding.evidence))
     if finding.package:
         props.update(package=finding.package.name, version=finding.package.version, purl=finding.package.purl,
@@ -246,6 +256,7 @@ def _result(
     location: str,
     path: str,
     suppressed: str | None,
+    region: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": rule_id,
@@ -264,15 +275,33 @@ def _result(
         if not path and kind == "file":
             path = name
         if path:
-            loc["physicalLocation"] = {"artifactLocation": {"uri": _uri(path)}}
+            # A profile is a file of this host: an absolute path stays absolute (file:///...), a
+            # relative one stays relative to where dockguard ran (a repository's root in CI).
+            uri = _file_uri(path) if kind == "profile" and path.startswith("/") else _uri(path)
+            loc["physicalLocation"] = {"artifactLocation": {"uri": uri}}
+            if region:
+                loc["physicalLocation"]["region"] = region
         result["locations"] = [loc]
-    digest = hashlib.sha256(f"{rule_id}\0{location}".encode("utf-8", "surrogatepass")).hexdigest()
+    # Several results of one rule may sit in one file (a profile): the line tells them apart.
+    where = f"{location}\0{region['startLine']}" if region else location
+    digest = hashlib.sha256(f"{rule_id}\0{where}".encode("utf-8", "surrogatepass")).hexdigest()
     result["partialFingerprints"] = {"dockguardLocation/v1": digest[:32]}
     if suppressed:
         result["suppressions"] = [
             {"kind": "external", "status": "accepted", "justification": suppressed}
         ]
     return result
+
+
+def _region(finding: Finding) -> dict[str, int] | None:
+    """``{"startLine", "startColumn"}`` of a finding with a line (the column when known)."""
+    if finding.line is None:
+        return None
+    region = {"startLine": finding.line}
+    column = finding.fact("column")
+    if _COLUMN.fullmatch(column) and int(column) > 0:
+        region["startColumn"] = int(column)
+    return region
 
 
 def _logical_kind(kind: str) -> str:
@@ -282,7 +311,13 @@ def _logical_kind(kind: str) -> str:
 
 
 def _uri(path: str) -> str:
-    return quote(path.lstrip("/"), safe="/@:+,;=-._~", errors="surrogatepass")
+    uri = quote(path.lstrip("/"), safe="/@:+,;=-._~", errors="surrogatepass")
+    # A colon in the first segment would read as a URI scheme ("c:x.json").
+    return f"./{uri}" if ":" in uri.split("/", 1)[0] else uri
+
+
+def _file_uri(path: str) -> str:
+    return "file:///" + _uri(path)
 
 
 def _utc(timestamp: float) -> str:

@@ -9,16 +9,13 @@ on ENOSYS), and dangerous syscalls allowed without the gate Docker's default pro
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 
-from dockguard.model import Severity
 from dockguard.seccomp.effective import ProfileContext, Resolver, SyscallVerdict
 from dockguard.seccomp.profile import (
     ERROR,
     Action,
     Diagnostic,
+    DiagnosticLevel,
     ParseResult,
     Path,
     Profile,
@@ -42,7 +39,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
     if profile.disabled:
         out.append(
             Diagnostic(
-                "HIGH",
+                DiagnosticLevel.HIGH,
                 "disabled",
                 "no defaultAction and no rules: Docker treats this profile as seccomp disabled (unconfined)",
             )
@@ -53,7 +50,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
     if deny_list:
         out.append(
             Diagnostic(
-                "HIGH",
+                DiagnosticLevel.HIGH,
                 "deny-list",
                 f"defaultAction {profile.default_action} makes this a deny-list: every syscall "
                 "not listed, including those added by future kernels, is allowed; prefer "
@@ -66,7 +63,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
     if not clone3.branches and not clone3.fallback.allows and clone3.fallback != _ENOSYS:
         out.append(
             Diagnostic(
-                "HIGH",
+                DiagnosticLevel.HIGH,
                 "clone3-denied",
                 f"clone3 gets {clone3.fallback.describe()}: glibc ≥ 2.34 falls back to clone only "
                 'on ENOSYS, so threads cannot start (Python: "can\'t start new thread"); '
@@ -83,7 +80,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
         names = ", ".join(v.name for v in modern)
         out.append(
             Diagnostic(
-                "MEDIUM",
+                DiagnosticLevel.MEDIUM,
                 "modern-denied",
                 f"modern syscalls refused with {modern[0].fallback.describe()} rather than ENOSYS: "
                 f"{names}; glibc falls back to older syscalls only on ENOSYS, so programs built "
@@ -107,7 +104,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
         )
         out.append(
             Diagnostic(
-                severity,
+                DiagnosticLevel(severity),
                 "dangerous-allowed",
                 f"{name} is allowed without capability conditions ({why}), {gate_text}",
                 _where(profile, verdict),
@@ -116,7 +113,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
     if by_default:
         out.append(
             Diagnostic(
-                "HIGH",
+                DiagnosticLevel.HIGH,
                 "dangerous-allowed",
                 f"the default action allows {len(by_default)} dangerous syscalls that Docker's "
                 f"default refuses or gates behind capabilities: {', '.join(by_default)}",
@@ -127,7 +124,7 @@ def risk_warnings(profile: Profile, arch: str) -> list[Diagnostic]:
     if clone.allowed and not clone.by_default:
         out.append(
             Diagnostic(
-                "MEDIUM",
+                DiagnosticLevel.MEDIUM,
                 "clone-unfiltered",
                 "clone is allowed without an argument filter: processes can create namespaces; "
                 "Docker's default allows it only when no CLONE_NEW* flag is set "
@@ -165,8 +162,7 @@ def lint_result(result: ParseResult, text: str, arch: str) -> list[Diagnostic]:
 
 
 def _order(d: Diagnostic) -> tuple[int, int, int]:
-    rank = 10 if d.severity == ERROR else Severity(d.severity).rank
-    return (-rank, d.line or 0, d.column or 0)
+    return (-d.severity.rank, d.line or 0, d.column or 0)
 
 
 def lint_profile_text(text: str, arch: str | None = None) -> list[tuple[str, str]]:
@@ -209,31 +205,12 @@ def _pairs(text: str, arch: str | None, codes: frozenset[str] | None) -> list[tu
     try:
         result = parse_profile(text, "inline profile")
     except ProfileSyntaxError as exc:
-        return [(ERROR, str(exc))]
+        return [(ERROR.value, str(exc))]
     return [
-        (d.severity, f"{d.location}: {d.message}" if d.location else d.message)
+        (d.level.value, f"{d.location}: {d.message}" if d.location else d.message)
         for d in lint_result(result, text, arch)
         if codes is None or d.code in codes
     ]
-
-
-@dataclass(frozen=True)
-class LintReport:
-    """Lint outcome for one profile."""
-
-    source: str
-    diagnostics: tuple[Diagnostic, ...]
-    summary: str = ""
-
-    @property
-    def errors(self) -> int:
-        """Number of validation errors."""
-        return sum(1 for d in self.diagnostics if d.severity == ERROR)
-
-    @property
-    def warnings(self) -> int:
-        """Number of risk warnings."""
-        return len(self.diagnostics) - self.errors
 
 
 def describe_profile(profile: Profile) -> str:
@@ -243,63 +220,4 @@ def describe_profile(profile: Profile) -> str:
     return (
         f"{fmt}, defaultAction {default} ({profile.default.describe()}), "
         f"{len(profile.syscalls)} rules, {len(profile.names())} syscall names"
-    )
-
-
-def exit_code(reports: Sequence[LintReport], fail_on: Severity | None) -> int:
-    """1 on validation errors or warnings at/above `fail_on`, else 0."""
-    for report in reports:
-        if report.errors:
-            return 1
-        if fail_on is not None and any(
-            d.severity != ERROR and Severity(d.severity).rank >= fail_on.rank for d in report.diagnostics
-        ):
-            return 1
-    return 0
-
-
-def render_text(reports: Sequence[LintReport]) -> str:
-    """Human-readable lint output."""
-    lines: list[str] = []
-    for report in reports:
-        head = f"{report.source}: {report.summary}" if report.summary else report.source
-        lines.append(head)
-        for d in report.diagnostics:
-            where = f"{d.location}: " if d.location else ""
-            lines.append(f"  {d.severity:<7} {where}{d.message}")
-        if not report.diagnostics:
-            lines.append("  no problems found")
-        lines.append(f"  {report.errors} error(s), {report.warnings} warning(s)")
-    return "\n".join(lines) + "\n"
-
-
-def render_json(reports: Sequence[LintReport]) -> str:
-    """Machine-readable lint output."""
-    return (
-        json.dumps(
-            [
-                {
-                    "source": r.source,
-                    "summary": r.summary,
-                    "errors": r.errors,
-                    "warnings": r.warnings,
-                    "diagnostics": [
-                        {
-                            "severity": d.severity,
-                            "code": d.code,
-                            "message": d.message,
-                            "path": list(d.path),
-                            "location": d.location,
-                            "line": d.line,
-                            "column": d.column,
-                            "rejected_by_docker": d.rejected_by_docker,
-                        }
-                        for d in r.diagnostics
-                    ],
-                }
-                for r in reports
-            ],
-            indent=2,
-        )
-        + "\n"
     )

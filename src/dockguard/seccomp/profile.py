@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import enum
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockguard.inputs import MAX_NODES, MAX_PROFILE, InputError, parse_json, read_text
+from dockguard.model import Severity
 from dockguard.seccomp.syscalls import (
     ALL_CAPABILITIES,
     CONDITION_ARCHES,
@@ -33,7 +35,25 @@ from dockguard.seccomp.syscalls import (
 
 Path = tuple[str | int, ...]
 
-ERROR = "ERROR"
+
+class DiagnosticLevel(enum.StrEnum):
+    """How serious a lint diagnostic is: a validation error, or a risk warning's severity."""
+
+    ERROR = "ERROR"
+    """The profile is invalid: Docker refuses it, silently ignores part of it, or a rule can
+    never do what it says (an unknown syscall or capability)."""
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+    @property
+    def severity(self) -> Severity:
+        """The report severity: validation errors are CRITICAL (the confinement written is not
+        the one a container gets), so they outrank every risk warning; the others keep their name."""
+        return Severity.CRITICAL if self is DiagnosticLevel.ERROR else Severity(self.value)
+
+
+ERROR = DiagnosticLevel.ERROR
 
 ACTIONS: frozenset[str] = frozenset(
     {
@@ -80,7 +100,16 @@ _MIN_KERNEL = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 
 
 class ProfileSyntaxError(InputError):
-    """The profile cannot be read as JSON at all: syntax, size, nesting, encoding (exit 2)."""
+    """The profile cannot be read as JSON at all: syntax, size, nesting, encoding (exit 2).
+
+    `line` and `column` say where the JSON syntax broke, when it did (1-based).
+    """
+
+    def __init__(self, origin: str, problem: str, where: str = "", *, line: int | None = None,
+                 column: int | None = None) -> None:
+        super().__init__(origin, problem, where)
+        self.line = line
+        self.column = column
 
 
 @dataclass(frozen=True, order=True)
@@ -235,17 +264,22 @@ class Profile:
 class Diagnostic:
     """One problem found in a profile.
 
-    `severity` is ``ERROR`` for validation errors or a `Severity` name for risk warnings;
-    `path` is the JSON path of the value concerned; `line`/`column` are filled by `locate`.
+    `level` is ``ERROR`` for validation errors, else the risk warning's severity; `path` is
+    the JSON path of the value concerned; `line`/`column` are filled by `locate`.
     """
 
-    severity: str
+    level: DiagnosticLevel
     code: str
     message: str
     path: Path = ()
     rejected_by_docker: bool = False
     line: int | None = None
     column: int | None = None
+
+    @property
+    def severity(self) -> Severity:
+        """The report severity of `level` (validation errors are CRITICAL)."""
+        return self.level.severity
 
     @property
     def location(self) -> str:
@@ -267,7 +301,7 @@ class ParseResult:
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
         """Validation errors only."""
-        return tuple(d for d in self.diagnostics if d.severity == ERROR)
+        return tuple(d for d in self.diagnostics if d.level is ERROR)
 
 
 def format_path(path: Path) -> str:
@@ -302,8 +336,8 @@ class _Validator:
     def error(self, code: str, message: str, path: Path, *, rejected: bool = False) -> None:
         self._add(Diagnostic(ERROR, code, message, path, rejected))
 
-    def warn(self, severity: str, code: str, message: str, path: Path) -> None:
-        self._add(Diagnostic(severity, code, message, path))
+    def warn(self, level: DiagnosticLevel, code: str, message: str, path: Path) -> None:
+        self._add(Diagnostic(level, code, message, path))
 
     def result(self, profile: Profile | None) -> ParseResult:
         """The parse result, with one summary per code whose diagnostics were not all listed."""
@@ -312,7 +346,7 @@ class _Validator:
             if n > MAX_DIAGNOSTICS_PER_CODE:
                 first = self._first[code]
                 diags.append(Diagnostic(
-                    first.severity, code,
+                    first.level, code,
                     f"{n - MAX_DIAGNOSTICS_PER_CODE} more '{code}' problem(s) like the above are not listed "
                     f"({n} in all; only the first {MAX_DIAGNOSTICS_PER_CODE} are shown)",
                     (), first.rejected_by_docker,
@@ -329,7 +363,7 @@ class _Validator:
             elif key.lower() in lower:
                 right = lower[key.lower()]
                 self.warn(
-                    "LOW",
+                    DiagnosticLevel.LOW,
                     "key-case",
                     f"key {_q(key)} in {what}: Docker accepts it case-insensitively as {right!r}, other tools may not",
                     (*path, key),
@@ -418,7 +452,11 @@ def parse_profile(text: str | bytes, origin: str = "<profile>") -> ParseResult:
     try:
         data = parse_json(text, origin, max_nodes=MAX_NODES)
     except InputError as exc:
-        raise ProfileSyntaxError(exc.origin, exc.problem, exc.where) from None
+        # parse_json raises from inside its `except JSONDecodeError`, so the decoder's error,
+        # with the position as numbers, is the context of the InputError.
+        syntax = exc.__context__ if isinstance(exc.__context__, json.JSONDecodeError) else None
+        raise ProfileSyntaxError(exc.origin, exc.problem, exc.where, line=syntax.lineno if syntax else None,
+                                 column=syntax.colno if syntax else None) from None
     return validate(data)
 
 
@@ -446,7 +484,7 @@ def validate(data: Any) -> ParseResult:
         default_errno = v.uint(top["defaultErrnoRet"], ("defaultErrnoRet",), "defaultErrnoRet", 4096)
         if default_action and default_action not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
             v.warn(
-                "LOW",
+                DiagnosticLevel.LOW,
                 "errno-ignored",
                 f"defaultErrnoRet is ignored with defaultAction {default_action}",
                 ("defaultErrnoRet",),
@@ -580,7 +618,7 @@ def _rule(v: _Validator, i: int, raw: Any) -> SyscallRule | None:
         if n not in KNOWN_SYSCALLS:
             v.error("unknown-syscall", f"{_q(n)} is not a syscall on any architecture", where)
         elif n in seen:
-            v.warn("LOW", "duplicate-name", f"{_q(n)} is listed twice in the same rule", where)
+            v.warn(DiagnosticLevel.LOW, "duplicate-name", f"{_q(n)} is listed twice in the same rule", where)
         seen.add(n)
 
     action = v.string(obj.get("action"), (*path, "action"), "action") if "action" in obj else None
@@ -594,7 +632,7 @@ def _rule(v: _Validator, i: int, raw: Any) -> SyscallRule | None:
         errno_ret = v.uint(obj["errnoRet"], (*path, "errnoRet"), "errnoRet", 4096)
         if action and action not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
             v.warn(
-                "LOW",
+                DiagnosticLevel.LOW,
                 "errno-ignored",
                 f"errnoRet is ignored with action {action}",
                 (*path, "errnoRet"),
