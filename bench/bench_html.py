@@ -21,7 +21,20 @@ sys.path.insert(0, str(REPO))
 
 from tests.report_sample import meta  # noqa: E402
 
-from dockguard.model import CheckResult, Detail, Finding, Outcome, Report, Severity  # noqa: E402
+from dockguard.model import (  # noqa: E402
+    CheckResult,
+    Detail,
+    Finding,
+    FindingKind,
+    Outcome,
+    PackageRef,
+    Report,
+    ReportSource,
+    Severity,
+    Surface,
+    VulnerabilityInfo,
+    VulnState,
+)
 
 # Checks per CIS section in the catalogue (117 in all).
 SECTION_SIZES = {"1": 13, "2": 18, "3": 24, "4": 11, "5": 31, "6": 2, "7": 18}
@@ -53,21 +66,23 @@ def big_report(containers: int, findings: int) -> Report:
     vulns = tuple(
         Finding(
             id=f"CVE-2024-{i:05d}",
-            kind="vulnerability",
+            kind=FindingKind.VULNERABILITY,
             severity=SEVERITIES[i % len(SEVERITIES)],
             title=f"package pkg{i % 300} has a flaw number {i}",
             obj=f"image:registry.example/app{i % 20}:1.{i % 7}",
             description="A description of the flaw, one sentence long.",
             references=(f"https://security-tracker.debian.org/tracker/CVE-2024-{i:05d}",),
             remediation=f"Upgrade pkg{i % 300} to 2.{i}.",
-            data={"package": f"pkg{i % 300}", "installed_version": f"1.{i}",
-                  "fixed_version": f"2.{i}" if i % 2 else "", "purl": f"pkg:deb/debian/pkg{i % 300}@1.{i}",
-                  "path": "/var/lib/dpkg/status"},
+            path="/var/lib/dpkg/status",
+            package=PackageRef(name=f"pkg{i % 300}", version=f"1.{i}", type="deb",
+                               purl=f"pkg:deb/debian/pkg{i % 300}@1.{i}", path="/var/lib/dpkg/status"),
+            vulnerability=VulnerabilityInfo(state=VulnState.FIXED if i % 2 else VulnState.AFFECTED,
+                                            installed=f"1.{i}", fixed=f"2.{i}" if i % 2 else None),
         )
         for i in range(findings)
     )
     return Report(tool_version="0.1.0", started=1_767_225_600.0, finished=1_767_225_660.0,
-                  results=tuple(results), findings=vulns, source={"hostname": "bench"})
+                  source=ReportSource(Surface.AUDIT, hostname="bench"), results=tuple(results), findings=vulns)
 
 
 def main() -> None:
