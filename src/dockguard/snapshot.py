@@ -637,16 +637,23 @@ class _ProbeRecordV1:
     address: str
     outcome: Outcome = Outcome.INFO
     message: str = ""
-    summary: dict[str, JsonValue] = field(default_factory=dict)
+    summary: _ProbeSummaryV1 = field(default_factory=lambda: _ProbeSummaryV1())
     findings: tuple[Finding, ...] = ()
 
 
 _SUMMARY_KEYS = frozenset(_ProbeSummaryV1.__dataclass_fields__)
 
 
-def _probe_from_v1(record: _ProbeRecordV1, path: str) -> EndpointProbeFacts:
-    known = {k: v for k, v in record.summary.items() if k in _SUMMARY_KEYS}
-    summary = from_jsonable(_ProbeSummaryV1, known, f"{path}.summary")
+def _known_summary_keys(raw: object) -> object:
+    """A schema 1 probe record with only the summary keys this dockguard reads (the summary was
+    free-form JSON then)."""
+    if isinstance(raw, dict) and isinstance(raw.get("summary"), dict):
+        return {**raw, "summary": {k: v for k, v in raw["summary"].items() if k in _SUMMARY_KEYS}}
+    return raw
+
+
+def _probe_from_v1(record: _ProbeRecordV1) -> EndpointProbeFacts:
+    summary = record.summary
     accepted = None
     if summary.tls_versions is not None:
         accepted = tuple(v for v, result in summary.tls_versions.items() if result == "accepted")
@@ -680,10 +687,11 @@ def migrate_schema_1(snapshot: Snapshot, extras: object) -> Snapshot:
         if not isinstance(extras, dict):
             raise DecodeError("$.extras", f"expected an object, got {type(extras).__name__}")
         if extras.get("endpoint_probe") is not None:
-            where = "$.extras.endpoint_probe"
-            records = from_jsonable(tuple[_ProbeRecordV1, ...], extras["endpoint_probe"], where,
-                                    max_objects=MAX_FACTS)
-            probes = tuple(_probe_from_v1(r, f"{where}[{i}]") for i, r in enumerate(records))
+            raw = extras["endpoint_probe"]
+            if isinstance(raw, list):
+                raw = [_known_summary_keys(r) for r in raw]
+            records = from_jsonable(tuple[_ProbeRecordV1, ...], raw, "$.extras.endpoint_probe", max_objects=MAX_FACTS)
+            probes = tuple(_probe_from_v1(r) for r in records)
     daemon_options = snapshot.daemon.security_options if snapshot.daemon is not None else None
     containers = snapshot.containers
     if containers is not None:

@@ -122,6 +122,26 @@ def test_manual_check_helper_never_scores() -> None:
     assert report.classic_score == 0
 
 
+def test_no_warn_detail_under_a_manual_note() -> None:
+    """issue 11: 2.1 showed a [NOTE] header over a [WARN] detail."""
+    from dockguard.report import text
+
+    details = (Detail("daemon", "runs as root"), Detail("x", "ok", Outcome.PASS))
+    m = manual("2.1", "rootless", level=1, remediation="r", fn=lambda ctx: Evaluation(Outcome.WARN, details))
+    result = evaluate(Snapshot(), (m,)).results[0]
+    assert result.outcome is Outcome.NOTE
+    assert [d.outcome for d in result.details] == [Outcome.INFO, Outcome.PASS]
+    lines = text.render_result(result, text.TextOptions())
+    assert lines[0].startswith("[NOTE] 2.1 ")
+    assert lines[1] == "[INFO]      * daemon: runs as root"
+    assert not any("[WARN]" in line for line in lines)
+    # An INFO or ERROR from a manual helper keeps its details (they are facts or failures).
+    info = manual("5.18", "devices", level=1, remediation="r",
+                  fn=lambda ctx: Evaluation(Outcome.INFO, (Detail("container:a", "device /dev/kvm"),)))
+    kept = evaluate(Snapshot(), (info,)).results[0]
+    assert (kept.outcome, kept.details[0].outcome) == (Outcome.INFO, Outcome.WARN)
+
+
 def test_per_object_helper() -> None:
     ev = per_object([("container:a", None), ("container:b", "privileged")])
     assert ev.outcome is Outcome.WARN
