@@ -92,7 +92,8 @@ def withheld(report: Report) -> str | None:
     """Why `report` gets no score (the CIS part could not run), or None when it gets one."""
     for note in report.notes:
         if note.part == DAEMON_NOTE and note.status is NoteStatus.NOT_CHECKED:
-            return f"the CIS checks that need the Docker daemon could not run ({note.reason}); for a score, {WHAT_TO_DO}"
+            why = f"the CIS checks that need the Docker daemon could not run ({note.reason})"
+            return f"{why}; for a score, {WHAT_TO_DO}"
     scored = [r for r in report.results if r.meta.scored and not r.suppressed]
     if scored and not any(r.outcome in _EVALUATED for r in scored):
         return f"none of the {len(scored)} scored CIS checks could be evaluated (all N/A); for a score, {WHAT_TO_DO}"
