@@ -2,7 +2,8 @@
 
 Missing facts become N/A with the reason, an exception inside a check becomes ERROR with its
 text, and a manual check without a helper function becomes NOTE.  Nothing is ever a silent
-pass.
+pass.  A manual check's helper only gathers facts for a human: its PASS/WARN become NOTE and
+then its per-object WARN details INFO, so no WARN stands under a NOTE.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, NoReturn, TypeVar
+from dataclasses import dataclass, replace
+from typing import NoReturn, TypeVar
 
 from dockguard import __version__
 from dockguard.checks.catalogue import Check
@@ -34,14 +35,22 @@ class FactsMissing(Exception):
 
 @dataclass(frozen=True)
 class Options:
-    """User options that influence verdicts (not which checks run)."""
+    """User options that influence verdicts (not which checks run).
+
+    Everything else a check needs is a fact in the `Snapshot` (endpoint probes, image scans,
+    seccomp settings) or pure code it imports (the seccomp linter for 5.22).
+    """
 
     trusted_users: tuple[str, ...] = ()
+    """Users allowed in the docker group (1.1.2, ``-u``)."""
     max_version_age_days: int = 180
+    """1.2.2: a daemon build older than this is out of date (``--max-version-age``)."""
     include_containers: tuple[str, ...] = ()
+    """Only containers/images whose name matches (``-i``: substrings or globs)."""
     exclude_containers: tuple[str, ...] = ()
+    """Containers/images whose name matches are skipped (``-x``)."""
     labels: tuple[str, ...] = ()
-    extras: dict[str, Any] = field(default_factory=dict)
+    """Only containers with these labels (``-t``: ``key`` or ``key=value``)."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +127,14 @@ class Context:
         return True
 
     def _image_wanted(self, i: ImageFacts) -> bool:
+        return self._names_wanted(i.repo_tags or (i.id,))
+
+    def image_name_wanted(self, name: str) -> bool:
+        """An image called `name` passes the include/exclude patterns (``-i``/``-x``)."""
+        return self._names_wanted((name,))
+
+    def _names_wanted(self, names: tuple[str, ...]) -> bool:
         o = self.options
-        names = i.repo_tags or (i.id,)
         if o.include_containers and not any(_match(n, p) for n in names for p in o.include_containers):
             return False
         return not any(_match(n, p) for n in names for p in o.exclude_containers)
@@ -142,14 +157,22 @@ def run_check(check: Check, ctx: Context) -> CheckResult:
             ev = check.fn(ctx)
             if not isinstance(ev, Evaluation):
                 raise TypeError(f"check returned {type(ev).__name__}, not Evaluation")
-            if check.meta.manual and ev.outcome in (Outcome.PASS, Outcome.WARN):
-                ev = replace(ev, outcome=Outcome.NOTE)
+            if check.meta.manual:
+                ev = _as_manual(ev)
     except FactsMissing as exc:
         ev = Evaluation(Outcome.NA, reason=str(exc))
     except Exception as exc:
         ev = Evaluation(Outcome.ERROR, reason=f"{type(exc).__name__}: {exc}")
     elapsed = (time.perf_counter() - start) * 1000
     return CheckResult(check.meta, ev.outcome, ev.details, ev.reason, round(elapsed, 3))
+
+
+def _as_manual(ev: Evaluation) -> Evaluation:
+    """A manual check's verdict becomes a NOTE for a human, and its WARN details INFO under it."""
+    if ev.outcome not in (Outcome.PASS, Outcome.WARN):
+        return ev
+    details = tuple(replace(d, outcome=Outcome.INFO) if d.outcome is Outcome.WARN else d for d in ev.details)
+    return replace(ev, outcome=Outcome.NOTE, details=details)
 
 
 def evaluate(

@@ -1,15 +1,17 @@
 """Generic JSON (de)serialisation of frozen dataclasses, driven by their type hints.
 
 Supported field types: dataclasses, ``tuple[X, ...]``, ``dict[str, X]``, ``X | None``, enums,
-``str``/``int``/``float``/``bool`` and ``Any`` (kept as plain JSON). Unknown keys in the input
-are rejected so that a corrupt or foreign file is reported instead of half-loaded.
+``str``/``int``/``float``/``bool``, ``Any`` (kept as plain JSON) and recursive aliases named by
+a forward reference that `register_alias` knows (``dockguard.snapshot.JsonValue``: JSON arrays
+become tuples). Unknown keys in the input are rejected so that a corrupt or foreign file is
+reported instead of half-loaded.
 
 Decoding is typed all the way down: an integer must fit in 64 bits (`INT_MIN`..`INT_MAX`), a
 number must be finite (``1e999`` parses as infinity), a boolean is not an integer.  Every
 mismatch is a `DecodeError` carrying the JSON path, so that callers can report it as an
 `dockguard.inputs.InputError` naming the file and the path.  Decoding recurses only along the
-dataclass types, never along the data, so nesting depth is bounded by the types (values typed
-``Any`` are kept as they are; `dockguard.inputs.parse_json` has already capped their depth).
+dataclass types, never along the data, so nesting depth is bounded by the types, except for a
+recursive alias, whose depth `dockguard.inputs.parse_json` has already capped (64 levels).
 """
 
 from __future__ import annotations
@@ -62,6 +64,61 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+#: Recursive type aliases by the name their own forward references use.
+_ALIASES: dict[str, object] = {}
+
+
+def register_alias(name: str, alias: object) -> None:
+    """Let forward references called `name` (inside `alias` itself) decode as `alias`."""
+    _ALIASES[name] = alias
+
+
+def check_type(tp: object, data: Any, path: str = "$") -> None:
+    """Raise `DecodeError` unless `data` (already decoded) fits type `tp`."""
+    if tp is Any:
+        return
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                check_type(arg, data, path)
+                return
+            except DecodeError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if tp is type(None):
+        if data is not None:
+            raise DecodeError(path, f"expected null, got {type(data).__name__}")
+        return
+    if origin is tuple:
+        if not isinstance(data, tuple):
+            raise DecodeError(path, f"expected a list, got {type(data).__name__}")
+        item = typing.get_args(tp)[0]
+        for i, v in enumerate(data):
+            check_type(item, v, f"{path}[{i}]")
+        return
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise DecodeError(path, f"expected an object, got {type(data).__name__}")
+        val_t = typing.get_args(tp)[1]
+        for k, v in data.items():
+            check_type(val_t, v, f"{path}.{k}")
+        return
+    if isinstance(tp, typing.ForwardRef | str):
+        check_type(_alias(tp, path), data, path)
+        return
+    if isinstance(tp, type) and type(data) is not tp and not (tp is float and type(data) is int):
+        raise DecodeError(path, f"expected {tp.__name__}, got {type(data).__name__}")
+
+
+def _alias(tp: typing.ForwardRef | str, path: str) -> object:
+    name = tp.__forward_arg__ if isinstance(tp, typing.ForwardRef) else tp
+    if name not in _ALIASES:
+        raise DecodeError(path, f"unsupported type {name!r}")
+    return _ALIASES[name]
+
+
 def from_jsonable(cls: type[T], data: Any, path: str = "$", *, max_objects: int | None = None) -> T:
     """Build an instance of `cls` from JSON data, checking types along the way.
 
@@ -90,6 +147,8 @@ class _Budget:
 def _decode(tp: Any, data: Any, path: str, budget: _Budget) -> Any:
     if tp is Any:
         return data
+    if isinstance(tp, typing.ForwardRef | str):
+        tp = _alias(tp, path)
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)

@@ -6,25 +6,33 @@ snapshot taken on a host can be evaluated anywhere (``dockguard collect -o snap.
 
 A field that is ``None`` means "not collected" (the reason is in ``Snapshot.errors``); an
 empty tuple means "collected, and there were none".  Checks must keep the two apart.
+
+Schema 2 (this version) holds every fact in a typed field: the daemon's sockets and TCP
+listeners (`HostFacts.docker_sockets`, `HostFacts.docker_tcp_listeners`), each container's
+seccomp setting (`ContainerFacts.seccomp`), the endpoint probes (`Snapshot.endpoint_probes`)
+and image scans (`Snapshot.image_scans`).  Schema 1 files (with an ``extras`` mapping) are
+migrated on load by `migrate_schema_1`.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Union
 
 from dockguard.inputs import MAX_NODES, InputError, MiB, parse_json, read_bytes
-from dockguard.model import CollectionError, Finding, Outcome
-from dockguard.serial import DecodeError, from_jsonable, to_jsonable
+from dockguard.model import CollectionError, Finding, Outcome, ProbeStep, Severity, StepStatus
+from dockguard.serial import DecodeError, from_jsonable, register_alias, to_jsonable
 
 #: Byte cap of a snapshot file: parsing JSON costs up to ~27 bytes of memory per byte (a
 #: document of empty lists), so this keeps `bench --snapshot` under the 512 MiB ceiling.
 SNAPSHOT_LIMIT = 16 * MiB
 #: Typed objects (facts) a snapshot may hold, and containers/images among them: checks and
 #: reports cost memory per object (a SARIF report ~80 KiB per failing container), so these
-#: bound them.
+#: bound them.  `dockguard collect` refuses a host beyond them too, so that it never writes a
+#: snapshot `bench --snapshot` would refuse.
 MAX_FACTS = 250_000
 MAX_CONTAINERS = 2_000
 MAX_IMAGES = 10_000
@@ -32,8 +40,65 @@ MAX_IMAGES = 10_000
 #: Largest Unix time accepted in a snapshot (9999-12-31T23:59:59Z): later ones cannot be shown.
 MAX_TIMESTAMP = 253402300799
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump when a field changes meaning or disappears; adding optional fields keeps the version."""
+
+#: A JSON value as daemon.json allows it (arrays are kept as tuples: facts are immutable).
+JsonValue = Union[None, bool, int, float, str, tuple["JsonValue", ...], dict[str, "JsonValue"]]  # noqa: UP007
+
+
+class FileKind(enum.StrEnum):
+    """What a host path is (``stat`` following symlinks); NONE when it does not exist."""
+
+    NONE = ""
+    FILE = "file"
+    DIR = "dir"
+    SOCKET = "socket"
+    SYMLINK = "symlink"
+    OTHER = "other"
+
+
+class AuditSource(enum.StrEnum):
+    """Where the audit rules were read."""
+
+    AUDITCTL = "auditctl"
+    """``auditctl -l``: the rules in force."""
+    FILES = "files"
+    """The rules files (``/etc/audit/audit.rules``, ``rules.d``): the configured rules."""
+
+
+class ConfigSource(enum.StrEnum):
+    """Where an effective daemon setting (or a listener) was configured."""
+
+    FLAG = "flag"
+    """The running dockerd's command line."""
+    FILE = "file"
+    """daemon.json."""
+    FLAG_FILE = "flag+file"
+    """Both (list settings are unioned by dockerd)."""
+    UNIT = "unit"
+    """docker.service's ExecStart (no running dockerd was found)."""
+    UNIT_FILE = "unit+file"
+    """docker.service's ExecStart and daemon.json."""
+    SOCKET_UNIT = "docker.socket"
+    """A ListenStream of the docker.socket unit (systemd socket activation, ``-H fd://``)."""
+
+
+class SeccompKind(enum.StrEnum):
+    """Which seccomp profile a container runs with (see `dockguard.seccomp.container`)."""
+
+    DEFAULT = "default"
+    """No seccomp option: the daemon's default profile (`SeccompSetting.daemon_profile`)."""
+    UNCONFINED = "unconfined"
+    """``seccomp=unconfined``: no filter."""
+    INLINE = "inline"
+    """A custom profile sent inline as JSON (what the docker CLI does with ``seccomp=FILE``)."""
+    LOCALHOST = "localhost"
+    """A profile named by a file on the node (``localhost/PATH``, Kubernetes style): not readable here."""
+    PRIVILEGED = "privileged"
+    """A privileged container: seccomp is disabled whatever the option says."""
+    OTHER = "other"
+    """An option value that is neither JSON, a keyword nor ``localhost/``: dockerd cannot load it."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +107,7 @@ class FileFact:
 
     path: str
     exists: bool
-    kind: str = ""
-    """``file``, ``dir``, ``socket``, ``symlink``, ``other``; empty when absent."""
+    kind: FileKind = FileKind.NONE
     mode: int = 0
     """Permission bits including setuid/setgid/sticky (``st_mode & 0o7777``)."""
     uid: int = -1
@@ -86,8 +150,7 @@ class UserFact:
 class AuditFacts:
     """Audit rules in force (``auditctl -l``) or configured (rules files)."""
 
-    source: str
-    """``auditctl`` or ``files``."""
+    source: AuditSource
     rules: tuple[str, ...] = ()
 
 
@@ -100,6 +163,14 @@ class ProcessFact:
     cmdline: tuple[str, ...] = ()
     user: str = ""
     comm: str = ""
+
+
+@dataclass(frozen=True)
+class TcpListener:
+    """A TCP address the daemon serves (``tcp://host:port`` as configured) and where it is set."""
+
+    address: str
+    source: ConfigSource
 
 
 @dataclass(frozen=True)
@@ -125,14 +196,21 @@ class HostFacts:
     """ListenStream values of docker.socket (systemd socket activation)."""
     containerd_socket: str | None = None
     """The containerd socket the daemon uses (``--containerd`` or containerd's ``--address``)."""
+    docker_sockets: tuple[str, ...] | None = None
+    """The unix sockets the daemon serves, normalised host paths (``fd://`` resolved through
+    docker.socket, the default socket when none is configured); each is in `files`.  None when
+    the daemon's configuration was not read.  Computed once, by
+    `dockguard.collect.daemon_config.daemon_endpoints`."""
+    docker_tcp_listeners: tuple[TcpListener, ...] | None = None
+    """The TCP addresses the daemon serves (``-H``/``hosts``, docker.socket with ``fd://``)."""
 
 
 @dataclass(frozen=True)
 class ConfigValue:
-    """One effective daemon setting and where it came from (``flag``, ``file``, ``flag+file``)."""
+    """One effective daemon setting and where it came from."""
 
-    value: Any
-    source: str
+    value: JsonValue
+    source: ConfigSource
     raw: str = ""
 
 
@@ -147,15 +225,26 @@ class DaemonConfig:
     config_file: str | None = None
     config_file_found: bool = False
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """The effective value of `key`, or `default` when unset."""
+    def get(self, key: str) -> JsonValue:
+        """The effective value of `key`, or None when unset."""
         cv = self.values.get(key)
-        return default if cv is None else cv.value
+        return None if cv is None else cv.value
 
-    def source(self, key: str) -> str | None:
+    def source(self, key: str) -> ConfigSource | None:
         """Where `key` was set, or None when it was not."""
         cv = self.values.get(key)
         return None if cv is None else cv.source
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        """A list setting as strings (a lone string is a list of one; unset is empty)."""
+        value = self.get(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, tuple | list):  # a list only in facts made by hand
+            return tuple(v if isinstance(v, str) else json.dumps(v) for v in value)
+        return (json.dumps(value) if not isinstance(value, bool | int | float) else str(value),)
 
 
 @dataclass(frozen=True)
@@ -255,6 +344,20 @@ class DeviceMapping:
 
 
 @dataclass(frozen=True)
+class SeccompSetting:
+    """A container's seccomp setting, classified once by `dockguard.seccomp.container.classify_setting`.
+
+    `profile` is the inline profile's JSON text (INLINE) or the option's value (LOCALHOST,
+    OTHER); `daemon_profile` what the daemon applies by default (``builtin``, ``default``,
+    ``unconfined`` or a path, from its SecurityOptions) when known.
+    """
+
+    kind: SeccompKind = SeccompKind.DEFAULT
+    profile: str | None = None
+    daemon_profile: str | None = None
+
+
+@dataclass(frozen=True)
 class ContainerFacts:
     """One container's security-relevant configuration and state.
 
@@ -288,6 +391,10 @@ class ContainerFacts:
     restart_policy: str = ""
     restart_max_retries: int = 0
     security_opt: tuple[str, ...] = ()
+    seccomp: SeccompSetting | None = None
+    """The seccomp setting the collector classified from `privileged` and `security_opt`
+    (`dockguard.seccomp.container.classify_setting`).  None: facts made without a collector
+    (the authz plugin's request translation); CIS 5.22 then classifies with the same function."""
     apparmor_profile: str = ""
     mounts: tuple[MountPoint, ...] = ()
     ports: tuple[PortBinding, ...] = ()
@@ -364,7 +471,7 @@ class PluginFacts:
 class ImageScanSummary:
     """What an image scan found, as CIS 4.4/4.8/4.10 read it (schema 2).
 
-    `vulnerabilities` counts unsuppressed vulnerabilities by severity name; None means they
+    `vulnerabilities` counts unsuppressed vulnerabilities by severity; None means they
     were not checked (no database).  `complete` is False when part of the image was not read
     (`not_read` says which), `error` set when the scan failed altogether.
     """
@@ -374,10 +481,35 @@ class ImageScanSummary:
     complete: bool = True
     not_read: tuple[str, ...] = ()
     error: str | None = None
-    vulnerabilities: dict[str, int] | None = None
+    vulnerabilities: dict[Severity, int] | None = None
     setuid_files: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     """Redacted ``location: value`` of each secret found."""
+
+
+@dataclass(frozen=True)
+class EndpointProbeFacts:
+    """What probing one TCP endpoint of the daemon observed (no verdict: CIS 2.7 decides).
+
+    Each property is True/False when a probe step observed it and None when no step could
+    tell (the step failed or was skipped; `steps` say why).
+    """
+
+    address: str
+    plain_http: bool | None = None
+    """The Docker API answered plain HTTP."""
+    client_verification: bool | None = None
+    """TLS refused a client without a certificate (False: it answered one)."""
+    foreign_client_cert_accepted: bool | None = None
+    """A client certificate from a CA the daemon cannot know was accepted."""
+    tls_versions_accepted: tuple[str, ...] | None = None
+    steps: tuple[ProbeStep, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def reachable(self) -> bool:
+        """At least one step that talks to the endpoint completed."""
+        return any(s.status is StepStatus.COMPLETED for s in self.steps)
 
 
 @dataclass(frozen=True)
@@ -398,8 +530,10 @@ class Snapshot:
     environment: dict[str, str] = field(default_factory=dict)
     """Selected environment variables of the auditing process (DOCKER_CONTENT_TRUST...)."""
     errors: tuple[CollectionError, ...] = ()
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Results of other dockguard parts (image scans, endpoint probes) keyed by part name."""
+    endpoint_probes: tuple[EndpointProbeFacts, ...] | None = None
+    """Probes of the daemon's TCP endpoints made during collection (None: none was made)."""
+    image_scans: tuple[ImageScanSummary, ...] | None = None
+    """Image scans made by ``dockguard audit`` (None: no image was scanned)."""
 
     def errors_for(self, source: str) -> list[CollectionError]:
         """Collection errors recorded by `source` (e.g. ``docker``, ``host``)."""
@@ -428,27 +562,11 @@ class Snapshot:
         return from_document(parse_json(data, origin, max_nodes=MAX_NODES), origin)
 
 
-@dataclass(frozen=True)
-class EndpointProbeRecord:
-    """The shape of one ``extras["endpoint_probe"]`` entry (checked on load, kept as plain JSON)."""
-
-    address: str
-    outcome: Outcome = Outcome.INFO
-    message: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
-    findings: tuple[Finding, ...] = ()
-
-
-#: Types of the ``extras`` entries dockguard itself writes; other keys are kept as opaque JSON
-#: (nothing reads them), so a snapshot from a newer dockguard still loads.
-EXTRAS_TYPES: dict[str, Any] = {"endpoint_probe": tuple[EndpointProbeRecord, ...] | None}
-
-
-def from_document(data: Any, origin: str = "<snapshot>") -> Snapshot:
+def from_document(data: object, origin: str = "<snapshot>") -> Snapshot:
     """Build a `Snapshot` from parsed JSON, checking every value's type on the way.
 
     Every problem is an `InputError` with `origin` and the JSON path: a wrongly typed value is
-    refused here, not found later by a check.
+    refused here, not found later by a check.  A schema 1 document is migrated (`migrate_schema_1`).
     """
     if not isinstance(data, dict) or "schema_version" not in data:
         raise InputError(origin, "snapshot has no schema_version: not a dockguard snapshot")
@@ -457,18 +575,22 @@ def from_document(data: Any, origin: str = "<snapshot>") -> Snapshot:
         shown = version if isinstance(version, int | float | str) and len(str(version)) < 40 else type(version).__name__
         raise InputError(
             origin,
-            f"schema_version {shown!r} is not supported (this dockguard reads version {SCHEMA_VERSION})",
+            f"schema_version {shown!r} is not supported (this dockguard reads versions 1 to {SCHEMA_VERSION})",
             "$.schema_version",
         )
     try:
+        extras: object = None
+        if version == 1:
+            data = dict(data)
+            extras = data.pop("extras", None)
+            data["schema_version"] = SCHEMA_VERSION
         snapshot = from_jsonable(Snapshot, data, max_objects=MAX_FACTS)
+        if version == 1:
+            snapshot = migrate_schema_1(snapshot, extras)
         for what, items, most in (("containers", snapshot.containers, MAX_CONTAINERS),
                                   ("images", snapshot.images, MAX_IMAGES)):
             if items is not None and len(items) > most:
                 raise DecodeError(f"$.{what}", f"{len(items)} {what}: more than the {most} this dockguard evaluates")
-        for key, tp in EXTRAS_TYPES.items():
-            if key in snapshot.extras:
-                from_jsonable(tp, snapshot.extras[key], f"$.extras.{key}")
         if snapshot.daemon is not None and snapshot.daemon.config is not None:
             _check_config(snapshot.daemon.config)
         if not -MAX_TIMESTAMP <= snapshot.created <= MAX_TIMESTAMP:
@@ -476,6 +598,121 @@ def from_document(data: Any, origin: str = "<snapshot>") -> Snapshot:
     except DecodeError as exc:
         raise InputError(origin, f"snapshot is malformed: {exc.problem}", exc.where) from None
     return snapshot
+
+
+# --------------------------------------------------------------------------- schema 1
+
+
+@dataclass(frozen=True)
+class _ProbeFindingV1:
+    """A finding as schema 1's probe summary listed it (id, severity, title only)."""
+
+    id: str
+    severity: Severity
+    title: str
+
+
+@dataclass(frozen=True)
+class _ProbeSummaryV1:
+    """``extras["endpoint_probe"][i]["summary"]`` of schema 1 (what `endpoint_summary` wrote)."""
+
+    target: str = ""
+    transport: str | None = None
+    reachable: bool = False
+    plain_http: bool | None = None
+    client_verification: bool | None = None
+    foreign_client_cert_accepted: bool | None = None
+    tls_authentication: bool | None = None
+    tls_versions: dict[str, str] | None = None
+    steps: dict[str, StepStatus] = field(default_factory=dict)
+    failed_steps: tuple[str, ...] = ()
+    findings: tuple[_ProbeFindingV1, ...] = ()
+
+
+@dataclass(frozen=True)
+class _ProbeRecordV1:
+    """One ``extras["endpoint_probe"]`` entry of schema 1; its verdict (``outcome``,
+    ``message``) was the collector's and is dropped: CIS 2.7 now decides from the facts."""
+
+    address: str
+    outcome: Outcome = Outcome.INFO
+    message: str = ""
+    summary: _ProbeSummaryV1 = field(default_factory=lambda: _ProbeSummaryV1())
+    findings: tuple[Finding, ...] = ()
+
+
+_SUMMARY_KEYS = frozenset(_ProbeSummaryV1.__dataclass_fields__)
+
+
+def _known_summary_keys(raw: object) -> object:
+    """A schema 1 probe record with only the summary keys this dockguard reads (the summary was
+    free-form JSON then)."""
+    if isinstance(raw, dict) and isinstance(raw.get("summary"), dict):
+        return {**raw, "summary": {k: v for k, v in raw["summary"].items() if k in _SUMMARY_KEYS}}
+    return raw
+
+
+def _probe_from_v1(record: _ProbeRecordV1) -> EndpointProbeFacts:
+    summary = record.summary
+    accepted = None
+    if summary.tls_versions is not None:
+        accepted = tuple(v for v, result in summary.tls_versions.items() if result == "accepted")
+    return EndpointProbeFacts(
+        address=record.address,
+        plain_http=summary.plain_http,
+        client_verification=summary.client_verification,
+        foreign_client_cert_accepted=summary.foreign_client_cert_accepted,
+        tls_versions_accepted=accepted,
+        steps=tuple(ProbeStep(name, status) for name, status in summary.steps.items()),
+        findings=record.findings,
+    )
+
+
+def migrate_schema_1(snapshot: Snapshot, extras: object) -> Snapshot:
+    """A schema 2 snapshot from one decoded from a schema 1 document (without its ``extras``).
+
+    Fills what schema 1 did not hold, with the same code the collector uses: each container's
+    seccomp setting, the daemon's sockets and TCP listeners (a socket stat'ed under another
+    spelling of its path, e.g. ``/var/run//docker.sock``, is filed under the normalised one)
+    and the endpoint probes of ``extras["endpoint_probe"]`` (other ``extras`` keys were never
+    read and are dropped).
+    """
+    from dataclasses import replace
+
+    from dockguard.collect.daemon_config import daemon_endpoints, normalise_socket_path
+    from dockguard.seccomp.container import classify_setting
+
+    probes: tuple[EndpointProbeFacts, ...] | None = None
+    if extras is not None:
+        if not isinstance(extras, dict):
+            raise DecodeError("$.extras", f"expected an object, got {type(extras).__name__}")
+        if extras.get("endpoint_probe") is not None:
+            raw = extras["endpoint_probe"]
+            if isinstance(raw, list):
+                raw = [_known_summary_keys(r) for r in raw]
+            records = from_jsonable(tuple[_ProbeRecordV1, ...], raw, "$.extras.endpoint_probe", max_objects=MAX_FACTS)
+            probes = tuple(_probe_from_v1(r) for r in records)
+    daemon_options = snapshot.daemon.security_options if snapshot.daemon is not None else None
+    containers = snapshot.containers
+    if containers is not None:
+        containers = tuple(
+            replace(c, seccomp=classify_setting(c.privileged, c.security_opt, daemon_options)) for c in containers
+        )
+    host = snapshot.host
+    config = snapshot.daemon.config if snapshot.daemon is not None else None
+    if host is not None and config is not None:
+        sockets, listeners = daemon_endpoints(config, host.docker_socket_listen)
+        files = dict(host.files)
+        for path, fact in host.files.items():
+            normal = normalise_socket_path(path)
+            if normal in sockets and normal not in files:
+                files[normal] = replace(fact, path=normal)
+        host = replace(host, files=files, docker_sockets=sockets, docker_tcp_listeners=listeners)
+    return replace(snapshot, schema_version=SCHEMA_VERSION, containers=containers, host=host,
+                   endpoint_probes=probes)
+
+
+# --------------------------------------------------------------------------- daemon settings
 
 
 #: Daemon settings read as plain strings by the checks (daemon.json spelling).
@@ -488,8 +725,8 @@ STRING_SETTINGS = frozenset({
 })
 
 
-def config_type(key: str) -> Any:
-    """The type a daemon setting must have in a snapshot, or None when any JSON is accepted.
+def config_type(key: str) -> object:
+    """The type a daemon setting must have in a snapshot, or None when any JSON value is accepted.
 
     Types follow what the collector can produce: daemon.json values as dockerd decodes them,
     and command-line values as `dockguard.collect.daemon_config.parse_flags` gives them (a
@@ -502,7 +739,7 @@ def config_type(key: str) -> Any:
     if key in LIST_FLAGS.values():
         return tuple[str, ...] | str
     if key in MAP_FLAGS.values():
-        return dict[str, Any]
+        return dict[str, JsonValue]
     if key in STRING_SETTINGS:
         return str
     return None
@@ -510,7 +747,12 @@ def config_type(key: str) -> Any:
 
 def _check_config(config: DaemonConfig) -> None:
     """Effective settings the checks read must have the type dockerd gives them."""
+    from dockguard.serial import check_type
+
     for key, cv in config.values.items():
         tp = config_type(key)
         if tp is not None:
-            from_jsonable(tp, cv.value, f"$.daemon.config.values.{key}.value")
+            check_type(tp, cv.value, f"$.daemon.config.values.{key}.value")
+
+
+register_alias("JsonValue", JsonValue)

@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dockguard import suppress, vex
-from dockguard.assemble import check_extras, snapshot_findings
 from dockguard.checks.catalogue import catalogue
-from dockguard.engine import Options, evaluate
+from dockguard.engine import Options
 from dockguard.inputs import InputError
 from dockguard.model import Outcome, ProfileSubject, Report, ReportSource, Surface
 from dockguard.pipeline import report_diff
+from dockguard.pipeline.bench import assemble, snapshot_findings
 from dockguard.pipeline.seccomp_lint import diagnostic_finding
 from dockguard.report import json as json_report
 from dockguard.report import load
@@ -38,7 +38,7 @@ from dockguard.seccomp import profile_diff as seccomp_diff
 from dockguard.seccomp.effective import ProfileContext
 from dockguard.seccomp.profile import parse_profile
 from dockguard.serial import to_jsonable
-from dockguard.snapshot import ConfigValue, DaemonConfig, Snapshot
+from dockguard.snapshot import ConfigSource, ConfigValue, DaemonConfig, Snapshot
 from tests.report_sample import sample_report
 from tests.unit.test_core import full_snapshot
 
@@ -158,23 +158,40 @@ def test_seccomp_profile_bytes(data: bytes) -> None:
 # --- snapshots --------------------------------------------------------------------------------
 
 def _rich_snapshot() -> dict[str, Any]:
-    snap = full_snapshot()
-    values = {"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"], "tlsverify": True,
-              "insecure-registries": ["10.0.0.0/8"], "storage-opts": ["dm.basesize=10G"], "log-level": "info",
-              "authorization-plugins": ["authz"], "default-ulimits": {"nofile": {"Hard": 1, "Soft": 1}}}
+    snap = full_snapshot()  # schema 2: endpoint probes, image scans, seccomp settings, sockets
+    values = {"hosts": ("unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"), "tlsverify": True,
+              "insecure-registries": ("10.0.0.0/8",), "storage-opts": ("dm.basesize=10G",), "log-level": "info",
+              "authorization-plugins": ("authz",), "default-ulimits": {"nofile": {"Hard": 1, "Soft": 1}}}
     assert snap.daemon is not None
-    config = DaemonConfig({k: ConfigValue(v, "file") for k, v in values.items()}, "/etc/docker/daemon.json", True)
+    config = DaemonConfig({k: ConfigValue(v, ConfigSource.FILE) for k, v in values.items()},
+                          "/etc/docker/daemon.json", True)
     inline = _dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []})
     containers = tuple(dataclasses.replace(c, security_opt=(f"seccomp={inline}",)) for c in snap.containers or ())
-    probe = {"address": "tcp://127.0.0.1:2375", "outcome": "WARN", "message": "m", "summary": {},
-             "findings": [{"id": "E-1", "kind": "endpoint", "severity": "HIGH", "title": "t", "obj": "endpoint:x"}]}
     snap = dataclasses.replace(snap, daemon=dataclasses.replace(snap.daemon, config=config), containers=containers,
-                               extras={"endpoint_probe": [probe]}, created=1.7e9)
+                               created=1.7e9)
     doc: dict[str, Any] = to_jsonable(snap)
     return doc
 
 
+def _schema_1_snapshot() -> dict[str, Any]:
+    """A schema 1 document (``extras`` with an endpoint probe) from the schema 2 one."""
+    doc = copy.deepcopy(SNAPSHOT)
+    doc["schema_version"] = 1
+    for key in ("endpoint_probes", "image_scans"):
+        doc.pop(key)
+    doc["host"].pop("docker_sockets")
+    doc["host"].pop("docker_tcp_listeners")
+    for c in doc["containers"]:
+        c.pop("seccomp")
+    doc["extras"] = {"endpoint_probe": [{
+        "address": "tcp://127.0.0.1:2375", "outcome": "WARN", "message": "m",
+        "summary": {"plain_http": True, "steps": {"plain-http": "COMPLETED"}, "tls_versions": {"TLSv1.2": "accepted"}},
+        "findings": [{"id": "E-1", "kind": "endpoint", "severity": "HIGH", "title": "t", "obj": "endpoint:x"}]}]}
+    return doc
+
+
 SNAPSHOT = _rich_snapshot()
+SNAPSHOT_1 = _schema_1_snapshot()
 #: How the engine words a check that raised (``TypeError: ...``), as opposed to a fact's error.
 CRASH = re.compile(r"[A-Z][A-Za-z]*(Error|Exception): ")
 CHECKS = catalogue()
@@ -182,8 +199,7 @@ CHECKS = catalogue()
 
 def _use_snapshot(text: str) -> None:
     snapshot = Snapshot.from_json(text, "fuzz.json")
-    report = evaluate(snapshot, CHECKS, Options(extras=check_extras(snapshot)))
-    report = dataclasses.replace(report, findings=report.findings + snapshot_findings(snapshot))
+    report = assemble(snapshot, CHECKS, Options(), started=0.0, findings=snapshot_findings(snapshot))
     errors = [r for r in report.results if r.outcome is Outcome.ERROR and CRASH.match(r.reason)]
     assert not errors, [(r.id, r.reason) for r in errors]  # a check crashed on a typed snapshot
     for fmt in ("text", "json", "docker-bench-json"):
@@ -193,6 +209,12 @@ def _use_snapshot(text: str) -> None:
 @FUZZ
 @given(mutated(SNAPSHOT))
 def test_snapshot_decoder(doc: Any) -> None:
+    _only_input_errors(lambda: _use_snapshot(_dumps(doc)))
+
+
+@FUZZ
+@given(mutated(SNAPSHOT_1))
+def test_schema_1_snapshot_decoder(doc: Any) -> None:
     _only_input_errors(lambda: _use_snapshot(_dumps(doc)))
 
 

@@ -118,10 +118,17 @@ def start_daemon(
     daemon_json: dict[str, Any] | None = None,
     listen_unix: bool = True,
     timeout: float = 60.0,
+    unix_host: str | None = None,
 ) -> PrivateDaemon:
-    """Start a private dockerd under `root` and wait until it answers /_ping."""
+    """Start a private dockerd under `root` and wait until it answers /_ping.
+
+    `unix_host` is the ``--host`` value of its unix socket when it must be spelled in a
+    particular way (``unix://ROOT//docker.sock``); the socket is the path it names.
+    """
     root.mkdir(parents=True, exist_ok=True)
     sock = root / "docker.sock"
+    if unix_host is not None:
+        sock = Path(os.path.normpath(unix_host.removeprefix("unix://")))
     pidfile = root / "docker.pid"
     args = [
         DOCKERD,
@@ -133,7 +140,7 @@ def start_daemon(
         "--ip6tables=false",
     ]
     if listen_unix:
-        args.append(f"--host=unix://{sock}")
+        args.append(f"--host={unix_host or f'unix://{sock}'}")
     # Always pass --config-file so the host's /etc/docker/daemon.json never leaks in, and keep
     # the daemon's trust key in the temp dir (dockerd 20.10 writes /etc/docker/key.json otherwise).
     config_file = root / "daemon.json"

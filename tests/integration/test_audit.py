@@ -119,6 +119,11 @@ def test_bench_checks_use_the_image_scan(audit: dict[str, Any]) -> None:
     vulns = [f for f in audit["findings"] if f["kind"] == "vulnerability" and f["obj"] == "image:dg-audit:1"]
     detail = next(d for d in r44["details"] if d["obj"] == "image:dg-audit:1")
     assert detail["message"].startswith(f"{len(vulns)} vulnerabilities"), r44
+    assert r44["reason"] == "vulnerabilities found in 1 scanned image(s) (dg-audit:1)"
+    # issue 11: the reason is the outcome's own, not "from dockguard image scan (...)".
+    r48 = next(r for r in audit["results"] if r["id"] == "4.8")
+    assert r48["reason"] == "no setuid/setgid file found in 1 scanned image(s) (dg-audit:1)", r48
+    assert r48["outcome"] == "NOTE" and [d["outcome"] for d in r48["details"]] == ["PASS"]
 
 
 def test_missing_database_is_a_stated_section(env: dict[str, str], app: str, tmp_path: Path) -> None:
@@ -141,6 +146,15 @@ def test_unreachable_daemon_is_a_stated_section(tmp_path: Path) -> None:
     assert names["daemon"] == "NOT CHECKED" and names["images"] == "NOT CHECKED"
     outcomes = {r["id"]: r["outcome"] for r in data["results"]}
     assert outcomes["2.14"] == "N/A" and outcomes["5.4"] == "N/A"
+    # issue 11: no score when the CIS part could not run, and what to do instead.
+    summary = data["summary"]
+    assert summary["score"] is None and summary["grade"] is None
+    for hint in ("start Docker", "DOCKER_HOST", "--snapshot"):
+        assert hint in summary["score_withheld"]
+    text = run(e, "audit", "-q")
+    assert text.returncode == 0, text.stderr
+    assert "/100" not in text.stdout
+    assert "dockguard score: none: the CIS checks that need the Docker daemon could not run" in text.stdout
 
 
 def test_audit_sarif_is_valid_and_fail_on(env: dict[str, str], app: str) -> None:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from dockguard.checks import daemon_configuration as daemon_checks
 from dockguard.checks import daemon_files, host_configuration
 from dockguard.checks.catalogue import Check
+from dockguard.collect.daemon_config import daemon_endpoints, freeze
 from dockguard.engine import Context, Options, run_check
 from dockguard.model import CheckResult
 from dockguard.snapshot import (
     AuditFacts,
+    ConfigSource,
     ConfigValue,
     DaemonConfig,
     DaemonFacts,
     FileFact,
+    FileKind,
     GroupFact,
     HostFacts,
     MountFact,
@@ -33,7 +37,7 @@ COLLECTED_AT = 1_700_000_000.0
 def present(
     path: str,
     *,
-    kind: str = "file",
+    kind: FileKind = FileKind.FILE,
     mode: int = 0o644,
     uid: int = 0,
     gid: int = 0,
@@ -64,7 +68,7 @@ def config(
     """An effective daemon configuration; every key from `source` unless `sources` says."""
     sources = sources or {}
     return DaemonConfig(
-        values={k: ConfigValue(v, sources.get(k, source)) for k, v in (values or {}).items()},
+        values={k: ConfigValue(freeze(v), ConfigSource(sources.get(k, source))) for k, v in (values or {}).items()},
         config_file=config_file,
         config_file_found=True,
     )
@@ -91,9 +95,19 @@ def host_facts(**kw: Any) -> HostFacts:
     return HostFacts(**kw)
 
 
+def with_endpoints(snapshot: Snapshot) -> Snapshot:
+    """`snapshot` with the daemon's sockets and TCP listeners worked out from its configuration
+    (as the host collector does) unless the host facts name them already."""
+    host, daemon = snapshot.host, snapshot.daemon
+    if host is None or daemon is None or daemon.config is None or host.docker_sockets is not None:
+        return snapshot
+    sockets, listeners = daemon_endpoints(daemon.config, host.docker_socket_listen)
+    return replace(snapshot, host=replace(host, docker_sockets=sockets, docker_tcp_listeners=listeners))
+
+
 def snap(host: HostFacts | None = None, daemon: DaemonFacts | None = None, **kw: Any) -> Snapshot:
-    """A snapshot taken at COLLECTED_AT."""
-    return Snapshot(created=COLLECTED_AT, host=host, daemon=daemon, **kw)
+    """A snapshot taken at COLLECTED_AT (sockets and listeners filled as the collector does)."""
+    return with_endpoints(Snapshot(created=COLLECTED_AT, host=host, daemon=daemon, **kw))
 
 
 def ctx(snapshot: Snapshot, **options: Any) -> Context:
@@ -122,4 +136,5 @@ __all__ = [
     "present",
     "run",
     "snap",
+    "with_endpoints",
 ]

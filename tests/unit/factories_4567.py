@@ -8,9 +8,11 @@ from typing import Any
 
 from dockguard.checks import container_images, container_runtime, security_operations, swarm_configuration
 from dockguard.checks.catalogue import Check
+from dockguard.collect.daemon_config import freeze
 from dockguard.engine import Context, Options, run_check
 from dockguard.model import CheckResult, CollectionError
 from dockguard.snapshot import (
+    ConfigSource,
     ConfigValue,
     ContainerFacts,
     DaemonConfig,
@@ -18,10 +20,12 @@ from dockguard.snapshot import (
     HistoryEntry,
     HostFacts,
     ImageFacts,
+    ImageScanSummary,
     NetworkFacts,
     Snapshot,
     SwarmFacts,
 )
+from tests.unit.factories_123 import with_endpoints
 
 CHECKS: dict[str, Check] = {
     c.meta.id: c
@@ -80,7 +84,7 @@ def history(*lines: str) -> tuple[HistoryEntry, ...]:
 def config(**values: Any) -> DaemonConfig:
     """An effective daemon configuration from daemon.json-style keys."""
     return DaemonConfig(
-        values={k.replace("_", "-"): ConfigValue(v, "file") for k, v in values.items()},
+        values={k.replace("_", "-"): ConfigValue(freeze(v), ConfigSource.FILE) for k, v in values.items()},
         config_file="/etc/docker/daemon.json",
         config_file_found=True,
     )
@@ -127,9 +131,11 @@ def snapshot(
     environment: dict[str, str] | None = None,
     errors: tuple[CollectionError, ...] = (),
     no_daemon: bool = False,
+    image_scans: tuple[ImageScanSummary, ...] | None = None,
 ) -> Snapshot:
-    """A snapshot with a default daemon and host unless given or suppressed."""
-    return Snapshot(
+    """A snapshot with a default daemon and host unless given or suppressed (the daemon's
+    sockets worked out from its configuration, as the collector does)."""
+    return with_endpoints(Snapshot(
         host=host if host is not None else HostFacts(apparmor_enabled=True),
         daemon=None if no_daemon else (dmn or daemon()),
         containers=containers,
@@ -137,12 +143,13 @@ def snapshot(
         networks=networks,
         environment=environment or {},
         errors=errors,
-    )
+        image_scans=image_scans,
+    ))
 
 
-def run(check_id: str, snap: Snapshot, **extras: Any) -> CheckResult:
+def run(check_id: str, snap: Snapshot, **options: Any) -> CheckResult:
     """Evaluate one check through the engine (so manual/N/A/ERROR handling is real)."""
-    ctx = Context(snap, Options(extras=dict(extras)))
+    ctx = Context(snap, Options(**options))
     return run_check(CHECKS[check_id], ctx)
 
 

@@ -8,10 +8,11 @@ import pytest
 
 from dockguard.checks import daemon_configuration as daemon_checks
 from dockguard.engine import Context
-from dockguard.model import Outcome
+from dockguard.model import Finding, FindingKind, Outcome, ProbeStep, Severity, StepStatus
 from dockguard.snapshot import (
     DaemonConfig,
     DaemonFacts,
+    EndpointProbeFacts,
     HostFacts,
     IndexConfig,
     ProcessFact,
@@ -243,10 +244,11 @@ def test_2_12_plugins_reported_by_api() -> None:
 
 
 def _tls_ctx(
-    values: dict[str, Any], listen: tuple[str, ...] = (), host: bool = True, **options: Any
+    values: dict[str, Any], listen: tuple[str, ...] = (), host: bool = True,
+    endpoint_probes: tuple[EndpointProbeFacts, ...] | None = None,
 ) -> Context:
     h = HostFacts(docker_socket_listen=listen) if host else None
-    return ctx(snap(host=h, daemon=daemon(config(values))), **options)
+    return ctx(snap(host=h, daemon=daemon(config(values)), endpoint_probes=endpoint_probes))
 
 
 def test_2_7_no_tcp_listener_passes_with_reason() -> None:
@@ -299,26 +301,41 @@ def test_2_7_socket_activation_tcp_listen_stream() -> None:
 def test_2_7_na_when_activation_unknown_or_config_missing() -> None:
     r = run("2.7", _tls_ctx({"hosts": ["fd://"]}, host=False))
     assert r.outcome is Outcome.NA
-    assert "docker.socket" in r.reason
+    assert "host facts not collected" in r.reason
     assert run("2.7", _no_config()).outcome is Outcome.NA
 
 
-def test_2_7_endpoint_probe_seam() -> None:
-    probe = [
-        {
-            "address": "tcp://10.0.0.5:2376",
-            "message": "accepts clients without a certificate",
-            "outcome": "WARN",
-        }
-    ]
+def _probe(address: str, **facts: object) -> EndpointProbeFacts:
+    return EndpointProbeFacts(address, **facts)  # type: ignore[arg-type]
+
+
+def test_2_7_decides_from_the_probe_facts() -> None:
     values = {"hosts": ["tcp://0.0.0.0:2376"], "tlsverify": True}
-    r = run("2.7", _tls_ctx(values, extras={"endpoint_probe": probe}))
+    plain = Finding("endpoint.plain-http", FindingKind.ENDPOINT, Severity.CRITICAL, "answers plain HTTP",
+                    "tcp://10.0.0.5:2376")
+    answered = _probe("tcp://10.0.0.5:2376", plain_http=True, findings=(plain,),
+                      steps=(ProbeStep("plain-http", StepStatus.COMPLETED),))
+    r = run("2.7", _tls_ctx(values, endpoint_probes=(answered,)))
     assert r.outcome is Outcome.WARN
     assert r.details[-1].obj == "endpoint:tcp://10.0.0.5:2376"
-    info = [{"address": "tcp://10.0.0.5:2376", "message": "mutual TLS enforced"}]
-    r = run("2.7", _tls_ctx(values, extras={"endpoint_probe": info}))
+    assert r.details[-1].message == "probe: answers plain HTTP"
+    # TLS answered a client without a certificate, with no finding title: the verdict's own words.
+    no_verify = _probe("tcp://10.0.0.5:2376", plain_http=False, client_verification=False)
+    r = run("2.7", _tls_ctx(values, endpoint_probes=(no_verify,)))
+    assert r.outcome is Outcome.WARN and "without authentication" in r.details[-1].message
+    foreign = _probe("tcp://10.0.0.5:2376", plain_http=False, client_verification=True,
+                     foreign_client_cert_accepted=True)
+    assert run("2.7", _tls_ctx(values, endpoint_probes=(foreign,))).outcome is Outcome.WARN
+    mutual = _probe("tcp://10.0.0.5:2376", plain_http=False, client_verification=True,
+                    foreign_client_cert_accepted=False)
+    r = run("2.7", _tls_ctx(values, endpoint_probes=(mutual,)))
     assert r.outcome is Outcome.PASS
-    assert r.details[-1].outcome is Outcome.INFO
+    assert r.details[-1].outcome is Outcome.PASS and "certificate from its CA" in r.details[-1].message
+    # A probe that could not tell is never read as a pass.
+    failed = _probe("tcp://10.0.0.5:2376", steps=(ProbeStep("plain-http", StepStatus.FAILED, "refused"),))
+    r = run("2.7", _tls_ctx(values, endpoint_probes=(failed,)))
+    assert r.outcome is Outcome.PASS  # the configuration says tlsverify; the probe adds no evidence
+    assert r.details[-1].outcome is Outcome.INFO and "could not tell (plain-http)" in r.details[-1].message
 
 
 # -- metadata ----------------------------------------------------------------------------------

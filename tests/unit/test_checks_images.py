@@ -11,8 +11,8 @@ from dockguard.checks.container_images import (
     parse_history,
     update_alone,
 )
-from dockguard.model import CollectionError, Outcome
-from dockguard.snapshot import HistoryEntry
+from dockguard.model import CollectionError, Outcome, Severity
+from dockguard.snapshot import HistoryEntry, ImageScanSummary, Snapshot
 
 from .factories_4567 import container, history, image, objs, run, snapshot
 
@@ -228,43 +228,76 @@ def test_manual_image_checks_note_without_scan() -> None:
         assert run(cid, snap).outcome is Outcome.NOTE, cid
 
 
-def test_scan_seam_reports_results() -> None:
-    scans = {
-        "app:1": {
-            "vulnerabilities": [
-                {"id": "CVE-2024-1", "severity": "HIGH"},
-                {"id": "CVE-2024-2", "severity": "critical"},
-                {"id": "CVE-2024-3", "severity": "HIGH"},
-            ],
-            "setuid_files": ["/usr/bin/passwd", "/bin/su"],
-            "secrets": [{"kind": "aws-access-key", "location": "ENV AWS_KEY", "value": "AKIAXXX"}],
-        },
-        "clean:1": {"vulnerabilities": {"HIGH": 0}, "setuid_files": [], "secrets": []},
-        "broken:1": {"error": "layer blob missing"},
-    }
-    snap = snapshot(imgs=(image(),))
-    vulns = run("4.4", snap, image_scans=scans)
-    assert vulns.outcome is Outcome.INFO
+def _scans(*summaries: ImageScanSummary) -> Snapshot:
+    return snapshot(imgs=(image(),), image_scans=summaries)
+
+
+APP = ImageScanSummary(
+    "app:1",
+    vulnerabilities={Severity.HIGH: 2, Severity.CRITICAL: 1, Severity.LOW: 0},
+    setuid_files=("/usr/bin/passwd", "/bin/su"),
+    secrets=("ENV AWS_KEY: AKIA****",),
+)
+CLEAN = ImageScanSummary("clean:1", vulnerabilities={Severity.HIGH: 0})
+BROKEN = ImageScanSummary("broken:1", complete=False, error="layer blob missing")
+
+
+def test_scans_report_what_they_found_in_their_own_words() -> None:
+    vulns = run("4.4", _scans(APP, CLEAN, BROKEN))
+    assert vulns.outcome is Outcome.ERROR  # one image could not be scanned: no overall word on it
     by_obj = {d.obj: d for d in vulns.details}
     assert by_obj["image:app:1"].message == "3 vulnerabilities (CRITICAL 1, HIGH 2)"
-    assert by_obj["image:app:1"].outcome is Outcome.WARN
+    assert by_obj["image:app:1"].outcome is Outcome.INFO  # a manual check: facts, not WARN
     assert by_obj["image:clean:1"].outcome is Outcome.PASS
     assert by_obj["image:broken:1"].outcome is Outcome.ERROR
+    assert "vulnerabilities found in 1 scanned image(s) (app:1)" in vulns.reason
+    assert "the scan failed for 1 scanned image(s) (broken:1)" in vulns.reason
 
-    setuid = run("4.8", snap, image_scans=scans)
+    setuid = run("4.8", _scans(APP, CLEAN))
     assert setuid.outcome is Outcome.INFO
-    msgs = [d.message for d in setuid.details if d.obj == "image:app:1"]
-    assert msgs == ["setuid/setgid file: /usr/bin/passwd", "setuid/setgid file: /bin/su"]
+    assert [d.message for d in setuid.details if d.obj == "image:app:1"] == [
+        "setuid/setgid file: /usr/bin/passwd", "setuid/setgid file: /bin/su"]
+    assert setuid.reason == ("setuid/setgid files found in 1 scanned image(s) (app:1); "
+                             "none found in 1 scanned image(s) (clean:1)")
+    assert "from dockguard image scan" not in setuid.reason
 
-    secrets = run("4.10", snap, image_scans=scans)
-    text = " ".join(d.message for d in secrets.details)
-    assert "aws-access-key" in text and "ENV AWS_KEY" in text
-    assert "AKIAXXX" not in text  # raw values never reach the report
+    secrets = run("4.10", _scans(APP))
+    assert [d.message for d in secrets.details] == ["possible secret: ENV AWS_KEY: AKIA****"]
 
 
-def test_scan_seam_count_forms() -> None:
-    snap = snapshot(imgs=(image(),))
-    res = run("4.4", snap, image_scans={"a:1": {"vulnerabilities": 7}})
-    assert res.details[0].message == "7 vulnerabilities" and res.details[0].value == "7"
-    ignored = run("4.4", snap, image_scans="not a mapping")
-    assert ignored.outcome is Outcome.NOTE
+def test_clean_complete_scans_say_so() -> None:
+    res = run("4.8", _scans(CLEAN))
+    assert res.outcome is Outcome.NOTE  # manual: a human still decides
+    assert res.reason == "no setuid/setgid file found in 1 scanned image(s) (clean:1)"
+    assert [d.outcome for d in res.details] == [Outcome.PASS]
+
+
+def test_incomplete_scan_is_never_called_clean() -> None:
+    partial = ImageScanSummary("part:1", complete=False, not_read=("layer 3: truncated",),
+                               vulnerabilities={})
+    for cid in ("4.4", "4.8", "4.10"):
+        res = run(cid, _scans(partial))
+        assert res.outcome is Outcome.NA, cid
+        assert res.details[0].outcome is Outcome.NA
+        assert "incomplete" in res.details[0].message and "layer 3: truncated" in res.details[0].message
+        assert res.reason == "not determined for 1 scanned image(s) (part:1)"
+    # What an incomplete scan did find is still shown.
+    found = ImageScanSummary("part:1", complete=False, not_read=("x",), setuid_files=("/bin/su",))
+    res = run("4.8", _scans(found))
+    assert res.outcome is Outcome.INFO
+    assert {d.outcome for d in res.details} == {Outcome.INFO, Outcome.NA}
+
+
+def test_4_4_not_applicable_without_a_database() -> None:
+    no_db = ImageScanSummary("app:1", vulnerabilities=None, setuid_files=())
+    res = run("4.4", _scans(no_db))
+    assert res.outcome is Outcome.NA
+    assert "no vulnerability database" in res.details[0].message
+    assert run("4.8", _scans(no_db)).outcome is Outcome.NOTE  # the rest of the scan is complete
+
+
+def test_no_scanned_image_and_filters() -> None:
+    empty = run("4.4", _scans())
+    assert empty.outcome is Outcome.NOTE and empty.reason.startswith("no image was scanned")
+    res = run("4.8", _scans(APP, CLEAN), exclude_containers=("app",))
+    assert [d.obj for d in res.details] == ["image:clean:1"]

@@ -9,6 +9,7 @@ import pytest
 
 from dockguard.checks.container_runtime import CHECKS, extra_capabilities, sensitive_source
 from dockguard.model import Outcome
+from dockguard.seccomp.container import classify_setting
 from dockguard.snapshot import (
     DeviceMapping,
     HostFacts,
@@ -16,9 +17,12 @@ from dockguard.snapshot import (
     NetworkFacts,
     PortBinding,
     ProcessFact,
+    SeccompKind,
+    SeccompSetting,
 )
 
 from .factories_4567 import (
+    DEFAULT_SECCOMP,
     active_swarm,
     config,
     container,
@@ -396,44 +400,34 @@ def test_5_22_seccomp() -> None:
     assert run("5.22", snapshot(containers=())).outcome is Outcome.NA
 
 
-def test_5_22_lint_seam() -> None:
-    seen: list[str] = []
-
-    def lint(text: str) -> list[tuple[str, str]]:
-        seen.append(text)
-        profile = json.loads(text)
-        if profile["defaultAction"] == "SCMP_ACT_ALLOW":
-            return [("HIGH", "default action allows every syscall"), ("LOW", "style")]
-        return [("LOW", "no architectures listed")]
-
-    allow = json.dumps({"defaultAction": "SCMP_ACT_ALLOW"})
+def test_5_22_lints_inline_profiles() -> None:
+    allow = json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []})
     snap = snapshot(
         containers=(
             container("deny", security_opt=(f"seccomp={PROFILE}",)),
             container("allow", security_opt=(f"seccomp={allow}",)),
         )
     )
-    res = run("5.22", snap, seccomp_lint=lint)
-    assert seen == [PROFILE, allow]
+    res = run("5.22", snap)
     assert res.outcome is Outcome.WARN
     assert objs(res, Outcome.WARN) == ["container:allow"]
-    assert res.details[0].message == "custom profile: default action allows every syscall"
-    only_low = run(
-        "5.22",
-        snapshot(containers=(container(security_opt=(f"seccomp={PROFILE}",)),)),
-        seccomp_lint=lint,
-    )
-    assert only_low.outcome is Outcome.PASS
+    assert res.details[0].message.startswith("custom profile: ") and "defaultAction" in res.details[0].message
+    assert run("5.22", snapshot(containers=(container(security_opt=(f"seccomp={PROFILE}",)),))).outcome is (
+        Outcome.PASS)
 
-    def broken(text: str) -> list[tuple[str, str]]:
-        raise ValueError("bad json")
 
-    err = run(
-        "5.22",
-        snapshot(containers=(container(security_opt=(f"seccomp={PROFILE}",)),)),
-        seccomp_lint=broken,
-    )
-    assert err.outcome is Outcome.ERROR and "bad json" in err.details[0].message
+def test_5_22_reads_the_collected_setting() -> None:
+    # The collector's classification is what counts (the same classifier, run once).
+    setting = classify_setting(False, ("seccomp=unconfined",), (DEFAULT_SECCOMP,))
+    assert setting.kind is SeccompKind.UNCONFINED
+    collected = container("c", security_opt=("seccomp=unconfined",), seccomp=setting)
+    res = run("5.22", snapshot(containers=(collected,)))
+    assert res.outcome is Outcome.WARN and res.details[0].message == "seccomp disabled"
+    lost = container("l", seccomp=SeccompSetting(SeccompKind.INLINE))
+    assert run("5.22", snapshot(containers=(lost,))).outcome is Outcome.ERROR
+    node = container("k", seccomp=classify_setting(False, ("seccomp=localhost/prof.json",)))
+    assert node.seccomp is not None and node.seccomp.kind is SeccompKind.LOCALHOST
+    assert run("5.22", snapshot(containers=(node,))).details[0].message == "seccomp=localhost/prof.json"
 
 
 # ---------------------------------------------------------------- 5.23 / 5.24 / 5.28

@@ -62,7 +62,7 @@ def test_merge_provenance() -> None:
         {"hosts": ["tcp://1.2.3.4:2376"], "log-level": "info"},
         "/etc/docker/daemon.json",
     )
-    assert cfg.get("hosts") == ["tcp://1.2.3.4:2376", "fd://"]
+    assert cfg.get("hosts") == ("tcp://1.2.3.4:2376", "fd://")
     assert cfg.source("hosts") == "flag+file"
     assert cfg.source("icc") == "flag" and cfg.source("log-level") == "file"
     assert cfg.get("tlsverify") is None and cfg.source("tlsverify") is None

@@ -10,19 +10,34 @@ import pytest
 from dockguard.checks.catalogue import check, manual, normalise_id, select
 from dockguard.engine import Context, FactsMissing, Options, evaluate, per_object
 from dockguard.errors import OperationalError, UsageError
-from dockguard.model import CollectionError, Detail, Evaluation, Outcome, Severity
+from dockguard.model import (
+    CollectionError,
+    Detail,
+    Evaluation,
+    Finding,
+    FindingKind,
+    Outcome,
+    ProbeStep,
+    Severity,
+    StepStatus,
+)
 from dockguard.snapshot import (
     AuditFacts,
+    AuditSource,
+    ConfigSource,
     ConfigValue,
     ContainerFacts,
     DaemonConfig,
     DaemonFacts,
     DeviceMapping,
+    EndpointProbeFacts,
     FileFact,
+    FileKind,
     GroupFact,
     HistoryEntry,
     HostFacts,
     ImageFacts,
+    ImageScanSummary,
     IndexConfig,
     MountFact,
     MountPoint,
@@ -30,8 +45,11 @@ from dockguard.snapshot import (
     PluginFacts,
     PortBinding,
     ProcessFact,
+    SeccompKind,
+    SeccompSetting,
     Snapshot,
     SwarmFacts,
+    TcpListener,
     UserFact,
 )
 
@@ -104,6 +122,26 @@ def test_manual_check_helper_never_scores() -> None:
     assert report.classic_score == 0
 
 
+def test_no_warn_detail_under_a_manual_note() -> None:
+    """issue 11: 2.1 showed a [NOTE] header over a [WARN] detail."""
+    from dockguard.report import text
+
+    details = (Detail("daemon", "runs as root"), Detail("x", "ok", Outcome.PASS))
+    m = manual("2.1", "rootless", level=1, remediation="r", fn=lambda ctx: Evaluation(Outcome.WARN, details))
+    result = evaluate(Snapshot(), (m,)).results[0]
+    assert result.outcome is Outcome.NOTE
+    assert [d.outcome for d in result.details] == [Outcome.INFO, Outcome.PASS]
+    lines = text.render_result(result, text.TextOptions())
+    assert lines[0].startswith("[NOTE] 2.1 ")
+    assert lines[1] == "[INFO]      * daemon: runs as root"
+    assert not any("[WARN]" in line for line in lines)
+    # An INFO or ERROR from a manual helper keeps its details (they are facts or failures).
+    info = manual("5.18", "devices", level=1, remediation="r",
+                  fn=lambda ctx: Evaluation(Outcome.INFO, (Detail("container:a", "device /dev/kvm"),)))
+    kept = evaluate(Snapshot(), (info,)).results[0]
+    assert (kept.outcome, kept.details[0].outcome) == (Outcome.INFO, Outcome.WARN)
+
+
 def test_per_object_helper() -> None:
     ev = per_object([("container:a", None), ("container:b", "privileged")])
     assert ev.outcome is Outcome.WARN
@@ -138,16 +176,18 @@ def full_snapshot() -> Snapshot:
         docker_host="unix:///var/run/docker.sock",
         host=HostFacts(
             root="/",
-            files={"/etc/docker": FileFact("/etc/docker", True, "dir", 0o755, 0, 0, "root", "root")},
+            files={"/etc/docker": FileFact("/etc/docker", True, FileKind.DIR, 0o755, 0, 0, "root", "root")},
             unit_files={"docker.service": "/lib/systemd/system/docker.service"},
             binaries={"dockerd": "/usr/sbin/dockerd"},
             mounts=(MountFact("/", "/dev/vda", "ext4", "rw"),),
             groups={"docker": GroupFact("docker", 999, ("alice",))},
             users={"bob": UserFact("bob", 1001, 999)},
-            audit=AuditFacts("files", ("-w /usr/sbin/dockerd -k docker",)),
+            audit=AuditFacts(AuditSource.FILES, ("-w /usr/sbin/dockerd -k docker",)),
             apparmor_enabled=False,
             dockerd=ProcessFact(42, "/usr/sbin/dockerd", ("/usr/sbin/dockerd", "-H", "fd://")),
             containerd_socket="/run/containerd/containerd.sock",
+            docker_sockets=("/run/docker.sock",),
+            docker_tcp_listeners=(TcpListener("tcp://0.0.0.0:2376", ConfigSource.SOCKET_UNIT),),
         ),
         daemon=DaemonFacts(
             server_version="20.10.24",
@@ -156,8 +196,10 @@ def full_snapshot() -> Snapshot:
             swarm=SwarmFacts("active", managers=3, autolock=False),
             config=DaemonConfig(
                 {
-                    "icc": ConfigValue(False, "file", "false"),
-                    "default-ulimits": ConfigValue({"nofile": {"Hard": 1, "Soft": 1}}, "file"),
+                    "icc": ConfigValue(False, ConfigSource.FILE, "false"),
+                    "default-ulimits": ConfigValue({"nofile": {"Hard": 1, "Soft": 1.5}}, ConfigSource.FILE),
+                    "hosts": ConfigValue(("fd://", "tcp://0.0.0.0:2376"), ConfigSource.FLAG_FILE),
+                    "runtimes": ConfigValue({"r": {"runtimeArgs": ("--x", None, True)}}, ConfigSource.FILE),
                 },
                 "/etc/docker/daemon.json",
                 True,
@@ -177,6 +219,8 @@ def full_snapshot() -> Snapshot:
                 health_status="healthy",
                 labels={"a": "b"},
                 processes=(ProcessFact(7, comm="sleep", cmdline=("sleep", "1")),),
+                security_opt=('seccomp={"defaultAction": "SCMP_ACT_ERRNO"}',),
+                seccomp=SeccompSetting(SeccompKind.INLINE, '{"defaultAction": "SCMP_ACT_ERRNO"}', "builtin"),
             ),
         ),
         images=(ImageFacts("sha256:" + "b" * 64, ("app:1",), history=(HistoryEntry("ADD file:x in /", False),)),),
@@ -184,7 +228,23 @@ def full_snapshot() -> Snapshot:
         plugins=(PluginFacts("authz", True, ("docker.authz/1.0",)),),
         environment={"DOCKER_CONTENT_TRUST": "1"},
         errors=(CollectionError("docker", "plugins", "boom"),),
-        extras={"k": [1, 2]},
+        endpoint_probes=(
+            EndpointProbeFacts(
+                "tcp://127.0.0.1:2376",
+                plain_http=False,
+                client_verification=True,
+                foreign_client_cert_accepted=False,
+                tls_versions_accepted=("TLSv1.3",),
+                steps=(ProbeStep("plain-http", StepStatus.COMPLETED, "refused: the port speaks TLS"),),
+                findings=(Finding("endpoint.weak-tls", FindingKind.ENDPOINT, Severity.MEDIUM, "t", "tcp://x:1",
+                                  evidence=(("tls_version", "TLSv1.1"),)),),
+            ),
+        ),
+        image_scans=(
+            ImageScanSummary("app:1", "sha256:" + "b" * 64, complete=False, not_read=("layer 2",),
+                             vulnerabilities={Severity.HIGH: 2}, setuid_files=("/bin/su",), secrets=("ENV K: A***",)),
+            ImageScanSummary("gone:1", error="no such image", vulnerabilities=None),
+        ),
     )
 
 
@@ -220,5 +280,8 @@ def test_unreadable_snapshot(tmp_path: Path) -> None:
 
 def test_snapshot_json_is_plain_json() -> None:
     data = json.loads(full_snapshot().to_json())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
+    assert data["daemon"]["config"]["values"]["hosts"]["value"] == ["fd://", "tcp://0.0.0.0:2376"]
+    assert data["image_scans"][0]["vulnerabilities"] == {"HIGH": 2}
+    assert data["containers"][0]["seccomp"]["kind"] == "inline"
     assert data["containers"][0]["ports"][0]["host_port"] == 80

@@ -85,3 +85,52 @@ def test_sample_report_breakdown() -> None:
     assert s.value == int(100 * 8 / 31 * 0.5 ** (28 / 20))
     unsuppressed = dataclasses.replace(sample_report(), findings=())
     assert score.compute(unsuppressed).value == int(100 * 8 / 31)
+
+
+def test_no_score_when_the_daemon_could_not_be_reached() -> None:
+    """issue 11: an audit without a daemon scored 69, better than a real audit of a risky host."""
+    from dockguard.model import NoteStatus, ReportNote
+    from dockguard.report import json as json_report
+    from dockguard.report import text
+
+    host_only = dataclasses.replace(
+        _report([_check(Outcome.PASS, Severity.HIGH), _check(Outcome.NA, Severity.CRITICAL)]),
+        notes=(ReportNote(score.DAEMON_NOTE, NoteStatus.NOT_CHECKED, "cannot connect: no such socket"),),
+    )
+    s = score.compute(host_only)
+    assert s.value is None and s.grade is None
+    assert s.withheld is not None and "no such socket" in s.withheld
+    for hint in ("start Docker", "-H", "DOCKER_HOST", "--snapshot"):
+        assert hint in s.withheld
+    summary = json_report.report_dict(host_only)["summary"]
+    assert summary["score"] is None and summary["grade"] is None and summary["score_withheld"] == s.withheld
+    lines = text.summary_lines(host_only)
+    assert "[INFO] Score: none" in lines
+    assert f"dockguard score: none: {s.withheld}" in lines
+    assert not any("/100" in line for line in lines)
+    # A NOT CHECKED note on another part does not withhold the score.
+    other = dataclasses.replace(host_only, notes=(ReportNote("vulnerabilities", NoteStatus.NOT_CHECKED, "no db"),))
+    assert score.compute(other).value == 100
+
+
+def test_no_score_when_every_scored_check_is_not_applicable() -> None:
+    na = _report([_check(Outcome.NA, Severity.HIGH), _check(Outcome.NOTE, Severity.LOW)])
+    s = score.compute(na)
+    assert s.value is None and s.withheld is not None
+    assert "none of the 2 scored CIS checks could be evaluated" in s.withheld
+    # Reports without CIS checks (image scans, probes) keep their findings-only score.
+    assert score.compute(_report(findings=[_finding(Severity.CRITICAL)] * 2)).value == 50
+    # A selection of unscored checks only is not "could not run".
+    assert score.compute(_report([_check(Outcome.NOTE, Severity.LOW, scored=False)])).value == 100
+
+
+def test_html_shows_no_score_and_why() -> None:
+    from dockguard.model import NoteStatus, ReportNote
+    from dockguard.report import html
+
+    report = dataclasses.replace(sample_report(), notes=(
+        ReportNote(score.DAEMON_NOTE, NoteStatus.NOT_CHECKED, "cannot connect"),))
+    page = html.render(report)
+    assert 'id="score">—<' in page
+    assert 'id="score-withheld">' in page and "DOCKER_HOST" in page
+    assert "score / 100" not in page

@@ -43,9 +43,7 @@ from dockguard.engine import Context, Options, run_check
 from dockguard.inputs import MAX_DEPTH, InputError, parse_json, read_bytes
 from dockguard.model import Detail, Outcome
 from dockguard.snapshot import (
-    ConfigValue,
     ContainerFacts,
-    DaemonConfig,
     DaemonFacts,
     HostFacts,
     Snapshot,
@@ -276,14 +274,9 @@ class Decider:
         # What the checks need besides the container: the daemon's sockets (5.32), a seccomp
         # default in force (5.22 then judges only the container's own options) and AppArmor
         # (5.2 then judges the requested profile).
-        self._daemon = DaemonFacts(
-            security_options=("name=seccomp,profile=builtin",),
-            config=DaemonConfig(values={"hosts": ConfigValue([f"unix://{s}" for s in sockets], "policy")}),
-        )
-        self._host = HostFacts(apparmor_enabled=True)
-        from dockguard.seccomp.lint import security_issues
-
-        self._options = Options(extras={"seccomp_lint": security_issues})
+        self._daemon = DaemonFacts(security_options=("name=seccomp,profile=builtin",))
+        self._host = HostFacts(apparmor_enabled=True, docker_sockets=sockets)
+        self._options = Options()
 
     # ------------------------------------------------------------------ entry points
 

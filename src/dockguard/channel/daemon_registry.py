@@ -37,10 +37,7 @@ def _is_default(entry: str) -> bool:
 def _config_list(daemon: DaemonFacts, key: str) -> list[str]:
     if daemon.config is None:
         return []
-    value = daemon.config.get(key) or []
-    if isinstance(value, str):
-        value = [value]
-    return [str(v) for v in value]
+    return list(daemon.config.strings(key))
 
 
 def insecure_registry_findings(daemon: DaemonFacts) -> list[Finding]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dockguard.engine import Context, FactsMissing
 from dockguard.model import Detail, Evaluation, Outcome
-from dockguard.snapshot import FileFact
+from dockguard.snapshot import ConfigSource, FileFact
 
 CIS_BENCHMARK = "https://www.cisecurity.org/benchmark/docker"
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
@@ -174,13 +174,16 @@ def unit_searched(name: str) -> tuple[str, ...]:
     return tuple(f"{d}/{name}" for d in UNIT_DIRS)
 
 
-def provenance(source: str | None) -> str:
+_PROVENANCE = {
+    ConfigSource.FILE: "daemon.json",
+    ConfigSource.FLAG: "dockerd flag",
+    ConfigSource.FLAG_FILE: "dockerd flag and daemon.json",
+    ConfigSource.UNIT: "docker.service ExecStart",
+    ConfigSource.UNIT_FILE: "docker.service ExecStart and daemon.json",
+    ConfigSource.SOCKET_UNIT: "docker.socket ListenStream",
+}
+
+
+def provenance(source: ConfigSource | None) -> str:
     """Human words for ``DaemonConfig.source()``."""
-    return {
-        "file": "daemon.json",
-        "flag": "dockerd flag",
-        "flag+file": "dockerd flag and daemon.json",
-        "unit": "docker.service ExecStart",
-        "unit+file": "docker.service ExecStart and daemon.json",
-        None: "default",
-    }.get(source, source or "default")
+    return "default" if source is None else _PROVENANCE[source]

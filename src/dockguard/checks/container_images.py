@@ -1,25 +1,20 @@
 """CIS Docker Benchmark 1.6.0 section 4: container images and build file.
 
 The image checks read `ImageFacts` (inspect + history); 4.1 reads the running containers'
-effective user.  The manual checks 4.4, 4.8 and 4.10 show the results of a dockguard image scan
-when one ran: ``ctx.options.extras["image_scans"]`` is a mapping image name -> scan summary with
-the optional keys ``vulnerabilities`` (a count, a severity -> count mapping, or a list of
-findings / ids), ``setuid_files`` (paths), ``secrets`` (already redacted descriptions) and
-``error`` (why the scan failed).
+effective user.  The manual checks 4.4, 4.8 and 4.10 show the results of dockguard's image
+scans when ``audit`` made them: ``Snapshot.image_scans``, one `ImageScanSummary` per image.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from dockguard.checks.catalogue import Check, check, manual
 from dockguard.engine import Context, FactsMissing, per_object
 from dockguard.model import Detail, Evaluation, Outcome, Severity
-from dockguard.snapshot import ContainerFacts, HistoryEntry, ImageFacts
+from dockguard.snapshot import ContainerFacts, HistoryEntry, ImageFacts, ImageScanSummary
 
 CIS_URL = "https://www.cisecurity.org/benchmark/docker"
 _DOCKERFILE_REF = "https://docs.docker.com/engine/reference/builder/"
@@ -239,80 +234,120 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# --------------------------------------------------------------------------- scans seam
+# --------------------------------------------------------------------------- image scans
 
 
-def _image_scans(ctx: Context) -> Mapping[str, Any] | None:
-    scans = ctx.options.extras.get("image_scans")
-    return scans if isinstance(scans, Mapping) else None
+class _ScanCheck:
+    """How one of 4.4/4.8/4.10 reads an `ImageScanSummary`."""
+
+    def __init__(self, noun: str, plural: str, hint: str) -> None:
+        self.noun = noun
+        self.plural = plural
+        self.hint = hint
+
+    def found(self, scan: ImageScanSummary) -> list[str] | None:
+        """What the scan found (one line each), or None when it could not tell."""
+        raise NotImplementedError
+
+    def clean(self, scan: ImageScanSummary) -> str:
+        """The detail of an image where nothing was found."""
+        return f"no {self.noun} found"
 
 
-def _summarise_vulns(value: Any) -> tuple[int, str]:
-    """Count and describe a scan's vulnerabilities, whatever shape the scan reports."""
-    if isinstance(value, bool):
-        return 0, "no vulnerability data"
-    if isinstance(value, int):
-        return value, f"{value} vulnerabilities"
-    if isinstance(value, Mapping):
-        counts = {str(k).upper(): int(v) for k, v in value.items() if isinstance(v, int)}
-        total = sum(counts.values())
-        parts = [f"{k} {v}" for k, v in sorted(counts.items(), key=_sev_order) if v]
-        return total, f"{total} vulnerabilities" + (f" ({', '.join(parts)})" if parts else "")
-    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
-        items = list(value)
-        sev: Counter[str] = Counter()
-        for item in items:
-            if isinstance(item, Mapping) and item.get("severity"):
-                sev[str(item["severity"]).upper()] += 1
-        parts = [f"{k} {v}" for k, v in sorted(sev.items(), key=_sev_order)]
-        return len(items), f"{len(items)} vulnerabilities" + (f" ({', '.join(parts)})" if parts else "")
-    return 0, "no vulnerability data"
+class _Vulnerabilities(_ScanCheck):
+    def found(self, scan: ImageScanSummary) -> list[str] | None:
+        if scan.vulnerabilities is None:
+            return None
+        counts = sorted(((s, n) for s, n in scan.vulnerabilities.items() if n > 0), key=lambda sn: -sn[0].rank)
+        total = sum(n for _, n in counts)
+        if not total:
+            return []
+        return [f"{total} vulnerabilities ({', '.join(f'{s.value} {n}' for s, n in counts)})"]
+
+    def clean(self, scan: ImageScanSummary) -> str:
+        return "no known vulnerability"
 
 
-def _sev_order(item: tuple[str, int]) -> int:
-    try:
-        return -Severity(item[0]).rank
-    except ValueError:
-        return 0
+class _SetuidFiles(_ScanCheck):
+    def found(self, scan: ImageScanSummary) -> list[str] | None:
+        return [f"setuid/setgid file: {path}" for path in scan.setuid_files]
 
 
-def _describe(item: Any) -> str:
-    """One line for a setuid file or a secret; raw secret values are never printed."""
-    if isinstance(item, Mapping):
-        keys = ("kind", "rule", "type", "location", "path", "where", "file", "mode", "message")
-        parts = [f"{k}={item[k]}" for k in keys if item.get(k) not in (None, "")]
-        return ", ".join(parts) if parts else "(unnamed)"
-    return str(item)
+class _Secrets(_ScanCheck):
+    def found(self, scan: ImageScanSummary) -> list[str] | None:
+        return [f"possible secret: {text}" for text in scan.secrets]
 
 
-def _scan_eval(ctx: Context, key: str, noun: str, hint: str) -> Evaluation:
-    scans = _image_scans(ctx)
+def _not_determined(scan: ImageScanSummary, what: _ScanCheck) -> str | None:
+    """Why a scan cannot vouch that the image is free of `what`, or None when it can."""
+    if isinstance(what, _Vulnerabilities) and scan.vulnerabilities is None:
+        return "vulnerabilities not checked: no vulnerability database"
+    if not scan.complete:
+        part = f", e.g. {scan.not_read[0]}" if scan.not_read else ""
+        return f"the scan was incomplete ({len(scan.not_read) or 'some'} part(s) not read{part})"
+    return None
+
+
+def _scan_eval(ctx: Context, what: _ScanCheck) -> Evaluation:
+    """4.4/4.8/4.10 from the image scans in the snapshot (``audit`` makes them).
+
+    Per image: what was found (INFO: the checks are manual, facts for a human), nothing found on a
+    complete scan (PASS), a failed scan (ERROR) or an incomplete one / no database (N/A): an
+    image is never called clean on a scan that could not read all of it.  The result's reason
+    says what the scans found, in its own words.
+    """
+    scans = ctx.snapshot.image_scans
     if scans is None:
-        return Evaluation(Outcome.NOTE, reason=hint)
+        return Evaluation(Outcome.NOTE, reason=what.hint)
+    wanted = [s for s in scans if ctx.image_name_wanted(s.image)]
+    if not wanted:
+        return Evaluation(Outcome.NOTE, reason="no image was scanned; " + what.hint)
     details: list[Detail] = []
-    for name in sorted(scans):
-        scan = scans[name]
-        obj = f"image:{name}"
-        if not isinstance(scan, Mapping):
+    failed: list[str] = []
+    unknown: list[str] = []
+    with_items: list[str] = []
+    clean: list[str] = []
+    for scan in sorted(wanted, key=lambda s: s.image):
+        obj = f"image:{scan.image}"
+        if scan.error:
+            failed.append(scan.image)
+            details.append(Detail(obj, f"image scan failed: {scan.error}", Outcome.ERROR))
             continue
-        if scan.get("error"):
-            details.append(Detail(obj, f"image scan failed: {scan['error']}", Outcome.ERROR))
-            continue
-        if key not in scan:
-            continue
-        value = scan[key]
-        if key == "vulnerabilities":
-            count, text = _summarise_vulns(value)
-            details.append(Detail(obj, text, Outcome.WARN if count else Outcome.PASS, str(count)))
-            continue
-        items = list(value) if isinstance(value, Iterable) and not isinstance(value, str) else []
-        if not items:
-            details.append(Detail(obj, f"no {noun} found", Outcome.PASS, "0"))
-        for item in items:
-            details.append(Detail(obj, f"{noun}: {_describe(item)}", Outcome.WARN))
-    if not details:
-        return Evaluation(Outcome.NOTE, reason=f"the image scan reported no {noun} data; " + hint)
-    return Evaluation(Outcome.INFO, tuple(details), f"from dockguard image scan ({noun})")
+        items = what.found(scan)
+        if items:
+            with_items.append(scan.image)
+            details.extend(Detail(obj, item, Outcome.INFO) for item in items)
+        why = _not_determined(scan, what)
+        if why is not None:
+            unknown.append(scan.image)
+            details.append(Detail(obj, f"not determined: {why}", Outcome.NA))
+        elif not items:
+            clean.append(scan.image)
+            details.append(Detail(obj, what.clean(scan), Outcome.PASS, "0"))
+    parts = []
+    if with_items:
+        parts.append(f"{what.plural} found in {_images(with_items)}")
+    if failed:
+        parts.append(f"the scan failed for {_images(failed)}")
+    if unknown:
+        parts.append(f"not determined for {_images(unknown)}")
+    if clean:
+        parts.append(f"none found in {_images(clean)}" if parts else f"no {what.noun} found in {_images(clean)}")
+    reason = "; ".join(parts)
+    order = {Outcome.ERROR: 0, Outcome.INFO: 1, Outcome.NA: 2, Outcome.PASS: 3}
+    details.sort(key=lambda d: order.get(d.outcome, 4))
+    if failed:
+        return Evaluation(Outcome.ERROR, tuple(details), reason)
+    if with_items:
+        return Evaluation(Outcome.INFO, tuple(details), reason)
+    if unknown:
+        return Evaluation(Outcome.NA, tuple(details), reason)
+    return Evaluation(Outcome.PASS, tuple(details), reason)
+
+
+def _images(names: list[str]) -> str:
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"{len(names)} scanned image(s) ({shown})"
 
 
 # --------------------------------------------------------------------------- checks
@@ -322,13 +357,26 @@ def _c_4_1(ctx: Context) -> Evaluation:
     return per_object(((c.label, _root_problem(c)) for c in ctx.running), none_reason=NO_RUNNING)
 
 
+_VULNERABILITIES = _Vulnerabilities(
+    "vulnerability",
+    "vulnerabilities",
+    "manual check: scan images (e.g. `dockguard image scan <name>`, or `dockguard audit`) and rebuild them on "
+    "patched bases",
+)
+_SETUID = _SetuidFiles(
+    "setuid/setgid file",
+    "setuid/setgid files",
+    "manual check: list files with `find / -perm /6000 -type f` in each image (or run `dockguard audit`)",
+)
+_SECRETS = _Secrets(
+    "possible secret",
+    "possible secrets",
+    "manual check: review Dockerfiles, ENV, LABEL and history for credentials (or run `dockguard audit`)",
+)
+
+
 def _c_4_4(ctx: Context) -> Evaluation:
-    return _scan_eval(
-        ctx,
-        "vulnerabilities",
-        "vulnerabilities",
-        "manual check: scan images (e.g. `dockguard image <name>`) and rebuild them on patched bases",
-    )
+    return _scan_eval(ctx, _VULNERABILITIES)
 
 
 # docker/cli: any non-empty value that strconv.ParseBool does not read as false enables trust.
@@ -390,12 +438,7 @@ def _c_4_7(ctx: Context) -> Evaluation:
 
 
 def _c_4_8(ctx: Context) -> Evaluation:
-    return _scan_eval(
-        ctx,
-        "setuid_files",
-        "setuid/setgid file",
-        "manual check: list files with `find / -perm /6000 -type f` in each image",
-    )
+    return _scan_eval(ctx, _SETUID)
 
 
 def _c_4_9(ctx: Context) -> Evaluation:
@@ -415,12 +458,7 @@ def _c_4_9(ctx: Context) -> Evaluation:
 
 
 def _c_4_10(ctx: Context) -> Evaluation:
-    return _scan_eval(
-        ctx,
-        "secrets",
-        "possible secret",
-        "manual check: review Dockerfiles, ENV, LABEL and history for credentials",
-    )
+    return _scan_eval(ctx, _SECRETS)
 
 
 CHECKS: tuple[Check, ...] = (

@@ -6,9 +6,10 @@ exclude / label filters); with none running they are N/A ("no running containers
 soon as they are started.  Every
 check reads `ContainerFacts`, so facts from a compose file or a pod spec work the same way.
 
-5.22 accepts a linter for inline seccomp profiles: ``ctx.options.extras["seccomp_lint"]`` is a
-callable taking the profile's JSON text and returning ``[(severity, message), ...]``; a HIGH or
-CRITICAL message makes the container a finding.
+5.22 reads each container's classified seccomp setting (`ContainerFacts.seccomp`) and lints an
+inline profile with `dockguard.seccomp.lint.security_issues`: a HIGH or CRITICAL message makes
+the container a finding.  5.32 reads the daemon's sockets as the collector worked them out
+(`HostFacts.docker_sockets`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from dockguard.checks.catalogue import Check, check, manual
 from dockguard.engine import Context, FactsMissing, per_object
 from dockguard.model import Detail, Evaluation, Outcome, Severity
-from dockguard.snapshot import ContainerFacts, MountPoint, NetworkFacts, ProcessFact
+from dockguard.snapshot import ContainerFacts, MountPoint, NetworkFacts, ProcessFact, SeccompKind
 
 CIS_URL = "https://www.cisecurity.org/benchmark/docker"
 _RUN_REF = "https://docs.docker.com/engine/reference/run/"
@@ -129,29 +129,15 @@ def _run_equivalents(path: str) -> set[str]:
 
 
 def docker_sockets(ctx: Context) -> tuple[set[str], str]:
-    """Unix socket paths the daemon listens on, and a note on where they came from."""
-    paths: set[str] = set()
-    note = ""
-    hosts: Any = None
-    daemon = ctx.snapshot.daemon
-    if daemon is not None and daemon.config is not None:
-        hosts = daemon.config.get("hosts")
-    else:
-        note = "daemon configuration not collected: assumed the default socket"
-    if isinstance(hosts, str):
-        hosts = [hosts]
-    listed = [str(h) for h in hosts] if isinstance(hosts, list) else []
-    for h in listed:
-        if h.startswith("unix://"):
-            paths |= _run_equivalents(h[len("unix://") :] or DEFAULT_DOCKER_SOCKET)
+    """Unix socket paths the daemon listens on (both spellings of /var/run), and a note when
+    they were not collected and the default socket is assumed."""
     host = ctx.snapshot.host
-    if host is not None:
-        for listen in host.docker_socket_listen:
-            if listen.startswith("/"):
-                paths |= _run_equivalents(listen)
-    if not listed or not paths:
-        paths |= _run_equivalents(DEFAULT_DOCKER_SOCKET)
-    return paths, note
+    if host is None or host.docker_sockets is None:
+        return _run_equivalents(DEFAULT_DOCKER_SOCKET), "daemon sockets not collected: assumed the default socket"
+    paths: set[str] = set()
+    for sock in host.docker_sockets or (DEFAULT_DOCKER_SOCKET,):
+        paths |= _run_equivalents(sock)
+    return paths, ""
 
 
 def socket_exposure(m: MountPoint, sockets: set[str]) -> str | None:
@@ -454,34 +440,35 @@ def _c_5_21(ctx: Context) -> Evaluation:
     return _each(ctx, lambda c: "shares the host UTS namespace" if c.uts_mode == "host" else None)
 
 
-SeccompLint = Callable[[str], Iterable[tuple[str, str]]]
+def _lint_inline(profile: str) -> list[str]:
+    """The HIGH/CRITICAL messages of the seccomp linter on an inline profile."""
+    from dockguard.seccomp.lint import security_issues
+
+    return [message for severity, message in security_issues(profile)
+            if str(severity).upper() in ("HIGH", "CRITICAL")]
 
 
-def _seccomp_detail(
-    c: ContainerFacts, lint: SeccompLint | None, daemon_seccomp: dict[str, str] | None, known: bool
-) -> Detail:
-    if c.privileged:
+def _seccomp_detail(c: ContainerFacts, daemon_seccomp: dict[str, str] | None, known: bool) -> Detail:
+    from dockguard.seccomp.container import classify_setting
+
+    setting = c.seccomp or classify_setting(c.privileged, c.security_opt)
+    kind = setting.kind
+    if kind is SeccompKind.PRIVILEGED:
         return Detail(c.label, "privileged: no seccomp filter is applied", Outcome.WARN)
-    value: str | None = None
-    for opt in c.security_opt:
-        key, val = _opt_kv(opt)
-        if key == "seccomp":
-            value = val.strip()
-    if value is not None and value.lower() == "unconfined":
+    if kind is SeccompKind.UNCONFINED:
         return Detail(c.label, "seccomp disabled", Outcome.WARN, "seccomp=unconfined")
-    if value is not None and value.startswith("{"):
-        if lint is None:
-            return Detail(c.label, "custom profile", Outcome.PASS)
+    if kind is SeccompKind.INLINE:
+        if not setting.profile:
+            return Detail(c.label, "custom profile: the profile's text was not collected", Outcome.ERROR)
         try:
-            issues = list(lint(value))
-        except Exception as exc:  # a failing plug-in must not hide the other containers
+            bad = _lint_inline(setting.profile)
+        except Exception as exc:  # a failing linter must not hide the other containers
             return Detail(c.label, f"custom profile: lint failed: {exc}", Outcome.ERROR)
-        bad = [m for s, m in issues if str(s).upper() in ("HIGH", "CRITICAL")]
         if bad:
             return Detail(c.label, "custom profile: " + "; ".join(bad), Outcome.WARN)
         return Detail(c.label, "custom profile", Outcome.PASS)
-    if value:
-        return Detail(c.label, f"seccomp={value}", Outcome.PASS)
+    if kind in (SeccompKind.LOCALHOST, SeccompKind.OTHER):
+        return Detail(c.label, f"seccomp={setting.profile}", Outcome.PASS)
     if known and (daemon_seccomp is None or daemon_seccomp.get("profile") == "unconfined"):
         return Detail(c.label, "daemon applies no seccomp profile", Outcome.WARN)
     return Detail(c.label, "default profile", Outcome.PASS)
@@ -489,11 +476,9 @@ def _seccomp_detail(
 
 def _c_5_22(ctx: Context) -> Evaluation:
     running = _running_or_na(ctx)
-    lint_obj = ctx.options.extras.get("seccomp_lint")
-    lint: SeccompLint | None = lint_obj if callable(lint_obj) else None
     daemon = ctx.snapshot.daemon
     daemon_seccomp = daemon.security_option("seccomp") if daemon is not None else None
-    details = [_seccomp_detail(c, lint, daemon_seccomp, daemon is not None) for c in running]
+    details = [_seccomp_detail(c, daemon_seccomp, daemon is not None) for c in running]
     order = {Outcome.WARN: 0, Outcome.ERROR: 1, Outcome.PASS: 2}
     details.sort(key=lambda d: order.get(d.outcome, 3))
     outcomes = {d.outcome for d in details}

@@ -9,14 +9,12 @@ registries, seccomp), that is what is judged.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 from dockguard.checks._common import CIS_BENCHMARK, provenance
 from dockguard.checks.catalogue import Check, check, manual
 from dockguard.engine import Context, FactsMissing
-from dockguard.model import Detail, Evaluation, Outcome, Severity
-from dockguard.snapshot import DaemonConfig
+from dockguard.model import Detail, Evaluation, Outcome, Severity, StepStatus
+from dockguard.snapshot import DaemonConfig, EndpointProbeFacts, JsonValue, TcpListener
 
 _DOCKERD = "https://docs.docker.com/reference/cli/dockerd/"
 _DAEMON_JSON = "https://docs.docker.com/reference/cli/dockerd/#daemon-configuration-file"
@@ -37,32 +35,24 @@ def _setting(cfg: DaemonConfig, key: str, *, default: str | None = None) -> str:
     return f"{key}={_fmt(value)} ({provenance(cfg.source(key))})"
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: JsonValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):
         return ",".join(str(v) for v in value)
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return ",".join(f"{k}={_fmt_ulimit(v)}" for k, v in sorted(value.items()))
     return str(value)
 
 
-def _fmt_ulimit(v: Any) -> str:
-    if isinstance(v, Mapping) and ("Soft" in v or "Hard" in v):
+def _fmt_ulimit(v: JsonValue) -> str:
+    if isinstance(v, dict) and ("Soft" in v or "Hard" in v):
         return f"{v.get('Soft')}:{v.get('Hard')}"
     return str(v)
 
 
 def _one(outcome: Outcome, message: str, value: str | None = None, reason: str = "") -> Evaluation:
     return Evaluation(outcome, (Detail("daemon", message, outcome, value),), reason)
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]
 
 
 # -- 2.1 -------------------------------------------------------------------------------------
@@ -132,7 +122,7 @@ def _c_2_5(ctx: Context) -> Evaluation:
 
     if cfg is not None:
         where = provenance(cfg.source("insecure-registries"))
-        for entry in _as_list(cfg.get("insecure-registries")):
+        for entry in cfg.strings("insecure-registries"):
             add(entry, where)
     for cidr in daemon.insecure_registry_cidrs:
         add(cidr, "reported by the daemon")
@@ -174,62 +164,32 @@ def _c_2_6(ctx: Context) -> Evaluation:
 # -- 2.7 -------------------------------------------------------------------------------------
 
 
-def _is_tcp_host(host: str) -> bool:
-    """dockerd treats an address without scheme as tcp (``-H 0.0.0.0:2375``)."""
-    if "://" not in host:
-        return bool(host)
-    return host.startswith("tcp://")
+def tcp_listeners(ctx: Context) -> tuple[TcpListener, ...]:
+    """Every TCP endpoint the daemon serves, as the collector worked them out (`-H`/``hosts``,
+    and docker.socket's ListenStream when the daemon is socket-activated)."""
+    return ctx.need(ctx.host.docker_tcp_listeners, "the daemon's TCP listeners", "daemon-config")
 
 
-def _is_tcp_listen_stream(value: str) -> bool:
-    """systemd ListenStream: a path (or @abstract) is a unix socket, anything else TCP."""
-    return bool(value) and not value.startswith(("/", "@"))
-
-
-def tcp_listeners(ctx: Context) -> list[tuple[str, str]]:
-    """(address, where configured) for every TCP endpoint the daemon serves."""
-    cfg = ctx.config
-    hosts = _as_list(cfg.get("hosts"))
-    where = provenance(cfg.source("hosts"))
-    found = [(h, where) for h in hosts if _is_tcp_host(h)]
-    activated = any(h.startswith("fd://") for h in hosts)
-    host = ctx.snapshot.host
-    if host is not None:
-        found += [
-            (v if "://" in v else f"tcp://{v}", "docker.socket ListenStream")
-            for v in host.docker_socket_listen
-            if _is_tcp_listen_stream(v)
-        ]
-    elif activated:
-        raise FactsMissing(
-            "daemon uses systemd socket activation (fd://) but docker.socket was not collected"
-        )
-    return found
+def probe_verdict(probe: EndpointProbeFacts) -> tuple[Outcome, str]:
+    """CIS 2.7's reading of what a probe observed: WARN when the endpoint answered a client
+    that had no certificate from its CA, PASS when it refused both kinds, INFO when no step
+    could tell (never read as a pass)."""
+    if probe.plain_http or probe.client_verification is False or probe.foreign_client_cert_accepted is True:
+        titles = "; ".join(f.title for f in probe.findings) or "answers clients without authentication"
+        return Outcome.WARN, titles
+    if probe.client_verification is True and probe.foreign_client_cert_accepted is False:
+        return Outcome.PASS, "answers only clients with a certificate from its CA (probed)"
+    failed = ", ".join(s.name for s in probe.steps if s.status is StepStatus.FAILED) or "no conclusive step"
+    return Outcome.INFO, f"probe could not tell ({failed})"
 
 
 def _probe_details(ctx: Context) -> list[Detail]:
-    """Results of ``dockguard daemon probe`` fed in through ``options.extras``.
-
-    ``extras["endpoint_probe"]`` is an iterable of mappings with ``address``, ``message``
-    and optionally ``outcome`` (an Outcome value); a WARN from a probe is a finding here
-    because it shows what the endpoint really accepts.
-    """
-    probe = ctx.options.extras.get("endpoint_probe")
-    if not probe:
-        return []
-    items: Iterable[Any] = probe if not isinstance(probe, Mapping) else [probe]
+    """One detail per endpoint probed during collection; a WARN is a finding here because it
+    shows what the endpoint really accepts."""
     details = []
-    for item in items:
-        if not isinstance(item, Mapping):
-            continue
-        try:
-            outcome = Outcome(str(item.get("outcome", "INFO")))
-        except ValueError:
-            outcome = Outcome.INFO
-        address = str(item.get("address", "?"))
-        details.append(
-            Detail(f"endpoint:{address}", f"probe: {item.get('message', '')}", outcome, address)
-        )
+    for probe in ctx.snapshot.endpoint_probes or ():
+        outcome, message = probe_verdict(probe)
+        details.append(Detail(f"endpoint:{probe.address}", f"probe: {message}", outcome, probe.address))
     return details
 
 
@@ -258,8 +218,8 @@ def _c_2_7(ctx: Context) -> Evaluation:
         status = "no TLS: anyone who reaches the port controls the daemon"
         outcome = Outcome.WARN
     details = [
-        Detail(f"endpoint:{addr}", f"TCP listener ({where}); {status}", outcome, addr)
-        for addr, where in listeners
+        Detail(f"endpoint:{ls.address}", f"TCP listener ({provenance(ls.source)}); {status}", outcome, ls.address)
+        for ls in listeners
     ]
     if outcome is Outcome.PASS:
         for key in ("tlscacert", "tlscert", "tlskey"):
@@ -312,7 +272,7 @@ def _c_2_10(ctx: Context) -> Evaluation:
 
 def _c_2_11(ctx: Context) -> Evaluation:
     cfg = ctx.config
-    opts = _as_list(cfg.get("storage-opts"))
+    opts = cfg.strings("storage-opts")
     changed = [o for o in opts if o.replace(" ", "").startswith("dm.basesize")]
     if changed:
         where = provenance(cfg.source("storage-opts"))
@@ -329,7 +289,7 @@ def _c_2_12(ctx: Context) -> Evaluation:
     daemon = ctx.daemon
     cfg = daemon.config
     if cfg is not None and cfg.get("authorization-plugins"):
-        plugins = _as_list(cfg.get("authorization-plugins"))
+        plugins = cfg.strings("authorization-plugins")
         return _one(Outcome.PASS, _setting(cfg, "authorization-plugins"), ",".join(plugins))
     if daemon.authorization_plugins:
         return _one(

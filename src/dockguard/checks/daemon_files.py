@@ -6,11 +6,8 @@ paths searched, never a pass.
 
 from __future__ import annotations
 
-import posixpath
-
 from dockguard.checks._common import (
     CIS_BENCHMARK,
-    DEFAULT_DOCKER_SOCKET,
     FileRequirement,
     containerd_socket_path,
     daemon_json_path,
@@ -179,24 +176,10 @@ def _c_3_14(ctx: Context) -> Evaluation:
 
 
 def docker_socket_paths(ctx: Context) -> tuple[str, ...]:
-    """Unix sockets the daemon serves: config `hosts` (default /var/run/docker.sock).
-
-    With ``fd://`` (systemd socket activation) the sockets are docker.socket's ListenStream
-    paths.
-    """
-    hosts = ctx.config.get("hosts")
-    if not hosts:
-        return (DEFAULT_DOCKER_SOCKET,)
-    paths: list[str] = []
-    for h in hosts:
-        h = str(h)
-        if h.startswith("unix://"):
-            paths.append(h[len("unix://") :] or DEFAULT_DOCKER_SOCKET)
-        elif h.startswith("fd://"):
-            activated = [s for s in ctx.host.docker_socket_listen if s.startswith("/")]
-            # Same fallback as the collector when ListenStream names no unix socket.
-            paths.extend(activated or [DEFAULT_DOCKER_SOCKET])
-    return tuple(dict.fromkeys(posixpath.normpath(p) for p in paths))
+    """The unix sockets the daemon serves, as the collector worked them out once
+    (`HostFacts.docker_sockets`: ``-H``/``hosts``, ``fd://`` through docker.socket, the default
+    socket; paths normalised), each stat'ed under that very path."""
+    return ctx.need(ctx.host.docker_sockets, "the daemon's sockets", "daemon-config")
 
 
 def _c_3_15(ctx: Context) -> Evaluation:

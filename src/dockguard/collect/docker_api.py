@@ -148,8 +148,11 @@ def daemon_facts(info: dict[str, Any], version: dict[str, Any], swarm: dict[str,
     )
 
 
-def container_facts(c: dict[str, Any]) -> ContainerFacts:
-    """ContainerFacts from one container inspect."""
+def container_facts(c: dict[str, Any], daemon_security_options: Iterable[str] | None = None) -> ContainerFacts:
+    """ContainerFacts from one container inspect (and the daemon's SecurityOptions, which name
+    the default seccomp profile)."""
+    from dockguard.seccomp.container import classify_setting
+
     hc = c.get("HostConfig") or {}
     cfg = c.get("Config") or {}
     state = c.get("State") or {}
@@ -168,6 +171,8 @@ def container_facts(c: dict[str, Any]) -> ContainerFacts:
                 PortBinding(cport, proto or "tcp", str(b.get("HostIp") or ""), int(hp) if hp.isdigit() else None)
             )
     port_list = tuple(ports)
+    security_opt = tuple(str(o) for o in hc.get("SecurityOpt") or ())
+    privileged = bool(hc.get("Privileged", False))
     restart = hc.get("RestartPolicy") or {}
     health = (state.get("Health") or {}).get("Status")
     hcheck = cfg.get("Healthcheck")
@@ -179,7 +184,7 @@ def container_facts(c: dict[str, Any]) -> ContainerFacts:
         running=bool(state.get("Running", False)),
         status=str(state.get("Status", "")),
         user=str(cfg.get("User") or ""),
-        privileged=bool(hc.get("Privileged", False)),
+        privileged=privileged,
         cap_add=tuple(hc.get("CapAdd") or ()),
         cap_drop=tuple(hc.get("CapDrop") or ()),
         network_mode=str(hc.get("NetworkMode") or ""),
@@ -197,7 +202,8 @@ def container_facts(c: dict[str, Any]) -> ContainerFacts:
         pids_limit=hc.get("PidsLimit"),
         restart_policy=str(restart.get("Name") or ""),
         restart_max_retries=int(restart.get("MaximumRetryCount") or 0),
-        security_opt=tuple(hc.get("SecurityOpt") or ()),
+        security_opt=security_opt,
+        seccomp=classify_setting(privileged, security_opt, daemon_security_options),
         apparmor_profile=str(c.get("AppArmorProfile") or ""),
         mounts=tuple(
             MountPoint(
@@ -260,11 +266,14 @@ def collect_api(
     *,
     want_processes: Callable[[list[ContainerFacts]], dict[str, list[ProcessFact]] | None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    limits: tuple[int, int] | None = None,
 ) -> ApiCollection:
     """Collect everything from the Engine API with read-only requests.
 
     `want_processes` may supply container processes without the API (a /proc scan on the
-    local host); when it returns None, ``top`` is asked per running container.
+    local host); when it returns None, ``top`` is asked per running container.  `limits`
+    (containers, images) refuses a daemon with more, before inspecting any: a snapshot must
+    not hold more than `dockguard.snapshot.MAX_CONTAINERS` / `MAX_IMAGES`.
     """
     import docker
 
@@ -293,6 +302,8 @@ def collect_api(
             return None
 
     summaries = guarded("containers", lambda: client.containers(all=True))
+    if summaries is not None and limits is not None:
+        _refuse_beyond(len(summaries), limits[0], "containers")
     if summaries is not None:
         ids = [s["Id"] for s in summaries]
         done = [0]
@@ -307,7 +318,7 @@ def collect_api(
             return res
 
         inspected = _pmap(inspect, ids)
-        containers = [container_facts(c) for c in inspected if c is not None]
+        containers = [container_facts(c, out.daemon.security_options) for c in inspected if c is not None]
         procs = want_processes(containers) if want_processes else None
         if procs is None:
 
@@ -328,6 +339,8 @@ def collect_api(
         out.containers = tuple(sorted(containers, key=lambda c: c.name))
 
     image_list = guarded("images", lambda: client.images())
+    if image_list is not None and limits is not None:
+        _refuse_beyond(len(image_list), limits[1], "images")
     if image_list is not None:
 
         def one_image(summary: dict[str, Any]) -> ImageFacts | None:
@@ -367,6 +380,14 @@ def collect_api(
             for p in plugins
         )
     return out
+
+
+def _refuse_beyond(count: int, most: int, what: str) -> None:
+    if count > most:
+        raise OperationalError(
+            f"the daemon has {count} {what}: a snapshot holds at most {most:,} (`bench --snapshot` "
+            f"evaluates no more); run `dockguard bench` on the daemon's host instead"
+        )
 
 
 def _top_processes(res: dict[str, Any]) -> tuple[ProcessFact, ...]:

@@ -1,37 +1,35 @@
-"""Probe the daemon's TCP endpoints during collection (CIS 2.7 is then backed by evidence).
+"""Probe the daemon's TCP endpoints during collection, so that CIS 2.7 rests on evidence.
 
-The probe results are stored in ``Snapshot.extras["endpoint_probe"]`` as plain JSON so a
-saved snapshot gives the same verdicts offline.
+What each probe observed is kept as `EndpointProbeFacts` in ``Snapshot.endpoint_probes`` (a
+saved snapshot gives the same verdicts offline); the verdict is CIS 2.7's, not the collector's.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Sequence
 
-from dockguard.serial import to_jsonable
-from dockguard.snapshot import DaemonConfig, HostFacts
+from dockguard.channel.result import ProbeResult
+from dockguard.snapshot import EndpointProbeFacts, HostFacts
 
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "[::]": "[::1]", "::": "[::1]"}
 
 
-def tcp_targets(docker_host: str, config: DaemonConfig | None, host: HostFacts | None) -> list[str]:
-    """TCP endpoints to probe: DOCKER_HOST when it is TCP, and the daemon's own TCP listeners.
+def tcp_targets(docker_host: str, host: HostFacts | None) -> list[str]:
+    """TCP endpoints to probe: DOCKER_HOST when it is TCP, and the daemon's own TCP listeners
+    (`HostFacts.docker_tcp_listeners`, worked out by the host collector).
 
-    A listener on a wildcard address is probed on loopback, which it also serves.
+    A listener on a wildcard address is probed on loopback, which it also serves; a listener
+    given as a bare port (systemd ``ListenStream=2375``) listens on every address.
     """
     targets: list[str] = []
     if docker_host.startswith("tcp://"):
         targets.append(docker_host)
-    hosts = list((config.get("hosts") if config else None) or [])
-    if host is not None:
-        hosts += [f"tcp://{ls}" if ":" in ls or ls.isdigit() else ls for ls in host.docker_socket_listen]
-    for h in hosts:
-        if h.isdigit():
-            h = f"tcp://0.0.0.0:{h}"
-        if not h.startswith("tcp://"):
-            continue
-        addr = h.removeprefix("tcp://")
+    listeners = host.docker_tcp_listeners if host is not None else None
+    for listener in listeners or ():
+        addr = listener.address.removeprefix("tcp://")
+        if addr.isdigit():
+            addr = f"0.0.0.0:{addr}"
         hostpart, _, port = addr.rpartition(":")
         if not port.isdigit():
             continue
@@ -40,31 +38,33 @@ def tcp_targets(docker_host: str, config: DaemonConfig | None, host: HostFacts |
     return list(dict.fromkeys(targets))
 
 
-def probe_endpoints(targets: list[str], cert_dir: str | None = None) -> list[dict[str, Any]]:
-    """Probe each target; one JSON-safe summary per target with its findings."""
-    from dockguard.channel.daemon_probe import endpoint_summary, load_cert_path, parse_endpoint, probe
+def probe_facts(address: str, result: ProbeResult) -> EndpointProbeFacts:
+    """What one probe observed, as typed facts (no verdict)."""
+    facts = result.facts
+
+    def flag(name: str) -> bool | None:
+        value = facts.get(name)
+        return value if isinstance(value, bool) else None
+
+    versions = facts.get("tls_versions")
+    accepted = None
+    if isinstance(versions, dict):
+        accepted = tuple(str(v) for v, outcome in versions.items() if outcome == "accepted")
+    return EndpointProbeFacts(
+        address=address,
+        plain_http=flag("plain_http"),
+        client_verification=flag("client_verification"),
+        foreign_client_cert_accepted=flag("foreign_client_cert_accepted"),
+        tls_versions_accepted=accepted,
+        steps=result.steps,
+        findings=result.findings,
+    )
+
+
+def probe_endpoints(targets: Sequence[str], cert_dir: str | None = None) -> tuple[EndpointProbeFacts, ...]:
+    """Probe each target with the daemon probe (client certificates from `cert_dir` or
+    DOCKER_CERT_PATH) and keep what it observed."""
+    from dockguard.channel.daemon_probe import load_cert_path, parse_endpoint, probe
 
     cert_path = load_cert_path(cert_dir or os.environ.get("DOCKER_CERT_PATH"))
-    out = []
-    for target in targets:
-        result = probe(parse_endpoint(target), cert_path)
-        summary = endpoint_summary(result)
-        verdict = summary["tls_authentication"]
-        if verdict is True:
-            outcome, message = "PASS", "answers only clients with a certificate from its CA (probed)"
-        elif verdict is False:
-            titles = "; ".join(f["title"] for f in summary["findings"]) or "answers clients without authentication"
-            outcome, message = "WARN", titles
-        else:
-            failed = ", ".join(summary["failed_steps"]) or "no conclusive step"
-            outcome, message = "INFO", f"probe could not tell ({failed})"
-        out.append(
-            {
-                "address": target,
-                "outcome": outcome,
-                "message": message,
-                "summary": summary,
-                "findings": [to_jsonable(f) for f in result.findings],
-            }
-        )
-    return out
+    return tuple(probe_facts(target, probe(parse_endpoint(target), cert_path)) for target in targets)

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 
 from dockguard.collect.daemon_config import (
     DEFAULT_CONFIG_FILE,
+    daemon_endpoints,
     exec_start_args,
     listen_streams,
     merge,
+    normalise_socket_path,
     parse_daemon_json,
     parse_flags,
 )
@@ -27,6 +29,8 @@ from dockguard.collect.hostfs import HostFS, parse_group, parse_passwd
 from dockguard.model import CollectionError
 from dockguard.snapshot import (
     AuditFacts,
+    AuditSource,
+    ConfigSource,
     DaemonConfig,
     FileFact,
     GroupFact,
@@ -57,7 +61,6 @@ STATIC_FILES = (
     "/run/containerd",
     "/etc/docker/certs.d",
 )
-DEFAULT_SOCKET = "/var/run/docker.sock"
 DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -85,16 +88,18 @@ def find_dockerd(
         return None
     if len(candidates) == 1:
         return candidates[0]
-    sock = docker_host.removeprefix("unix://") if docker_host.startswith("unix://") else None
+    sock = normalise_socket_path(docker_host.removeprefix("unix://")) if docker_host.startswith("unix://") else None
     for p in candidates:
         flags, _ = parse_flags(p.cmdline[1:])
-        hosts = flags.get("hosts") or []
-        if sock and any(h.removeprefix("unix://") == sock for h in hosts):
+        hosts = flags.get("hosts")
+        if sock and isinstance(hosts, list) and any(
+            h.startswith("unix://") and normalise_socket_path(h.removeprefix("unix://")) == sock for h in hosts
+        ):
             return p
     for p in candidates:
         flags, _ = parse_flags(p.cmdline[1:])
         root = flags.get("data-root", "/var/lib/docker")
-        if docker_root_dir and os.path.normpath(root) == os.path.normpath(docker_root_dir):
+        if docker_root_dir and isinstance(root, str) and os.path.normpath(root) == os.path.normpath(docker_root_dir):
             return p
     return None
 
@@ -220,7 +225,7 @@ def read_audit(fs: HostFS) -> tuple[AuditFacts | None, CollectionError | None]:
             proc = subprocess.run(["auditctl", "-l"], capture_output=True, text=True, timeout=10)
             if proc.returncode == 0:
                 lines = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
-                return AuditFacts("auditctl", tuple(ln for ln in lines if ln.lower() != "no rules")), None
+                return AuditFacts(AuditSource.AUDITCTL, tuple(ln for ln in lines if ln.lower() != "no rules")), None
         except (OSError, subprocess.TimeoutExpired):
             pass
     paths = ["/etc/audit/audit.rules"] + [
@@ -235,7 +240,7 @@ def read_audit(fs: HostFS) -> tuple[AuditFacts | None, CollectionError | None]:
         except OSError as exc:
             return None, CollectionError("host", path, f"cannot read audit rules: {exc}")
         rules.extend(ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))
-    return AuditFacts("files", tuple(rules)), None
+    return AuditFacts(AuditSource.FILES, tuple(rules)), None
 
 
 def read_mounts(fs: HostFS) -> tuple[MountFact, ...] | None:
@@ -255,15 +260,6 @@ def read_mounts(fs: HostFS) -> tuple[MountFact, ...] | None:
             out.append(MountFact(mount_point=mp, source=rf[1], fstype=rf[0], options=lf[5] if len(lf) > 5 else ""))
         return tuple(out)
     return None
-
-
-def _socket_paths(config: DaemonConfig | None, listen: Iterable[str]) -> list[str]:
-    hosts = (config.get("hosts") if config else None) or []
-    paths = [h.removeprefix("unix://") for h in hosts if h.startswith("unix://")]
-    paths += [ls for ls in listen if ls.startswith("/")]
-    if not hosts or (any(h == "fd://" for h in hosts) and not paths):
-        paths.append(DEFAULT_SOCKET)
-    return list(dict.fromkeys(paths))
 
 
 def collect_host(
@@ -297,7 +293,7 @@ def collect_host(
 
     processes = _processes(fs)  # one pass over /proc for both daemons
     dockerd = find_dockerd(fs, docker_host, docker_root_dir, processes)
-    flag_source = "flag"
+    flag_source = ConfigSource.FLAG
     if dockerd is not None:
         flags, _ = parse_flags(dockerd.cmdline[1:])
     else:
@@ -305,7 +301,7 @@ def collect_host(
         if "docker.service" in unit_files:
             unit_args = exec_start_args(files[unit_files["docker.service"]].content or "")
         flags, _ = parse_flags(unit_args or [])
-        flag_source = "unit"
+        flag_source = ConfigSource.UNIT
         hidden = _hidden_dockerd(fs)
         errors.append(
             CollectionError(
@@ -324,7 +320,8 @@ def collect_host(
                 + ("the docker.service unit" if unit_args else "nowhere (none found)"),
             )
         )
-    config_file = flags.get("config-file", DEFAULT_CONFIG_FILE)
+    named = flags.get("config-file")
+    config_file = named if isinstance(named, str) and named else DEFAULT_CONFIG_FILE
     file_values = None
     cf = stat(config_file, content=True)
     if cf.exists and cf.content is not None:
@@ -337,7 +334,10 @@ def collect_host(
     config = merge(flags, file_values, config_file, flag_source)
 
     containerd_proc = find_containerd(fs, dockerd, processes)
-    containerd_sock = config.get("containerd") or containerd_address(fs, containerd_proc) or DEFAULT_CONTAINERD_SOCKET
+    configured = config.get("containerd")
+    containerd_sock = (
+        configured if isinstance(configured, str) and configured else None
+    ) or containerd_address(fs, containerd_proc) or DEFAULT_CONTAINERD_SOCKET
 
     for path in STATIC_FILES:
         stat(path)
@@ -350,7 +350,8 @@ def collect_host(
             stat(value)
         elif tls_on:
             stat(f"/root/.docker/{default}")  # dockerd's default when TLS is on but unnamed
-    for sock in _socket_paths(config, listen):
+    sockets, tcp_listeners = daemon_endpoints(config, listen)
+    for sock in sockets:
         stat(sock)
     stat(containerd_sock)
     if docker_root_dir:
@@ -415,6 +416,8 @@ def collect_host(
         containerd=containerd_proc,
         docker_socket_listen=tuple(listen),
         containerd_socket=containerd_sock,
+        docker_sockets=sockets,
+        docker_tcp_listeners=tcp_listeners,
     )
     return HostCollection(facts, errors, config)
 

@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from dockguard.snapshot import FileFact
+from dockguard.snapshot import FileFact, FileKind
 
 _MAX_LINKS = 40
 
@@ -102,7 +102,7 @@ class HostFS:
                 return FileFact(
                     path,
                     True,
-                    "file",
+                    FileKind.FILE,
                     stat.S_IMODE(st.st_mode),
                     st.st_uid,
                     st.st_gid,
@@ -155,16 +155,16 @@ class HostFS:
             return ""
 
 
-def _kind(mode: int) -> str:
+def _kind(mode: int) -> FileKind:
     if stat.S_ISREG(mode):
-        return "file"
+        return FileKind.FILE
     if stat.S_ISDIR(mode):
-        return "dir"
+        return FileKind.DIR
     if stat.S_ISSOCK(mode):
-        return "socket"
+        return FileKind.SOCKET
     if stat.S_ISLNK(mode):
-        return "symlink"
-    return "other"
+        return FileKind.SYMLINK
+    return FileKind.OTHER
 
 
 def _group_rows(text: str) -> list[tuple[str, int, tuple[str, ...]]]:

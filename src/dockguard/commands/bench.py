@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
 
 from dockguard.commands.common import (
     Progress,
     add_connection_args,
+    add_report_arguments,
     check_outputs,
     collect_options,
-    write_output,
+    finish_report,
 )
 from dockguard.errors import UsageError
-from dockguard.report.formats import FORMATS
-from dockguard.suppress import add_argument as add_suppressions_argument
+from dockguard.model import Surface
 
 
 def register(sub: Any) -> None:
@@ -78,13 +77,11 @@ def register(sub: Any) -> None:
         help="limit the number of items per check in JSON and text output",
     )
     p.add_argument("--level", type=int, choices=(1, 2), help="CIS profile level: 1 = Level 1 checks only, 2 = all")
-    p.add_argument("--format", choices=tuple(FORMATS), default="text", help="report format (default text)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
-    p.add_argument(
-        "--fail-on",
-        metavar="LEVEL",
-        help="exit 1 when a scored WARN remains (WARN), or one whose severity is at/above LEVEL "
-        "(CRITICAL, HIGH, MEDIUM, LOW)",
+    add_report_arguments(
+        p,
+        Surface.BENCH,
+        fail_on_help="exit 1 when a scored WARN remains (WARN), or one whose severity is at/above LEVEL "
+        "(CRITICAL, HIGH, MEDIUM, LOW), or an unsuppressed finding at/above it",
     )
     p.add_argument(
         "--max-version-age",
@@ -93,7 +90,6 @@ def register(sub: Any) -> None:
         metavar="DAYS",
         help="1.2.2: warn when the daemon build is older (default 180)",
     )
-    add_suppressions_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -102,66 +98,43 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Collect (or load) facts, evaluate the selected checks, render, map to an exit code."""
-    from dataclasses import replace
-    from pathlib import Path
-
+    """Parse the options, run the bench pipeline, render and map to an exit code."""
     from dockguard import suppress
-    from dockguard.assemble import check_extras, snapshot_findings
     from dockguard.checks.catalogue import catalogue, select
-    from dockguard.engine import Options, evaluate
-    from dockguard.exit_policy import exit_code, parse_fail_on
-    from dockguard.model import Report
-    from dockguard.report import dockerbench_json, text
-    from dockguard.report.formats import RenderOptions, render
-    from dockguard.snapshot import Snapshot
+    from dockguard.engine import Options
+    from dockguard.exit_policy import parse_fail_on
+    from dockguard.pipeline.bench import BenchRequest, run_bench
+    from dockguard.report.formats import RenderOptions
+    from dockguard.report.text import TextOptions
 
     fail_on = parse_fail_on(args.fail_on)
     if args.limit < 0:
         raise UsageError("-n must not be negative")
+    if args.snapshot and (args.docker_host or args.host_root):
+        raise UsageError("--snapshot cannot be combined with --docker-host or --host-root")
     checks = select(catalogue(), _split(args.checks), _split(args.exclude), args.level)
     if not checks:
         raise UsageError("the selection (-c/-e/--level) leaves no check to run")
-
     # Output paths and input files are checked before the expensive part, inputs one at a time.
-    check_outputs(args.output, args.log, args.log + ".json" if args.log else None)
-    entries = suppress.load(args.suppressions) if args.suppressions else None
-    started = time.time()
-    if args.snapshot:
-        if args.docker_host or args.host_root:
-            raise UsageError("--snapshot cannot be combined with --docker-host or --host-root")
-        snapshot = Snapshot.load(Path(args.snapshot))
-    else:
-        from dockguard.collect.gather import collect_snapshot
-
-        progress = Progress()
-        snapshot = collect_snapshot(
-            collect_options(args),
-            progress=progress,
-        )
-        progress.done()
-    options = Options(
-        trusted_users=_split(args.trusted_users),
-        max_version_age_days=args.max_version_age,
-        include_containers=_split(args.include_containers),
-        exclude_containers=_split(args.exclude_containers),
-        labels=_split(args.labels),
-        extras=check_extras(snapshot),
+    logs = (("text", args.log), ("docker-bench-json", args.log + ".json")) if args.log else ()
+    check_outputs(args.output, *(path for _, path in logs))
+    if args.suppressions:
+        suppress.load(args.suppressions)
+    request = BenchRequest(
+        checks=checks,
+        options=Options(
+            trusted_users=_split(args.trusted_users),
+            max_version_age_days=args.max_version_age,
+            include_containers=_split(args.include_containers),
+            exclude_containers=_split(args.exclude_containers),
+            labels=_split(args.labels),
+        ),
+        snapshot_file=args.snapshot,
+        collect=collect_options(args),
     )
-    report: Report = evaluate(snapshot, checks, options, started=started)
-    report = replace(report, findings=report.findings + snapshot_findings(snapshot))
-    if args.snapshot:
-        report = replace(report, source=replace(report.source, snapshot_file=args.snapshot))
-    if entries is not None:
-        report = suppress.apply_loaded(report, entries)
-
+    progress = Progress()
+    report = run_bench(request, progress)
+    progress.done()
     colour = not args.no_colour and not args.output and sys.stdout.isatty()
-    text_opts = text.TextOptions(colour=colour, remediation=args.remediation, limit=args.limit)
-    write_output(render(report, args.format, RenderOptions(text_opts)), args.output)
-    if args.log:
-        plain = text.TextOptions(colour=False, remediation=args.remediation, limit=args.limit)
-        write_output(text.render(report, plain), args.log)
-        write_output(
-            dockerbench_json.render(report, limit=args.limit, remediation=args.remediation), args.log + ".json"
-        )
-    return exit_code(report, fail_on)
+    text = TextOptions(colour=colour, remediation=args.remediation, limit=args.limit)
+    return finish_report(report, args, fail_on, RenderOptions(text), logs)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dockguard.commands.common import Progress, add_connection_args, check_outputs, collect_options, write_output
+from dockguard.commands.common import Progress, add_connection_args, check_outputs, collect_options
 
 
 def register(sub: Any) -> None:
@@ -15,7 +15,8 @@ def register(sub: Any) -> None:
         "collect",
         help="save a snapshot of the daemon and host facts",
         description="Collect every fact the checks need (read-only) and save it as versioned JSON; "
-        "evaluate it later anywhere with `dockguard bench --snapshot FILE`.",
+        "evaluate it later anywhere with `dockguard bench --snapshot FILE`. A daemon with more "
+        "containers or images than a snapshot may hold (2,000; 10,000) is refused.",
     )
     add_connection_args(p)
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="snapshot file to write ('-' for stdout)")
@@ -24,16 +25,14 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect and write the snapshot; collection problems are listed on stderr."""
-    from dockguard.collect.gather import collect_snapshot
+    from dockguard.pipeline.bench import save_snapshot
 
     check_outputs(args.output)
     progress = Progress()
-    snapshot = collect_snapshot(
-        collect_options(args),
-        progress=progress,
-    )
-    progress.done()
-    write_output(snapshot.to_json() + "\n", args.output)
-    for e in snapshot.errors:
-        print(f"dockguard: note: {e.source}: {e.target}: {e.message}", file=sys.stderr)
+
+    def note(text: str) -> None:
+        progress.done()
+        print(f"dockguard: note: {text}", file=sys.stderr)
+
+    save_snapshot(collect_options(args), args.output, progress=progress, note=note)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -69,19 +70,25 @@ def add_report_arguments(
 
 
 def finish_report(report: Report, args: argparse.Namespace, fail_on: FailOn | None,
-                  render_options: RenderOptions | None = None) -> int:
+                  render_options: RenderOptions | None = None, logs: Sequence[tuple[str, str]] = ()) -> int:
     """Apply ``--suppressions``, render in ``--format`` to ``-o`` or stdout, return the exit code.
 
     The one tail of every report-producing command (VEX, which needs the image references,
-    is applied by the pipeline before this).
+    is applied by the pipeline before this).  `logs` are extra (format, path) copies of the
+    report, written without colour (``bench -l FILE``: text and docker-bench JSON).
     """
+    from dataclasses import replace
+
     from dockguard import suppress
     from dockguard.exit_policy import exit_code
-    from dockguard.report.formats import render
+    from dockguard.report.formats import RenderOptions, render
 
     if getattr(args, "suppressions", None):
         report = suppress.apply_file(report, args.suppressions, warn=warn)
     write_output(ensure_newline(render(report, args.format, render_options)), args.output)
+    plain = RenderOptions(replace((render_options or RenderOptions()).text, colour=False))
+    for fmt, path in logs:
+        write_output(ensure_newline(render(report, fmt, plain)), path)
     return exit_code(report, fail_on)
 
 

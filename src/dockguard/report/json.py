@@ -78,6 +78,7 @@ def report_dict(report: Report) -> dict[str, Any]:
             "classic_score": report.classic_score,
             "score": score.value,
             "grade": score.grade,
+            "score_withheld": score.withheld,
             "findings": len(report.findings),
         },
         "results": [result_dict(r) for r in report.results],

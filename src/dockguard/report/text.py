@@ -77,11 +77,16 @@ def summary_lines(report: Report) -> list[str]:
 
     counts = ", ".join(f"{report.count(o)} {o.value}" for o in Outcome)
     score = compute(report)
+    if score.value is None:
+        classic, ours = "none", f"none: {score.withheld}"
+    else:
+        classic = str(report.classic_score)
+        ours = f"{score.value}/100 (grade {score.grade}; severity-weighted, see docs/report-formats.md)"
     lines = [
         f"[INFO] Checks: {len(report.results)}",
-        f"[INFO] Score: {report.classic_score}",
+        f"[INFO] Score: {classic}",
         f"Summary: {counts}",
-        f"dockguard score: {score.value}/100 (grade {score.grade}; severity-weighted, see docs/report-formats.md)",
+        f"dockguard score: {ours}",
     ]
     suppressed = sum(1 for r in report.results if r.suppressed)
     if suppressed:
