@@ -184,13 +184,13 @@ def _host_only_snapshot(options: Any, reason: str) -> Any:
 
 def _socket_findings(docker_host: str, sections: list[Any], host_root: str | None = None) -> list[Any]:
     from dockguard.channel.daemon_probe import parse_endpoint, probe
-    from dockguard.model import NoteStatus, ReportNote
+    from dockguard.model import NoteStatus, ReportNote, StepStatus
 
     if not docker_host.startswith("unix://"):
         return []  # TCP endpoints were probed during collection
     # In a container (--host-root) the socket's group is named from the host's /etc/group.
     result = probe(parse_endpoint(docker_host), host_root=host_root)
-    failed = [s for s in result.steps if s.status.value == "FAILED"]
+    failed = [s for s in result.steps if s.status is StepStatus.FAILED]
     if failed:
         sections.append(ReportNote("socket", NoteStatus.NOT_CHECKED, f"{failed[0].name}: {failed[0].reason}"))
     return list(result.findings)
@@ -286,7 +286,7 @@ def _bare(findings: list[Any]) -> Any:
 
 def _probe_registries(snapshot: Any, findings: list[Any], sections: list[Any], say: Any) -> None:
     from dockguard.channel.registry_probe import probe
-    from dockguard.model import NoteStatus, ReportNote
+    from dockguard.model import NoteStatus, ReportNote, StepStatus
 
     daemon = snapshot.daemon
     names = [ic.name for ic in daemon.index_configs if not ic.official]
@@ -308,7 +308,7 @@ def _probe_registries(snapshot: Any, findings: list[Any], sections: list[Any], s
             sections.append(ReportNote(f"registry:{url}", NoteStatus.NOT_CHECKED, str(exc)))
             continue
         findings.extend(result.findings)
-        failed = [s for s in result.steps if s.status.value == "FAILED"]
+        failed = [s for s in result.steps if s.status is StepStatus.FAILED]
         if failed and not result.findings:
             sections.append(ReportNote(f"registry:{url}", NoteStatus.NOT_CHECKED,
                                        f"{failed[0].name}: {failed[0].reason}"))
