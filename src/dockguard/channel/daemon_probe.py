@@ -35,11 +35,11 @@ from dockguard.channel.result import (
     ProbeRun,
     StepResult,
     StepSequence,
+    bool_text,
     completed,
     failed,
     make_finding,
     skipped,
-    yes_no,
 )
 from dockguard.channel.tls_steps import ChainFacts, TlsTarget
 from dockguard.channel.tlsprobe import CertInfo, ClientCert, HandshakeOutcome, VersionProbe, VersionSupport
@@ -188,7 +188,7 @@ class PlainHttpFacts:
 
     def evidence(self) -> Evidence:
         """plain_http, and the API version it gave away."""
-        pairs = [("plain_http", yes_no(self.plain_http))]
+        pairs = [("plain_http", bool_text(self.plain_http))]
         if self.api_version:
             pairs.append(("api_version", self.api_version))
         return tuple(pairs)
@@ -207,7 +207,7 @@ class AnonymousTlsFacts:
         """client_verification, when known."""
         if self.client_verification is None:
             return ()
-        return (("client_verification", yes_no(self.client_verification)),)
+        return (("client_verification", bool_text(self.client_verification)),)
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ class ForeignCertFacts:
         """foreign_client_cert_accepted, when known."""
         if self.accepted is None:
             return ()
-        return (("foreign_client_cert_accepted", yes_no(self.accepted)),)
+        return (("foreign_client_cert_accepted", bool_text(self.accepted)),)
 
 
 @dataclass(frozen=True)

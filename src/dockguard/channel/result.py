@@ -61,11 +61,6 @@ class StepResult(Generic[F_co]):
     findings: tuple[Finding, ...] = ()
     halt: str = ""
 
-    @property
-    def completed(self) -> bool:
-        """True when the step ran."""
-        return self.status is StepStatus.COMPLETED
-
     def probe_step(self) -> ProbeStep:
         """The step as the report carries it."""
         evidence = self.facts.evidence() if self.facts is not None else ()
@@ -179,6 +174,6 @@ def make_finding(
                    description=description, remediation=remediation, evidence=evidence)
 
 
-def yes_no(value: bool) -> str:
-    """How a boolean fact is shown (``True``/``False``, as the text output always had it)."""
+def bool_text(value: bool) -> str:
+    """How a boolean fact is shown: ``True``/``False``, as the text output always had it."""
     return str(value)
