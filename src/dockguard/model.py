@@ -291,11 +291,23 @@ class StepStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ProbeStep:
-    """One probe step: its name, status and, unless it completed cleanly, why."""
+    """One probe step: its name, status and, unless it completed cleanly, why.
+
+    `evidence` holds the facts the step established, as (name, value) text pairs like
+    `Finding.evidence` (``("api_version", "1.41")``); names are unique within one probe.
+    """
 
     name: str
     status: StepStatus
     reason: str = ""
+    evidence: tuple[tuple[str, str], ...] = ()
+
+    def fact(self, name: str) -> str:
+        """The evidence value called `name`, or ``""``."""
+        for key, value in self.evidence:
+            if key == name:
+                return value
+        return ""
 
 
 class Surface(enum.StrEnum):

@@ -22,6 +22,7 @@ import pytest
 from dockguard.channel import daemon_probe
 from dockguard.cli import main
 from tests.integration.dockerd import PrivateDaemon, cleanup_root, free_port, start_daemon
+from tests.integration.probes import step_facts
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], log: str = "", timeout: float = 60) -> None:
@@ -119,16 +120,20 @@ def test_tlsverify_daemon_accepts_client_and_probe_is_clean(
     assert set(steps(result).values()) == {"COMPLETED"}, result["steps"]
     # 90 days of validity: not "expiring" (< 30 days), no finding at all.
     assert result["findings"] == []
-    facts = result["facts"]
-    assert facts["client_verification"] is True
-    assert facts["foreign_client_cert_accepted"] is False
-    assert facts["tls_versions"]["TLSv1.0"] == "refused"
-    assert facts["tls_versions"]["TLSv1.2"] == "accepted"
-    assert 88 <= facts["certificate"]["days_left"] <= 90
+    facts = step_facts(result)
+    assert facts["client_verification"] == "True"
+    assert facts["foreign_client_cert_accepted"] == "False"
+    assert facts["tls_versions.TLSv1.0"] == "refused"
+    assert facts["tls_versions.TLSv1.2"] == "accepted"
+    assert 88 <= int(facts["certificate.days_left"]) <= 90
     assert facts["api_version"]
+    assert result["source"]["surface"] == "daemon-probe" and result["source"]["target"] == url
 
-    summary = daemon_probe.endpoint_summary(daemon_probe.probe(daemon_probe.parse_endpoint(url), None))
-    assert summary["tls_authentication"] is True
+    run = daemon_probe.probe(daemon_probe.parse_endpoint(url), None)
+    assert run.facts.tls_authentication is True
+    assert run.facts.tls_versions_accepted == ("TLSv1.2", "TLSv1.3")
+    assert run.facts.certificate is not None and 88 <= run.facts.certificate.days_left <= 90
+    assert daemon_probe.endpoint_summary(run)["tls_authentication"] is True
 
 
 def test_tls_without_verify_is_critical(
@@ -140,8 +145,10 @@ def test_tls_without_verify_is_critical(
     assert finding_ids(result) == {"endpoint.tls-no-client-verify": "CRITICAL"}
     assert steps(result)["tls-without-client-cert"] == "COMPLETED"
     assert steps(result)["client-cert"] == "SKIPPED"
-    summary = daemon_probe.endpoint_summary(daemon_probe.probe(daemon_probe.parse_endpoint(url), None))
-    assert summary["tls_authentication"] is False
+    run = daemon_probe.probe(daemon_probe.parse_endpoint(url), None)
+    assert run.facts.tls_authentication is False
+    assert run.facts.client_verification is False
+    assert daemon_probe.endpoint_summary(run)["tls_authentication"] is False
 
 
 def test_plain_tcp_is_critical(tcp_daemon: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -149,7 +156,8 @@ def test_plain_tcp_is_critical(tcp_daemon: Any, capsys: pytest.CaptureFixture[st
     code, result = probe_json(capsys, url, "--fail-on", "high")
     assert code == 1
     assert finding_ids(result) == {"endpoint.plain-http": "CRITICAL"}
-    assert result["facts"]["api_version"]
+    assert step_facts(result)["api_version"]
+    assert step_facts(result)["plain_http"] == "True"
 
 
 def test_short_lived_certificate_is_medium(
@@ -175,10 +183,12 @@ def test_nothing_listening_is_unreachable_not_secure(capsys: pytest.CaptureFixtu
     assert steps(result)["plain-http"] == "FAILED"
     assert set(list(steps(result).values())[1:]) == {"SKIPPED"}
     assert "Connection refused" in result["steps"][0]["reason"]
-    summary = daemon_probe.endpoint_summary(
-        daemon_probe.probe(daemon_probe.parse_endpoint(f"tcp://127.0.0.1:{free_port()}"), None)
-    )
+    run = daemon_probe.probe(daemon_probe.parse_endpoint(f"tcp://127.0.0.1:{free_port()}"), None)
+    assert run.facts.tls_authentication is None
+    assert run.facts.failed_steps == ("plain-http",) and not run.facts.reachable
+    summary = daemon_probe.endpoint_summary(run)
     assert summary["tls_authentication"] is None
+    assert summary["failed_steps"] == ["plain-http"]
 
 
 def test_foreign_ca_client_certificate_accepted_is_critical(
@@ -200,7 +210,7 @@ def test_foreign_ca_client_certificate_accepted_is_critical(
         proc.wait(timeout=10)
     assert code == 1
     assert steps(result)["tls-without-client-cert"] == "COMPLETED"
-    assert result["facts"]["client_verification"] is True
+    assert step_facts(result)["client_verification"] == "True"
     assert finding_ids(result) == {"endpoint.foreign-client-cert-accepted": "CRITICAL"}
 
 
@@ -210,7 +220,7 @@ def test_unix_socket_of_private_daemon(
     code, result = probe_json(capsys, dockerd.url)
     assert code == 0
     st = os.stat(dockerd.socket)
-    facts = result["facts"]
+    facts = step_facts(result)
     assert facts["mode"] == f"{st.st_mode & 0o7777:04o}"
     assert facts["owner"] == "root"
     assert steps(result) == {"socket": "COMPLETED", "ping": "COMPLETED"}

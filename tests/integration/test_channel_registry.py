@@ -30,6 +30,7 @@ from dockguard.image.pull import looks_like_registry_ref, open_registry_source
 from dockguard.image.scan import build_inventory
 from dockguard.image.sources import DaemonSource
 from tests.integration.dockerd import PrivateDaemon, build_image
+from tests.integration.probes import step_facts
 from tests.integration.registry import (
     Registry,
     push_image,
@@ -135,15 +136,15 @@ def test_plain_open_registry(plain_registry: Registry, capsys: pytest.CaptureFix
     push_image(session(), plain_registry.url, "probe/app", "1", [tar_of({"a": b"A"})])
     code, result = probe(capsys, plain_registry.host, "--try-push", "--fail-on", "critical")
     assert code == 1
-    assert result["facts"]["scheme"] == "http"
-    assert result["facts"]["api_version_header"] == "registry/2.0"
+    assert step_facts(result)["scheme"] == "http"
+    assert step_facts(result)["api_version_header"] == "registry/2.0"
     assert findings(result) == {
         "registry.plain-http": "HIGH",
         "registry.anonymous-catalog": "MEDIUM",
         "registry.anonymous-pull": "MEDIUM",
         "registry.anonymous-push": "CRITICAL",
     }
-    assert "probe/app" in result["facts"]["repositories"]
+    assert "probe/app" in step_facts(result)["repositories"].split(", ")
     assert "upload cancelled (HTTP 204)" in reasons(result)["anonymous-push"]
 
 
@@ -167,9 +168,10 @@ def test_tls_htpasswd_registry_is_closed(
     )
     assert code == 0, result
     assert result["findings"] == []
-    assert result["facts"]["auth"] == "basic"
-    assert result["facts"]["tls_versions"] == {
-        "TLSv1.0": "refused", "TLSv1.1": "refused", "TLSv1.2": "accepted", "TLSv1.3": "accepted"
+    assert step_facts(result)["auth"] == "basic"
+    assert {k: v for k, v in step_facts(result).items() if k.startswith("tls_versions.")} == {
+        "tls_versions.TLSv1.0": "refused", "tls_versions.TLSv1.1": "refused",
+        "tls_versions.TLSv1.2": "accepted", "tls_versions.TLSv1.3": "accepted",
     }
     assert reasons(result)["credentials"] == "accepted"
     assert reasons(result)["anonymous-catalog"] == "refused: HTTP 401"
@@ -235,7 +237,7 @@ def test_token_realm_over_http_is_high(
     code, result = probe(capsys, reg.url, "--ca-cert", str(pem_files["ca"]), "--fail-on", "high")
     assert code == 1
     assert findings(result) == {"registry.bearer-realm-http": "HIGH"}
-    assert result["facts"]["token_realm"] == realm
+    assert step_facts(result)["token_realm"] == realm
     # The token service cannot be reached: the step says so instead of passing.
     assert steps(result)["anonymous-token"] == "FAILED"
 
@@ -252,8 +254,8 @@ def test_tls_1_0_accepted_is_high(
     )
     code, result = probe(capsys, reg.url, "--ca-cert", str(pem_files["ca"]))
     assert code == 0
-    assert result["facts"]["tls_versions"]["TLSv1.0"] == "accepted"
-    assert result["facts"]["tls_versions"]["TLSv1.1"] == "accepted"
+    assert step_facts(result)["tls_versions.TLSv1.0"] == "accepted"
+    assert step_facts(result)["tls_versions.TLSv1.1"] == "accepted"
     assert findings(result)["registry.tls-old-version"] == "HIGH"
 
 
@@ -264,7 +266,7 @@ def test_expired_certificate_is_high(
     code, result = probe(capsys, reg.url, "--ca-cert", str(pem_files["ca"]), "--fail-on", "high")
     assert code == 1
     assert findings(result)["registry.cert-expired"] == "HIGH"
-    assert result["facts"]["certificate"]["days_left"] < 0
+    assert int(step_facts(result)["certificate.days_left"]) < 0
     # The chain is fine apart from the date, which is reported once, not twice.
     assert "registry.cert-untrusted" not in findings(result)
 

@@ -20,6 +20,7 @@ import pytest
 
 from dockguard.cli import main
 from tests.integration.dockerd import free_port
+from tests.integration.probes import step_facts
 from tests.integration.registry import start_registry
 from tests.integration.test_channel_daemon import wait_port
 
@@ -148,10 +149,10 @@ def test_daemon_probe_reports_the_server_certificate(
     assert findings(result) == expected(name, "endpoint"), result["findings"]
     assert code == (1 if LEAVES[name].expected else 0)
     assert {s["status"] for s in result["steps"]} == {"COMPLETED"}, result["steps"]
-    facts = result["facts"]
-    assert facts["client_verification"] is True
-    assert facts["foreign_client_cert_accepted"] is False
-    cert = facts["certificate"]
+    facts = step_facts(result)
+    assert facts["client_verification"] == "True"
+    assert facts["foreign_client_cert_accepted"] == "False"
+    cert = {k.removeprefix("certificate."): v for k, v in facts.items() if k.startswith("certificate.")}
     chain = reasons(result)["certificate-chain"]
     if name.startswith("rsa1024"):
         assert cert["key"] == "RSA 1024"
@@ -164,10 +165,10 @@ def test_daemon_probe_reports_the_server_certificate(
         assert cert["signature"] == "sha1WithRSAEncryption"
         assert "CA signature digest algorithm too weak" in chain
     elif name == "client-eku":
-        assert cert["eku"] == ["clientAuth"]
+        assert cert["eku"] == "clientAuth"
         assert chain == "unsuitable certificate purpose"
     elif name == "san-mismatch":
-        assert cert["san"] == ["registry.example"]
+        assert cert["san"] == "registry.example"
         assert cert["subject"] == "CN=127.0.0.1"  # the CN is ignored, like Go does
     elif name == "rsa1024-foreign":
         assert chain == "unable to get local issuer certificate"
@@ -192,7 +193,7 @@ def test_registry_probe_reports_the_server_certificate(
     want = {**expected(name, "registry"), "registry.anonymous-catalog": "MEDIUM"}
     assert findings(result) == want, result["findings"]
     assert code == (1 if "HIGH" in want.values() else 0)
-    assert result["facts"]["scheme"] == "https"
+    assert step_facts(result)["scheme"] == "https"
     assert reasons(result)["anonymous-pull"] == "no repository known: give --repository NAME"
     if name == "client-eku":
-        assert result["facts"]["certificate"]["eku"] == ["clientAuth"]
+        assert step_facts(result)["certificate.eku"] == "clientAuth"

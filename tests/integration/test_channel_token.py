@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from dockguard.cli import main
+from tests.integration.probes import step_facts
 from tests.integration.registry import Registry, push_image, start_registry, tar_of
 
 USER, PASSWORD = "dave", "token-pw"
@@ -273,9 +274,9 @@ def test_anonymous_tokens_grant_catalog_and_pull(
     assert findings(result) == {"registry.anonymous-catalog": "MEDIUM",
                                 "registry.anonymous-pull": "MEDIUM"}
     assert {f["evidence"]["via"] for f in result["findings"]} == {"anonymous token"}
-    assert result["facts"]["auth"] == "bearer"
-    assert result["facts"]["token_realm"] == tokens.realm
-    assert result["facts"]["repositories"] == ["tok/app"]
+    assert step_facts(result)["auth"] == "bearer"
+    assert step_facts(result)["token_realm"] == tokens.realm
+    assert step_facts(result)["repositories"] == "tok/app"
     steps = reasons(result)
     assert steps["anonymous-token"] == "issued for registry:catalog:*"
     assert steps["anonymous-catalog"] == "allowed (anonymous token): 1 repositories"
@@ -321,7 +322,7 @@ def test_private_token_service(
                          "--password-stdin")
     assert code == 0
     assert reasons(result)["credentials"] == "token issued"
-    assert result["facts"]["repositories"] == ["tok/app"]
+    assert step_facts(result)["repositories"] == "tok/app"
 
     tokens.requests.clear()
     denied = scan(f"{reg.host}/tok/app:1", ca["ca"], tmp_path)

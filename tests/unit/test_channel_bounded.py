@@ -23,10 +23,10 @@ from dockguard.channel.registry_api import (
     credentials_from_config,
     parse_challenge,
 )
-from dockguard.channel.result import ProbeResult, render_text
 from dockguard.errors import OperationalError, UsageError
 from dockguard.inputs import InputError
-from dockguard.model import ProbeStep, StepStatus
+from dockguard.model import Finding, FindingKind, ProbeStep, Report, ReportSource, Severity, StepStatus, Surface
+from dockguard.report.formats import render
 
 
 def test_parse_challenge_quoting_and_forms() -> None:
@@ -168,13 +168,15 @@ def test_credentials_from_config_refuses_malformed(tmp_path: Path) -> None:
     assert credentials_from_config("reg.example", env) is None
 
 
-def test_render_text_escapes_control_characters() -> None:
-    result = ProbeResult(
-        target="t", kind="registry",
-        steps=(ProbeStep("api", StepStatus.COMPLETED, "HTTP 200, \x1b]0;owned\x07"),),
-        facts={"api_version_header": "v\x1b[2J", "repositories": ["a\u202eb"]},
-    )
-    text = render_text(result)
+def test_probe_text_escapes_control_characters() -> None:
+    step = ProbeStep("api", StepStatus.COMPLETED, "HTTP 200, \x1b]0;owned\x07",
+                     evidence=(("api_version_header", "v\x1b[2J"), ("repositories", "a\u202eb")))
+    finding = Finding("registry.x", FindingKind.REGISTRY, Severity.LOW, "repo \x1b[31mred", "o")
+    report = Report("t", 0, 0, ReportSource(Surface.REGISTRY_PROBE, target="t\x07"), steps=(step,),
+                    findings=(finding,))
+    text = render(report, "text")
     assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
     assert "HTTP 200, \\x1b]0;owned\\x07" in text
     assert "v\\x1b[2J" in text
+    assert "repo \\x1b[31mred" in text
+    assert text.startswith("registry probe: t\\x07\n")

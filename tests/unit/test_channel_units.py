@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dockguard.channel import daemon_probe, daemon_registry, tlsinit, tlsprobe
+from dockguard.channel.daemon_probe import Transport
 from dockguard.channel.registry_api import (
     Descriptor,
     DigestMismatch,
@@ -25,12 +27,21 @@ from dockguard.channel.registry_api import (
     parse_reference,
     select_platform,
 )
-from dockguard.channel.result import ProbeResult, exit_code
+from dockguard.channel.result import (
+    StepFacts,
+    StepResult,
+    StepSequence,
+    completed,
+    failed,
+    skipped,
+)
 from dockguard.errors import UsageError
-from dockguard.model import Finding, FindingKind, ProbeStep, Severity, StepStatus
+from dockguard.exit_policy import decide, parse_fail_on
+from dockguard.model import Finding, FindingKind, Report, Severity, StepStatus, Surface
 from dockguard.snapshot import ConfigValue, DaemonConfig, DaemonFacts, FileFact, HostFacts, IndexConfig
 
 D = "sha256:" + "a" * 64
+UNIX, TCP = Transport.UNIX, Transport.TCP
 
 
 @pytest.mark.parametrize(
@@ -159,7 +170,7 @@ def _cert(
 
 def _ids(der: bytes, host: str) -> dict[str, Severity]:
     info = tlsprobe.parse_certificate(der)
-    return {f.id: f.severity for f in tlsprobe.certificate_findings(info, host, "o", "endpoint")}
+    return {f.id: f.severity for f in tlsprobe.certificate_findings(info, host, "o", FindingKind.ENDPOINT)}
 
 
 def test_certificate_findings() -> None:
@@ -194,16 +205,24 @@ def test_certificate_sha1_signature() -> None:
     # This cryptography build refuses to sign with SHA-1, so judge a parsed name instead.
     sha1 = dataclasses.replace(info, signature_algorithm="sha1WithRSAEncryption",
                                dns_names=("h",), ext_key_usage=None)
-    found = tlsprobe.certificate_findings(sha1, "h", "o", "endpoint")
+    found = tlsprobe.certificate_findings(sha1, "h", "o", FindingKind.ENDPOINT)
     assert [f.id for f in found] == ["endpoint.cert-weak-signature"]
 
 
 def test_version_findings() -> None:
-    ok = {"TLSv1.0": "refused", "TLSv1.1": "refused", "TLSv1.2": "accepted"}
-    assert tlsprobe.version_findings(ok, "o", "registry") == []
-    old = tlsprobe.version_findings({**ok, "TLSv1.1": "accepted"}, "o", "registry")
+    A, R = tlsprobe.VersionSupport.ACCEPTED, tlsprobe.VersionSupport.REFUSED
+    ok = (tlsprobe.VersionProbe("TLSv1.0", R), tlsprobe.VersionProbe("TLSv1.1", R),
+          tlsprobe.VersionProbe("TLSv1.2", A))
+    assert tlsprobe.version_findings(ok, "o", FindingKind.REGISTRY) == []
+    old = tlsprobe.version_findings((*ok[:1], tlsprobe.VersionProbe("TLSv1.1", A), ok[2]), "o",
+                                    FindingKind.REGISTRY)
     assert [(f.id, f.severity) for f in old] == [("registry.tls-old-version", Severity.HIGH)]
     assert "TLSv1.1" in old[0].title
+    assert old[0].fact("versions") == "TLSv1.0=refused, TLSv1.1=accepted, TLSv1.2=accepted"
+    # An attempt that ended otherwise says nothing about the version, and says why.
+    unknown = tlsprobe.VersionProbe("TLSv1.0", tlsprobe.VersionSupport.UNKNOWN, "timed out")
+    assert unknown.label == "unknown: timed out"
+    assert tlsprobe.version_findings((unknown,), "o", FindingKind.REGISTRY) == []
 
 
 def test_tls_init_certificates(tmp_path: Path) -> None:
@@ -251,11 +270,11 @@ def test_tls_init_force_overwrites(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("unix:///var/run/docker.sock", daemon_probe.DaemonEndpoint("unix", path="/var/run/docker.sock")),
-    ("/run/d.sock", daemon_probe.DaemonEndpoint("unix", path="/run/d.sock")),
-    ("tcp://10.0.0.1:2376", daemon_probe.DaemonEndpoint("tcp", host="10.0.0.1", port=2376)),
-    ("tcp://[::1]:2375", daemon_probe.DaemonEndpoint("tcp", host="::1", port=2375)),
-    ("tcp://h", daemon_probe.DaemonEndpoint("tcp", host="h", port=2375)),
+    ("unix:///var/run/docker.sock", daemon_probe.DaemonEndpoint(UNIX, path="/var/run/docker.sock")),
+    ("/run/d.sock", daemon_probe.DaemonEndpoint(UNIX, path="/run/d.sock")),
+    ("tcp://10.0.0.1:2376", daemon_probe.DaemonEndpoint(TCP, host="10.0.0.1", port=2376)),
+    ("tcp://[::1]:2375", daemon_probe.DaemonEndpoint(TCP, host="::1", port=2375)),
+    ("tcp://h", daemon_probe.DaemonEndpoint(TCP, host="h", port=2375)),
 ])
 def test_parse_endpoint(text: str, expected: daemon_probe.DaemonEndpoint) -> None:
     assert daemon_probe.parse_endpoint(text) == expected
@@ -267,22 +286,63 @@ def test_parse_endpoint_rejects(text: str) -> None:
         daemon_probe.parse_endpoint(text)
 
 
-def test_exit_codes() -> None:
+def _run(*steps: StepResult[StepFacts], names: tuple[str, ...] = daemon_probe.TCP_STEPS
+         ) -> tuple[Report, StepSequence]:
+    seq = StepSequence(names)
+    for step in steps:
+        seq.add(step)
+    return seq.report(Surface.DAEMON_PROBE, "tcp://h:1"), seq
+
+
+def test_probe_reports_go_through_the_one_exit_policy() -> None:
     high = Finding("x", FindingKind.ENDPOINT, Severity.HIGH, "t", "o")
-    done = ProbeStep("s", StepStatus.COMPLETED)
-    failed = ProbeStep("s", StepStatus.FAILED, "refused")
-    assert exit_code(ProbeResult("t", "endpoint", (done,), (high,)), None) == 0
-    assert exit_code(ProbeResult("t", "endpoint", (done,), (high,)), Severity.HIGH) == 1
-    assert exit_code(ProbeResult("t", "endpoint", (done,), (high,)), Severity.CRITICAL) == 0
-    assert exit_code(ProbeResult("t", "endpoint", (failed,)), Severity.LOW) == 2
+    report, _ = _run(completed("plain-http", "refused", findings=(high,)))
+    assert decide(report, None).code == 0
+    assert decide(report, parse_fail_on("high")).code == 1
+    assert decide(report, parse_fail_on("critical")).code == 0
+    assert decide(replace(report, findings=(replace(high, suppressed="ok"),)), parse_fail_on("low")).code == 0
+    unreachable, _ = _run(failed("plain-http", "refused", halt="target unreachable"))
+    assert decide(unreachable, None).code == 2
+    assert decide(unreachable, parse_fail_on("low")).code == 2
 
 
-def test_endpoint_summary_never_passes_an_unreachable_probe() -> None:
-    result = ProbeResult("tcp://h:1", "endpoint", (ProbeStep("plain-http", StepStatus.FAILED, "x"),),
-                         facts={"transport": "tcp"})
-    summary = daemon_probe.endpoint_summary(result)
-    assert summary["tls_authentication"] is None
-    assert summary["failed_steps"] == ["plain-http"]
+def test_a_halting_step_skips_the_rest_with_its_reason() -> None:
+    report, seq = _run(failed("plain-http", "cannot connect", halt="target unreachable"))
+    assert [(s.name, s.status) for s in report.steps] == [
+        ("plain-http", StepStatus.FAILED),
+        *((name, StepStatus.SKIPPED) for name in daemon_probe.TCP_STEPS[1:])]
+    assert {s.reason for s in report.steps[1:]} == {"target unreachable"}
+    assert not report.reachable
+    assert seq.failed_steps() == ("plain-http",)
+    with pytest.raises(ValueError, match="unknown probe step"):
+        seq.add(skipped("no-such-step", "x"))
+
+
+def test_step_facts_become_the_report_evidence() -> None:
+    facts = daemon_probe.PlainHttpFacts(True, "1.41")
+    report, seq = _run(completed("plain-http", "HTTP 200", facts, halt="plain"))
+    assert report.steps[0].evidence == (("plain_http", "True"), ("api_version", "1.41"))
+    assert report.steps[0].fact("api_version") == "1.41"
+    assert seq.facts("plain-http", daemon_probe.PlainHttpFacts) is facts
+    assert seq.facts("plain-http", daemon_probe.PingFacts) is None  # typed lookup
+    assert report.surface is Surface.DAEMON_PROBE and report.source.target == "tcp://h:1"
+
+
+@pytest.mark.parametrize(("anon", "foreign", "plain", "verdict"), [
+    (True, False, False, True),
+    (False, None, False, False),  # answered a client without a certificate
+    (True, True, False, False),   # accepted a foreign CA
+    (None, None, True, False),    # plain HTTP
+    (True, None, False, None),    # the foreign-certificate step failed: cannot tell
+    (None, None, None, None),     # nothing reached
+])
+def test_tls_authentication_is_never_a_pass_without_evidence(
+    anon: bool | None, foreign: bool | None, plain: bool | None, verdict: bool | None
+) -> None:
+    facts = daemon_probe.DaemonEndpointFacts(
+        "tcp://h:1", daemon_probe.Transport.TCP, reachable=plain is not None, plain_http=plain,
+        client_verification=anon, foreign_client_cert_accepted=foreign)
+    assert facts.tls_authentication is verdict
 
 
 def _daemon(**kw: object) -> DaemonFacts:

@@ -8,9 +8,9 @@ by themselves.  ``/etc/docker/certs.d/<host[:port]>/`` holds ``*.crt`` (CAs) and
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import posixpath
-from typing import Any
 
 from dockguard.channel.result import make_finding
 from dockguard.model import Finding, FindingKind, Severity, evidence
@@ -20,8 +20,7 @@ CERTS_D = "/etc/docker/certs.d"
 KIND = FindingKind.REGISTRY
 
 
-def _finding(code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:
-    return make_finding(KIND, code, severity, title, obj, **kw)
+_finding = functools.partial(make_finding, KIND)
 
 
 def _is_default(entry: str) -> bool:

@@ -1,9 +1,12 @@
 """``dockguard registry probe URL``: transport, authentication and anonymous access.
 
-Steps: connect (TLS or plain HTTP), TLS versions / certificate / chain, the ``/v2/`` challenge
-and API version header, the given credentials, an anonymous token (Bearer registries), then
-what an anonymous client may do: list the catalog, list tags and pull a manifest, and - only
-with ``--try-push`` - start a blob upload (cancelled at once).
+Steps, one function each: ``connect`` (TLS or plain HTTP), the TLS steps shared with the
+daemon probe (`dockguard.channel.tls_steps`: ``tls-versions``, ``certificate``,
+``certificate-chain``), ``api`` (the ``/v2/`` challenge and API version header),
+``credentials`` (the given ones), ``anonymous-token`` (Bearer registries), then what an
+anonymous client may do: ``anonymous-catalog``, ``anonymous-pull`` (tags and a manifest) and -
+only with ``--try-push`` - ``anonymous-push`` (a blob upload, cancelled at once).  `probe`
+returns the `Report` and the typed `RegistryFacts`.
 
 The anonymous steps run with TLS verification off on purpose (the certificate steps judge the
 certificate), so credentials are kept apart: they are sent only in requests that verify TLS
@@ -17,19 +20,19 @@ MAX_BODY, redirects are not followed and their bodies never read.
 from __future__ import annotations
 
 import base64
+import enum
+import functools
 import re
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from dockguard.channel import tlsprobe
+from dockguard.channel import tls_steps, tlsprobe
 from dockguard.channel.bounded_http import (
     BoundedSession,
     Deadline,
@@ -45,12 +48,24 @@ from dockguard.channel.registry_api import (
     is_insecure_host,
     parse_challenge,
 )
-from dockguard.channel.result import ProbeResult, StepLog, make_finding
+from dockguard.channel.result import (
+    Evidence,
+    ProbeRun,
+    StepResult,
+    StepSequence,
+    completed,
+    failed,
+    make_finding,
+    skipped,
+)
+from dockguard.channel.tls_steps import ChainFacts, TlsTarget
+from dockguard.channel.tlsprobe import CertInfo, ClientCert, HandshakeOutcome, VersionProbe
 from dockguard.errors import OperationalError, UsageError
 from dockguard.inputs import InputError, parse_json
-from dockguard.model import Finding, FindingKind, Severity, evidence
+from dockguard.model import FindingKind, Severity, StepStatus, Surface, evidence
 
 KIND = FindingKind.REGISTRY
+_finding = functools.partial(make_finding, KIND)
 PUSH_REPOSITORY = "dockguard-probe/push-test"
 MAX_BODY = 1024 * 1024
 """Bytes read from one 2xx answer (catalog, tags, token); other answers' bodies are not read."""
@@ -58,26 +73,54 @@ MAX_LISTED = 1000
 """Repository names and tags kept from one answer."""
 _NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_CATALOG_SCOPE = "registry:catalog:*"
 
-_STEPS = (
-    "connect",
-    "tls-versions",
-    "certificate",
-    "certificate-chain",
-    "api",
-    "credentials",
-    "anonymous-token",
-    "anonymous-catalog",
-    "anonymous-pull",
-    "anonymous-push",
-)
+CONNECT = "connect"
+API = "api"
+CREDENTIALS = "credentials"
+ANONYMOUS_TOKEN = "anonymous-token"
+ANONYMOUS_CATALOG = "anonymous-catalog"
+ANONYMOUS_PULL = "anonymous-pull"
+ANONYMOUS_PUSH = "anonymous-push"
+_TLS = (tls_steps.TLS_VERSIONS, tls_steps.CERTIFICATE, tls_steps.CERTIFICATE_CHAIN)
+STEPS = (CONNECT, *_TLS, API, CREDENTIALS, ANONYMOUS_TOKEN, ANONYMOUS_CATALOG, ANONYMOUS_PULL,
+         ANONYMOUS_PUSH)
+
+
+class Scheme(enum.StrEnum):
+    """How the registry is served."""
+
+    HTTP = "http"
+    HTTPS = "https"
+
+
+class AuthScheme(enum.StrEnum):
+    """The authentication the registry's ``/v2/`` asks for."""
+
+    NONE = "none"
+    """``/v2/`` answered 200: no authentication."""
+    BASIC = "basic"
+    BEARER = "bearer"
+    OTHER = "other"
+    """A scheme dockguard does not speak (`ApiFacts.challenge` names it)."""
+    UNKNOWN = "unknown"
+    """``/v2/`` refused without a challenge."""
+
+
+class Access(enum.StrEnum):
+    """How an anonymous client got in."""
+
+    ANONYMOUS = "anonymous"
+    """Without any credentials."""
+    ANONYMOUS_TOKEN = "anonymous token"
+    """With a token the token service hands to anyone."""
 
 
 @dataclass(frozen=True)
 class RegistryTarget:
     """Where the registry is; `scheme` is None when the user did not say."""
 
-    scheme: str | None
+    scheme: Scheme | None
     host: str
     port: int
 
@@ -91,11 +134,12 @@ class RegistryTarget:
 def parse_target(text: str) -> RegistryTarget:
     """``https://host[:port]``, ``http://host[:port]`` or ``host[:port]``."""
     raw = text.strip()
-    scheme: str | None = None
+    scheme: Scheme | None = None
     if "://" in raw:
-        scheme = raw.split("://", 1)[0].lower()
-        if scheme not in ("http", "https"):
+        word = raw.split("://", 1)[0].lower()
+        if word not in ("http", "https"):
             raise UsageError(f"unsupported registry URL {text!r}: use http:// or https://")
+        scheme = Scheme(word)
     else:
         raw = f"//{raw}"
     parts = urlsplit(raw)
@@ -106,8 +150,312 @@ def parse_target(text: str) -> RegistryTarget:
     if not parts.hostname or parts.path.strip("/") not in ("", "v2"):
         raise UsageError(f"invalid registry URL {text!r}: expected [scheme://]host[:port]")
     if port is None:
-        port = 80 if scheme == "http" else 443
+        port = 80 if scheme is Scheme.HTTP else 443
     return RegistryTarget(scheme, parts.hostname, port)
+
+
+# --- the facts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectFacts:
+    """How the registry is served."""
+
+    scheme: Scheme
+    tls_version: str = ""
+
+    def evidence(self) -> Evidence:
+        """scheme."""
+        return (("scheme", self.scheme.value),)
+
+
+@dataclass(frozen=True)
+class ApiFacts:
+    """The registry's answer to ``GET /v2/``."""
+
+    v2_status: int
+    api_version_header: str
+    auth: AuthScheme
+    challenge: str = ""
+    """The challenge's scheme as the server wrote it (lower case), shown for OTHER."""
+    realm: str = ""
+    service: str = ""
+
+    @property
+    def auth_label(self) -> str:
+        """The authentication as the report shows it."""
+        return shown(self.challenge) if self.auth is AuthScheme.OTHER else self.auth.value
+
+    @property
+    def token_realm(self) -> str:
+        """The token service of a Bearer registry."""
+        return self.realm if self.auth is AuthScheme.BEARER else ""
+
+    def evidence(self) -> Evidence:
+        """v2_status, api_version_header, auth and the realm."""
+        pairs = [("v2_status", str(self.v2_status))]
+        if self.api_version_header:
+            pairs.append(("api_version_header", self.api_version_header))
+        pairs.append(("auth", self.auth_label))
+        if self.realm:
+            pairs.append(("token_realm" if self.auth is AuthScheme.BEARER else "auth_realm", shown(self.realm)))
+        return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class CredentialsFacts:
+    """Whether the given credentials were accepted (None: the token service failed)."""
+
+    accepted: bool | None
+
+    def evidence(self) -> Evidence:
+        """None: the step's reason says it."""
+        return ()
+
+
+@dataclass(frozen=True)
+class TokenFacts:
+    """Whether the token service issues tokens to anyone (None: it failed)."""
+
+    issued: bool | None
+
+    def evidence(self) -> Evidence:
+        """None: the step's reason says it."""
+        return ()
+
+
+@dataclass(frozen=True)
+class CatalogFacts:
+    """Who may list the repositories, and the ones seen (None: none could be listed)."""
+
+    access: Access | None
+    """None: an anonymous client was refused."""
+    repositories: tuple[str, ...] | None = None
+
+    def evidence(self) -> Evidence:
+        """repositories, when listed."""
+        if self.repositories is None:
+            return ()
+        return (("repositories", ", ".join(self.repositories) or "(none)"),)
+
+
+@dataclass(frozen=True)
+class PullFacts:
+    """Whether an anonymous client may list tags and pull from `repository`."""
+
+    repository: str
+    access: Access | None
+    """None: refused."""
+    tags: tuple[str, ...] = ()
+    manifest_status: int | None = None
+
+    def evidence(self) -> Evidence:
+        """pull_repository."""
+        return (("pull_repository", self.repository),)
+
+
+@dataclass(frozen=True)
+class PushFacts:
+    """Whether an anonymous client may start an upload to `repository`."""
+
+    repository: str
+    access: Access | None
+    """None: refused."""
+    cancelled: str = ""
+
+    def evidence(self) -> Evidence:
+        """None: the step's reason says it."""
+        return ()
+
+
+@dataclass(frozen=True)
+class RegistryFacts:
+    """Everything a registry probe established, typed.  None means the probe could not tell."""
+
+    target: str
+    reachable: bool
+    failed_steps: tuple[str, ...] = ()
+    scheme: Scheme | None = None
+    tls_versions: tuple[VersionProbe, ...] = ()
+    certificate: CertInfo | None = None
+    chain: ChainFacts | None = None
+    v2_status: int | None = None
+    api_version_header: str = ""
+    auth: AuthScheme | None = None
+    token_realm: str = ""
+    credentials_accepted: bool | None = None
+    anonymous_token: bool | None = None
+    repositories: tuple[str, ...] | None = None
+    anonymous_catalog: Access | None = None
+    anonymous_pull: Access | None = None
+    anonymous_push: Access | None = None
+
+
+# --- the probe ------------------------------------------------------------------------------
+
+
+def probe(
+    url: str,
+    *,
+    credentials: Credentials | None = None,
+    ca_cert: str | None = None,
+    try_push: bool = False,
+    repository: str | None = None,
+    timeout: float = 5.0,
+    allow_plain_http_credentials: bool = False,
+    deadline: float | None = None,
+) -> ProbeRun[RegistryFacts]:
+    """Probe one registry (see the module docstring): the Report and the typed facts.
+
+    `deadline` is the total seconds per request (default: ``$DOCKGUARD_HTTP_DEADLINE`` or 60).
+    """
+    target = parse_target(url)
+    if repository is not None and not _NAME_RE.match(repository):
+        raise UsageError(f"invalid repository name {repository!r}")
+    options = _Options(
+        credentials, ca_cert, try_push, repository, timeout,
+        deadline_seconds() if deadline is None else deadline, allow_plain_http_credentials,
+    )
+    steps = StepSequence(STEPS)
+    with tempfile.TemporaryDirectory(prefix="dockguard-foreign-") as tmp:
+        foreign = tlsprobe.throwaway_client(Path(tmp) / "pki")
+        _run(target, options, foreign, steps)
+    report = steps.report(Surface.REGISTRY_PROBE, url)
+    return ProbeRun(report, _facts(url, steps, report.reachable))
+
+
+def _facts(url: str, steps: StepSequence, reachable: bool) -> RegistryFacts:
+    connect = steps.facts(CONNECT, ConnectFacts)
+    versions = steps.facts(tls_steps.TLS_VERSIONS, tls_steps.TlsVersionsFacts)
+    cert = steps.facts(tls_steps.CERTIFICATE, tls_steps.CertificateFacts)
+    api = steps.facts(API, ApiFacts)
+    creds = steps.facts(CREDENTIALS, CredentialsFacts)
+    token = steps.facts(ANONYMOUS_TOKEN, TokenFacts)
+    catalog = steps.facts(ANONYMOUS_CATALOG, CatalogFacts)
+    pull = steps.facts(ANONYMOUS_PULL, PullFacts)
+    push = steps.facts(ANONYMOUS_PUSH, PushFacts)
+    return RegistryFacts(
+        target=url,
+        reachable=reachable,
+        failed_steps=steps.failed_steps(),
+        scheme=connect.scheme if connect else None,
+        tls_versions=versions.versions if versions else (),
+        certificate=cert.certificate if cert else None,
+        chain=steps.facts(tls_steps.CERTIFICATE_CHAIN, ChainFacts),
+        v2_status=api.v2_status if api else None,
+        api_version_header=api.api_version_header if api else "",
+        auth=api.auth if api else None,
+        token_realm=api.token_realm if api else "",
+        credentials_accepted=creds.accepted if creds else None,
+        anonymous_token=token.issued if token else None,
+        repositories=catalog.repositories if catalog else None,
+        anonymous_catalog=catalog.access if catalog else None,
+        anonymous_pull=pull.access if pull else None,
+        anonymous_push=push.access if push else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Options:
+    credentials: Credentials | None
+    ca_cert: str | None
+    try_push: bool
+    repository: str | None
+    timeout: float
+    deadline: float
+    allow_plain_http_credentials: bool
+
+    @property
+    def trusted(self) -> bool | str:
+        """`verify` for requests that carry credentials."""
+        return self.ca_cert or True
+
+
+def _run(target: RegistryTarget, opts: _Options, foreign: ClientCert, steps: StepSequence) -> None:
+    connect = steps.add(connect_step(target, opts))
+    if connect.halt or connect.facts is None:
+        return
+    scheme = connect.facts.scheme
+    obj = f"{scheme}://{target.netloc}"
+    if scheme is Scheme.HTTP:
+        for name in _TLS:
+            steps.add(skipped(name, "plain HTTP"))
+        block = _plain_http_block(target, opts)
+    else:
+        tls = TlsTarget(target.host, target.port, obj, KIND, opts.timeout, opts.deadline)
+        steps.add(tls_steps.tls_versions(tls, foreign))
+        seen = tls_steps.fetch_certificate(tls)
+        steps.add(tls_steps.certificate(tls, seen))
+        block = _credentials_block(steps.add(
+            tls_steps.certificate_chain(tls, cafile=opts.ca_cert, client=None, leaf=seen.info)))
+
+    http = _Http(f"{scheme}://{target.netloc}", opts.timeout, opts.deadline)
+    try:
+        api = steps.add(api_step(http, scheme, obj))
+        if api.halt or api.facts is None:
+            return
+        client = _Client(http, api.facts, obj)
+        credentials, authorization = credentials_step(client, opts, block)
+        steps.add(credentials)
+        steps.add(anonymous_token_step(client))
+        catalog = steps.add(anonymous_catalog_step(client, opts, authorization))
+        repos = catalog.facts.repositories if catalog.facts else None
+        steps.add(anonymous_pull_step(client, opts.repository or (repos[0] if repos else None)))
+        steps.add(anonymous_push_step(client, opts))
+    except OperationalError as exc:
+        pending = steps.pending
+        if pending is not None:
+            steps.add(failed(pending, f"request failed: {exc}", halt="an earlier request failed"))
+    finally:
+        http.close()
+
+
+def connect_step(target: RegistryTarget, opts: _Options) -> StepResult[ConnectFacts]:
+    """Step ``connect``: TLS or plain HTTP (plain only when no scheme or ``http://`` was given)."""
+    host, port, netloc = target.host, target.port, target.netloc
+    if target.scheme in (None, Scheme.HTTPS):
+        first = tlsprobe.attempt(host, port, path="/v2/", timeout=opts.timeout, deadline=opts.deadline)
+        if first.outcome is HandshakeOutcome.UNREACHABLE:
+            return failed(CONNECT, f"cannot connect to {netloc}: {first.reason}", halt="target unreachable")
+        if first.outcome is HandshakeOutcome.NOT_TLS and target.scheme is Scheme.HTTPS:
+            return failed(CONNECT, f"https requested but {netloc} does not speak TLS", halt="no TLS")
+        if first.outcome is HandshakeOutcome.ANSWERED:
+            return completed(CONNECT, f"TLS ({first.version})", ConnectFacts(Scheme.HTTPS, first.version or ""))
+        if first.outcome is HandshakeOutcome.CLIENT_CERT_REJECTED:
+            return completed(CONNECT, f"TLS, client certificate required ({first.reason})",
+                             ConnectFacts(Scheme.HTTPS))
+        if first.outcome is not HandshakeOutcome.NOT_TLS:
+            return failed(CONNECT, f"TLS handshake failed: {first.reason}", halt="no TLS handshake possible")
+    try:
+        tlsprobe.plain_http(host, port, "/v2/", opts.timeout, deadline=opts.deadline)
+    except OSError as exc:
+        return failed(CONNECT, f"cannot connect to {netloc}: {exc.strerror or exc}", halt="target unreachable")
+    except HTTPException as exc:
+        return failed(CONNECT, f"no HTTP answer from {netloc}: {shown(repr(exc))}", halt="not an HTTP server")
+    return completed(CONNECT, "plain HTTP", ConnectFacts(Scheme.HTTP))
+
+
+def _plain_http_block(target: RegistryTarget, opts: _Options) -> str | None:
+    """None when credentials may go to this plain-HTTP registry, else why not."""
+    if not is_insecure_host(target.netloc):
+        return "refusing to send credentials over plain HTTP"
+    if not opts.allow_plain_http_credentials:
+        return ("refusing to send credentials over plain HTTP (allowed for a loopback "
+                "registry with --allow-plain-http-credentials)")
+    return None
+
+
+def _credentials_block(chain: StepResult[ChainFacts]) -> str | None:
+    """None when the certificate-chain step verified, else why credentials stay home."""
+    facts = chain.facts
+    if chain.status is not StepStatus.COMPLETED or facts is None:
+        return "refusing to send credentials: the certificate chain could not be checked"
+    if not facts.verified:
+        return f"refusing to send credentials: the certificate chain does not verify ({facts.message})"
+    if facts.weak:
+        return ("refusing to send credentials: the certificate chain verifies only at "
+                f"OpenSSL security level 0 ({facts.weak})")
+    return None
 
 
 class ProbeHttpError(OperationalError):
@@ -157,377 +505,229 @@ def _basic(credentials: Credentials) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
-def probe(
-    url: str,
-    *,
-    credentials: Credentials | None = None,
-    ca_cert: str | None = None,
-    try_push: bool = False,
-    repository: str | None = None,
-    timeout: float = 5.0,
-    allow_plain_http_credentials: bool = False,
-    deadline: float | None = None,
-) -> ProbeResult:
-    """Probe one registry; see the module docstring for the steps.
-
-    `deadline` is the total seconds per request (default: ``$DOCKGUARD_HTTP_DEADLINE`` or 60).
-    """
-    target = parse_target(url)
-    if repository is not None and not _NAME_RE.match(repository):
-        raise UsageError(f"invalid repository name {repository!r}")
-    options = _Options(
-        credentials, ca_cert, try_push, repository, timeout,
-        deadline_seconds() if deadline is None else deadline, allow_plain_http_credentials,
-    )
-    started = time.time()
-    log = StepLog()
-    with tempfile.TemporaryDirectory(prefix="dockguard-foreign-") as tmp:
-        foreign = tlsprobe.throwaway_client(Path(tmp) / "pki")
-        _run(target, options, foreign, log)
-    return log.result(url, KIND, started)
-
-
-@dataclass(frozen=True)
-class _Options:
-    credentials: Credentials | None
-    ca_cert: str | None
-    try_push: bool
-    repository: str | None
-    timeout: float
-    deadline: float
-    allow_plain_http_credentials: bool
-
-    @property
-    def trusted(self) -> bool | str:
-        """`verify` for requests that carry credentials."""
-        return self.ca_cert or True
-
-
-def _finding(code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:
-    return make_finding(KIND, code, severity, title, obj, **kw)
-
-
-def _run(
-    target: RegistryTarget,
-    opts: _Options,
-    foreign: tlsprobe.ClientCert,
-    log: StepLog,
-) -> None:
-    host, port = target.host, target.port
-    scheme = target.scheme
-    timeout = opts.timeout
-
-    # connect: TLS or plain?
-    if scheme in (None, "https"):
-        first = tlsprobe.attempt(host, port, path="/v2/", timeout=timeout, deadline=opts.deadline)
-        if first.outcome is tlsprobe.HandshakeOutcome.UNREACHABLE:
-            log.failed("connect", f"cannot connect to {target.netloc}: {first.reason}")
-            log.skip_rest(_STEPS, "target unreachable")
-            return
-        if first.outcome is tlsprobe.HandshakeOutcome.NOT_TLS and scheme is None:
-            scheme = "http"
-        elif first.outcome is tlsprobe.HandshakeOutcome.NOT_TLS:
-            log.failed("connect", f"https requested but {target.netloc} does not speak TLS")
-            log.skip_rest(_STEPS, "no TLS")
-            return
-        else:
-            scheme = "https"
-            if first.outcome in (tlsprobe.HandshakeOutcome.ANSWERED,):
-                log.completed("connect", f"TLS ({first.version})")
-            elif first.outcome is tlsprobe.HandshakeOutcome.CLIENT_CERT_REJECTED:
-                log.completed("connect", f"TLS, client certificate required ({first.reason})")
-            else:
-                log.failed("connect", f"TLS handshake failed: {first.reason}")
-                log.skip_rest(_STEPS, "no TLS handshake possible")
-                return
-    log.facts["scheme"] = scheme
-    obj = f"{scheme}://{target.netloc}"
-    if scheme == "http":
-        try:
-            tlsprobe.plain_http(host, port, "/v2/", timeout, deadline=opts.deadline)
-        except OSError as exc:
-            log.failed("connect", f"cannot connect to {target.netloc}: {exc.strerror or exc}")
-            log.skip_rest(_STEPS, "target unreachable")
-            return
-        except HTTPException as exc:
-            log.failed("connect", f"no HTTP answer from {target.netloc}: {shown(repr(exc))}")
-            log.skip_rest(_STEPS, "not an HTTP server")
-            return
-        log.completed("connect", "plain HTTP")
-        for name in ("tls-versions", "certificate", "certificate-chain"):
-            log.skipped(name, "plain HTTP")
-        if is_insecure_host(target.netloc) and opts.allow_plain_http_credentials:
-            block = None
-        elif is_insecure_host(target.netloc):
-            block = ("refusing to send credentials over plain HTTP (allowed for a loopback "
-                     "registry with --allow-plain-http-credentials)")
-        else:
-            block = "refusing to send credentials over plain HTTP"
-    else:
-        block = _tls_steps(target, opts, foreign, obj, log)
-
-    http = _Http(f"{scheme}://{target.netloc}", timeout, opts.deadline)
-    try:
-        _api_steps(http, scheme, obj, opts, block, log)
-    except OperationalError as exc:
-        name = next(n for n in _STEPS if n not in {s.name for s in log.steps})
-        log.failed(name, f"request failed: {exc}")
-        log.skip_rest(_STEPS, "an earlier request failed")
-    finally:
-        http.close()
-
-
-def _tls_steps(
-    target: RegistryTarget,
-    opts: _Options,
-    foreign: tlsprobe.ClientCert,
-    obj: str,
-    log: StepLog,
-) -> str | None:
-    """Run the TLS steps; return None when the chain verified, else why credentials stay home."""
-    host, port = target.host, target.port
-    ca_cert, timeout, deadline = opts.ca_cert, opts.timeout, opts.deadline
-    versions = tlsprobe.probe_versions(host, port, client=foreign, timeout=timeout,
-                                       deadline=deadline)
-    log.facts["tls_versions"] = versions
-    if any(v in ("accepted", "refused") for v in versions.values()):
-        accepted = [v for v, r in versions.items() if r == "accepted"]
-        log.completed("tls-versions", "accepted: " + (", ".join(accepted) or "none"))
-        for f in tlsprobe.version_findings(versions, obj, KIND):
-            log.add(f)
-    else:
-        log.failed("tls-versions", "no version could be classified")
-
-    seen = tlsprobe.attempt(host, port, path=None, timeout=timeout, deadline=deadline)
-    info: tlsprobe.CertInfo | None = None
-    try:
-        info = tlsprobe.parse_certificate(seen.peer_der) if seen.peer_der else None
-    except tlsprobe.CertificateError as exc:
-        log.failed("certificate", str(exc))
-    else:
-        if info is None:
-            log.failed("certificate", f"no certificate seen: {seen.reason}")
-    if info is not None:
-        log.facts["certificate"] = {
-            "subject": info.subject,
-            "issuer": info.issuer,
-            "not_after": info.not_after,
-            "days_left": info.days_left,
-            "san": list(info.dns_names + info.ip_addresses),
-            "key": f"{info.key_type} {info.key_bits}",
-            "signature": info.signature_algorithm,
-            "eku": list(info.ext_key_usage) if info.ext_key_usage is not None else None,
-        }
-        log.completed("certificate", f"{info.subject}, {info.days_left} days left")
-        for f in tlsprobe.certificate_findings(info, host, obj, KIND):
-            log.add(f)
-
-    chain, weak = tlsprobe.verify_chain(host, port, cafile=ca_cert, timeout=timeout,
-                                        deadline=deadline)
-    anchor = ca_cert or "the system trust store"
-    if chain.outcome in (tlsprobe.HandshakeOutcome.ANSWERED, tlsprobe.HandshakeOutcome.CLIENT_CERT_REJECTED):
-        log.completed("certificate-chain", f"verifies against {anchor}" + (
-            f" only at OpenSSL security level 0 ({weak})" if weak else ""
-        ))
-        if weak:
-            return ("refusing to send credentials: the certificate chain verifies only at "
-                    f"OpenSSL security level 0 ({weak})")
-        return None
-    if chain.outcome is tlsprobe.HandshakeOutcome.SERVER_CERT_UNTRUSTED:
-        reason = chain.verify_message or chain.reason
-        log.completed("certificate-chain", reason)
-        found = tlsprobe.chain_finding(chain, ca_cert, obj, KIND, info)
-        if found:
-            log.add(found)
-        return f"refusing to send credentials: the certificate chain does not verify ({reason})"
-    log.failed("certificate-chain", f"{chain.outcome.value}: {chain.reason}")
-    return "refusing to send credentials: the certificate chain could not be checked"
-
-
-def _api_steps(
-    http: _Http,
-    scheme: str,
-    obj: str,
-    opts: _Options,
-    block: str | None,
-    log: StepLog,
-) -> None:
-    credentials, try_push, repository = opts.credentials, opts.try_push, opts.repository
+def api_step(http: _Http, scheme: Scheme, obj: str) -> StepResult[ApiFacts]:
+    """Step ``api``: ``GET /v2/``, its challenge and ``Docker-Distribution-API-Version``."""
     status, headers, _ = http.call("GET", "/v2/")
     challenge = headers.get("WWW-Authenticate", "")
     api_header = shown(headers.get("Docker-Distribution-API-Version", ""))
-    auth_scheme, params = parse_challenge(challenge) if challenge else ("", {})
-    log.facts.update(
-        {"v2_status": status, "api_version_header": api_header or None,
-         "auth": shown(auth_scheme) or ("none" if status == 200 else "unknown")}
-    )
-    if status not in (200, 401):
-        log.failed("api", f"/v2/ answered HTTP {status}: not a registry API")
-        log.skip_rest(_STEPS, "no registry API")
-        return
-    note = f"/v2/ HTTP {status}" + (f", {shown(auth_scheme)} challenge" if auth_scheme else ", open")
-    note += f", {api_header}" if api_header else ", no Docker-Distribution-API-Version header"
-    log.completed("api", note)
+    word, params = parse_challenge(challenge) if challenge else ("", {})
+    auth = {"basic": AuthScheme.BASIC, "bearer": AuthScheme.BEARER}.get(word, AuthScheme.OTHER)
+    if not word:
+        auth = AuthScheme.NONE if status == 200 else AuthScheme.UNKNOWN
     realm = params.get("realm", "")
-    if realm:
-        log.facts["token_realm" if auth_scheme == "bearer" else "auth_realm"] = shown(realm)
-
-    if scheme == "http":
-        log.add(_finding(
+    facts = ApiFacts(status, api_header, auth, word, realm, params.get("service", ""))
+    if status not in (200, 401):
+        return failed(API, f"/v2/ answered HTTP {status}: not a registry API", facts, halt="no registry API")
+    note = f"/v2/ HTTP {status}" + (f", {shown(word)} challenge" if word else ", open")
+    note += f", {api_header}" if api_header else ", no Docker-Distribution-API-Version header"
+    found = []
+    if scheme is Scheme.HTTP:
+        found.append(_finding(
             "plain-http", Severity.HIGH, "the registry is served over plain HTTP", obj,
             description="Images and credentials travel unencrypted and can be altered in "
             "transit; clients must list it in insecure-registries.",
             remediation="Serve the registry over TLS (http.tls in its config).",
         ))
-    if auth_scheme == "basic" and scheme == "http":
-        log.add(_finding(
+    if auth is AuthScheme.BASIC and scheme is Scheme.HTTP:
+        found.append(_finding(
             "basic-over-http", Severity.CRITICAL,
             "the registry asks for Basic credentials over plain HTTP", obj,
             description="Every login sends the password in clear text.",
             remediation="Enable TLS before enabling htpasswd authentication.",
         ))
-    if auth_scheme == "bearer" and realm.lower().startswith("http://"):
-        log.add(_finding(
+    if auth is AuthScheme.BEARER and realm.lower().startswith("http://"):
+        found.append(_finding(
             "bearer-realm-http", Severity.HIGH,
             f"the token realm is plain HTTP: {shown(realm)}", obj,
             description="Clients send their credentials to the token server unencrypted.",
             remediation="Serve the token service over https and set auth.token.realm to it.",
             evidence=evidence(realm=shown(realm)),
         ))
+    return completed(API, note, facts, tuple(found))
 
-    # The given credentials: only in requests that verify TLS (or to an allowed loopback).
-    auth_header: dict[str, str] = {}
-    if credentials is None:
-        log.skipped("credentials", "no credentials given (--username, --password-stdin)")
-    elif block is not None:
-        log.skipped("credentials", block)
-    elif auth_scheme == "basic":
+
+@dataclass(frozen=True)
+class _TokenAnswer:
+    token: str | None
+    why: str = ""
+    failed: bool = False
+    """The token service failed (unreachable, bad realm) rather than refused."""
+
+
+class _Client:
+    """Requests after the ``api`` step: the challenge is known, anonymous tokens are cached."""
+
+    def __init__(self, http: _Http, api: ApiFacts, obj: str) -> None:
+        self.http = http
+        self.api = api
+        self.obj = obj
+        self.tokens: dict[str, str] = {}
+        """Anonymous tokens by scope."""
+
+    def token(self, scope: str, credentials: Credentials | None, *, verify: bool | str = False) -> _TokenAnswer:
+        """A token for `scope` from the realm, with `credentials` or anonymously."""
         try:
-            code, _, _ = http.call("GET", "/v2/", {"Authorization": _basic(credentials)},
-                                   verify=opts.trusted)
+            realm = check_realm(self.api.realm, "token realm")
         except OperationalError as exc:
-            log.skipped("credentials", f"refusing to send credentials: {exc}")
-        else:
-            if code == 200:
-                auth_header = {"Authorization": _basic(credentials)}
-            log.completed("credentials", "accepted" if code == 200 else f"refused: HTTP {code}")
-    elif auth_scheme == "bearer":
-        realm_block = _realm_block(realm, opts)
-        if realm_block:
-            log.skipped("credentials", realm_block)
-        else:
-            token, why, failed = _token(http, params, "registry:catalog:*", credentials,
-                                        verify=opts.trusted)
-            if token:
-                auth_header = {"Authorization": f"Bearer {token}"}
-                log.completed("credentials", "token issued")
-            elif failed:
-                log.failed("credentials", f"no token: {why}")
-            else:
-                log.completed("credentials", f"refused: {why}")
-    else:
-        log.skipped("credentials", "the registry asks for no authentication")
+            return _TokenAnswer(None, str(exc), True)
+        query = {"scope": scope}
+        if self.api.service:
+            query["service"] = self.api.service
+        headers = {"Authorization": _basic(credentials)} if credentials else {}
+        sep = "&" if "?" in realm else "?"
+        try:
+            code, _, body = self.http.call("GET", "", headers, url=f"{realm}{sep}{urlencode(query)}",
+                                           verify=verify)
+        except OperationalError as exc:
+            return _TokenAnswer(None, f"token service unreachable ({exc})", True)
+        if code != 200:
+            return _TokenAnswer(None, f"token service HTTP {code}")
+        try:
+            data = parse_json(body, "token answer")
+        except InputError:
+            return _TokenAnswer(None, "token service answered no JSON")
+        token = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token or not token.isprintable():
+            return _TokenAnswer(None, "no token in the answer")
+        return _TokenAnswer(token)
 
-    # An anonymous token (Bearer only): what does the token service hand out to anyone?
-    anon_tokens: dict[str, str] = {}
-    if auth_scheme == "bearer" and realm:
-        token, why, failed = _token(http, params, "registry:catalog:*", None)
-        if token:
-            anon_tokens["registry:catalog:*"] = token
-            log.completed("anonymous-token", "issued for registry:catalog:*")
-        elif failed:
-            log.failed("anonymous-token", why)
-        else:
-            log.completed("anonymous-token", f"refused: {why}")
-    else:
-        log.skipped("anonymous-token", "the registry does not use token authentication")
-
-    def anonymous(method: str, path: str, scope: str,
-                  extra: dict[str, str] | None = None) -> tuple[int, Mapping[str, str], bytes, str]:
-        code, hdrs, body = http.call(method, path, extra)
-        if code != 401 or auth_scheme != "bearer" or not realm:
-            return code, hdrs, body, "anonymous"
-        token = anon_tokens.get(scope)
+    def anonymous(
+        self, method: str, path: str, scope: str, extra: dict[str, str] | None = None
+    ) -> tuple[int, Mapping[str, str], bytes, Access]:
+        """`method` `path` without credentials; on a Bearer 401 again with an anonymous token."""
+        code, hdrs, body = self.http.call(method, path, extra)
+        if code != 401 or self.api.auth is not AuthScheme.BEARER or not self.api.realm:
+            return code, hdrs, body, Access.ANONYMOUS
+        token = self.tokens.get(scope)
         if token is None:
-            token, _, _ = _token(http, params, scope, None)
+            token = self.token(scope, None).token
             if token is None:
-                return code, hdrs, body, "anonymous"
-            anon_tokens[scope] = token
-        code, hdrs, body = http.call(method, path, {**(extra or {}),
-                                                     "Authorization": f"Bearer {token}"})
-        return code, hdrs, body, "anonymous token"
+                return code, hdrs, body, Access.ANONYMOUS
+            self.tokens[scope] = token
+        code, hdrs, body = self.http.call(method, path, {**(extra or {}), "Authorization": f"Bearer {token}"})
+        return code, hdrs, body, Access.ANONYMOUS_TOKEN
 
-    # Catalog.
-    code, _, body, via = anonymous("GET", "/v2/_catalog?n=100", "registry:catalog:*")
-    repos: list[str] = []
+
+def credentials_step(
+    client: _Client, opts: _Options, block: str | None
+) -> tuple[StepResult[CredentialsFacts], dict[str, str]]:
+    """Step ``credentials``: the given ones, only in requests that verify TLS (or to an allowed
+    loopback registry); also the Authorization header later steps may use."""
+    api, credentials = client.api, opts.credentials
+    if credentials is None:
+        return skipped(CREDENTIALS, "no credentials given (--username, --password-stdin)"), {}
+    if block is not None:
+        return skipped(CREDENTIALS, block), {}
+    if api.auth is AuthScheme.BASIC:
+        header = {"Authorization": _basic(credentials)}
+        try:
+            code, _, _ = client.http.call("GET", "/v2/", header, verify=opts.trusted)
+        except OperationalError as exc:
+            return skipped(CREDENTIALS, f"refusing to send credentials: {exc}"), {}
+        if code == 200:
+            return completed(CREDENTIALS, "accepted", CredentialsFacts(True)), header
+        return completed(CREDENTIALS, f"refused: HTTP {code}", CredentialsFacts(False)), {}
+    if api.auth is AuthScheme.BEARER:
+        realm_block = _realm_block(api.realm, opts)
+        if realm_block:
+            return skipped(CREDENTIALS, realm_block), {}
+        answer = client.token(_CATALOG_SCOPE, credentials, verify=opts.trusted)
+        if answer.token:
+            return (completed(CREDENTIALS, "token issued", CredentialsFacts(True)),
+                    {"Authorization": f"Bearer {answer.token}"})
+        if answer.failed:
+            return failed(CREDENTIALS, f"no token: {answer.why}", CredentialsFacts(None)), {}
+        return completed(CREDENTIALS, f"refused: {answer.why}", CredentialsFacts(False)), {}
+    return skipped(CREDENTIALS, "the registry asks for no authentication"), {}
+
+
+def anonymous_token_step(client: _Client) -> StepResult[TokenFacts]:
+    """Step ``anonymous-token`` (Bearer only): what does the token service hand out to anyone?"""
+    if client.api.auth is not AuthScheme.BEARER or not client.api.realm:
+        return skipped(ANONYMOUS_TOKEN, "the registry does not use token authentication")
+    answer = client.token(_CATALOG_SCOPE, None)
+    if answer.token:
+        client.tokens[_CATALOG_SCOPE] = answer.token
+        return completed(ANONYMOUS_TOKEN, f"issued for {_CATALOG_SCOPE}", TokenFacts(True))
+    if answer.failed:
+        return failed(ANONYMOUS_TOKEN, answer.why, TokenFacts(None))
+    return completed(ANONYMOUS_TOKEN, f"refused: {answer.why}", TokenFacts(False))
+
+
+def anonymous_catalog_step(
+    client: _Client, opts: _Options, authorization: dict[str, str]
+) -> StepResult[CatalogFacts]:
+    """Step ``anonymous-catalog``: ``/v2/_catalog`` without credentials.
+
+    When that is refused but the credentials were accepted, the repositories are listed with
+    them (for the pull step); that listing failing leaves them unknown.
+    """
+    code, _, body, via = client.anonymous("GET", "/v2/_catalog?n=100", _CATALOG_SCOPE)
     if code == 200:
         repos = _names(body, "repositories", _NAME_RE)
-        log.facts["repositories"] = repos
-        log.completed("anonymous-catalog", f"allowed ({via}): {len(repos)} repositories")
-        log.add(_finding(
-            "anonymous-catalog", Severity.MEDIUM,
-            f"anyone can list the repositories ({via})", obj,
+        found = _finding(
+            "anonymous-catalog", Severity.MEDIUM, f"anyone can list the repositories ({via})", client.obj,
             remediation="Require authentication for the catalog (registry:catalog:*).",
-            evidence=evidence(via=via, repositories=repos[:20]),
-        ))
-    else:
-        log.completed("anonymous-catalog", f"refused: HTTP {code}")
-        if auth_header:
-            c2, _, b2 = http.call("GET", "/v2/_catalog?n=100", auth_header, verify=opts.trusted)
-            if c2 == 200:
-                repos = _names(b2, "repositories", _NAME_RE)
-                log.facts["repositories"] = repos
+            evidence=evidence(via=via.value, repositories=repos[:20]),
+        )
+        return completed(ANONYMOUS_CATALOG, f"allowed ({via}): {len(repos)} repositories",
+                         CatalogFacts(via, repos), (found,))
+    repos_seen: tuple[str, ...] | None = None
+    if authorization:
+        try:
+            c2, _, b2 = client.http.call("GET", "/v2/_catalog?n=100", authorization, verify=opts.trusted)
+        except OperationalError:
+            c2, b2 = 0, b""
+        if c2 == 200:
+            repos_seen = _names(b2, "repositories", _NAME_RE)
+    return completed(ANONYMOUS_CATALOG, f"refused: HTTP {code}", CatalogFacts(None, repos_seen))
 
-    # Tags list and a manifest pull.
-    repo = repository or (repos[0] if repos else None)
+
+def anonymous_pull_step(client: _Client, repo: str | None) -> StepResult[PullFacts]:
+    """Step ``anonymous-pull``: the tags list of `repo` and the manifest of its first tag."""
     if repo is None:
-        log.skipped("anonymous-pull", "no repository known: give --repository NAME")
+        return skipped(ANONYMOUS_PULL, "no repository known: give --repository NAME")
+    scope = f"repository:{repo}:pull"
+    code, _, body, via = client.anonymous("GET", f"/v2/{repo}/tags/list", scope)
+    if code != 200:
+        return completed(ANONYMOUS_PULL, f"refused: tags list HTTP {code}", PullFacts(repo, None))
+    tags = tuple(sorted(_names(body, "tags", _TAG_RE)))
+    if not tags:
+        reason = f"tags list allowed ({via}) but {repo} has no tag"
+        detail, facts = "tags list only", PullFacts(repo, via)
     else:
-        log.facts["pull_repository"] = repo
-        scope = f"repository:{repo}:pull"
-        code, _, body, via = anonymous("GET", f"/v2/{repo}/tags/list", scope)
-        if code != 200:
-            log.completed("anonymous-pull", f"refused: tags list HTTP {code}")
-        else:
-            tags = sorted(_names(body, "tags", _TAG_RE))
-            if not tags:
-                log.completed("anonymous-pull", f"tags list allowed ({via}) but {repo} has no tag")
-                tag_note = "tags list only"
-            else:
-                mcode, _, _, via = anonymous(
-                    "GET", f"/v2/{repo}/manifests/{tags[0]}", scope, {"Accept": ACCEPT}
-                )
-                tag_note = f"manifest {repo}:{tags[0]} HTTP {mcode}"
-                log.completed("anonymous-pull", f"tags list allowed ({via}); {tag_note}")
-            log.add(_finding(
-                "anonymous-pull", Severity.MEDIUM,
-                f"anyone can list tags and pull from {repo} ({via})", obj,
-                description="Fine for a public registry; a leak for a private one.",
-                remediation="Require authentication for pull if the images are not public.",
-                evidence=evidence(via=via, repository=repo, detail=tag_note),
-            ))
+        mcode, _, _, via = client.anonymous("GET", f"/v2/{repo}/manifests/{tags[0]}", scope, {"Accept": ACCEPT})
+        detail = f"manifest {repo}:{tags[0]} HTTP {mcode}"
+        reason = f"tags list allowed ({via}); {detail}"
+        facts = PullFacts(repo, via, tags, mcode)
+    found = _finding(
+        "anonymous-pull", Severity.MEDIUM, f"anyone can list tags and pull from {repo} ({via})", client.obj,
+        description="Fine for a public registry; a leak for a private one.",
+        remediation="Require authentication for pull if the images are not public.",
+        evidence=evidence(via=via.value, repository=repo, detail=detail),
+    )
+    return completed(ANONYMOUS_PULL, reason, facts, (found,))
 
-    # Push: only when asked, since it touches the registry.
-    if not try_push:
-        log.skipped("anonymous-push", "not attempted (use --try-push)")
-        return
-    push_repo = repository or PUSH_REPOSITORY
-    scope = f"repository:{push_repo}:push,pull"
-    code, hdrs, _, via = anonymous("POST", f"/v2/{push_repo}/blobs/uploads/", scope)
-    if code == 202:
-        cancelled = _cancel_upload(http, push_repo, hdrs.get("Location", ""),
-                                   anon_tokens.get(scope) if via == "anonymous token" else None)
-        log.completed("anonymous-push", f"allowed ({via}); {cancelled}")
-        log.add(_finding(
-            "anonymous-push", Severity.CRITICAL,
-            f"anyone can push to {push_repo} ({via})", obj,
-            description="An anonymous client started a blob upload: anyone can replace "
-            "images that others pull.",
-            remediation="Require authentication for push.",
-            evidence=evidence(via=via, repository=push_repo),
-        ))
-    else:
-        log.completed("anonymous-push", f"refused: HTTP {code}")
+
+def anonymous_push_step(client: _Client, opts: _Options) -> StepResult[PushFacts]:
+    """Step ``anonymous-push`` (only with ``--try-push``, since it touches the registry): start a
+    blob upload anonymously and cancel it at once."""
+    if not opts.try_push:
+        return skipped(ANONYMOUS_PUSH, "not attempted (use --try-push)")
+    repo = opts.repository or PUSH_REPOSITORY
+    scope = f"repository:{repo}:push,pull"
+    code, hdrs, _, via = client.anonymous("POST", f"/v2/{repo}/blobs/uploads/", scope)
+    if code != 202:
+        return completed(ANONYMOUS_PUSH, f"refused: HTTP {code}", PushFacts(repo, None))
+    token = client.tokens.get(scope) if via is Access.ANONYMOUS_TOKEN else None
+    cancelled = _cancel_upload(client.http, repo, hdrs.get("Location", ""), token)
+    found = _finding(
+        "anonymous-push", Severity.CRITICAL, f"anyone can push to {repo} ({via})", client.obj,
+        description="An anonymous client started a blob upload: anyone can replace images that others pull.",
+        remediation="Require authentication for push.",
+        evidence=evidence(via=via.value, repository=repo),
+    )
+    return completed(ANONYMOUS_PUSH, f"allowed ({via}); {cancelled}", PushFacts(repo, via, cancelled), (found,))
 
 
 def _cancel_upload(http: _Http, repo: str, location: str, token: str | None) -> str:
@@ -568,48 +768,13 @@ def _realm_block(realm: str, opts: _Options) -> str | None:
     return None
 
 
-def _token(
-    http: _Http,
-    params: dict[str, str],
-    scope: str,
-    credentials: Credentials | None,
-    *,
-    verify: bool | str = False,
-) -> tuple[str | None, str, bool]:
-    """(token, why not, whether the token service failed rather than refused)."""
-    try:
-        realm = check_realm(params.get("realm", ""), "token realm")
-    except OperationalError as exc:
-        return None, str(exc), True
-    query = {"scope": scope}
-    if params.get("service"):
-        query["service"] = params["service"]
-    headers = {"Authorization": _basic(credentials)} if credentials else {}
-    sep = "&" if "?" in realm else "?"
-    try:
-        code, _, body = http.call("GET", "", headers, url=f"{realm}{sep}{urlencode(query)}",
-                                  verify=verify)
-    except OperationalError as exc:
-        return None, f"token service unreachable ({exc})", True
-    if code != 200:
-        return None, f"token service HTTP {code}", False
-    try:
-        data = parse_json(body, "token answer")
-    except InputError:
-        return None, "token service answered no JSON", False
-    token = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
-    if not isinstance(token, str) or not token or not token.isprintable():
-        return None, "no token in the answer", False
-    return token, "", False
-
-
-def _names(body: bytes, key: str, pattern: re.Pattern[str]) -> list[str]:
+def _names(body: bytes, key: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
     """The valid names under `key` of a JSON answer (at most MAX_LISTED); others are dropped."""
     try:
         doc = parse_json(body, "registry answer")
     except InputError:
-        return []
+        return ()
     items = doc.get(key) if isinstance(doc, dict) else None
     if not isinstance(items, list):
-        return []
-    return [i for i in items if isinstance(i, str) and pattern.match(i)][:MAX_LISTED]
+        return ()
+    return tuple(i for i in items if isinstance(i, str) and pattern.match(i))[:MAX_LISTED]

@@ -1,169 +1,179 @@
-"""Results of a channel probe (daemon endpoint or registry): steps, findings, facts.
+"""Probe steps and the Report a probe produces.
 
-A probe is a sequence of steps.  Each step either COMPLETED (it ran and its verdict is
+A probe (daemon endpoint or registry) is a sequence of steps, each one function returning a
+`StepResult` (after sslyze's ``ScanCommandAttempt``): COMPLETED (it ran and its verdict is
 meaningful, finding or not), FAILED (it could not run: connection refused, timeout, protocol
-error) or was SKIPPED (not applicable or not asked for).  A failed step must never read as a
-clean one, which is why findings and steps are kept apart.
+error) or SKIPPED (not applicable or not asked for), with why, the typed facts it established
+and its findings.  A failed step must never read as a clean one, which is why a step's status
+is kept apart from its findings.
+
+`StepSequence` collects the results while a probe runs and freezes them into the one `Report`
+every format renders (``Report.steps`` with each step's facts as evidence, ``Report.findings``);
+the probe returns that report together with its typed facts as a `ProbeRun`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+import time
+from dataclasses import dataclass
+from typing import Generic, Never, Protocol, TypeVar
 
-from dockguard.model import Finding, FindingKind, ProbeStep, Severity, StepStatus
-from dockguard.serial import to_jsonable
+from dockguard import __version__
+from dockguard.model import (
+    Finding,
+    FindingKind,
+    ProbeStep,
+    Report,
+    ReportSource,
+    Severity,
+    StepStatus,
+    Surface,
+)
+
+Evidence = tuple[tuple[str, str], ...]
+
+
+class StepFacts(Protocol):
+    """The typed facts of one step; `evidence` is how the report shows them."""
+
+    def evidence(self) -> Evidence:
+        """(name, text) pairs for `ProbeStep.evidence`."""
+        ...
+
+
+F_co = TypeVar("F_co", bound=StepFacts, covariant=True)
+F = TypeVar("F", bound=StepFacts)
+P_co = TypeVar("P_co", covariant=True)
 
 
 @dataclass(frozen=True)
-class ProbeResult:
-    """Everything one probe found out about one target."""
+class StepResult(Generic[F_co]):
+    """What one probe step did: status, why, the facts it established and its findings.
 
-    target: str
-    kind: str
-    """``endpoint`` or ``registry``."""
-    steps: tuple[ProbeStep, ...] = ()
+    `halt` is set when the later steps cannot run (the target is unreachable, speaks no TLS,
+    or already gave everything away); it is the reason they are skipped with.
+    """
+
+    name: str
+    status: StepStatus
+    reason: str = ""
+    facts: F_co | None = None
     findings: tuple[Finding, ...] = ()
-    facts: dict[str, Any] = field(default_factory=dict)
-    started: float = 0.0
-    finished: float = 0.0
+    halt: str = ""
+
+    def probe_step(self) -> ProbeStep:
+        """The step as the report carries it."""
+        evidence = self.facts.evidence() if self.facts is not None else ()
+        return ProbeStep(self.name, self.status, self.reason, evidence)
+
+
+def completed(name: str, reason: str, facts: F | None = None, findings: tuple[Finding, ...] = (),
+              *, halt: str = "") -> StepResult[F]:
+    """A step that ran."""
+    return StepResult(name, StepStatus.COMPLETED, reason, facts, findings, halt)
+
+
+def failed(name: str, reason: str, facts: F | None = None, *, halt: str = "") -> StepResult[F]:
+    """A step that could not run, with why (and whatever facts it still saw)."""
+    return StepResult(name, StepStatus.FAILED, reason, facts, (), halt)
+
+
+def skipped(name: str, reason: str) -> StepResult[Never]:
+    """A step that was not attempted, with why."""
+    return StepResult(name, StepStatus.SKIPPED, reason)
+
+
+@dataclass(frozen=True)
+class ProbeRun(Generic[P_co]):
+    """A finished probe: the Report every format renders, and the probe's typed facts."""
+
+    report: Report
+    facts: P_co
 
     @property
-    def reachable(self) -> bool:
-        """True when at least one step that talks to the target completed."""
-        return any(s.status is StepStatus.COMPLETED for s in self.steps)
+    def steps(self) -> tuple[ProbeStep, ...]:
+        """The report's steps."""
+        return self.report.steps
 
-    def step(self, name: str) -> ProbeStep | None:
-        """The step called `name`, if it was recorded."""
-        for s in self.steps:
-            if s.name == name:
-                return s
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """The report's findings."""
+        return self.report.findings
+
+
+class StepSequence:
+    """The steps of one probe run, in order; frozen into a Report at the end.
+
+    `names` are all the steps the probe has, so that `skip_rest` can name the ones a halting
+    step leaves out.
+    """
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.results: list[StepResult[StepFacts]] = []
+        self.started = time.time()
+
+    def add(self, result: StepResult[F]) -> StepResult[F]:
+        """Record `result` (a step of `names`) and return it; when it halts, skip the rest."""
+        if result.name not in self.names:
+            raise ValueError(f"unknown probe step {result.name!r}")
+        self.results.append(result)
+        if result.halt:
+            self.skip_rest(result.halt)
+        return result
+
+    def skip_rest(self, reason: str) -> None:
+        """Mark every step not recorded yet as skipped, with one reason."""
+        done = {r.name for r in self.results}
+        self.results.extend(skipped(name, reason) for name in self.names if name not in done)
+
+    @property
+    def pending(self) -> str | None:
+        """The first step not recorded yet, if any."""
+        done = {r.name for r in self.results}
+        return next((n for n in self.names if n not in done), None)
+
+    def facts(self, name: str, kind: type[F]) -> F | None:
+        """The facts step `name` established, if it recorded facts of type `kind`."""
+        for r in self.results:
+            if r.name == name and isinstance(r.facts, kind):
+                return r.facts
         return None
 
-    def worst(self) -> Severity | None:
-        """The highest severity among the findings, or None when there are none."""
-        if not self.findings:
-            return None
-        return max((f.severity for f in self.findings), key=lambda s: s.rank)
+    def failed_steps(self) -> tuple[str, ...]:
+        """Names of the steps that could not run."""
+        return tuple(r.name for r in self.results if r.status is StepStatus.FAILED)
 
-
-def make_finding(kind: FindingKind, code: str, severity: Severity, title: str, obj: str, **kw: Any) -> Finding:
-    """A channel finding with the id ``<kind>.<code>`` (e.g. ``registry.plain-http``)."""
-    return Finding(id=f"{kind}.{code}", kind=kind, severity=severity, title=title, obj=obj, **kw)
-
-
-class StepLog:
-    """Mutable collector used while a probe runs; frozen into a ProbeResult at the end."""
-
-    def __init__(self) -> None:
-        self.steps: list[ProbeStep] = []
-        self.findings: list[Finding] = []
-        self.facts: dict[str, Any] = {}
-
-    def completed(self, name: str, reason: str = "") -> None:
-        """Record a step that ran."""
-        self.steps.append(ProbeStep(name, StepStatus.COMPLETED, reason))
-
-    def failed(self, name: str, reason: str) -> None:
-        """Record a step that could not run, with why."""
-        self.steps.append(ProbeStep(name, StepStatus.FAILED, reason))
-
-    def skipped(self, name: str, reason: str) -> None:
-        """Record a step that was not attempted, with why."""
-        self.steps.append(ProbeStep(name, StepStatus.SKIPPED, reason))
-
-    def add(self, finding: Finding) -> None:
-        """Record a finding."""
-        self.findings.append(finding)
-
-    def skip_rest(self, names: Sequence[str], reason: str) -> None:
-        """Mark every step of `names` not recorded yet as skipped, with one reason."""
-        done = {s.name for s in self.steps}
-        for name in names:
-            if name not in done:
-                self.skipped(name, reason)
-
-    def result(self, target: str, kind: str, started: float) -> ProbeResult:
-        """Freeze what was recorded into a ProbeResult finished now."""
-        import time
-
-        return ProbeResult(
-            target=target,
-            kind=kind,
-            steps=tuple(self.steps),
-            findings=tuple(self.findings),
-            facts=self.facts,
-            started=started,
+    def report(self, surface: Surface, target: str) -> Report:
+        """The Report of this run (steps in the order the probe has them), finished now."""
+        order = {name: i for i, name in enumerate(self.names)}
+        results = sorted(self.results, key=lambda r: order[r.name])
+        return Report(
+            tool_version=__version__,
+            started=self.started,
             finished=time.time(),
+            source=ReportSource(surface, target=target),
+            findings=tuple(f for r in results for f in r.findings),
+            steps=tuple(r.probe_step() for r in results),
         )
 
 
-def result_to_json(result: ProbeResult) -> str:
-    """Indented JSON for ``--format json``."""
-    from dockguard.report.json import finding_dict
-
-    doc = to_jsonable(result)
-    doc["findings"] = [finding_dict(f) for f in result.findings]
-    return json.dumps(doc, indent=2, sort_keys=True, default=str)
-
-
-def _clean(text: str) -> str:
-    """`text` without control characters: a probed server chooses much of what is printed
-    (headers, realm, repository names, certificate subjects) and must not drive the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
-
-
-def render_text(result: ProbeResult) -> str:
-    """Human-readable report: steps first (so a failed probe is obvious), then findings.
-
-    Control characters in anything printed are shown as ``\\xNN``.
-    """
-    return "\n".join(_clean(line) for line in _render_lines(result)) + "\n"
+def make_finding(
+    kind: FindingKind,
+    code: str,
+    severity: Severity,
+    title: str,
+    obj: str,
+    *,
+    description: str = "",
+    remediation: str = "",
+    evidence: Evidence = (),
+) -> Finding:
+    """A channel finding with the id ``<kind>.<code>`` (e.g. ``registry.plain-http``)."""
+    return Finding(id=f"{kind}.{code}", kind=kind, severity=severity, title=title, obj=obj,
+                   description=description, remediation=remediation, evidence=evidence)
 
 
-def _render_lines(result: ProbeResult) -> list[str]:
-    lines = [f"{result.kind} probe: {result.target}", "", "Steps:"]
-    width = max((len(s.name) for s in result.steps), default=10)
-    for s in result.steps:
-        reason = f"  {s.reason}" if s.reason else ""
-        lines.append(f"  {s.name:<{width}}  {s.status.value:<9}{reason}")
-    if result.facts:
-        lines += ["", "Facts:"]
-        for key in sorted(result.facts):
-            lines.append(f"  {key}: {_fact(result.facts[key])}")
-    lines += ["", "Findings:"]
-    if not result.findings:
-        if result.reachable:
-            lines.append("  none in the steps that completed")
-        else:
-            lines.append("  none: nothing could be probed (see the steps above)")
-    for f in sorted(result.findings, key=lambda f: (-f.severity.rank, f.id, f.obj)):
-        lines.append(f"  {f.severity.value:<8} {f.id}  {f.title}")
-        if f.description:
-            lines.append(f"           {f.description}")
-        if f.remediation:
-            lines.append(f"           fix: {f.remediation}")
-    return lines
-
-
-def _fact(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value) if value else "(none)"
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
+def bool_text(value: bool) -> str:
+    """How a boolean fact is shown: ``True``/``False``, as the text output always had it."""
     return str(value)
-
-
-def exit_code(result: ProbeResult, fail_on: Severity | None) -> int:
-    """0 clean or below threshold, 1 a finding at/above `fail_on`, 2 nothing could be probed."""
-    if not result.reachable:
-        return 2
-    if fail_on is None:
-        return 0
-    if any(f.severity.rank >= fail_on.rank and not f.suppressed for f in result.findings):
-        return 1
-    return 0

@@ -14,7 +14,6 @@ import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -50,7 +49,7 @@ class TlsFiles:
     ips: tuple[str, ...]
     not_after: str
 
-    def daemon_json(self, port: int = DEFAULT_PORT) -> dict[str, Any]:
+    def daemon_json(self, port: int = DEFAULT_PORT) -> dict[str, bool | str | list[str]]:
         """The daemon.json settings that enable mutual TLS with these files."""
         return {
             "tlsverify": True,

@@ -27,13 +27,14 @@ import ipaddress
 import socket
 import ssl
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dockguard.channel.bounded_http import Deadline, deadline_seconds
@@ -272,13 +273,15 @@ def _attempt_within(
             negotiated = tls.version()
             cipher = tls.cipher()
             der = tls.getpeercert(binary_form=True)
-            common: dict[str, Any] = {
-                "version": _normalise_version(negotiated),
-                "cipher": cipher[0] if cipher else None,
-                "peer_der": der,
-            }
+            seen = TlsAttempt(
+                HandshakeOutcome.ANSWERED,
+                "handshake completed",
+                version=_normalise_version(negotiated),
+                cipher=cipher[0] if cipher else None,
+                peer_der=der,
+            )
             if path is None:
-                return TlsAttempt(HandshakeOutcome.ANSWERED, "handshake completed", **common)
+                return seen
             try:
                 send_request(tls, _host_header(host, port), path)
                 answer = read_answer(tls)
@@ -287,13 +290,12 @@ def _attempt_within(
                 if outcome in (HandshakeOutcome.ERROR, HandshakeOutcome.UNREACHABLE) and isinstance(
                     exc, ssl.SSLEOFError | ConnectionError | http.client.RemoteDisconnected
                 ):
-                    outcome = HandshakeOutcome.CLOSED_AFTER_HANDSHAKE
-                    return TlsAttempt(
-                        outcome, f"closed after the handshake without an answer ({_reason(exc)})",
-                        **common,
+                    return replace(
+                        seen, outcome=HandshakeOutcome.CLOSED_AFTER_HANDSHAKE,
+                        reason=f"closed after the handshake without an answer ({_reason(exc)})",
                     )
-                return TlsAttempt(outcome, _reason(exc), **common)
-            return TlsAttempt(HandshakeOutcome.ANSWERED, f"HTTP {answer.status}", answer=answer, **common)
+                return replace(seen, outcome=outcome, reason=_reason(exc))
+            return replace(seen, reason=f"HTTP {answer.status}", answer=answer)
 
 
 def plain_http(
@@ -332,30 +334,56 @@ def is_tls_refusal_of_plain_http(answer: HttpAnswer) -> bool:
     return answer.status == 400 and b"HTTPS server" in answer.body
 
 
+class VersionSupport(enum.StrEnum):
+    """Whether a server accepts one TLS version."""
+
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+    """The attempt ended in a way that says nothing about the version (the reason says how)."""
+
+
+@dataclass(frozen=True)
+class VersionProbe:
+    """What trying one TLS version established."""
+
+    version: str
+    support: VersionSupport
+    reason: str = ""
+    """How an UNKNOWN attempt ended."""
+
+    @property
+    def label(self) -> str:
+        """``accepted``, ``refused`` or ``unknown: <reason>``."""
+        if self.support is VersionSupport.UNKNOWN:
+            return f"unknown: {self.reason}"
+        return self.support.value
+
+
 def probe_versions(
     host: str, port: int, *, client: ClientCert, timeout: float = 5.0,
     deadline: float | None = None,
-) -> dict[str, str]:
-    """Each TLS version -> ``accepted``, ``refused`` or ``unknown: <reason>``.
+) -> tuple[VersionProbe, ...]:
+    """Try each TLS version of TLS_VERSIONS, oldest first.
 
     Always present a client certificate (a throwaway one will do): an OpenSSL server that
     requires one answers a TLS 1.2 client without it with a bare handshake_failure, which would
     look like a version refusal.  A client-certificate alert means the handshake got past
     version negotiation, so the version *is* accepted even though we were turned away.
     """
-    result: dict[str, str] = {}
+    result: list[VersionProbe] = []
     for version in TLS_VERSIONS:
         a = attempt(host, port, version=version, client=client, path=None, timeout=timeout,
                     deadline=deadline)
         if a.outcome in (
             HandshakeOutcome.ANSWERED, HandshakeOutcome.CLIENT_CERT_REJECTED, HandshakeOutcome.CLOSED_AFTER_HANDSHAKE
         ):
-            result[version] = "accepted"
+            result.append(VersionProbe(version, VersionSupport.ACCEPTED))
         elif a.outcome is HandshakeOutcome.VERSION_REFUSED or a.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE":
-            result[version] = "refused"
+            result.append(VersionProbe(version, VersionSupport.REFUSED))
         else:
-            result[version] = f"unknown: {a.reason}"
-    return result
+            result.append(VersionProbe(version, VersionSupport.UNKNOWN, a.reason))
+    return tuple(result)
 
 
 def throwaway_client(directory: Path) -> ClientCert:
@@ -366,9 +394,10 @@ def throwaway_client(directory: Path) -> ClientCert:
     return ClientCert(str(files.client_cert), str(files.client_key))
 
 
-def version_findings(versions: dict[str, str], obj: str, kind: FindingKind) -> list[Finding]:
+def version_findings(versions: Sequence[VersionProbe], obj: str, kind: FindingKind) -> list[Finding]:
     """HIGH when TLS 1.0 or 1.1 is accepted."""
-    old = [v for v in ("TLSv1.0", "TLSv1.1") if versions.get(v) == "accepted"]
+    old = [v.version for v in versions
+           if v.version in ("TLSv1.0", "TLSv1.1") and v.support is VersionSupport.ACCEPTED]
     if not old:
         return []
     return [
@@ -380,7 +409,7 @@ def version_findings(versions: dict[str, str], obj: str, kind: FindingKind) -> l
             obj=obj,
             description="TLS 1.0 and 1.1 are deprecated (RFC 8996).",
             remediation="Set the minimum TLS version to 1.2.",
-            evidence=evidence(versions=versions),
+            evidence=evidence(versions={v.version: v.label for v in versions}),
         )
     ]
 
@@ -504,7 +533,7 @@ def _eku_name(oid: x509.ObjectIdentifier) -> str:
     }.get(oid, oid.dotted_string)
 
 
-def _key(key: Any) -> tuple[str, int]:
+def _key(key: CertificatePublicKeyTypes) -> tuple[str, int]:
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -522,7 +551,7 @@ def certificate_findings(info: CertInfo, host: str, obj: str, kind: FindingKind)
     """Findings about a server certificate presented for `host`."""
     out: list[Finding] = []
 
-    def add(code: str, severity: Severity, title: str, remediation: str, **data: Any) -> None:
+    def add(code: str, severity: Severity, title: str, remediation: str, **data: object) -> None:
         out.append(
             Finding(
                 id=f"{kind}.{code}",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from dockguard.channel.result import ProbeResult
+from dockguard.channel.daemon_probe import DaemonEndpointFacts
+from dockguard.channel.result import ProbeRun
 from dockguard.snapshot import EndpointProbeFacts, HostFacts
 
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "[::]": "[::1]", "::": "[::1]"}
@@ -38,26 +39,17 @@ def tcp_targets(docker_host: str, host: HostFacts | None) -> list[str]:
     return list(dict.fromkeys(targets))
 
 
-def probe_facts(address: str, result: ProbeResult) -> EndpointProbeFacts:
-    """What one probe observed, as typed facts (no verdict)."""
-    facts = result.facts
-
-    def flag(name: str) -> bool | None:
-        value = facts.get(name)
-        return value if isinstance(value, bool) else None
-
-    versions = facts.get("tls_versions")
-    accepted = None
-    if isinstance(versions, dict):
-        accepted = tuple(str(v) for v, outcome in versions.items() if outcome == "accepted")
+def probe_facts(address: str, run: ProbeRun[DaemonEndpointFacts]) -> EndpointProbeFacts:
+    """What one probe observed, as snapshot facts (no verdict)."""
+    facts = run.facts
     return EndpointProbeFacts(
         address=address,
-        plain_http=flag("plain_http"),
-        client_verification=flag("client_verification"),
-        foreign_client_cert_accepted=flag("foreign_client_cert_accepted"),
-        tls_versions_accepted=accepted,
-        steps=result.steps,
-        findings=result.findings,
+        plain_http=facts.plain_http,
+        client_verification=facts.client_verification,
+        foreign_client_cert_accepted=facts.foreign_client_cert_accepted,
+        tls_versions_accepted=facts.tls_versions_accepted,
+        steps=run.steps,
+        findings=run.findings,
     )
 
 

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from dockguard.commands.common import add_report_arguments, check_outputs, finish_report
 from dockguard.errors import UsageError
-from dockguard.model import Severity
+from dockguard.exit_policy import parse_fail_on
+from dockguard.model import Surface
 
 
-def _severity(text: str) -> Severity:
-    try:
-        return Severity.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_probe_output_options(parser: argparse.ArgumentParser) -> None:
-    """``--format``, ``--fail-on`` and ``--timeout``, shared with ``registry probe``."""
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-    parser.add_argument(
-        "--fail-on",
-        type=_severity,
-        default=None,
-        metavar="SEVERITY",
-        help="exit 1 when a finding at or above SEVERITY is found (default: never)",
-    )
+def add_probe_options(parser: argparse.ArgumentParser, surface: Surface) -> None:
+    """The report options (``--format``, ``-o``, ``--fail-on``, ``--suppressions``) and
+    ``--timeout``, shared with ``registry probe``."""
+    add_report_arguments(parser, surface)
     parser.add_argument(
         "--timeout",
         type=float,
@@ -56,7 +44,7 @@ def register(subparsers: Any) -> None:
         "--cert-path",
         help="directory with ca.pem, cert.pem, key.pem (default: DOCKER_CERT_PATH)",
     )
-    add_probe_output_options(probe)
+    add_probe_options(probe, Surface.DAEMON_PROBE)
     probe.set_defaults(handler=_probe)
 
     init = sub.add_parser(
@@ -85,25 +73,12 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from dockguard.channel import daemon_probe
-    from dockguard.channel.bounded_http import deadline_seconds
-    from dockguard.channel.result import exit_code, render_text, result_to_json
+    from dockguard.pipeline.probes import DaemonProbeRequest, daemon_probe
 
-    deadline_seconds()  # a bad DOCKGUARD_HTTP_DEADLINE is a usage error before any probing
-
-    cert_dir = args.cert_path or os.environ.get("DOCKER_CERT_PATH")
-    cert_path = daemon_probe.load_cert_path(cert_dir)
-    target = args.endpoint or daemon_probe.default_endpoint(os.environ)
-    ep = daemon_probe.parse_endpoint(target, tls=cert_path is not None)
-    if not 0 < args.timeout <= 3600:
-        raise UsageError("--timeout must be between 0 and 3600 seconds")
-    result = daemon_probe.probe(ep, cert_path, timeout=args.timeout)
-    out = result_to_json(result) if args.format == "json" else render_text(result)
-    sys.stdout.write(out)
-    code = exit_code(result, args.fail_on)
-    if code == 2:
-        print(f"dockguard: error: nothing could be probed at {ep}", file=sys.stderr)
-    return code
+    gate = parse_fail_on(args.fail_on)
+    check_outputs(args.output)
+    report = daemon_probe(DaemonProbeRequest(args.endpoint, args.cert_path, args.timeout))
+    return finish_report(report, args, gate)
 
 
 def _tls_init(args: argparse.Namespace) -> int:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dockguard.commands.daemon import add_probe_output_options
+from dockguard.commands.daemon import add_probe_options
 from dockguard.errors import UsageError
+from dockguard.model import Surface
+
+if TYPE_CHECKING:
+    from dockguard.channel.registry_api import Credentials
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +44,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="try an anonymous blob upload (cancelled at once); this writes to the registry",
     )
-    add_probe_output_options(probe)
+    add_probe_options(probe, Surface.REGISTRY_PROBE)
     probe.set_defaults(handler=_probe)
     from dockguard.commands.registry_scan import register_scan
 
@@ -53,45 +57,38 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from dockguard.channel import registry_probe
-    from dockguard.channel.bounded_http import deadline_seconds
-    from dockguard.channel.registry_api import Credentials
-    from dockguard.channel.result import exit_code, render_text, result_to_json
+    from dockguard.commands.common import check_outputs, finish_report
+    from dockguard.exit_policy import parse_fail_on
+    from dockguard.pipeline.probes import RegistryProbeRequest, registry_probe
 
-    deadline = deadline_seconds()
-    credentials = None
-    if args.password_stdin and not args.username:
-        raise UsageError("--password-stdin needs --username")
-    if args.username:
-        if not args.password_stdin:
-            raise UsageError("--username needs --password-stdin (passwords never go in argv)")
-        line = sys.stdin.readline(64 * 1024)
-        if len(line) >= 64 * 1024 and not line.endswith("\n"):
-            raise UsageError("the password on stdin is longer than 64 KiB")
-        password = line.rstrip("\r\n")
-        if not password:
-            raise UsageError("no password on stdin")
-        credentials = Credentials(args.username, password)
-    if not 0 < args.timeout <= 3600:
-        raise UsageError("--timeout must be between 0 and 3600 seconds")
-    if args.ca_cert:
-        try:
-            with open(args.ca_cert, "rb"):
-                pass
-        except OSError as exc:
-            raise UsageError(f"cannot read --ca-cert {args.ca_cert}: {exc.strerror}") from None
-    result = registry_probe.probe(
+    gate = parse_fail_on(args.fail_on)
+    check_outputs(args.output)
+    report = registry_probe(RegistryProbeRequest(
         args.url,
-        credentials=credentials,
+        credentials=_credentials(args),
         ca_cert=args.ca_cert,
         try_push=args.try_push,
         repository=args.repository,
         timeout=args.timeout,
         allow_plain_http_credentials=args.allow_plain_http_credentials,
-        deadline=deadline,
-    )
-    sys.stdout.write(result_to_json(result) if args.format == "json" else render_text(result))
-    code = exit_code(result, args.fail_on)
-    if code == 2:
-        print(f"dockguard: error: nothing could be probed at {args.url}", file=sys.stderr)
-    return code
+    ))
+    return finish_report(report, args, gate)
+
+
+def _credentials(args: argparse.Namespace) -> Credentials | None:
+    """``--username`` with the password from the first line of stdin (never from argv)."""
+    from dockguard.channel.registry_api import Credentials
+
+    if args.password_stdin and not args.username:
+        raise UsageError("--password-stdin needs --username")
+    if not args.username:
+        return None
+    if not args.password_stdin:
+        raise UsageError("--username needs --password-stdin (passwords never go in argv)")
+    line = sys.stdin.readline(64 * 1024)
+    if len(line) >= 64 * 1024 and not line.endswith("\n"):
+        raise UsageError("the password on stdin is longer than 64 KiB")
+    password = line.rstrip("\r\n")
+    if not password:
+        raise UsageError("no password on stdin")
+    return Credentials(args.username, password)

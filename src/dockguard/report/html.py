@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 import jinja2
 from markupsafe import Markup
 
-from dockguard.model import CheckResult, Finding, Outcome, Report, Severity
+from dockguard.model import CheckResult, Finding, Outcome, ProbeStep, Report, Severity, StepStatus
 from dockguard.report import score as scoring
 from dockguard.report._labels import (
     SEVERITY_ORDER,
@@ -362,6 +362,28 @@ class Note:
 
 
 @dataclass(frozen=True)
+class StepRow:
+    """One probe step: name, status badge, why, and the facts it established."""
+
+    name: str
+    status: Badge
+    reason: str
+    evidence: tuple[tuple[str, str], ...]
+
+
+_STEP_BADGE = {
+    StepStatus.COMPLETED: Badge(StepStatus.COMPLETED.value, "o-pass"),
+    StepStatus.FAILED: Badge(StepStatus.FAILED.value, "o-error"),
+    StepStatus.SKIPPED: Badge(StepStatus.SKIPPED.value, "o-na"),
+}
+
+
+def step_rows(steps: tuple[ProbeStep, ...]) -> tuple[StepRow, ...]:
+    """The steps of a probe, in the order they ran."""
+    return tuple(StepRow(s.name, _STEP_BADGE[s.status], s.reason, s.evidence) for s in steps)
+
+
+@dataclass(frozen=True)
 class Page:
     """Everything the template prints."""
 
@@ -378,6 +400,7 @@ class Page:
     objects: tuple[ObjectGroup, ...]
     notes: tuple[Note, ...]
     collection_errors: tuple[str, ...]
+    steps: tuple[StepRow, ...] = ()
 
 
 def _page(report: Report) -> Page:
@@ -406,6 +429,7 @@ def _page(report: Report) -> Page:
         notes=tuple(Note(n.part, n.status.value, n.reason) for n in report.notes),
         collection_errors=tuple(f"source: {e.source}; target: {e.target}; message: {e.message}"
                                 for e in report.collection_errors),
+        steps=step_rows(report.steps),
     )
 
 

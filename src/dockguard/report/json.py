@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from dockguard.checks.catalogue import SECTIONS
-from dockguard.model import CheckResult, Finding, Report
+from dockguard.model import CheckResult, Finding, ProbeStep, Report
 from dockguard.serial import to_jsonable
 
 SCHEMA_VERSION = 2
@@ -60,6 +60,11 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
+def step_dict(s: ProbeStep) -> dict[str, Any]:
+    """One probe step as a JSON object; its evidence as an object like a finding's."""
+    return {"name": s.name, "status": s.status.value, "reason": s.reason, "evidence": dict(s.evidence)}
+
+
 def report_dict(report: Report) -> dict[str, Any]:
     """The whole report as a JSON-compatible dict."""
     from dockguard.model import Outcome
@@ -84,7 +89,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "results": [result_dict(r) for r in report.results],
         "findings": [finding_dict(f) for f in report.findings],
         "notes": [to_jsonable(n) for n in report.notes],
-        "steps": [to_jsonable(s) for s in report.steps],
+        "steps": [step_dict(s) for s in report.steps],
         "packages": [to_jsonable(p) for p in report.packages],
         "collection_errors": [to_jsonable(e) for e in report.collection_errors],
     }

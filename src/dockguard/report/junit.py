@@ -4,7 +4,9 @@ One ``<testsuite>`` per CIS section (``5 Container Runtime``) plus one per findi
 (``vulnerability``); one ``<testcase>`` per check × object (a check without per-object details
 is one test case) and per finding.  WARN → ``<failure>``, ERROR → ``<error>``, N/A, NOTE and
 suppressed items → ``<skipped>``; PASS and INFO pass (INFO keeps its text in ``system-out``).
-Findings are failures unless suppressed.  Characters XML 1.0 cannot carry are replaced.
+Findings are failures unless suppressed.  A probe's steps are one suite (``daemon-probe
+steps``), a test case each: FAILED → ``<error>``, SKIPPED → ``<skipped>``, COMPLETED passes
+(its reason and facts in ``system-out``).  Characters XML 1.0 cannot carry are replaced.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dockguard.model import CheckResult, Detail, Finding, Outcome, Report
+from dockguard.model import CheckResult, Detail, Finding, Outcome, ProbeStep, Report, StepStatus
 from dockguard.report._labels import (
     SEVERITY_ORDER,
     clean_text,
@@ -39,6 +41,8 @@ def render(report: Report) -> str:
     suites: dict[str, list[_Case]] = {}
     for result in sorted(report.results, key=lambda r: section_key(r.meta.section)):
         suites.setdefault(section_title(result.meta.section), []).extend(_check_cases(result))
+    if report.steps:
+        suites[f"{report.surface.value} steps"] = [_step_case(step, report.surface.value) for step in report.steps]
     rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
     for finding in sorted(report.findings, key=lambda f: (f.kind, rank[f.severity], f.id, f.obj)):
         suites.setdefault(finding.kind, []).append(_finding_case(finding))
@@ -118,6 +122,16 @@ def _check_cases(result: CheckResult) -> Iterator[_Case]:
             yield _Case(classname, name, "skipped", message, "", share)
         else:
             yield _Case(classname, name, "pass", "", text, share)
+
+
+def _step_case(step: ProbeStep, surface: str) -> _Case:
+    classname = f"dockguard.{surface}"
+    text = "\n".join([step.reason, *(f"{name}: {value}" for name, value in step.evidence)]).strip()
+    if step.status is StepStatus.FAILED:
+        return _Case(classname, step.name, "error", step.reason or "failed", text)
+    if step.status is StepStatus.SKIPPED:
+        return _Case(classname, step.name, "skipped", step.reason or "skipped", "")
+    return _Case(classname, step.name, "pass", "", text)
 
 
 def _finding_case(finding: Finding) -> _Case:

@@ -114,10 +114,12 @@ def from_document(data: Any, origin: str = "<report>") -> Report:
     )
     steps = tuple(
         ProbeStep(name=r.text(x, "name", p), status=r.enum(StepStatus, x, "status", p),
-                  reason=r.text(x, "reason", p, ""))
+                  reason=r.text(x, "reason", p, ""),
+                  evidence=tuple((k, r.text(ev, k, f"{p}.evidence")) for k in ev))
         for i, item in enumerate(r.as_list(doc.get("steps", []), "$.steps"))
         for p in [f"$.steps[{i}]"]
         for x in [r.as_obj(item, p)]
+        for ev in [r.as_obj(x.get("evidence", {}), f"{p}.evidence")]
     )
     packages = tuple(
         _package(r, r.as_obj(item, f"$.packages[{i}]"), f"$.packages[{i}]")

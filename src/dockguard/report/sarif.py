@@ -5,7 +5,8 @@ the help text (remediation), ``properties.security-severity`` (a CVSS-like numbe
 which GitHub uses to bucket alerts) and tags such as ``CIS-5.4``.  Results are emitted for what
 needs attention: WARN check results (one per failing object) and findings; PASS, INFO, NOTE and
 N/A results are left out, ERROR results and report sections that could not be produced become
-tool execution notifications.  Every result has a logical location (``container:web``,
+tool execution notifications, and so do probe steps that FAILED (a probe that reached
+nothing is an unsuccessful execution).  Every result has a logical location (``container:web``,
 ``image:app:1.0//usr/lib/libssl.so.3``), a physical one when a file path is known (with the
 line, and the column of a ``column`` evidence fact, as its region: a seccomp profile's
 diagnostics), and a stable partial fingerprint.  Suppressed items stay in the log with an
@@ -23,7 +24,18 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from dockguard.model import Change, CheckMeta, CheckResult, Detail, Finding, NoteStatus, Outcome, Report, Severity
+from dockguard.model import (
+    Change,
+    CheckMeta,
+    CheckResult,
+    Detail,
+    Finding,
+    NoteStatus,
+    Outcome,
+    Report,
+    Severity,
+    StepStatus,
+)
 from dockguard.report._labels import finding_location, finding_path, split_obj
 from dockguard.serial import to_jsonable
 
@@ -90,12 +102,20 @@ def build(report: Report) -> dict[str, Any]:
                 "message": {"text": f"{text} — {note.reason}" if note.reason else text},
             }
         )
+    for step in report.steps:
+        if step.status is StepStatus.FAILED:
+            notifications.append({
+                "level": "error",
+                "message": {"text": f"probe step {step.name} failed: {step.reason}"},
+                "properties": {"step": step.name, "status": step.status.value},
+            })
     for error in report.collection_errors:
         text = f"source: {error.source}; target: {error.target}; message: {error.message}"
         notifications.append({"level": "warning", "message": {"text": f"collection: {text}"}})
 
     invocation: dict[str, Any] = {
-        "executionSuccessful": True,
+        # A probe whose every step failed or was skipped examined nothing.
+        "executionSuccessful": report.reachable or not report.steps,
         "startTimeUtc": _utc(report.started),
         "endTimeUtc": _utc(report.finished),
     }

@@ -100,6 +100,8 @@ def summary_lines(report: Report) -> list[str]:
 SURFACE_LAYOUTS: dict[Surface, str] = {
     Surface.SECCOMP_LINT: "lint_text:render",
     Surface.DIFF: "diff_text:render",
+    Surface.DAEMON_PROBE: "probe_text:render",
+    Surface.REGISTRY_PROBE: "probe_text:render",
 }
 
 
