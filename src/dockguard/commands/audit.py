@@ -207,81 +207,38 @@ def _scan_images(
 ) -> dict[str, Any]:
     from pathlib import Path
 
-    from dockguard.image.cache import LayerCache
-    from dockguard.image.findings import image_findings, scan_summary_for_bench
-    from dockguard.image.scan import build_inventory
-    from dockguard.image.sources import DaemonSource
     from dockguard.model import NoteStatus, ReportNote
-    from dockguard.vuln.database import VulnDB
-    from dockguard.vuln.match import MatchOptions, match_packages
+    from dockguard.pipeline.image_scan import ScanSettings, image_targets, scan_daemon_images
+    from dockguard.vuln.match import MatchOptions
 
-    targets: dict[str, str] = {}  # image id -> display name
-    for c in snapshot.containers or ():
-        targets.setdefault(c.image_id, c.image or c.image_id)
-    if args.all_images:
-        for img in snapshot.images or ():
-            targets.setdefault(img.id, img.display_name)
+    targets = image_targets(snapshot, args.all_images)
     if not targets:
         sections.append(ReportNote("images", NoteStatus.NOT_APPLICABLE,
                                    "no container uses an image (use --all-images to scan all)"))
         return {}
-    db = None
-    try:
-        db = VulnDB.open(Path(args.db).expanduser() if args.db else None)
-    except DockguardError as exc:
-        if not any(n.part == "vulnerabilities" for n in sections):  # "no database" is stated already
-            sections.append(ReportNote("vulnerabilities", NoteStatus.NOT_CHECKED, str(exc)))
-    from dockguard.collect.docker_api import connect
-
-    cache = LayerCache()
+    settings = ScanSettings(db_path=Path(args.db) if args.db else None,
+                            match=MatchOptions(ignore_unfixed=args.ignore_unfixed), vex=tuple(statements))
+    scanned = scan_daemon_images(docker_host, targets, settings, say)
+    stated = any(n.part == "vulnerabilities" for n in sections)  # "no database" is stated already
+    sections.extend(n for n in scanned.notes if not (stated and n.status is NoteStatus.NOT_CHECKED))
     scans: dict[str, Any] = {}
-    api = connect(docker_host)  # one client for every image
-    try:
-        for n, (image_id, name) in enumerate(sorted(targets.items(), key=lambda kv: kv[1]), 1):
-            say(f"scanning image {n}/{len(targets)}: {name}")
-            try:
-                source = DaemonSource(image_id, config_cache=cache, api=api)
-                try:
-                    inv = build_inventory(source, cache)
-                finally:
-                    source.close()
-            except DockguardError as exc:
-                sections.append(ReportNote(f"image:{name}", NoteStatus.ERROR, str(exc)))
-                scans[name] = {"error": str(exc)}
-                continue
-            matches = (
-                match_packages(db, inv.os, inv.packages, MatchOptions(ignore_unfixed=args.ignore_unfixed))
-                if db is not None
-                else []
-            )
-            found = image_findings(inv, matches, obj=f"image:{name}")
-            if statements:
-                from dockguard import vex
-
-                refs = (inv.metadata.name, *inv.metadata.repo_tags, image_id)
-                found = list(vex.apply(_bare(found),
-                                       statements, refs).findings)
-            findings.extend(found)
-            summary = scan_summary_for_bench(_bare(found))
-            if db is None:
-                summary["vulnerabilities"] = None
-            if not inv.complete:
-                summary["incomplete"] = list(inv.incomplete)
-                sections.append(ReportNote(f"image:{name}", NoteStatus.INCOMPLETE,
-                                        f"{len(inv.incomplete)} part(s) not read, e.g. {inv.incomplete[0]}"))
-            scans[name] = summary
-    finally:
-        api.close()
-        if db is not None:
-            db.close()
+    for image in scanned.images:
+        findings.extend(image.findings)
+        sections.extend(image.notes)
+        scans[image.name] = _legacy_summary(image.summary)
     return scans
 
 
-def _bare(findings: list[Any]) -> Any:
-    """A throwaway Report holding `findings` (for VEX and the CIS 4.x summary)."""
-    from dockguard.model import Report, ReportSource, Surface
-
-    return Report(tool_version="", started=0, finished=0, source=ReportSource(Surface.AUDIT), findings=tuple(findings))
+def _legacy_summary(s: Any) -> dict[str, Any]:
+    """The dict CIS 4.4/4.8/4.10 read from ``extras["image_scans"]`` until they read
+    `snapshot.ImageScanSummary` itself."""
+    if s.error is not None:
+        return {"error": s.error}
+    out: dict[str, Any] = {"vulnerabilities": s.vulnerabilities, "setuid_files": list(s.setuid_files),
+                           "secrets": list(s.secrets)}
+    if not s.complete:
+        out["incomplete"] = list(s.not_read)
+    return out
 
 
 def _probe_registries(snapshot: Any, findings: list[Any], sections: list[Any], say: Any) -> None:

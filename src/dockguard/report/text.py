@@ -92,7 +92,9 @@ def summary_lines(report: Report) -> list[str]:
 #: Text layouts by surface, as ``module:function`` under ``dockguard.report`` (imported when
 #: used); a surface not listed gets the CIS benchmark layout.  Every layout takes the same
 #: `Report` and `TextOptions`.
-SURFACE_LAYOUTS: dict[Surface, str] = {}
+SURFACE_LAYOUTS: dict[Surface, str] = {
+    Surface.IMAGE_SCAN: "image_text:render",
+}
 
 
 def render(report: Report, opts: TextOptions = TextOptions()) -> str:
