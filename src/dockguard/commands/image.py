@@ -32,6 +32,7 @@ from dockguard.errors import UsageError
 from dockguard.model import Severity, Surface
 
 if TYPE_CHECKING:
+    from dockguard.exit_policy import FailOn
     from dockguard.model import Report
     from dockguard.pipeline.image_scan import ImageRequest
 
@@ -166,7 +167,7 @@ def _scan(args: argparse.Namespace) -> int:
     return finish_report(report, args, fail_on)
 
 
-def _finish_listing(report: Report, args: argparse.Namespace, fail_on: Any) -> int:
+def _finish_listing(report: Report, args: argparse.Namespace, fail_on: FailOn | None) -> int:
     """``--list-packages`` as a table: the inventory's own layout, the common exit policy."""
     from dockguard.commands.common import write_output
     from dockguard.exit_policy import exit_code
