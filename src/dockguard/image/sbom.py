@@ -107,15 +107,21 @@ def _indent(text: str, by: int) -> str:
 # --------------------------------------------------------------------------- licences
 
 
+@lru_cache(maxsize=1)
+def _licensing() -> Any:
+    # Building it reads the whole SPDX licence list (~0.1 s): once per process.
+    from license_expression import get_spdx_licensing
+
+    return get_spdx_licensing()
+
+
 @lru_cache(maxsize=4096)
 def spdx_expression(text: str) -> str | None:
     """The normalised SPDX expression `text` is, or None when it is not valid SPDX."""
     if not text or len(text) > _MAX_LICENCE:
         return None
-    from license_expression import get_spdx_licensing
-
     try:
-        info = get_spdx_licensing().validate(text)
+        info = _licensing().validate(text)
     except Exception:  # the library raises assorted errors on odd characters: not SPDX
         return None
     if info.errors or not info.normalized_expression:
