@@ -165,7 +165,14 @@ class VulnState(enum.StrEnum):
 
 @dataclass(frozen=True)
 class PackageRef:
-    """The package a finding is about: identity, where it was found, which layer brought it."""
+    """A package of an inventory, or the one a finding is about: identity, where it was found,
+    which layer brought it.
+
+    `source_name`/`source_version` are what vendors key advisories on (Debian source package,
+    Alpine origin); `os_owned` marks a language package whose files an OS package owns;
+    `licenses` are the licence texts the package declares (SPDX or free text, as found);
+    `evidence` names what gave the name and version when the file alone does not say.
+    """
 
     name: str
     version: str
@@ -174,6 +181,10 @@ class PackageRef:
     path: str = ""
     layer: str = ""
     source_name: str = ""
+    source_version: str = ""
+    os_owned: bool = False
+    licenses: tuple[str, ...] = ()
+    evidence: str = ""
 
 
 @dataclass(frozen=True)

@@ -387,20 +387,28 @@ def load_all(paths: Iterable[str | Path] | None) -> tuple[Statement, ...]:
 
 
 def apply(report: Report, statements: Sequence[Statement], image_refs: Iterable[str] = ()) -> Report:
+    """`apply_findings` on the findings of `report`."""
+    if not statements:
+        return report
+    return dataclasses.replace(report, findings=apply_findings(report.findings, statements, image_refs))
+
+
+def apply_findings(
+    findings: Sequence[Finding], statements: Sequence[Statement], image_refs: Iterable[str] = ()
+) -> tuple[Finding, ...]:
     """Mark vulnerability findings that a winning ``not_affected``/``fixed`` statement covers.
 
     A finding's image is the name in its ``image:`` object label, plus `image_refs` (other
-    tags, the image id) when the report is about one image.
+    tags, the image id) when the findings are about one image.
     """
     if not statements:
-        return report
+        return tuple(findings)
     by_name: dict[str, list[int]] = {}
     for i, s in enumerate(statements):
         for name in dict.fromkeys(s.names):
             by_name.setdefault(name, []).append(i)
     extra = image_keys(image_refs)
-    findings = tuple(_apply_one(f, statements, by_name, extra) for f in report.findings)
-    return dataclasses.replace(report, findings=findings)
+    return tuple(_apply_one(f, statements, by_name, extra) for f in findings)
 
 
 def _apply_one(

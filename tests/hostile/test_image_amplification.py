@@ -12,6 +12,7 @@ import random
 import sqlite3
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from tests.hostile.harness import MAX_RSS_MIB, CliRun, run_cli
 from tests.hostile.image_inputs import (
@@ -28,6 +29,7 @@ from tests.hostile.image_inputs import (
     put_blob,
     write_layer,
 )
+from tests.image_json import complete, incomplete
 
 MiB = 1024 * 1024
 #: 4 KiB of path-like text: repeated, gzip packs it about 170:1 (under the 1000:1 refusal).
@@ -42,7 +44,7 @@ def scan(scratch: Path, *args: str, timeout: float = 180) -> CliRun:
     return run
 
 
-def packages(run: CliRun) -> tuple[dict[str, object], list[str]]:
+def packages(run: CliRun) -> tuple[dict[str, Any], list[str]]:
     doc = json.loads(run.stdout)
     return doc, [p["name"] for p in doc["packages"]]
 
@@ -62,8 +64,8 @@ def test_rpmdb_view_over_an_endless_recursive_query(tmp_path: Path, scratch: Pat
     run = scan(scratch, "--list-packages", "--format", "json", str(tar), timeout=60)
     assert run.code == 0 and run.wall_s < 30
     doc, names = packages(run)
-    assert names == [] and doc["complete"] is False
-    assert any("Packages is a view, not a table" in r for r in doc["incomplete"]), doc["incomplete"]  # type: ignore[union-attr]
+    assert names == [] and complete(doc) is False
+    assert any("Packages is a view, not a table" in r for r in incomplete(doc)), incomplete(doc)
 
 
 def test_rpmdb_query_has_a_deadline() -> None:
@@ -111,7 +113,7 @@ def test_repeated_descriptors_are_read_once(tmp_path: Path, scratch: Path) -> No
     run = scan(scratch, "--list-packages", "--format", "json", f"oci:{layout}", timeout=60)
     assert run.code == 0 and run.wall_s < 30, run.stderr
     doc, names = packages(run)
-    assert names == ["demo-pkg"] and doc["complete"] is True
+    assert names == ["demo-pkg"] and complete(doc) is True
 
 
 def test_dpkg_list_files_beyond_the_memory_budget(tmp_path: Path, scratch: Path) -> None:
@@ -123,8 +125,8 @@ def test_dpkg_list_files_beyond_the_memory_budget(tmp_path: Path, scratch: Path)
     assert run.code == 0, run.stderr
     doc, names = packages(run)
     assert names == ["demo-pkg"]
-    assert doc["complete"] is False
-    assert any("memory budget" in r and "pkg29.list" in r for r in doc["incomplete"]), doc["incomplete"]  # type: ignore[union-attr]
+    assert complete(doc) is False
+    assert any("memory budget" in r and "pkg29.list" in r for r in incomplete(doc)), incomplete(doc)
 
 
 def test_junk_members_in_a_compressed_archive(tmp_path: Path, scratch: Path) -> None:
@@ -142,7 +144,7 @@ def test_junk_members_in_a_compressed_archive(tmp_path: Path, scratch: Path) -> 
     run = scan(scratch, "--list-packages", "--format", "json", str(gz))
     assert run.code == 0, run.stderr
     doc, names = packages(run)
-    assert names == ["demo-pkg"] and doc["complete"] is True
+    assert names == ["demo-pkg"] and complete(doc) is True
 
 
 def test_json_looking_junk_exhausts_the_metadata_budget(tmp_path: Path, scratch: Path) -> None:
@@ -169,7 +171,7 @@ def test_sixty_megabyte_status_file_is_parsed_as_a_stream(tmp_path: Path, scratc
     run = scan(scratch, "--list-packages", "--format", "json", str(tar))
     assert run.code == 0, run.stderr
     doc, names = packages(run)
-    assert len(names) == count and "pkg0" in names and doc["complete"] is True
+    assert len(names) == count and "pkg0" in names and complete(doc) is True
 
 
 def test_manifest_listing_one_layer_a_hundred_thousand_times(tmp_path: Path, scratch: Path) -> None:
@@ -197,5 +199,5 @@ def test_a_million_entries(tmp_path: Path, scratch: Path) -> None:
     run = scan(scratch, "--list-packages", "--format", "json", str(tar), timeout=300)
     assert run.code == 0, run.stderr
     doc, _ = packages(run)
-    assert doc["complete"] is False
-    assert any("more than 1000000 entries" in r for r in doc["incomplete"]), doc["incomplete"]  # type: ignore[union-attr]
+    assert complete(doc) is False
+    assert any("more than 1000000 entries" in r for r in incomplete(doc)), incomplete(doc)

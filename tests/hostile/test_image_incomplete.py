@@ -25,6 +25,7 @@ from tests.hostile.image_inputs import (
     vuln_db,
     write_layer,
 )
+from tests.image_json import complete, incomplete
 
 MiB = 1024 * 1024
 STANZA = b"Package: demo\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n"
@@ -73,11 +74,11 @@ def test_incomplete_scan_fails_the_gate_and_says_why(tmp_path: Path, scratch: Pa
     plain = scan(scratch, "--db", str(db), "--format", "json", str(tar))
     assert plain.code == 0
     doc = json.loads(plain.stdout)
-    assert doc["complete"] is False and any(reason in r for r in doc["incomplete"]), doc["incomplete"]
+    assert complete(doc) is False and any(reason in r for r in incomplete(doc)), incomplete(doc)
     assert "INCOMPLETE SCAN" in plain.stderr
     sarif = json.loads(scan(scratch, "--db", str(db), "--format", "sarif", str(tar)).stdout)
     notes = [n["message"]["text"] for n in sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]]
-    assert any(n.startswith("scan: INCOMPLETE") and reason in n for n in notes), notes
+    assert any(n.startswith("image:hostile/img:1: INCOMPLETE") and reason in n for n in notes), notes
     sbom = json.loads(run_cli(["image", "sbom", str(tar)], scratch=scratch).stdout)
     props = {p["name"]: p["value"] for p in sbom["metadata"]["component"]["properties"]}
     assert props["dockguard:scan:complete"] == "false"
@@ -112,6 +113,6 @@ def test_malformed_rpm_headers_make_the_scan_incomplete(tmp_path: Path, scratch:
     run = scan(scratch, "--list-packages", "--format", "json", str(tar))
     assert run.code == 0
     doc = json.loads(run.stdout)
-    assert doc["packages"] == [] and doc["complete"] is False
-    assert any("value runs past the data" in r for r in doc["incomplete"]), doc["incomplete"]
-    assert any("3 package headers unreadable" in r for r in doc["incomplete"]), doc["incomplete"]
+    assert doc["packages"] == [] and complete(doc) is False
+    assert any("value runs past the data" in r for r in incomplete(doc)), incomplete(doc)
+    assert any("3 package headers unreadable" in r for r in incomplete(doc)), incomplete(doc)

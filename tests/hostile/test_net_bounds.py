@@ -188,11 +188,11 @@ def test_crafted_challenges(challenge: str, message: str, scratch: Path) -> None
 @pytest.mark.parametrize("body, message", [
     (b"[" * 100_000, "JSON nested deeper than 64 levels"),
     (b'{"schemaVersion": 2, "config": {"digest": "sha256:' + b"0" * 64 + b'", "size": true}}',
-     "invalid size"),
-    (b'{"schemaVersion": 2, "manifests": 5}', "manifests is not a list"),
+     "$.config.size: expected an integer, got a boolean"),
+    (b'{"schemaVersion": 2, "manifests": 5}', "$.manifests: expected a list, got an integer"),
     (b'{"schemaVersion": 2, "manifests": [' + b"{}," * 2000 + b"{}]}", "more than the 1024"),
     (b'{"schemaVersion": 2, "config": {"digest": "sha256:' + b"0" * 64 + b'", "size": 2},'
-     b' "layers": {"a": 1}}', "layers is not a list"),
+     b' "layers": {"a": 1}}', "$.layers: expected a list, got an object"),
 ])
 def test_crafted_manifests(body: bytes, message: str, scratch: Path) -> None:
     def manifest(stop: threading.Event) -> Reply:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.harness import MAX_RSS_MIB, CliRun, run_cli
+from tests.image_json import vulnerabilities
 
 CVSS_CRITICAL = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
 
@@ -59,7 +60,7 @@ def _scan(root: Path, db: Path, scratch: Path) -> tuple[CliRun, dict[str, dict[s
                    "--fail-on", "CRITICAL"], scratch=scratch)
     _sane(run)
     assert run.code in (0, 1), run.stderr
-    return run, {v["id"]: v for v in json.loads(run.stdout)["vulnerabilities"]}
+    return run, {v["id"]: v for v in vulnerabilities(json.loads(run.stdout))}
 
 
 def _import(db: Path, scratch: Path, *paths: Path, extra: tuple[str, ...] = ()) -> CliRun:

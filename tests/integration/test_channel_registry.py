@@ -29,6 +29,7 @@ from dockguard.errors import OperationalError
 from dockguard.image.pull import looks_like_registry_ref, open_registry_source
 from dockguard.image.scan import build_inventory
 from dockguard.image.sources import DaemonSource
+from tests.image_json import image
 from tests.integration.dockerd import PrivateDaemon, build_image
 from tests.integration.probes import step_facts
 from tests.integration.registry import (
@@ -481,4 +482,4 @@ def test_image_scan_sends_credentials_over_plain_http_only_with_the_flag(
     assert "Traceback" not in refused.stderr
     allowed = scan("--allow-plain-http-credentials")
     assert allowed.returncode == 0, allowed.stderr
-    assert json.loads(allowed.stdout)["image"]["os"]["family"] == "alpine"
+    assert image(json.loads(allowed.stdout))["os_family"] == "alpine"

@@ -25,6 +25,7 @@ import yaml
 from packaging.version import Version
 
 from tests.conftest import REFERENCE
+from tests.image_json import config, image, vulnerabilities
 from tests.integration.dockerd import PrivateDaemon, build_image, env_for
 
 WHEELS = {"jinja2": "2.10", "requests": "2.19.1", "urllib3": "1.24.1"}
@@ -168,12 +169,12 @@ def test_scan_finds_pypa_advisories(pyapp: str, save_tar: Path, env: dict[str, s
         assert r.returncode == 0, r.stderr
         doc = json.loads(r.stdout)
         seen: dict[str, tuple[str, str | None]] = {}
-        for v in doc["vulnerabilities"]:
+        for v in vulnerabilities(doc):
             for vid in [v["id"], *v["vulnerability"]["aliases"]]:
                 seen[vid] = (v["package"]["name"], v["vulnerability"]["fixed"])
         missing = {k: e for k, e in expected.items() if seen.get(k) != e}
         assert not missing, f"missing or wrong: {missing}"
-        config_ids = {f["id"] for f in doc["config"]}
+        config_ids = {f["id"] for f in config(doc)}
         assert {"IMG-ROOT-USER", "IMG-SETUID", "IMG-SECRET", "IMG-WORLD-WRITABLE-DIR"} <= config_ids
         assert "abcdef123456xyz" not in r.stdout
     # Gating, severity filter and the table.
@@ -187,7 +188,7 @@ def test_scan_finds_pypa_advisories(pyapp: str, save_tar: Path, env: dict[str, s
 def test_ignore_file_and_sarif(pyapp: str, env: dict[str, str], tmp_path: Path, pypa_db: None) -> None:
     r = dockguard(["image", "scan", "--format", "json", pyapp], env)
     assert r.returncode == 0, r.stderr
-    first = json.loads(r.stdout)["vulnerabilities"][0]
+    first = vulnerabilities(json.loads(r.stdout))[0]
     ignore = tmp_path / "ignore.yaml"
     ignore.write_text(yaml.safe_dump({"suppressions": [
         {"id": first["id"], "purl": first["package"]["purl"], "reason": "accepted",
@@ -196,19 +197,26 @@ def test_ignore_file_and_sarif(pyapp: str, env: dict[str, str], tmp_path: Path, 
     ]}))
     r = dockguard(["image", "scan", "--format", "json", "--ignore-file", str(ignore), pyapp], env)
     assert "expired on 2000-01-01" in r.stderr
-    vulns = json.loads(r.stdout)["vulnerabilities"]
+    vulns = vulnerabilities(json.loads(r.stdout))
     assert [v["suppressed"] for v in vulns if v["id"] == first["id"]] == ["accepted"]
     assert sum(1 for v in vulns if v["suppressed"]) == 1
     sarif = dockguard(["image", "scan", "--format", "sarif", pyapp], env)
     assert sarif.returncode == 0 and json.loads(sarif.stdout)["version"] == "2.1.0"
 
 
-def test_unknown_image_and_missing_db(env: dict[str, str], tmp_path: Path) -> None:
+def test_unknown_image_and_missing_db(pyapp: str, env: dict[str, str], tmp_path: Path) -> None:
     r = dockguard(["image", "scan", "--list-packages", "no-such-image:1"], env)
     assert r.returncode == 2 and "no such image" in r.stderr
     e = dict(env, DOCKGUARD_DB=str(tmp_path / "absent.db"))
     r = dockguard(["image", "scan", "no-such-image:1"], e)
-    assert r.returncode == 2 and "dockguard db update" in r.stderr
+    assert r.returncode == 2 and "no such image" in r.stderr
+    # Without a database: the inventory and the configuration, vulnerabilities NOT CHECKED.
+    r = dockguard(["image", "scan", pyapp], e)
+    assert r.returncode == 0, r.stderr
+    assert "Vulnerabilities: NOT CHECKED: no database at" in r.stdout and "dockguard db update" in r.stdout
+    assert "IMG-SETUID" in r.stdout and "Packages: 3 (pypi 3)" in r.stdout
+    r = dockguard(["image", "scan", "--fail-on", "CRITICAL", pyapp], e)
+    assert r.returncode == 2 and "cannot be decided: vulnerabilities: NOT CHECKED" in r.stderr
 
 
 UTIL_LINUX_DSA = {
@@ -262,15 +270,15 @@ def test_debian_rootfs_from_host_status(tmp_path: Path) -> None:
     r = dockguard(["image", "scan", "--format", "json", str(root)], env)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["image"]["os"]["version"] == "12"
-    hits = {(v["package"]["name"], v["id"]): v["vulnerability"] for v in doc["vulnerabilities"]}
+    assert image(doc)["os_version"] == "12"
+    hits = {(v["package"]["name"], v["id"]): v["vulnerability"] for v in vulnerabilities(doc)}
     bsd = hits.get(("bsdutils", "CVE-2024-28085"))
     assert bsd is not None, sorted(hits)
     assert (bsd["installed"], bsd["fixed"], bsd["state"]) == ("2.38.1-5", "2.38.1-5+deb12u1",
                                                               "fixed")
     assert hits[("bsdutils", "CVE-2022-0563")]["state"] == "affected"
     r = dockguard(["image", "scan", "--format", "json", "--ignore-unfixed", str(root)], env)
-    ids = {v["id"] for v in json.loads(r.stdout)["vulnerabilities"]}
+    ids = {v["id"] for v in vulnerabilities(json.loads(r.stdout))}
     assert "CVE-2022-0563" not in ids and "CVE-2024-28085" in ids
     dpkg = shutil.which("dpkg")
     assert dpkg is not None

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REFERENCE
+from tests.image_json import vulnerabilities
 from tests.integration.dockerd import PrivateDaemon, build_image, env_for
 
 SITE = "usr/local/lib/python3.11/site-packages"
@@ -61,7 +62,7 @@ def dockguard(args: list[str], env: dict[str, str]) -> subprocess.CompletedProce
 def scan(env: dict[str, str], *args: str) -> tuple[int, list[dict[str, Any]]]:
     r = dockguard(["image", "scan", "--format", "json", "--offline", *args, TAG], env)
     assert r.returncode in (0, 1), r.stderr
-    return r.returncode, json.loads(r.stdout)["vulnerabilities"]
+    return r.returncode, vulnerabilities(json.loads(r.stdout))
 
 
 def write_vex(path: Path, statements: list[dict[str, Any]]) -> Path:

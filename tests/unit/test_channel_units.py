@@ -24,6 +24,7 @@ from dockguard.channel.registry_api import (
     credentials_from_config,
     looks_like_reference,
     parse_challenge,
+    parse_descriptor,
     parse_reference,
     select_platform,
 )
@@ -35,8 +36,10 @@ from dockguard.channel.result import (
     failed,
     skipped,
 )
-from dockguard.errors import UsageError
+from dockguard.errors import OperationalError, UsageError
 from dockguard.exit_policy import decide, parse_fail_on
+from dockguard.image.decode import Platform
+from dockguard.inputs import InputError
 from dockguard.model import Finding, FindingKind, Report, Severity, StepStatus, Surface
 from dockguard.snapshot import ConfigValue, DaemonConfig, DaemonFacts, FileFact, HostFacts, IndexConfig
 
@@ -104,9 +107,10 @@ def test_parse_challenge() -> None:
 
 def test_select_platform() -> None:
     entries = [
-        Descriptor("m", "sha256:" + "1" * 64, 1, "linux/amd64"),
-        Descriptor("m", "sha256:" + "2" * 64, 1, "linux/arm/v7"),
-        Descriptor("m", "sha256:" + "3" * 64, 1, "linux/arm64/v8"),
+        Descriptor("m", "sha256:" + "1" * 64, 1, Platform("linux", "amd64")),
+        Descriptor("m", "sha256:" + "2" * 64, 1, Platform("linux", "arm", "v7")),
+        Descriptor("m", "sha256:" + "3" * 64, 1, Platform("linux", "arm64", "v8")),
+        Descriptor("m", "sha256:" + "4" * 64, 1),
     ]
     assert select_platform(entries, "linux/amd64") is entries[0]
     assert select_platform(entries, "linux/arm64") is entries[2]
@@ -127,10 +131,16 @@ def test_check_bytes() -> None:
 
 
 def test_descriptor_rejects_foreign_layers_and_bad_digests() -> None:
-    with pytest.raises(Exception, match="foreign"):
-        Descriptor.parse({"digest": D, "size": 1, "urls": ["http://x"]}, "l")
-    with pytest.raises(Exception, match="invalid digest"):
-        Descriptor.parse({"digest": "md5:abc", "size": 1}, "l")
+    with pytest.raises(OperationalError, match="foreign"):
+        parse_descriptor({"digest": D, "size": 1, "urls": ["http://x"]}, "l")
+    with pytest.raises(InputError, match=r"l: \$.digest: not a sha256/sha512 digest"):
+        parse_descriptor({"digest": "md5:abc", "size": 1}, "l")
+    with pytest.raises(InputError, match=r"l: \$.size: a descriptor needs its size"):
+        parse_descriptor({"digest": D}, "l")
+    # The registry reads descriptors with the image decoder: one type, one set of rules.
+    assert parse_descriptor({"digest": D, "size": 2, "mediaType": "m", "platform": {
+        "os": "linux", "architecture": "arm64", "variant": "v8"}}, "l") == Descriptor(
+            "m", D, 2, Platform("linux", "arm64", "v8"))
 
 
 def test_credentials_from_config_auths(tmp_path: Path) -> None:

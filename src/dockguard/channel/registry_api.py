@@ -50,7 +50,10 @@ from dockguard.channel.bounded_http import (
     shown,
 )
 from dockguard.errors import OperationalError, UsageError
+from dockguard.image import decode
+from dockguard.image.decode import Descriptor as Descriptor  # the one OCI descriptor type
 from dockguard.image.digests import DigestMismatch, algorithm, check_bytes
+from dockguard.image.limits import DEFAULT_LIMITS
 from dockguard.inputs import MAX_POLICY, InputError, parse_json, read_bytes
 
 DOCKER_HUB = "docker.io"
@@ -75,8 +78,6 @@ MAX_TOKEN_HEADER = 64 * 1024
 MAX_CHALLENGE = 8 * 1024
 """Characters of a WWW-Authenticate header we parse."""
 MAX_REALM = 2048
-MAX_DESCRIPTORS = 1024
-"""Entries of an index, and layers of a manifest."""
 MAX_HELPER_OUTPUT = 1024 * 1024
 
 # distribution/reference grammar
@@ -403,49 +404,45 @@ def _hasher(digest: str) -> Any:
     return hashlib.new(algo)
 
 
-@dataclass(frozen=True)
-class Descriptor:
-    """A content descriptor from a manifest."""
-
-    media_type: str
-    digest: str
-    size: int
-    platform: str = ""
-
-    @classmethod
-    def parse(cls, data: Any, what: str) -> Descriptor:
-        """Validate one descriptor object."""
-        if not isinstance(data, dict):
-            raise OperationalError(f"{what}: descriptor is not an object")
-        digest, size = data.get("digest"), data.get("size")
-        if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
-            raise OperationalError(f"{what}: invalid digest {shown(str(digest))!r}")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise OperationalError(f"{what}: invalid size {shown(str(size))!r}")
-        if data.get("urls"):
-            raise OperationalError(f"{what}: foreign layers (urls) are not fetched")
-        plat = data.get("platform") or {}
-        platform = ""
-        if isinstance(plat, dict) and isinstance(plat.get("os"), str) and plat["os"]:
-            arch, variant = plat.get("architecture", ""), plat.get("variant")
-            platform = f"{plat['os']}/{arch if isinstance(arch, str) else ''}"
-            if isinstance(variant, str) and variant:
-                platform += f"/{variant}"
-        media_type = data.get("mediaType", "")
-        return cls(media_type if isinstance(media_type, str) else "", digest, size, platform)
+def _pullable(desc: Descriptor, what: str, path: list[str | int]) -> Descriptor:
+    """`desc` if a pull can fetch it: its size known (deadlines and caps need it), no foreign URLs."""
+    if desc.size is None:
+        raise InputError.at(what, [*path, "size"], "a descriptor needs its size")
+    if desc.urls:
+        raise OperationalError(f"{what}: foreign layers (urls) are not fetched")
+    return desc
 
 
-def _descriptors(doc: dict[str, Any], key: str, what: str) -> list[Descriptor]:
-    items = doc.get(key)
-    if items is None:
+def parse_descriptor(data: Any, what: str, path: list[str | int] | None = None) -> Descriptor:
+    """One descriptor of a manifest or index, decoded by `dockguard.image.decode` (shape,
+    digest form, platform) and checked for a pull (`_pullable`)."""
+    where = path or []
+    return _pullable(decode.descriptor(data, what, where), what, where)
+
+
+def _size(desc: Descriptor) -> int:
+    if desc.size is None:  # parse_descriptor refused it; a hand-made descriptor may lack one
+        raise OperationalError(f"blob {desc.digest}: size unknown")
+    return desc.size
+
+
+def _index_entries(doc: Any, what: str) -> list[Descriptor]:
+    """The entries of an image index (none when the document is not one)."""
+    index = decode.oci_document(doc, what, DEFAULT_LIMITS)
+    if not isinstance(index, decode.OciIndex):
         return []
-    if not isinstance(items, list):
-        raise OperationalError(f"{what}: {key} is not a list")
-    if len(items) > MAX_DESCRIPTORS:
-        raise OperationalError(
-            f"{what}: {len(items)} {key} (more than the {MAX_DESCRIPTORS} allowed)"
-        )
-    return [Descriptor.parse(item, f"{what}: {key}[{i}]") for i, item in enumerate(items)]
+    return [_pullable(d, what, ["manifests", i]) for i, d in enumerate(index.manifests)]
+
+
+def _manifest(doc: Any, what: str) -> decode.OciManifest:
+    """A schema-2 / OCI image manifest, every descriptor checked for a pull."""
+    manifest = decode.oci_document(doc, what, DEFAULT_LIMITS)
+    if not isinstance(manifest, decode.OciManifest):
+        raise OperationalError(f"{what}: not an image manifest")
+    return decode.OciManifest(
+        config=_pullable(manifest.config, what, ["config"]),
+        layers=tuple(_pullable(d, what, ["layers", i]) for i, d in enumerate(manifest.layers)),
+    )
 
 
 @dataclass(frozen=True)
@@ -728,15 +725,15 @@ class RegistryClient:
         chosen_platform = ""
         if media_type in INDEX_TYPES or (isinstance(doc, dict) and "manifests" in doc):
             index_digest = digest
-            entries = _descriptors(doc, "manifests", f"index of {ref}")
+            entries = _index_entries(doc, f"index of {ref}")
             chosen = select_platform(entries, platform)
             if chosen is None:
-                found = sorted({shown(e.platform) for e in entries if e.platform})
+                found = sorted({shown(str(e.platform)) for e in entries if e.platform and e.platform.os})
                 listed = ", ".join(found[:20]) + (", ..." if len(found) > 20 else "")
                 raise OperationalError(
                     f"{ref} has no image for {platform} (has: {listed or 'none'})"
                 )
-            chosen_platform = chosen.platform
+            chosen_platform = str(chosen.platform) if chosen.platform else ""
             media_type, body, digest = self.get_manifest(ref.repository, chosen.digest)
             doc = parse_json(body, f"manifest {chosen.digest} of {ref}")
         if not isinstance(doc, dict) or doc.get("schemaVersion") != 2 or "config" not in doc:
@@ -744,9 +741,9 @@ class RegistryClient:
                 f"{ref}: unsupported manifest ({media_type or 'no media type'}); "
                 "only schema 2 / OCI manifests are supported"
             )
-        config_desc = Descriptor.parse(doc["config"], f"config of {ref}")
-        layers = tuple(_descriptors(doc, "layers", f"manifest of {ref}"))
-        if config_desc.size > MAX_CONFIG:
+        manifest = _manifest(doc, f"manifest of {ref}")
+        config_desc, layers = manifest.config, manifest.layers
+        if _size(config_desc) > MAX_CONFIG:
             raise OperationalError(f"{ref}: config of {config_desc.size} bytes is too large")
         config_bytes = self.read_blob(ref.repository, config_desc, MAX_CONFIG)
         config = parse_json(config_bytes, f"image config of {ref}")
@@ -782,14 +779,14 @@ class RegistryClient:
 
     def blob_deadline(self, desc: Descriptor) -> Deadline:
         """The deadline for fetching `desc`: the request deadline plus size / MIN_RATE."""
-        return Deadline(self.deadline + desc.size / MIN_RATE, f"blob {desc.digest}")
+        return Deadline(self.deadline + _size(desc) / MIN_RATE, f"blob {desc.digest}")
 
     def read_blob(self, repository: str, desc: Descriptor, limit: int) -> bytes:
         """A small blob (config) in memory, size-checked and verified."""
         with self.blob_deadline(desc) as dl, self._open_blob_response(
             repository, desc, dl
         ) as response:
-            data = read_capped(response, min(limit, desc.size), f"blob {desc.digest}")
+            data = read_capped(response, min(limit, _size(desc)), f"blob {desc.digest}")
         if len(data) != desc.size:
             raise OperationalError(f"blob {desc.digest}: {len(data)} bytes, expected {desc.size}")
         check_bytes(data, desc.digest, f"blob {desc.digest}")
@@ -797,8 +794,9 @@ class RegistryClient:
 
     def download_blob(self, repository: str, desc: Descriptor, out: IO[bytes]) -> None:
         """Stream a blob into `out`, hashing as it goes; DigestMismatch on any difference."""
-        if desc.size > MAX_BLOB:
-            raise OperationalError(f"blob {desc.digest}: {desc.size} bytes is too large")
+        size = _size(desc)
+        if size > MAX_BLOB:
+            raise OperationalError(f"blob {desc.digest}: {size} bytes is too large")
         h = _hasher(desc.digest)
         total = 0
         with self.blob_deadline(desc) as dl, self._open_blob_response(
@@ -806,13 +804,13 @@ class RegistryClient:
         ) as response:
             for chunk in raw_chunks(response, f"blob {desc.digest}"):
                 total += len(chunk)
-                if total > desc.size:
+                if total > size:
                     raise DigestMismatch(
                         f"blob {desc.digest}: more than the {desc.size} bytes announced"
                     )
                 h.update(chunk)
                 out.write(chunk)
-        if total != desc.size:
+        if total != size:
             raise DigestMismatch(f"blob {desc.digest}: {total} bytes, expected {desc.size}")
         got = f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}"
         if got != desc.digest:
@@ -843,11 +841,10 @@ def select_platform(entries: list[Descriptor], platform: str) -> Descriptor | No
     arch, _, variant = rest.partition("/")
     fallback = None
     for e in entries:
-        e_os, _, e_rest = e.platform.partition("/")
-        e_arch, _, e_variant = e_rest.partition("/")
-        if e_os != os_ or e_arch != arch:
+        p = e.platform
+        if p is None or p.os != os_ or p.architecture != arch:
             continue
-        if variant == e_variant or (arch == "arm64" and {variant, e_variant} <= {"", "v8"}):
+        if variant == p.variant or (arch == "arm64" and {variant, p.variant} <= {"", "v8"}):
             return e
         if not variant and fallback is None:
             fallback = e

@@ -47,6 +47,8 @@ class Descriptor:
     size: int | None
     platform: Platform | None = None
     ref_name: str = ""  # org.opencontainers.image.ref.name / io.containerd.image.name
+    urls: tuple[str, ...] = ()
+    """Where a foreign (non-distributable) layer is fetched from; dockguard never fetches them."""
 
 
 @dataclass(frozen=True)
@@ -118,12 +120,14 @@ def descriptor(value: Any, origin: str, path: list[str | int]) -> Descriptor:
     ref = ann.get("org.opencontainers.image.ref.name") or ann.get("io.containerd.image.name") or ""
     if not isinstance(ref, str):
         raise InputError.at(origin, [*path, "annotations"], "image name annotation is not a string")
+    urls = _opt(obj, "urls", list, origin, path, [])
     return Descriptor(
         media_type=_opt(obj, "mediaType", str, origin, path, ""),
         digest=_digest(obj.get("digest"), origin, [*path, "digest"]),
         size=size,
         platform=_platform(obj.get("platform"), origin, [*path, "platform"]),
         ref_name=ref,
+        urls=tuple(expect(u, str, origin, [*path, "urls", i]) for i, u in enumerate(urls[:16])),
     )
 
 

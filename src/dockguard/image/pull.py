@@ -17,7 +17,6 @@ from typing import IO
 
 from dockguard.channel.registry_api import (
     Credentials,
-    Descriptor,
     PulledImage,
     RegistryClient,
     credentials_from_config,
@@ -26,6 +25,7 @@ from dockguard.channel.registry_api import (
 )
 from dockguard.errors import OperationalError, UsageError
 from dockguard.image import decode
+from dockguard.image.decode import Descriptor
 from dockguard.image.limits import DEFAULT_LIMITS, Limits
 from dockguard.image.sources import (
     ImageMetadata,

@@ -13,10 +13,8 @@ when the daemon cannot be reached the report says so and carries no score.
 
 from __future__ import annotations
 
-import argparse
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from typing import Any
 from dockguard.collect.gather import CollectOptions
 from dockguard.engine import Options
 from dockguard.errors import DockguardError
-from dockguard.model import Finding, FindingKind, NoteStatus, Report, ReportNote, Surface
+from dockguard.model import Finding, NoteStatus, Report, ReportNote, Surface
 from dockguard.report.score import DAEMON_NOTE
 from dockguard.snapshot import ImageScanSummary, Snapshot
 from dockguard.vex import Statement
@@ -89,7 +87,7 @@ def run_audit(
     elif not daemon_ok:
         sections.append(ReportNote("images", NoteStatus.NOT_CHECKED, "the daemon is unreachable: no image to scan"))
     else:
-        scans = _scan_images(request, snapshot, docker_host, findings, sections, say, request.vex)
+        scans = _scan_images(request, snapshot, docker_host, findings, sections, say)
         snapshot = replace(snapshot, image_scans=scans)
 
     if request.no_registries:
@@ -139,110 +137,31 @@ def _socket_findings(docker_host: str, sections: list[Any], host_root: str | Non
 
 
 def _scan_images(
-    args: AuditRequest | argparse.Namespace,
-    snapshot: Any,
+    request: AuditRequest,
+    snapshot: Snapshot,
     docker_host: str,
-    findings: list[Any],
-    sections: list[Any],
-    say: Any,
-    statements: Any = (),
+    findings: list[Finding],
+    sections: list[ReportNote],
+    say: Callable[[str], None],
 ) -> tuple[ImageScanSummary, ...]:
-    from dockguard.image.cache import LayerCache
-    from dockguard.image.findings import image_findings
-    from dockguard.image.scan import build_inventory
-    from dockguard.image.sources import DaemonSource
-    from dockguard.model import NoteStatus, ReportNote
-    from dockguard.vuln.database import VulnDB
-    from dockguard.vuln.match import MatchOptions, match_packages
+    """The image pipeline (`dockguard.pipeline.image_scan`) over the images audit scans."""
+    from dockguard.pipeline.image_scan import ScanSettings, image_targets, scan_daemon_images
+    from dockguard.vuln.match import MatchOptions
 
-    targets: dict[str, str] = {}  # image id -> display name
-    for c in snapshot.containers or ():
-        targets.setdefault(c.image_id, c.image or c.image_id)
-    if args.all_images:
-        for img in snapshot.images or ():
-            targets.setdefault(img.id, img.display_name)
+    targets = image_targets(snapshot, request.all_images)
     if not targets:
         sections.append(ReportNote("images", NoteStatus.NOT_APPLICABLE,
                                    "no container uses an image (use --all-images to scan all)"))
         return ()
-    db = None
-    try:
-        db = VulnDB.open(Path(args.db).expanduser() if args.db else None)
-    except DockguardError as exc:
-        if not any(n.part == "vulnerabilities" for n in sections):  # "no database" is stated already
-            sections.append(ReportNote("vulnerabilities", NoteStatus.NOT_CHECKED, str(exc)))
-    from dockguard.collect.docker_api import connect
-
-    cache = LayerCache()
-    scans: list[ImageScanSummary] = []
-    api = connect(docker_host)  # one client for every image
-    try:
-        for n, (image_id, name) in enumerate(sorted(targets.items(), key=lambda kv: kv[1]), 1):
-            say(f"scanning image {n}/{len(targets)}: {name}")
-            try:
-                source = DaemonSource(image_id, config_cache=cache, api=api)
-                try:
-                    inv = build_inventory(source, cache)
-                finally:
-                    source.close()
-            except DockguardError as exc:
-                sections.append(ReportNote(f"image:{name}", NoteStatus.ERROR, str(exc)))
-                scans.append(ImageScanSummary(image=name, image_id=image_id, complete=False, error=str(exc)))
-                continue
-            matches = (
-                match_packages(db, inv.os, inv.packages, MatchOptions(ignore_unfixed=args.ignore_unfixed))
-                if db is not None
-                else []
-            )
-            found = image_findings(inv, matches, obj=f"image:{name}")
-            if statements:
-                from dockguard import vex
-
-                refs = (inv.metadata.name, *inv.metadata.repo_tags, image_id)
-                found = list(vex.apply(_bare(found),
-                                       statements, refs).findings)
-            findings.extend(found)
-            if not inv.complete:
-                sections.append(ReportNote(f"image:{name}", NoteStatus.INCOMPLETE,
-                                        f"{len(inv.incomplete)} part(s) not read, e.g. {inv.incomplete[0]}"))
-            scans.append(scan_summary(name, image_id, found, complete=inv.complete, not_read=tuple(inv.incomplete),
-                                      vulnerabilities_checked=db is not None))
-    finally:
-        api.close()
-        if db is not None:
-            db.close()
-    return tuple(scans)
-
-
-def scan_summary(
-    name: str,
-    image_id: str,
-    findings: Sequence[Finding],
-    *,
-    complete: bool,
-    not_read: tuple[str, ...] = (),
-    vulnerabilities_checked: bool = True,
-) -> ImageScanSummary:
-    """What CIS 4.4/4.8/4.10 read from one image's findings: unsuppressed vulnerabilities by
-    severity (None when not checked), setuid/setgid files, redacted secrets."""
-    live = [f for f in findings if not f.suppressed]
-    counts = Counter(f.severity for f in live if f.kind is FindingKind.VULNERABILITY)
-    return ImageScanSummary(
-        image=name,
-        image_id=image_id,
-        complete=complete,
-        not_read=not_read,
-        vulnerabilities=dict(counts) if vulnerabilities_checked else None,
-        setuid_files=tuple(f.path for f in live if f.id == "IMG-SETUID"),
-        secrets=tuple(f"{f.fact('location')}: {f.fact('redacted')}" for f in live if f.id == "IMG-SECRET"),
-    )
-
-
-def _bare(findings: list[Any]) -> Any:
-    """A throwaway Report holding `findings` (for VEX)."""
-    from dockguard.model import Report, ReportSource, Surface
-
-    return Report(tool_version="", started=0, finished=0, source=ReportSource(Surface.AUDIT), findings=tuple(findings))
+    settings = ScanSettings(db_path=Path(request.db).expanduser() if request.db else None,
+                            match=MatchOptions(ignore_unfixed=request.ignore_unfixed), vex=request.vex)
+    scanned = scan_daemon_images(docker_host, targets, settings, say)
+    stated = any(n.part == "vulnerabilities" for n in sections)  # "no database" is stated already
+    sections.extend(n for n in scanned.notes if not (stated and n.status is NoteStatus.NOT_CHECKED))
+    for image in scanned.images:
+        findings.extend(image.findings)
+        sections.extend(image.notes)
+    return tuple(image.summary for image in scanned.images)
 
 
 def _probe_registries(snapshot: Snapshot, findings: list[Any], sections: list[Any], say: Any) -> None:

@@ -52,6 +52,12 @@ def _html(report: Report, o: RenderOptions) -> str:
     return html.render(report)
 
 
+def _cyclonedx(report: Report, o: RenderOptions) -> str:
+    from dockguard.image import sbom
+
+    return sbom.render_report(report)
+
+
 FORMATS: dict[str, Callable[[Report, RenderOptions], str]] = {
     "text": _text,
     "json": _json,
@@ -59,6 +65,7 @@ FORMATS: dict[str, Callable[[Report, RenderOptions], str]] = {
     "sarif": _sarif,
     "junit": _junit,
     "html": _html,
+    "cyclonedx": _cyclonedx,
 }
 
 _COMMON = ("text", "json", "sarif", "junit", "html")
@@ -69,7 +76,7 @@ _COMMON = ("text", "json", "sarif", "junit", "html")
 SURFACE_FORMATS: dict[Surface, tuple[str, ...]] = {
     Surface.BENCH: ("text", "json", "docker-bench-json", "sarif", "junit", "html"),
     Surface.AUDIT: ("text", "json", "docker-bench-json", "sarif", "junit", "html"),
-    Surface.IMAGE_SCAN: ("table", *_COMMON),
+    Surface.IMAGE_SCAN: ("table", *_COMMON, "cyclonedx"),
     Surface.DAEMON_PROBE: _COMMON,
     Surface.REGISTRY_PROBE: _COMMON,
     Surface.SECCOMP_LINT: _COMMON,

@@ -249,7 +249,9 @@ def _package(r: _ReportReader, d: dict[str, Any], path: str) -> PackageRef:
     return PackageRef(
         name=r.text(d, "name", path), version=r.text(d, "version", path, ""), type=r.text(d, "type", path, ""),
         purl=r.text(d, "purl", path, ""), path=r.text(d, "path", path, ""), layer=r.text(d, "layer", path, ""),
-        source_name=r.text(d, "source_name", path, ""),
+        source_name=r.text(d, "source_name", path, ""), source_version=r.text(d, "source_version", path, ""),
+        os_owned=r.flag(d, "os_owned", path, False), licenses=r.texts(d, "licenses", path),
+        evidence=r.text(d, "evidence", path, ""),
     )
 
 

@@ -102,6 +102,7 @@ SURFACE_LAYOUTS: dict[Surface, str] = {
     Surface.DIFF: "diff_text:render",
     Surface.DAEMON_PROBE: "probe_text:render",
     Surface.REGISTRY_PROBE: "probe_text:render",
+    Surface.IMAGE_SCAN: "image_text:render",
 }
 
 

@@ -414,7 +414,7 @@ def match(db: Any, os_info: OSInfo | None, packages: Sequence[Package]) -> Match
 
 def vulnerability_rows(matched: Matched, label: str) -> list[FindingRow]:
     """The matches as finding rows of the image labelled `label`."""
-    from dockguard.image.findings import vuln_finding
+    from dockguard.pipeline.image_scan import vuln_finding
 
     return [finding_row(vuln_finding(m, label)) for m in matched.matches]
 

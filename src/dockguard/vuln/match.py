@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from dockguard.image.packages import OSInfo, Package
-from dockguard.model import Severity, VulnState
+from dockguard.model import CvssScore, Severity, VulnState
 from dockguard.vuln import severity as sev
 from dockguard.vuln.database import AdvisoryRow, AffectedRow, VulnDB, normalise_name
 from dockguard.vuln.distros import os_ecosystems
@@ -61,6 +61,8 @@ class VulnMatch:
     references: tuple[str, ...]
     sources: tuple[str, ...]
     reason: str = ""
+    cvss: tuple[CvssScore, ...] = ()
+    """The CVSS vectors the advisories carry, scored, each with the advisory that rates it."""
 
 
 STATES = tuple(s.value for s in VulnState)
@@ -312,6 +314,13 @@ def _merge(group: _Group, pkg: Package, version: str) -> VulnMatch:
             ratings.append((source, word))
         ratings.extend(h.adv.ratings)
     severity, sources = sev.assess(ratings)
+    cvss: dict[tuple[str, str], CvssScore] = {}
+    for h in sorted(hits, key=lambda h: h.adv.id):
+        for source, text in h.adv.ratings:
+            if source.lower().startswith("cvss") and text:
+                rated = sev.cvss_rating(text)
+                if rated is not None and (rated[0], text) not in cvss:
+                    cvss[(rated[0], text)] = CvssScore(rated[0], text.strip(), rated[1], h.adv.id)
     primary = sorted(hits, key=lambda h: (h.adv.id != group.key, h.adv.id))
     title = next((h.adv.summary for h in primary if h.adv.summary), "")
     description = next((h.adv.details for h in primary if h.adv.details), "")
@@ -338,6 +347,7 @@ def _merge(group: _Group, pkg: Package, version: str) -> VulnMatch:
         references=tuple(refs),
         sources=tuple(sorted({h.adv.feed for h in hits})),
         reason=reason,
+        cvss=tuple(sorted(cvss.values(), key=lambda c: (c.method, c.vector, c.source))),
     )
 
 

@@ -84,6 +84,27 @@ def cvss_score(vector: str) -> tuple[str, float] | None:
 
 _CVSS_PREFERENCE = ("cvss_v4.0", "cvss_v3.1", "cvss_v3.0")
 
+#: CycloneDX's names of the CVSS versions (``ratings[].method``).
+CVSS_METHODS = {"cvss_v4.0": "CVSSv4", "cvss_v3.1": "CVSSv31", "cvss_v3.0": "CVSSv3", "cvss_v2": "CVSSv2"}
+
+
+@lru_cache(maxsize=65536)
+def cvss_rating(vector: str) -> tuple[str, float] | None:
+    """(method, base score) of a CVSS v4, v3.x or v2 vector (method as in `CVSS_METHODS`);
+    None when the vector cannot be scored."""
+    import cvss
+
+    vector = vector.strip()
+    got = cvss_score(vector)
+    if got is not None:
+        return CVSS_METHODS[got[0]], got[1]
+    if vector.startswith("CVSS:") or not vector.startswith("AV:") or len(vector) > 200:
+        return None
+    try:
+        return CVSS_METHODS["cvss_v2"], float(cvss.CVSS2(vector).scores()[0])
+    except cvss.CVSSError:
+        return None
+
 
 def assess(ratings: Iterable[tuple[str, str]]) -> tuple[Severity, dict[str, str]]:
     """Pick the severity from all ratings and return it with each source's rating text."""
