@@ -137,8 +137,9 @@ def github_problems(log: dict[str, Any]) -> list[str]:
         if len(results) > GITHUB_MAX_RESULTS:
             out.append(f"{where}: {len(results)} results > {GITHUB_MAX_RESULTS}")
         seen: Counter[tuple[Any, Any, Any]] = Counter()
+        known = set(ids)
         for i, result in enumerate(results):
-            out.extend(f"{where}.results[{i}]: {p}" for p in _github_result(result, ids))
+            out.extend(f"{where}.results[{i}]: {p}" for p in _github_result(result, ids, known))
             seen[(result.get("ruleId"), _uri(result), _text(result, "partialFingerprints", "primaryLocationLineHash"))] += 1
         out.extend(f"{where}: {n} results are one alert for GitHub (same rule, file and fingerprint): {key}"
                    for key, n in seen.items() if n > 1)
@@ -184,10 +185,10 @@ def _github_rule(rule: dict[str, Any]) -> list[str]:
     return out
 
 
-def _github_result(result: dict[str, Any], rule_ids: list[Any]) -> list[str]:
+def _github_result(result: dict[str, Any], rule_ids: list[Any], known: set[Any]) -> list[str]:
     out = []
     rule_id = result.get("ruleId")
-    if rule_id is not None and rule_id not in rule_ids:
+    if rule_id is not None and rule_id not in known:
         out.append(f"ruleId {rule_id!r} has no rule")
     index = result.get("ruleIndex")
     if index is not None and (not isinstance(index, int) or not 0 <= index < len(rule_ids)

@@ -33,7 +33,7 @@ from dockguard.model import (
 )
 from tests.report_sample import meta, sample_report
 
-#: CVE-2023-45803's NVD description (urllib3), 1,630 characters: longer than GitHub and GitLab take.
+#: CVE-2023-45803's description (urllib3), over 1,600 characters: longer than GitHub and GitLab take.
 LONG_DESCRIPTION = (
     "urllib3 is a user-friendly HTTP client library for Python. urllib3 previously wouldn't remove the "
     "HTTP request body when an HTTP redirect response using status 301, 302, or 303 after the request had "

@@ -28,7 +28,7 @@ from typing import Any
 
 from dockguard.checks.catalogue import SECTIONS
 from dockguard.model import CheckResult, Detail, Outcome, Report
-from dockguard.report._labels import clean_text, split_obj
+from dockguard.report._labels import clean_json_text, split_obj
 
 DOCKER_BENCH_VERSION = "1.6.0"
 TRUNCATED = "(truncated)"
@@ -76,7 +76,7 @@ def _details(r: CheckResult, limit: int) -> tuple[str, list[str]]:
     if not shown:
         return (r.reason if r.outcome is not Outcome.PASS else ""), []
     groups = _groups(shown)
-    items = [name for _, names in groups for name in names]
+    items = list(dict.fromkeys(name for _, names in groups for name in names))
     truncated = 0 < limit < len(items)
     if truncated:
         keep = set(items[:limit])
@@ -130,14 +130,5 @@ def report_dict(report: Report, *, limit: int = 0, remediation: bool = False) ->
 def render(report: Report, *, limit: int = 0, remediation: bool = False) -> str:
     """The log as ASCII JSON text (a real encoder: every string is escaped; characters that
     consumers cannot store, such as NUL and lone surrogates, become U+FFFD first)."""
-    return json.dumps(_clean(report_dict(report, limit=limit, remediation=remediation))) + "\n"
-
-
-def _clean(value: object) -> object:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
+    text = json.dumps(report_dict(report, limit=limit, remediation=remediation), ensure_ascii=False)
+    return clean_json_text(text).encode("ascii", "backslashreplace").decode("ascii") + "\n"

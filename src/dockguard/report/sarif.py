@@ -57,7 +57,7 @@ from dockguard.model import (
     StepStatus,
     Surface,
 )
-from dockguard.report._labels import clean_text, object_phrase, shorten, split_obj
+from dockguard.report._labels import clean_json_text, clean_text, object_phrase, shorten, split_obj
 from dockguard.serial import to_jsonable
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -120,8 +120,14 @@ _CATEGORY_UNSAFE = re.compile(r"\s+")
 
 
 def render(report: Report) -> str:
-    """The report as a SARIF 2.1.0 log (JSON text, deterministic order)."""
-    return json.dumps(build(report), indent=1, ensure_ascii=False) + "\n"
+    """The report as a SARIF 2.1.0 log (compact JSON text, deterministic order), every string
+    cleaned of characters that break consumers.
+
+    Compact because the services limit the file size (10 MB) and because indenting makes
+    ``json`` fall back to its pure-Python encoder (15 times slower on 25,000 results).
+    """
+    text = json.dumps(build(report), ensure_ascii=False, separators=(",", ":"))
+    return clean_json_text(text) + "\n"
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,7 @@ class _Group:
 
 
 def build(report: Report) -> dict[str, Any]:
-    """The SARIF log as a JSON-compatible dict."""
+    """The SARIF log as a JSON-compatible dict (strings as the report has them: `render` cleans)."""
     rules = _Rules()
     groups: dict[tuple[str, str], _Group] = {}
     notifications: list[dict[str, Any]] = []
@@ -243,9 +249,7 @@ def build(report: Report) -> dict[str, Any]:
         del run["tool"]["driver"]["version"], run["tool"]["driver"]["semanticVersion"]
     if bases:
         run["originalUriBaseIds"] = {b: _base_descriptor(b) for b in bases}
-    log = _clean({"$schema": SCHEMA_URI, "version": VERSION, "runs": [run]})
-    assert isinstance(log, dict)
-    return log
+    return {"$schema": SCHEMA_URI, "version": VERSION, "runs": [run]}
 
 
 def automation_id(report: Report) -> str:
@@ -609,13 +613,3 @@ def _run_notifications(report: Report) -> list[dict[str, Any]]:
 
 def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _clean(value: object) -> object:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_text(str(k)): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
