@@ -140,7 +140,8 @@ def github_problems(log: dict[str, Any]) -> list[str]:
         known = set(ids)
         for i, result in enumerate(results):
             out.extend(f"{where}.results[{i}]: {p}" for p in _github_result(result, ids, known))
-            seen[(result.get("ruleId"), _uri(result), _text(result, "partialFingerprints", "primaryLocationLineHash"))] += 1
+            line_hash = _text(result, "partialFingerprints", "primaryLocationLineHash")
+            seen[(result.get("ruleId"), _uri(result), line_hash)] += 1
         out.extend(f"{where}: {n} results are one alert for GitHub (same rule, file and fingerprint): {key}"
                    for key, n in seen.items() if n > 1)
     return out

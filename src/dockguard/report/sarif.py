@@ -97,6 +97,8 @@ MAX_RESULTS = 25_000
 """GitHub rejects a run with more results (GitLab reads the first 5,000)."""
 MAX_RULES = 25_000
 MAX_LINE = 2**31 - 1
+MAX_ITEMS = 1000
+"""Items of one result listed in its properties."""
 
 HOSTROOT = "HOSTROOT"
 DOCKER = "DOCKER"
@@ -373,7 +375,7 @@ def _message(group: _Group) -> str:
     findings = [i.finding for i in shown if i.finding is not None]
     if group.kind == FindingKind.VULNERABILITY.value and len(findings) == len(shown):
         # Package, advisory and image first: DefectDojo titles are the first 150 characters.
-        fixes = list(dict.fromkeys(f.vulnerability.fixed for f in findings if f.vulnerability and f.vulnerability.fixed))
+        fixes = list(dict.fromkeys(v.fixed for f in findings if (v := f.vulnerability) and v.fixed))
         fixed = f" (fixed in {', '.join(fixes)})" if fixes else ""
         about = f": {group.title}" if group.title and group.title != group.rule_id else ""
         inside = f" ({place.inside})" if place.inside else ""
@@ -441,7 +443,11 @@ def _properties(group: _Group, severity: Severity) -> dict[str, Any]:
     props: dict[str, Any] = {"severity": severity.value, "kind": group.kind}
     findings = [i.finding for i in group.items if i.finding is not None]
     if len(group.items) > 1:
+        # The message names as many as fit in 1,024 characters; all of them are here.
+        texts = list(dict.fromkeys(i.text for i in group.items))
         props["count"] = len(group.items)
+        more = [f"… and {len(texts) - MAX_ITEMS} more"] if len(texts) > MAX_ITEMS else []
+        props["items"] = texts[:MAX_ITEMS] + more
     if len(findings) == 1:
         finding = findings[0]
         if finding.evidence:
