@@ -428,3 +428,26 @@ def test_check_without_details_is_one_result_with_its_reason() -> None:
     (result,) = _run(log)["results"]
     assert result["message"]["text"] == "Ensure Content trust for Docker is Enabled: DOCKER_CONTENT_TRUST is not set"
     assert _artifact(result) == {"uri": "host", "uriBaseId": "DOCKER"}
+
+
+def test_file_paths_become_uris_that_mean_the_same_file() -> None:
+    def uri(obj: str, path: str = "") -> tuple[str, str]:
+        finding = Finding(id="X", kind=FindingKind.SECCOMP, severity=Severity.LOW, title="t", obj=obj, path=path)
+        artifact = _artifact(_run(_log(Report(tool_version="1", started=0, finished=1, source=SRC,
+                                              findings=(finding,))))["results"][0])
+        return artifact.get("uriBaseId", ""), artifact["uri"]
+
+    assert uri("profile:./profiles/x.json") == ("%SRCROOT%", "profiles/x.json")
+    assert uri("profile:../shared/x.json") == ("%SRCROOT%", "../shared/x.json")
+    assert uri("profile:/srv/a/../p.json") == ("", "file:///srv/p.json")
+    assert uri("file:/etc/a%zz b") == ("HOSTROOT", "etc/a%25zz%20b")
+    assert uri("file:/weird:name/x") == ("HOSTROOT", "weird%3Aname/x")
+    assert uri(":x") == ("DOCKER", "object/x")
+    for base_uri in (uri("file:/etc/a%zz b"), uri("file:/weird:name/x"), uri(":x"), uri("image:a", "/%/..")):
+        assert sarif_consumers.uri_problem(base_uri[1]) == ""
+
+
+def test_semantic_version_only_when_it_is_one() -> None:
+    driver = _run(_log(replace(sample_report(), tool_version="0.2.0.dev3")))["tool"]["driver"]
+    assert driver["version"] == "0.2.0.dev3" and "semanticVersion" not in driver
+    assert _run(_log(sample_report()))["tool"]["driver"]["semanticVersion"] == "0.1.0"

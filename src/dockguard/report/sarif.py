@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -119,6 +120,7 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 # An absolute http(s) URI made only of characters RFC 3986 allows (no spaces, quotes, braces).
 _HTTP_URI = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _CATEGORY_UNSAFE = re.compile(r"\s+")
+_SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 
 
 def render(report: Report) -> str:
@@ -247,8 +249,11 @@ def build(report: Report) -> dict[str, Any]:
         "columnKind": "unicodeCodePoints",
         "properties": {"source": to_jsonable(report.source)},
     }
+    if not _SEMVER.fullmatch(report.tool_version):
+        # GitHub reads semanticVersion as Semantic Versioning 2.0 (a PEP 440 ".dev1" is not).
+        del run["tool"]["driver"]["semanticVersion"]
     if not report.tool_version:
-        del run["tool"]["driver"]["version"], run["tool"]["driver"]["semanticVersion"]
+        del run["tool"]["driver"]["version"]
     if bases:
         run["originalUriBaseIds"] = {b: _base_descriptor(b) for b in bases}
     return {"$schema": SCHEMA_URI, "version": VERSION, "runs": [run]}
@@ -290,40 +295,44 @@ def _place(obj: str, path: str = "", line: int | None = None) -> _Place:
         return _Place(base, uri, row, name, obj, "module", phrase, object_phrase(obj), inside, key)
     if bare and kind == "daemon":
         return _Place(HOSTROOT, DAEMON_JSON, row, "daemon", obj, "resource", "daemon", "daemon", "", key)
-    uri = _segment(kind) if bare else f"{_segment(kind)}/{_segment(name)}"
+    kind_segment = _segment(kind) or "object"
+    uri = kind_segment if bare else f"{kind_segment}/{_segment(name)}"
     inside = ""
     if path:
-        uri += "/" + _path(path.lstrip("/") or ".")
+        uri += "/" + _join(path.lstrip("/") or ".")
         inside = f"{path}{f', line {row}' if line else ''}"
     return _Place(DOCKER, uri, row, name, fqn, "resource", f"{phrase} ({inside})" if inside else phrase, phrase,
                   inside, key)
 
 
 def _file_uri(path: str, *, host: bool) -> tuple[str, str]:
-    if path.startswith("/"):
+    # A file path means what it says: "a/./b" is "a/b", and a leading ".." stays (outside the root).
+    norm = posixpath.normpath(path)
+    if norm.startswith("/"):
         if host:
-            return HOSTROOT, _relative(path.lstrip("/"))
-        return "", "file://" + _path(path)
-    return SRCROOT, _relative(path)
+            return HOSTROOT, _relative(_join(norm.lstrip("/"), literal_dots=False))
+        return "", "file://" + _join(norm, literal_dots=False)
+    return SRCROOT, _relative(_join(norm, literal_dots=False) if norm != "." else "")
 
 
 def _relative(path: str) -> str:
-    """A relative reference for `path`: a colon in the first segment would read as a scheme."""
+    """A relative reference: a colon in the first segment would read as a scheme."""
     if not path:
         return "./"
-    first, sep, rest = _path(path).partition("/")
+    first, sep, rest = path.partition("/")
     return first.replace(":", "%3A") + sep + rest
 
 
-def _path(path: str) -> str:
-    segments = [_segment(s) if s in (".", "..") else s for s in clean_text(path).split("/")]
-    return quote("/".join(segments), safe="/@:+,;=-._~!$&'()*%") if segments else ""
+def _join(path: str, *, literal_dots: bool = True) -> str:
+    """`path` as URI segments; with `literal_dots`, "." and ".." are names (a file inside an
+    image called ".."), encoded so that no URI library resolves them away."""
+    return "/".join(_segment(s, literal_dots=literal_dots) for s in path.split("/"))
 
 
-def _segment(name: str) -> str:
+def _segment(name: str, *, literal_dots: bool = True) -> str:
     """One path segment: a slash in a name is encoded, so ``image/a%2Fb/c`` is unambiguous."""
     text = quote(clean_text(name), safe="@:+,;=-._~!$&'()*")
-    if text in (".", ".."):
+    if literal_dots and text in (".", ".."):
         return text.replace(".", "%2E")
     return text
 
