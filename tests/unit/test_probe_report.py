@@ -45,7 +45,7 @@ def test_html_escapes_step_evidence_and_reasons() -> None:
 
 def test_junit_one_case_per_step() -> None:
     root = ET.fromstring(render(_report(), "junit"))
-    suite = root.find("testsuite[@name='registry-probe steps']")
+    suite = root.find("testsuite[@name='probe steps']")
     assert suite is not None
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     assert list(cases) == ["connect", "api", "anonymous-token", "anonymous-push"]

@@ -18,8 +18,72 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]
 
 
 def clean_text(text: str) -> str:
-    """Replace characters that XML 1.0 cannot carry with U+FFFD."""
+    """Replace characters that XML 1.0 cannot carry with U+FFFD.
+
+    The same set breaks other consumers too: a lone surrogate is not UTF-8 and NUL cannot be
+    stored in a PostgreSQL text column (GitLab, DefectDojo), so the JSON formats use it as well.
+    """
     return _XML_INVALID.sub("\ufffd", text)
+
+
+# In JSON text from json.dumps(ensure_ascii=False): a raw lone surrogate or U+FFFE/U+FFFF, or a
+# backslash run ending in an escape of a C0 control other than tab, newline and carriage return.
+_JSON_INVALID = re.compile(
+    r"(\\+)(u000[0-7bBeEfF]|u001[0-9a-fA-F]|[bf])|[\ud800-\udfff\ufffe\uffff]"
+)
+
+
+def _json_replacement(match: re.Match[str]) -> str:
+    slashes = match.group(1)
+    if slashes is None:
+        return "\ufffd"
+    if len(slashes) % 2 == 0:
+        return match.group(0)  # an escaped backslash followed by plain text, not an escape
+    return slashes[:-1] + "\ufffd"
+
+
+def clean_json_text(text: str) -> str:
+    """JSON text with the characters `clean_text` replaces replaced (one pass over the
+    serialised text, much faster than cleaning every string of a big document)."""
+    return _JSON_INVALID.sub(_json_replacement, text)
+
+
+def utf16_length(text: str) -> int:
+    """Length in UTF-16 code units, the unit JavaScript-based consumers count characters in.
+
+    Never less than the number of code points, so a text within a limit by this measure is
+    within it for consumers that count code points (Ruby, Python) too.
+    """
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-16 code units at a word boundary, ending with "…".
+
+    Text within the limit is returned unchanged; a single word longer than the limit is cut
+    inside the word (there is no boundary to cut at).
+    """
+    if utf16_length(text) <= limit:
+        return text
+    room = limit - 1  # for the ellipsis
+    head = text[:room]
+    while utf16_length(head) > room:
+        head = head[:-1]
+    cut = head.rstrip()
+    if not text[len(head) : len(head) + 1].isspace():
+        # The cut fell inside a word: go back to the last whitespace, if there is one.
+        space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+        if space > 0:
+            cut = cut[:space].rstrip()
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def object_phrase(obj: str) -> str:
+    """How messages name an object: ``container:web`` → ``container web``, ``daemon`` → ``daemon``."""
+    if not obj:
+        return "the host"
+    kind, sep, name = obj.partition(":")
+    return f"{kind} {name}" if sep else obj
 
 
 def split_obj(obj: str) -> tuple[str, str]:

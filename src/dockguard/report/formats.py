@@ -31,7 +31,9 @@ def _json(report: Report, o: RenderOptions) -> str:
 def _dockerbench(report: Report, o: RenderOptions) -> str:
     from dockguard.report import dockerbench_json
 
-    return dockerbench_json.render(report, limit=o.text.limit, remediation=o.text.remediation)
+    # audit has no -p: its log is what DefectDojo imports, which shows remediation as the fix.
+    remediation = o.text.remediation or report.surface is Surface.AUDIT
+    return dockerbench_json.render(report, limit=o.text.limit, remediation=remediation)
 
 
 def _sarif(report: Report, o: RenderOptions) -> str:
