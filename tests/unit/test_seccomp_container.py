@@ -60,3 +60,18 @@ def test_the_collector_fills_the_setting_with_the_same_classifier() -> None:
     facts = container_facts(inspect, ("name=seccomp,profile=builtin",))
     assert facts.seccomp == SeccompSetting(SeccompKind.UNCONFINED, daemon_profile="builtin")
     assert facts.seccomp == classify_setting(False, facts.security_opt, ("name=seccomp,profile=builtin",))
+
+
+def test_lint_of_a_node_file_profile_says_it_was_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockguard.pipeline import seccomp_lint
+    from dockguard.seccomp import container as seccomp_container
+    from dockguard.snapshot import SeccompKind, SeccompSetting
+
+    setting = SeccompSetting(kind=SeccompKind.LOCALHOST, profile="localhost/profiles/web.json")
+    monkeypatch.setattr(seccomp_container, "container_seccomp",
+                        lambda name, docker_host=None: seccomp_container.ContainerSeccomp(name, setting))
+    report = seccomp_lint.lint_report([], ["web"], arch="x86_64")
+    (finding,) = report.findings
+    assert finding.id == "seccomp.not-readable" and finding.obj == "container:web"
+    assert "not linted" in finding.title + finding.description
+    assert "daemon's default profile" not in " ".join(p.summary for p in report.source.profiles)

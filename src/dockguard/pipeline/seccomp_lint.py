@@ -81,6 +81,7 @@ CODE_DESCRIPTIONS: dict[str, str] = {
     "unconfined": "The container runs with seccomp=unconfined: every syscall is allowed.",
     "privileged": "A privileged container: Docker disables seccomp for it.",
     "not-inline": "The container's seccomp option is neither inline JSON nor a keyword.",
+    "not-readable": "A profile kept as a file on the node (localhost/PATH): lint that file itself.",
 }
 
 _REMEDIATION = {
@@ -174,12 +175,11 @@ def _unparsed(exc: InputError, obj: str, path: str) -> Finding:
 def _container(name: str, arch: str, docker_host: str | None) -> tuple[ProfileSubject, list[Diagnostic]]:
     """The subject and diagnostics of one container's seccomp setting (Engine API inspect)."""
     from dockguard.seccomp.container import container_seccomp
+    from dockguard.snapshot import SeccompKind
 
     info = container_seccomp(name, docker_host)
     obj = f"container:{info.container}"
-    # This branches on seccomp/container.py's classification of the setting (issue 10: one
-    # shared classifier for containers' seccomp settings replaces the strings at merge).
-    if info.kind == "inline" and info.text is not None:
+    if info.kind is SeccompKind.INLINE and info.text is not None:
         try:
             result = parse_profile(info.text, f"inline profile of container {info.container}")
         except InputError as exc:
@@ -189,15 +189,19 @@ def _container(name: str, arch: str, docker_host: str | None) -> tuple[ProfileSu
         if result.profile:
             summary += ", " + describe_profile(result.profile)
         return ProfileSubject(obj, summary=summary), lint_result(result, info.text, arch)
-    if info.kind == "unconfined":
+    if info.kind is SeccompKind.UNCONFINED:
         return ProfileSubject(obj, summary="seccomp=unconfined"), [Diagnostic(
             DiagnosticLevel.HIGH, "unconfined",
             "runs without seccomp (SecurityOpt seccomp=unconfined): every syscall is allowed")]
-    if info.kind == "privileged":
+    if info.kind is SeccompKind.PRIVILEGED:
         return ProfileSubject(obj, summary="privileged"), [Diagnostic(
             DiagnosticLevel.HIGH, "privileged",
             "privileged container: Docker disables seccomp for it whatever the profile")]
-    if info.kind == "other":
+    if info.kind is SeccompKind.LOCALHOST:
+        return ProfileSubject(obj, summary=f"SecurityOpt seccomp={info.text}", parsed=False), [Diagnostic(
+            DiagnosticLevel.LOW, "not-readable",
+            f"profile {info.text!r} is a file on the node: not readable through the Engine API, not linted")]
+    if info.kind is SeccompKind.OTHER:
         return ProfileSubject(obj, summary="SecurityOpt seccomp"), [Diagnostic(
             DiagnosticLevel.ERROR, "not-inline",
             f"seccomp option is neither inline JSON nor a keyword: {info.text!r}")]
