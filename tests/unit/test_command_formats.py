@@ -1,0 +1,62 @@
+"""Every report-producing command offers its surface's whole format set, one suppressions
+option (with the ``--ignore-file`` alias), ``-o`` and ``--fail-on`` — read from the real parser."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from dockguard.cli import build_parser
+from dockguard.model import Surface
+from dockguard.report.formats import FORMATS, SURFACE_FORMATS
+
+COMMANDS: dict[tuple[str, ...], Surface] = {
+    ("bench",): Surface.BENCH,
+    ("audit",): Surface.AUDIT,
+    ("image", "scan"): Surface.IMAGE_SCAN,
+    ("daemon", "probe"): Surface.DAEMON_PROBE,
+    ("registry", "probe"): Surface.REGISTRY_PROBE,
+    ("seccomp", "lint"): Surface.SECCOMP_LINT,
+    ("diff",): Surface.DIFF,
+}
+
+
+def _subparser(path: tuple[str, ...]) -> argparse.ArgumentParser:
+    parser = build_parser()
+    for name in path:
+        (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = action.choices[name]
+    return parser
+
+
+def _option(parser: argparse.ArgumentParser, flag: str) -> argparse.Action:
+    (action,) = [a for a in parser._actions if flag in a.option_strings]
+    return action
+
+
+@pytest.mark.parametrize("path", list(COMMANDS), ids=" ".join)
+def test_command_offers_its_surface_formats_and_the_shared_options(path: tuple[str, ...]) -> None:
+    parser = _subparser(path)
+    surface = COMMANDS[path]
+    fmt = _option(parser, "--format")
+    assert tuple(fmt.choices or ()) == SURFACE_FORMATS[surface]
+    assert {"json", "sarif", "junit", "html"} <= set(SURFACE_FORMATS[surface])
+    suppressions = _option(parser, "--suppressions")
+    assert "--ignore-file" in suppressions.option_strings and suppressions.dest == "suppressions"
+    assert _option(parser, "-o").dest == "output"
+    assert _option(parser, "--fail-on").dest == "fail_on"
+    help_text = parser.format_help()
+    for name in SURFACE_FORMATS[surface]:
+        assert name in help_text
+
+
+def test_every_surface_format_has_a_formatter() -> None:
+    for surface, names in SURFACE_FORMATS.items():
+        for name in names:
+            assert name in FORMATS or name == "table", (surface, name)
+
+
+def test_vex_where_vulnerabilities_are_found() -> None:
+    for path in (("audit",), ("image", "scan")):
+        assert _option(_subparser(path), "--vex").dest == "vex"
