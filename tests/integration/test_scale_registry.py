@@ -188,10 +188,11 @@ def test_findings_equal_image_scan(fleet_registry: tuple[Registry, Fleet], vulnd
                              "--format", "json", "--no-cache"], env=env())
             assert one.returncode == 0, one.stderr
             direct = json.loads(one.stdout)
-            assert sorted((v["id"], v["package"]["name"]) for v in direct["vulnerabilities"]) == sorted(
+            assert sorted((v["id"], v["package"]["name"]) for v in direct["findings"]
+                          if v["kind"] == "vulnerability") == sorted(
                 (f["id"], f["package"]["name"]) for f in vuln_findings(store, image.digest))
             stored_config = sorted(f.id for f in store.findings(image.digest) if f.kind != "vulnerability")
-            assert stored_config == sorted(c["id"] for c in direct["config"])
+            assert stored_config == sorted(c["id"] for c in direct["findings"] if c["kind"] != "vulnerability")
 
 
 def test_globs_platform_and_text_report(fleet_registry: tuple[Registry, Fleet], vulndb: Path, tmp_path: Path) -> None:

@@ -348,7 +348,7 @@ def test_errors_notes_and_failed_steps_become_notifications(log: dict[str, Any])
 
     probe = _run(_log(daemon_probe_report()))["invocations"][0]
     texts = [n["message"]["text"] for n in probe["toolExecutionNotifications"]]
-    assert texts == ["probe step tls-handshake: FAILED — the server answered in plain HTTP"]
+    assert texts == ["probe step tls-handshake failed: the server answered in plain HTTP"]
     assert probe["executionSuccessful"] is True
 
     unreachable = _run(_log(unreachable_probe_report()))["invocations"][0]

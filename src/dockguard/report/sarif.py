@@ -634,8 +634,7 @@ def _run_notifications(report: Report) -> list[dict[str, Any]]:
         out.append(_notification(level, f"{text} — {note.reason}" if note.reason else text))
     for step in report.steps:
         if step.status is StepStatus.FAILED:
-            failed = _notification("error", f"probe step {step.name}: FAILED"
-                                   + (f" — {step.reason}" if step.reason else ""))
+            failed = _notification("error", f"probe step {step.name} failed: {step.reason or 'no reason given'}")
             failed["properties"] = {"step": step.name, "status": str(step.status)}
             out.append(failed)
     if report.steps and not report.reachable:
