@@ -125,7 +125,7 @@ class AuthzRequest:
             user=text("User"),
             auth_method=text("UserAuthNMethod"),
             body=body or None,
-            headers={str(k): v for k, v in headers.items()},
+            headers={str(k): v for k, v in headers.items() if isinstance(v, str)},  # all are (checked above)
         )
 
 

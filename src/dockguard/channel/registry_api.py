@@ -225,9 +225,10 @@ def credentials_from_config(
 
     helpers = config.get("credHelpers") or {}
     auths = config.get("auths") or {}
-    for name, value in (("credHelpers", helpers), ("auths", auths)):
-        if not isinstance(value, dict):
-            raise InputError(str(path), "not an object", f"$.{name}")
+    if not isinstance(helpers, dict):
+        raise InputError(str(path), "not an object", "$.credHelpers")
+    if not isinstance(auths, dict):
+        raise InputError(str(path), "not an object", "$.auths")
     for key, helper in helpers.items():
         if _auth_key(key) in wanted and isinstance(helper, str):
             return credential_helper(helper, _server_url(registry, key), env, timeout)
@@ -285,6 +286,8 @@ def credential_helper(
         if len(out) > MAX_HELPER_OUTPUT:
             raise ValueError(len(out))
         data = parse_json(out, f"docker-credential-{name}")
+        if not isinstance(data, dict):
+            raise TypeError(data)
         user, secret = data["Username"], data["Secret"]
         if not isinstance(user, str) or not isinstance(secret, str):
             raise TypeError(user)
@@ -713,8 +716,9 @@ class RegistryClient:
                 check_bytes(body, header_digest, f"manifest {repository}:{reference}")
                 digest = header_digest
         doc = parse_json(body, what)
-        if isinstance(doc, dict) and isinstance(doc.get("mediaType"), str):
-            media_type = doc["mediaType"]
+        doc_media = doc.get("mediaType") if isinstance(doc, dict) else None
+        if isinstance(doc_media, str):
+            media_type = doc_media
         return shown(media_type), body, digest
 
     def resolve(self, ref: Reference, platform: str) -> PulledImage:
