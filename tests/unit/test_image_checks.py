@@ -75,7 +75,7 @@ def _image(tmp_path: Path, config: dict[str, object], history: list[dict[str, ob
 
 
 def test_config_checks(tmp_path: Path) -> None:
-    history = [
+    history: list[dict[str, object]] = [
         {"created_by": "/bin/sh -c #(nop) ADD file:abc in / "},
         {"created_by": "/bin/sh -c #(nop)  CMD [\"sh\"]", "empty_layer": True},
         {"created_by": "/bin/sh -c apt-get update"},
@@ -85,7 +85,7 @@ def test_config_checks(tmp_path: Path) -> None:
                   history)
     inv = build_inventory(open_target(str(path)))
     assert [layer.created_by for layer in inv.layers] == [
-        history[0]["created_by"].strip(), history[2]["created_by"]]  # type: ignore[union-attr]
+        str(history[0]["created_by"]).strip(), history[2]["created_by"]]
     findings = check_image(inv, "image:app:latest")
     by_id: dict[str, list[str]] = {}
     for f in findings:
