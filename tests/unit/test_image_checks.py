@@ -14,6 +14,7 @@ from dockguard.image.config_rules import check_image
 from dockguard.image.scan import build_inventory
 from dockguard.image.secrets import scan_config, scan_text
 from dockguard.image.sources import open_target
+from dockguard.jsontypes import JsonObject
 from tests.unit.image_helpers import OS_RELEASE_DEBIAN, D, F, docker_save, layer_tar
 
 
@@ -52,7 +53,7 @@ def test_secret_rules_and_redaction() -> None:
     for hit in hits:
         assert aws not in hit.redacted and ghp not in hit.redacted and "s3cr3t" not in hit.redacted
     assert hits[0].redacted.startswith("aws_key = AKIA*")
-    cfg = {"config": {"Env": ["PATH=/usr/bin", "API_KEY=abcdef123456"],
+    cfg: JsonObject = {"config": {"Env": ["PATH=/usr/bin", "API_KEY=abcdef123456"],
                       "Labels": {"token": "xoxb-1234567890-abc"}},
            "history": [{"created_by": "RUN echo MYSQL_ROOT_PASSWORD=rootpass123 > /x"}]}
     locs = {h.location for h in scan_config(cfg)}

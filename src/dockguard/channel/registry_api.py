@@ -55,6 +55,7 @@ from dockguard.image.decode import Descriptor as Descriptor  # the one OCI descr
 from dockguard.image.digests import DigestMismatch, algorithm, check_bytes
 from dockguard.image.limits import DEFAULT_LIMITS
 from dockguard.inputs import MAX_POLICY, InputError, parse_json, read_bytes
+from dockguard.jsontypes import Json, JsonObject
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -416,7 +417,7 @@ def _pullable(desc: Descriptor, what: str, path: list[str | int]) -> Descriptor:
     return desc
 
 
-def parse_descriptor(data: Any, what: str, path: list[str | int] | None = None) -> Descriptor:
+def parse_descriptor(data: Json, what: str, path: list[str | int] | None = None) -> Descriptor:
     """One descriptor of a manifest or index, decoded by `dockguard.image.decode` (shape,
     digest form, platform) and checked for a pull (`_pullable`)."""
     where = path or []
@@ -429,7 +430,7 @@ def _size(desc: Descriptor) -> int:
     return desc.size
 
 
-def _index_entries(doc: Any, what: str) -> list[Descriptor]:
+def _index_entries(doc: Json, what: str) -> list[Descriptor]:
     """The entries of an image index (none when the document is not one)."""
     index = decode.oci_document(doc, what, DEFAULT_LIMITS)
     if not isinstance(index, decode.OciIndex):
@@ -437,7 +438,7 @@ def _index_entries(doc: Any, what: str) -> list[Descriptor]:
     return [_pullable(d, what, ["manifests", i]) for i, d in enumerate(index.manifests)]
 
 
-def _manifest(doc: Any, what: str) -> decode.OciManifest:
+def _manifest(doc: Json, what: str) -> decode.OciManifest:
     """A schema-2 / OCI image manifest, every descriptor checked for a pull."""
     manifest = decode.oci_document(doc, what, DEFAULT_LIMITS)
     if not isinstance(manifest, decode.OciManifest):
@@ -457,7 +458,7 @@ class PulledImage:
     manifest_media_type: str
     index_digest: str | None
     platform: str
-    config: dict[str, Any]
+    config: JsonObject
     config_digest: str
     layers: tuple[Descriptor, ...]
 
