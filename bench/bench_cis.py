@@ -20,13 +20,14 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.integration.dockerd import cleanup_root, import_busybox, start_daemon  # noqa: E402
 
-OPTION_MIX = [
+OPTION_MIX: list[dict[str, Any]] = [  # keyword arguments of docker's create_container
     {},
     {"user": "app", "host_config": {"read_only": True, "mem_limit": "32m", "pids_limit": 50}},
     {"user": "0:0", "host_config": {"cap_add": ["NET_ADMIN"], "pid_mode": "host"}},
@@ -35,7 +36,7 @@ OPTION_MIX = [
 ]
 
 
-def start_containers(api, image: str, n: int, prefix: str, offset: int = 0) -> None:  # type: ignore[no-untyped-def]
+def start_containers(api: Any, image: str, n: int, prefix: str, offset: int = 0) -> None:
     def one(i: int) -> None:
         spec = dict(OPTION_MIX[i % len(OPTION_MIX)])
         hc = api.create_host_config(**spec.pop("host_config", {}))

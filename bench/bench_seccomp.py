@@ -106,7 +106,9 @@ def hostile() -> None:
     """Lint and explain one rule of N names through the CLI."""
     with tempfile.TemporaryDirectory() as tmp:
         print("hostile sizes: one rule of N names, real CLI (wall s, peak RSS MiB)")
-        for kind, make in (("dup 'read'", lambda i: "read"), ("made-up", lambda i: f"x{i}")):
+        makers: tuple[tuple[str, Callable[[int], str]], ...] = (("dup 'read'", lambda i: "read"),
+                                                                 ("made-up", lambda i: f"x{i}"))
+        for kind, make in makers:
             times: dict[int, float] = {}
             for n in (100_000, 200_000, 1_000_000 if kind.startswith("dup") else 700_000):
                 path = Path(tmp) / f"p{n}.json"

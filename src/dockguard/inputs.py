@@ -22,9 +22,13 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Protocol, TypeVar, overload
 
 from dockguard.errors import OperationalError
+from dockguard.jsontypes import Json, JsonObject
+
+_T = TypeVar("_T")
+_U = TypeVar("_U")
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -43,6 +47,14 @@ MAX_REPORT = 256 * MiB
 MAX_PROFILE = 8 * MiB
 MAX_POLICY = 4 * MiB       # suppressions, VEX, authz policies
 MAX_RECORD = 16 * MiB      # one advisory record or feed member
+
+
+class _EventSource(Protocol):
+    """The part of a PyYAML loader `_has_alias` uses."""
+
+    def get_event(self) -> object:
+        """The next parse event, or None at the end."""
+        ...
 
 
 class InputError(OperationalError):
@@ -124,8 +136,8 @@ def parse_json(
     *,
     max_depth: int = MAX_DEPTH,
     max_nodes: int | None = None,
-    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
-) -> Any:
+    object_pairs_hook: Callable[[list[tuple[str, Json]]], JsonObject] | None = None,
+) -> Json:
     """Parse JSON; any failure is an `InputError` (syntax, nesting, huge integers, NaN).
 
     `max_nodes` caps the objects and arrays the document may hold (counted as ``{`` and ``[``
@@ -149,14 +161,15 @@ def parse_json(
     except ValueError as exc:  # integers past sys.get_int_max_str_digits(), NaN/Infinity
         raise InputError(origin, f"not acceptable JSON: {str(exc).split(';')[0]}") from None
     check_depth(value, origin, max_depth)
-    return value
+    result: Json = value
+    return result
 
 
-def _no_constant(name: str) -> Any:
+def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def check_depth(value: Any, origin: str, max_depth: int = MAX_DEPTH) -> None:
+def check_depth(value: object, origin: str, max_depth: int = MAX_DEPTH) -> None:
     """Refuse a parsed document nested deeper than `max_depth`.
 
     Iterative, and its memory is one iterator per level (not one entry per node: a document
@@ -164,7 +177,7 @@ def check_depth(value: Any, origin: str, max_depth: int = MAX_DEPTH) -> None:
     """
     if not isinstance(value, dict | list):
         return
-    stack: list[Iterator[Any]] = [iter(value.values() if isinstance(value, dict) else value)]
+    stack: list[Iterator[object]] = [iter(value.values() if isinstance(value, dict) else value)]
     while stack:
         for child in stack[-1]:
             if isinstance(child, dict | list):
@@ -176,13 +189,16 @@ def check_depth(value: Any, origin: str, max_depth: int = MAX_DEPTH) -> None:
             stack.pop()
 
 
-def load_json_file(path: str | os.PathLike[str], *, limit: int, what: str = "JSON file") -> Any:
+def load_json_file(path: str | os.PathLike[str], *, limit: int, what: str = "JSON file") -> Json:
     """Read (bounded) and parse a JSON file."""
     return parse_json(read_bytes(path, limit=limit, what=what), str(path))
 
 
-def parse_yaml(text: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH, dates: bool = True) -> Any:
+def parse_yaml(text: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH, dates: bool = True) -> object:
     """Parse YAML safely: no aliases or anchors (no billion laughs), no Python tags.
+
+    The result is typed `object`: YAML 1.1 also yields dates, timestamps and non-string keys,
+    so callers narrow it (`expect`, ``isinstance``) like any hostile value.
 
     Scalars are typed as YAML 1.1's safe loader types them (``2024-01-31`` is a date); with
     ``dates=False`` date-like scalars stay strings, so that the caller can validate them and
@@ -203,7 +219,7 @@ def parse_yaml(text: str | bytes, origin: str, *, max_depth: int = MAX_DEPTH, da
         loader.dispose()
     loader = loader_cls(text)
     try:
-        value = loader.get_single_data()
+        value: object = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
@@ -229,7 +245,7 @@ def _without_dates(base: type) -> type:
     return type(f"{base.__name__}WithoutDates", (base,), {"yaml_implicit_resolvers": resolvers})
 
 
-def _has_alias(loader: Any) -> bool:
+def _has_alias(loader: _EventSource) -> bool:
     """True when the event stream holds an alias (scanning events is linear and bounded)."""
     import yaml
 
@@ -244,13 +260,40 @@ def _has_alias(loader: Any) -> bool:
         return False  # the real parse below reports the syntax error with its line
 
 
-def load_yaml_file(path: str | os.PathLike[str], *, limit: int, what: str = "YAML file") -> Any:
+def load_yaml_file(path: str | os.PathLike[str], *, limit: int, what: str = "YAML file") -> object:
     """Read (bounded) and parse a YAML file."""
     return parse_yaml(read_bytes(path, limit=limit, what=what), str(path))
 
 
-def expect(value: Any, kind: type | tuple[type, ...], origin: str, path: Iterable[str | int]) -> Any:
-    """`value` if it is an instance of `kind` (bool is not an int), else an `InputError`."""
+# A decoded JSON value keeps its precision (`JsonObject`, list of `Json`); anything else (YAML,
+# an `object`) gives ``dict[str, object]`` / ``list[object]``.
+@overload
+def expect(
+    value: Json, kind: type[dict[str, Json]], origin: str, path: Iterable[str | int]
+) -> JsonObject: ...
+@overload
+def expect(
+    value: Json, kind: type[list[Json]], origin: str, path: Iterable[str | int]
+) -> list[Json]: ...
+@overload
+def expect(
+    value: object, kind: type[dict[str, object]], origin: str, path: Iterable[str | int]
+) -> dict[str, object]: ...
+@overload
+def expect(value: object, kind: type[list[object]], origin: str, path: Iterable[str | int]) -> list[object]: ...
+@overload
+def expect(value: object, kind: type[_T], origin: str, path: Iterable[str | int]) -> _T: ...
+@overload
+def expect(value: object, kind: tuple[type[_T], type[_U]], origin: str, path: Iterable[str | int]) -> _T | _U: ...
+@overload
+def expect(value: object, kind: tuple[type, ...], origin: str, path: Iterable[str | int]) -> object: ...
+def expect(value: object, kind: type | tuple[type, ...], origin: str, path: Iterable[str | int]) -> object:
+    """`value` if it is an instance of `kind` (bool is not an int), else an `InputError`.
+
+    Typed by `kind`: ``dict`` gives ``dict[str, object]`` and ``list`` gives ``list[object]``
+    (their members are still hostile and are narrowed in turn).  Keys are not checked: a YAML
+    mapping may hold non-string keys, which then fail where they are looked up or compared.
+    """
     kinds = kind if isinstance(kind, tuple) else (kind,)
     ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
     if not ok:

@@ -44,7 +44,7 @@ class DecodeError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-def to_jsonable(value: Any) -> Any:
+def to_jsonable(value: object) -> object:
     """Convert a dataclass tree into JSON-compatible values (dicts, lists, scalars)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
@@ -60,7 +60,7 @@ def to_jsonable(value: Any) -> Any:
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: type) -> dict[str, object]:
     return typing.get_type_hints(cls)
 
 
@@ -73,7 +73,7 @@ def register_alias(name: str, alias: object) -> None:
     _ALIASES[name] = alias
 
 
-def check_type(tp: object, data: Any, path: str = "$") -> None:
+def check_type(tp: object, data: object, path: str = "$") -> None:
     """Raise `DecodeError` unless `data` (already decoded) fits type `tp`."""
     if tp is Any:
         return
@@ -119,7 +119,7 @@ def _alias(tp: typing.ForwardRef | str, path: str) -> object:
     return _ALIASES[name]
 
 
-def from_jsonable(cls: type[T], data: Any, path: str = "$", *, max_objects: int | None = None) -> T:
+def from_jsonable(cls: type[T], data: object, path: str = "$", *, max_objects: int | None = None) -> T:
     """Build an instance of `cls` from JSON data, checking types along the way.
 
     `max_objects` caps the number of dataclass instances built (a `DecodeError` beyond), so
@@ -144,7 +144,7 @@ class _Budget:
             raise DecodeError(path, f"more than {self.limit} objects: larger than this dockguard accepts")
 
 
-def _decode(tp: Any, data: Any, path: str, budget: _Budget) -> Any:
+def _decode(tp: object, data: object, path: str, budget: _Budget) -> object:
     if tp is Any:
         return data
     if isinstance(tp, typing.ForwardRef | str):
@@ -212,13 +212,13 @@ def _decode(tp: Any, data: Any, path: str, budget: _Budget) -> Any:
     raise DecodeError(path, f"unsupported type {tp!r}")
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def _short(value: object, limit: int = 60) -> str:
     """`repr` of a value from the input, cut so that an error message stays one short line."""
     text = repr(value) if not isinstance(value, dict | list) else type(value).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _decode_dataclass(cls: type, data: Any, path: str, budget: _Budget) -> Any:
+def _decode_dataclass(cls: type, data: object, path: str, budget: _Budget) -> object:
     if not isinstance(data, dict):
         raise DecodeError(path, f"expected an object, got {type(data).__name__}")
     hints = _hints(cls)

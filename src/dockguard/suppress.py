@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import enum
 import fnmatch
 import functools
 import re
@@ -32,7 +33,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Final
 
 from dockguard.inputs import InputError, MiB, parse_yaml, read_bytes
 from dockguard.model import CheckResult, Finding, NoteStatus, Outcome, Report, ReportNote
@@ -145,7 +146,7 @@ def parse(text: str | bytes, origin: str = "<suppressions>") -> tuple[Suppressio
     return tuple(_entry(e, origin, i) for i, e in enumerate(entries))
 
 
-def _entry(raw: Any, origin: str, i: int) -> Suppression:
+def _entry(raw: object, origin: str, i: int) -> Suppression:
     label = f"suppression #{i + 1}"
     path = f"$.suppressions[{i}]"
 
@@ -157,7 +158,7 @@ def _entry(raw: Any, origin: str, i: int) -> Suppression:
     unknown = set(raw) - _KEYS
     if unknown:
         raise fail(f"unknown key(s) {_names(unknown)} (allowed: {', '.join(sorted(_KEYS))})")
-    values: dict[str, Any] = {}
+    values: dict[str, str] = {}
     for key in ("id", "reason", *SCOPES):
         value = raw.get(key)
         if value is None:
@@ -181,10 +182,15 @@ def _entry(raw: Any, origin: str, i: int) -> Suppression:
     )
 
 
-_BAD = object()
+class _Bad(enum.Enum):
+    BAD = enum.auto()
 
 
-def _date(value: Any) -> Any:
+#: What `_date` returns for a value that is not a date.
+_BAD: Final = _Bad.BAD
+
+
+def _date(value: object) -> dt.date | _Bad | None:
     """A `date` from a YAML value (a string left by the loader, or a date), None, or `_BAD`."""
     if value is None:
         return None
@@ -205,14 +211,14 @@ def _date(value: Any) -> Any:
         return _BAD
 
 
-def _short(value: Any, limit: int = 40) -> str:
+def _short(value: object, limit: int = 40) -> str:
     if isinstance(value, dict | list):
         return "a mapping" if isinstance(value, dict) else "a list"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _names(keys: Iterable[Any]) -> str:
+def _names(keys: Iterable[object]) -> str:
     names = sorted(str(k)[:40] for k in keys)
     more = f" and {len(names) - 5} more" if len(names) > 5 else ""
     return ", ".join(names[:5]) + more

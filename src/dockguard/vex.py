@@ -35,9 +35,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dockguard.inputs import MAX_NODES, MAX_POLICY, InputError, parse_json, read_bytes
+from dockguard.jsontypes import Json, JsonObject
 from dockguard.model import Finding, FindingKind, Report
 
 STATUSES = ("not_affected", "affected", "fixed", "under_investigation")
@@ -247,19 +247,19 @@ class _Where:
         return _Where(self.origin, path, label)
 
 
-def _statement(raw: Any, where: _Where, doc_time: dt.datetime | None) -> Statement:
+def _statement(raw: Json, where: _Where, doc_time: dt.datetime | None) -> Statement:
     if not isinstance(raw, dict):
         raise where.fail("expected an object")
     vuln = raw.get("vulnerability")
     aliases: list[str] = []
     if isinstance(vuln, str):
-        name: Any = vuln
+        name: Json = vuln
     elif isinstance(vuln, dict):
         name = vuln.get("name") or vuln.get("@id") or ""
         raw_aliases = vuln.get("aliases") or []
         if not isinstance(raw_aliases, list) or not all(isinstance(a, str) and a for a in raw_aliases):
             raise where.fail("'vulnerability.aliases' must be a list of strings", "vulnerability.aliases")
-        aliases = list(raw_aliases)
+        aliases = [a for a in raw_aliases if isinstance(a, str)]  # all are (checked above)
     else:
         raise where.fail("missing 'vulnerability' (an object with 'name')", "vulnerability")
     if not isinstance(name, str) or not name.strip():
@@ -296,7 +296,7 @@ def _statement(raw: Any, where: _Where, doc_time: dt.datetime | None) -> Stateme
     )
 
 
-def _text(raw: dict[str, Any], key: str, where: _Where) -> str:
+def _text(raw: JsonObject, key: str, where: _Where) -> str:
     value = raw.get(key)
     if value is None:
         return ""
@@ -305,8 +305,8 @@ def _text(raw: dict[str, Any], key: str, where: _Where) -> str:
     return value.strip()
 
 
-def _component_ids(raw: Any, where: _Where) -> tuple[str, ...]:
-    ids: list[Any]
+def _component_ids(raw: Json, where: _Where) -> tuple[str, ...]:
+    ids: list[Json]
     if isinstance(raw, str):
         ids = [raw]
     elif isinstance(raw, dict):
@@ -327,15 +327,17 @@ def _component_ids(raw: Any, where: _Where) -> tuple[str, ...]:
         raise where.fail("expected an object with '@id'")
     if not ids:
         raise where.fail("needs an '@id' (a purl or an image reference) or identifiers.purl")
+    texts: list[str] = []
     for ident in ids:
         if not isinstance(ident, str) or not ident.strip():
             raise where.fail("identifiers must be non-empty strings")
         if ident.startswith("pkg:") and purl_key(ident) is None:
             raise where.fail(f"invalid package URL {_short(ident)}")
-    return tuple(i.strip() for i in ids)
+        texts.append(ident.strip())
+    return tuple(texts)
 
 
-def _product(raw: Any, where: _Where) -> Product:
+def _product(raw: Json, where: _Where) -> Product:
     ids = _component_ids(raw, where)
     subs_raw = raw.get("subcomponents") if isinstance(raw, dict) else None
     subs_raw = subs_raw or []
@@ -349,7 +351,7 @@ def _product(raw: Any, where: _Where) -> Product:
     return Product(ids=ids, subcomponents=subs)
 
 
-def _timestamp(value: Any, where: _Where) -> dt.datetime | None:
+def _timestamp(value: Json, where: _Where) -> dt.datetime | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 64:
@@ -364,7 +366,7 @@ def _timestamp(value: Any, where: _Where) -> dt.datetime | None:
     return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=dt.UTC)
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def _short(value: object, limit: int = 60) -> str:
     if isinstance(value, dict | list):
         return "an object" if isinstance(value, dict) else "a list"
     text = repr(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -148,7 +149,7 @@ sys.exit(code)
 """
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, os.struct_rusage]:
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, resource.struct_rusage]:
     deadline = time.monotonic() + timeout
     while True:
         pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)

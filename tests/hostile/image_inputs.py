@@ -18,7 +18,7 @@ import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, cast
 
 import zstandard
 
@@ -69,10 +69,14 @@ class Fill(io.RawIOBase):
         return n
 
 
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class _Hashing(io.RawIOBase):
     """A write-only stream that hashes and counts what passes to `out`."""
 
-    def __init__(self, out: IO[bytes]) -> None:
+    def __init__(self, out: _Sink) -> None:
         self.out = out
         self.sha = hashlib.sha256()
         self.size = 0
@@ -109,7 +113,7 @@ def write_layer(path: Path, members: Iterable[M], compression: str = "gzip") -> 
         if compression == "gzip":
             comp: Any = gzip.GzipFile(fileobj=stored, mode="wb", compresslevel=6, mtime=0)
         elif compression == "zstd":
-            comp = zstandard.ZstdCompressor(level=3).stream_writer(stored, closefd=False)
+            comp = zstandard.ZstdCompressor(level=3).stream_writer(cast("IO[bytes]", stored), closefd=False)
         else:
             comp = None
         plain = _Hashing(comp if comp is not None else stored)

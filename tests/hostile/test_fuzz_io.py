@@ -38,7 +38,7 @@ from dockguard.seccomp import profile_diff as seccomp_diff
 from dockguard.seccomp.effective import ProfileContext
 from dockguard.seccomp.profile import parse_profile
 from dockguard.serial import to_jsonable
-from dockguard.snapshot import ConfigSource, ConfigValue, DaemonConfig, Snapshot
+from dockguard.snapshot import ConfigSource, ConfigValue, DaemonConfig, JsonValue, Snapshot
 from tests.report_sample import sample_report
 from tests.unit.test_core import full_snapshot
 
@@ -159,7 +159,7 @@ def test_seccomp_profile_bytes(data: bytes) -> None:
 
 def _rich_snapshot() -> dict[str, Any]:
     snap = full_snapshot()  # schema 2: endpoint probes, image scans, seccomp settings, sockets
-    values = {"hosts": ("unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"), "tlsverify": True,
+    values: dict[str, JsonValue] = {"hosts": ("unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"), "tlsverify": True,
               "insecure-registries": ("10.0.0.0/8",), "storage-opts": ("dm.basesize=10G",), "log-level": "info",
               "authorization-plugins": ("authz",), "default-ulimits": {"nofile": {"Hard": 1, "Soft": 1}}}
     assert snap.daemon is not None
@@ -169,7 +169,8 @@ def _rich_snapshot() -> dict[str, Any]:
     containers = tuple(dataclasses.replace(c, security_opt=(f"seccomp={inline}",)) for c in snap.containers or ())
     snap = dataclasses.replace(snap, daemon=dataclasses.replace(snap.daemon, config=config), containers=containers,
                                created=1.7e9)
-    doc: dict[str, Any] = to_jsonable(snap)
+    doc = to_jsonable(snap)
+    assert isinstance(doc, dict)
     return doc
 
 
@@ -261,7 +262,7 @@ SUPPRESSIONS = {"version": 1, "suppressions": [
 ]}
 
 
-def _use_suppressions(text: str) -> None:
+def _use_suppressions(text: str | bytes) -> None:
     entries = suppress.parse(text, "fuzz.yaml")
     suppress.expired_warnings(entries, TODAY)
     suppress.apply(sample_report(), entries, today=TODAY)

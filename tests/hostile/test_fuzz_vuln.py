@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dockguard.inputs import InputError
+from dockguard.model import VulnState
 from dockguard.vuln.database import AffectedRow
 from dockguard.vuln.importers import alpine_secdb, bounded_decode, debian_tracker, osv
-from dockguard.vuln.match import VulnState, evaluate_range
+from dockguard.vuln.match import evaluate_range
 from dockguard.vuln.versions import (
     Incomparable,
     compare_apk,

@@ -154,7 +154,7 @@ def push(host: str, repo: str, blobs: list[Path], config: dict[str, object]) -> 
                            "digest": push_blob(s, base, repo, cfg)},
                 "layers": layers}
     r = s.put(f"{base}/v2/{repo}/manifests/1", data=json.dumps(manifest),
-              headers={"Content-Type": manifest["mediaType"]})
+              headers={"Content-Type": str(manifest["mediaType"])})
     assert r.status_code == 201, r.text
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +26,8 @@ def check(run: CliRun) -> None:
     assert len(run.stderr.strip().splitlines()) <= 1, run.stderr
 
 
-def scan(ref: str, scratch: Path, **kw: object) -> CliRun:
-    run = run_cli(["image", "scan", ref, "--list-packages", "--no-cache"], scratch=scratch,
-                  timeout=120, **kw)
+def scan(ref: str, scratch: Path) -> CliRun:
+    run = run_cli(["image", "scan", ref, "--list-packages", "--no-cache"], scratch=scratch, timeout=120)
     check(run)
     return run
 
@@ -145,7 +144,7 @@ def test_announced_huge_bodies_are_refused_before_reading(scratch: Path) -> None
 
 def test_endless_headers(scratch: Path) -> None:
     def make(server: HostileHttp) -> Callable[[Seen], Reply]:
-        def headers() -> object:
+        def headers() -> Iterator[bytes]:
             yield b"HTTP/1.1 200 OK\r\n"
             while not server.stop.is_set():
                 yield b"X-Pad: " + b"a" * 1000 + b"\r\n"

@@ -11,6 +11,7 @@ import json
 import sqlite3
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,7 @@ def _rootfs(root: Path, *, deb_version: str, py_version: str, apk_version: str |
     return root
 
 
-def _scan(root: Path, db: Path, scratch: Path) -> tuple[CliRun, dict[str, dict[str, object]]]:
+def _scan(root: Path, db: Path, scratch: Path) -> tuple[CliRun, dict[str, dict[str, Any]]]:
     run = run_cli(["image", "scan", f"dir:{root}", "--db", str(db), "--no-cache", "--format", "json",
                    "--fail-on", "CRITICAL"], scratch=scratch)
     _sane(run)
@@ -119,11 +120,13 @@ def test_hostile_fixed_versions_in_a_feed(tmp_path: Path, scratch: Path) -> None
     assert "CVE-2099-3" not in found  # 9.1 is past the fix
 
 
-def _status(db: Path, scratch: Path) -> dict[str, object]:
+def _status(db: Path, scratch: Path) -> dict[str, Any]:
+    """`db status --format json`, decoded (a test reads into it freely)."""
     run = run_cli(["db", "status", "--db", str(db), "--format", "json"], scratch=scratch)
     _sane(run)
     assert run.code == 0, run.stderr
-    return json.loads(run.stdout)
+    status: dict[str, Any] = json.loads(run.stdout)
+    return status
 
 
 def _mixed_feed(tmp_path: Path) -> Path:
@@ -195,7 +198,9 @@ def _schema_1_db(path: Path) -> None:
     conn.executemany("INSERT INTO meta VALUES (?,?)", meta)
     conn.execute("INSERT INTO feeds VALUES ('osv:Alpine','osv','/old/mixed',3,'2099-01-01T00:00:00+00:00','')")
     data = json.dumps([[], [], [["CVSS_V3", CVSS_CRITICAL]], []])
-    spec = lambda fixed: json.dumps([[["ECOSYSTEM", [["introduced", "0"], ["fixed", fixed]]]], []])  # noqa: E731
+    def spec(fixed: str) -> str:
+        return json.dumps([[["ECOSYSTEM", [["introduced", "0"], ["fixed", fixed]]]], []])
+
     for rowid, aid, eco, name, fixed in [(1, "CVE-2099-7", "Alpine:v3.19", "zlib", "1.3-r0"),
                                          (2, "CVE-2099-8", "Debian:12", "bash", "5.2-2"),
                                          (3, "CVE-2099-9", "PyPI", "demo", "2.0")]:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.integration.dockerd import PrivateDaemon, env_for
 
@@ -75,7 +76,9 @@ def test_collect_then_bench_offline(dockerd: PrivateDaemon, tmp_path: Path) -> N
     # No daemon at all for the offline evaluation.
     env = dict(os.environ, DOCKER_HOST=f"unix://{tmp_path}/nothing.sock")
     offline = json.loads(run(env, "bench", "--snapshot", str(snap), "--format", "json").stdout)
-    strip = lambda rep: {r["id"]: (r["outcome"], [d["obj"] for d in r["details"]]) for r in rep["results"]}  # noqa: E731
+    def strip(rep: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+        return {r["id"]: (r["outcome"], [d["obj"] for d in r["details"]]) for r in rep["results"]}
+
     live_r, off_r = strip(live), strip(offline)
     # 1.2.2 depends on the date of evaluation only; everything else must match exactly
     assert {k: v for k, v in live_r.items()} == {k: v for k, v in off_r.items()}

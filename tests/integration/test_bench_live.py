@@ -117,7 +117,7 @@ def bench(dockerd: PrivateDaemon, containers: dict[str, str]) -> dict[str, Any]:
     proc = dockguard(dockerd, "bench", "--format", "json")
     until = f"{time.time():.9f}"
     events = list(dockerd.api.events(since=since, until=until, decode=True))
-    report = json.loads(proc.stdout)
+    report: dict[str, Any] = json.loads(proc.stdout)
     report["_events"] = events
     return report
 
@@ -134,7 +134,7 @@ def verdict(report: dict[str, Any], cid: str, name: str) -> str:
     return "absent"
 
 
-EXPECT = {
+EXPECT: dict[str, dict[str, str]] = {
     # check: {container: outcome}
     "4.1": {"risky-ns": "WARN", "risky-cfg": "WARN", "safe": "PASS"},
     "5.4": {"risky-ns": "WARN", "safe": "PASS", "risky-cfg": "PASS"},
@@ -160,7 +160,14 @@ EXPECT = {
 }
 
 
-@pytest.mark.parametrize("check_id", sorted(EXPECT, key=lambda s: [int(x) for x in s.split(".")]))
+def _numeric(check_id: str) -> list[int]:
+    return [int(x) for x in check_id.split(".")]
+
+
+CHECK_IDS = sorted(EXPECT, key=_numeric)
+
+
+@pytest.mark.parametrize("check_id", CHECK_IDS)
 def test_container_verdicts(bench: dict[str, Any], check_id: str) -> None:
     got = {name: verdict(bench, check_id, name) for name in EXPECT[check_id]}
     assert got == EXPECT[check_id], json.dumps(result(bench, check_id), indent=1)

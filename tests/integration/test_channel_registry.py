@@ -26,6 +26,7 @@ from dockguard.channel import registry_api
 from dockguard.channel.registry_api import Credentials, RegistryClient, parse_reference
 from dockguard.cli import main
 from dockguard.errors import OperationalError
+from dockguard.image.digests import DigestMismatch
 from dockguard.image.pull import looks_like_registry_ref, open_registry_source
 from dockguard.image.scan import build_inventory
 from dockguard.image.sources import DaemonSource
@@ -273,7 +274,7 @@ def test_expired_certificate_is_high(
 
 
 def test_unreachable_registry_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.integration.registry import free_port
+    from tests.integration.dockerd import free_port
 
     code, result = probe(capsys, f"127.0.0.1:{free_port()}")
     assert code == 2
@@ -386,7 +387,7 @@ def test_corrupted_blob_is_rejected(plain_registry: Registry) -> None:
     blob.write_bytes(bytes([original[0] ^ 0xFF]) + original[1:])
     client = RegistryClient(plain_registry.host)
     desc = registry_api.Descriptor(layer["mediaType"], layer["digest"], layer["size"])
-    with pytest.raises(registry_api.DigestMismatch):
+    with pytest.raises(DigestMismatch):
         client.open_blob("corrupt/app", desc)
 
 

@@ -232,7 +232,8 @@ def test_the_auditor_holds_only_what_it_needs(daemon: PrivateDaemon, image: str)
 
 
 def _details(result: dict[str, Any], auditor: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
-    others, own = [], []
+    others: list[tuple[str, str, str]] = []
+    own: list[tuple[str, str, str]] = []
     for d in result["details"]:
         (own if d["obj"] == auditor else others).append((d["obj"], d["outcome"], d["message"]))
     return others, own

@@ -115,7 +115,8 @@ def env(dockerd: PrivateDaemon, tmp_path_factory: pytest.TempPathFactory) -> dic
 def packages(target: str, env: dict[str, str], *extra: str) -> list[dict[str, Any]]:
     r = dockguard(["image", "scan", "--list-packages", "--format", "json", *extra, target], env)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)["packages"]
+    listed: list[dict[str, Any]] = json.loads(r.stdout)["packages"]
+    return listed
 
 
 def test_daemon_tar_and_oci_inventories_are_identical(

@@ -123,8 +123,8 @@ def test_lint_container(runner: Runner, dockerd: PrivateDaemon) -> None:
     assert "clone3-denied" in by_obj["container:dg-sc-inline"]
     assert by_obj["container:dg-sc-unconfined"] == ["unconfined"]
     assert "container:dg-sc-default" not in by_obj
-    text = dockguard("seccomp", "lint", "--container", "dg-sc-unconfined", "--container", "dg-sc-default", env=env)
-    assert text.stdout.splitlines() == [
+    lint = dockguard("seccomp", "lint", "--container", "dg-sc-unconfined", "--container", "dg-sc-default", env=env)
+    assert lint.stdout.splitlines() == [
         "container dg-sc-unconfined: seccomp=unconfined",
         "  HIGH    runs without seccomp (SecurityOpt seccomp=unconfined): every syscall is allowed",
         "  0 error(s), 1 warning(s)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -28,7 +29,7 @@ def ref_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _pypa_records() -> list[dict]:
+def _pypa_records() -> list[dict[str, Any]]:
     out = []
     for f in sorted(PYPA.rglob("*.yaml")):
         rec = yaml.load(f.read_text(), Loader=yaml.BaseLoader)
@@ -115,7 +116,7 @@ DSA_5650 = {
 }
 
 
-def _tracker(status: str, **extra: str) -> dict:
+def _tracker(status: str, **extra: str) -> dict[str, object]:
     return {"status": status, "repositories": {"bookworm": "2.38.1-5+deb12u3"}, **extra}
 
 

@@ -46,6 +46,7 @@ def test_map_keys_are_exact() -> None:
 def test_reader_types_and_paths() -> None:
     r = Reader()
     body = parse_body(b'{"HostConfig": {"Privileged": "yes", "Binds": ["/a:/b", 3], "Memory": 1e3}}')
+    assert isinstance(body, GoObject)
     hc = r.sub(body, "HostConfig", ())
     with pytest.raises(BodyError, match=r"\$\.HostConfig\.Privileged: expected a boolean, got a string"):
         r.flag(hc, "Privileged", ("HostConfig",))
@@ -54,7 +55,7 @@ def test_reader_types_and_paths() -> None:
     with pytest.raises(BodyError, match="expected an integer"):
         r.integer(hc, "Memory", ("HostConfig",))
     with pytest.raises(BodyError, match="64-bit"):
-        r.integer(parse_body(b'{"Memory": 99999999999999999999}'), "Memory", ())
+        r.integer(r.obj(parse_body(b'{"Memory": 99999999999999999999}'), ()), "Memory", ())
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ def test_parse_challenge_is_linear() -> None:
     assert time.perf_counter() - t0 < 1.0
 
 
-def parse_challenge_or_error(header: str) -> object:
+def parse_challenge_or_error(header: str) -> tuple[str, dict[str, str]] | ChallengeError:
     try:
         return parse_challenge(header)
     except ChallengeError as exc:
@@ -69,7 +69,7 @@ def parse_challenge_or_error(header: str) -> object:
 def test_parse_challenge_fuzz(header: str) -> None:
     result = parse_challenge_or_error(header)
     if not isinstance(result, ChallengeError):
-        scheme, params = result  # type: ignore[misc]
+        scheme, params = result
         assert isinstance(scheme, str) and all(isinstance(v, str) for v in params.values())
 
 

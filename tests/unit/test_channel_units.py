@@ -19,7 +19,6 @@ from dockguard.channel import daemon_probe, daemon_registry, tlsinit, tlsprobe
 from dockguard.channel.daemon_probe import Transport
 from dockguard.channel.registry_api import (
     Descriptor,
-    DigestMismatch,
     Reference,
     credentials_from_config,
     looks_like_reference,
@@ -39,9 +38,19 @@ from dockguard.channel.result import (
 from dockguard.errors import OperationalError, UsageError
 from dockguard.exit_policy import decide, parse_fail_on
 from dockguard.image.decode import Platform
+from dockguard.image.digests import DigestMismatch
 from dockguard.inputs import InputError
 from dockguard.model import Finding, FindingKind, Report, Severity, StepStatus, Surface
-from dockguard.snapshot import ConfigValue, DaemonConfig, DaemonFacts, FileFact, HostFacts, IndexConfig
+from dockguard.snapshot import (
+    ConfigSource,
+    ConfigValue,
+    DaemonConfig,
+    DaemonFacts,
+    FileFact,
+    FileKind,
+    HostFacts,
+    IndexConfig,
+)
 
 D = "sha256:" + "a" * 64
 UNIX, TCP = Transport.UNIX, Transport.TCP
@@ -162,7 +171,7 @@ def test_credentials_from_config_auths(tmp_path: Path) -> None:
 
 def _cert(
     *, san: list[x509.GeneralName] | None, key_size: int = 2048, days: int = 100,
-    eku: list[x509.ObjectIdentifier] | None = None, algo: hashes.HashAlgorithm | None = None,
+    eku: list[x509.ObjectIdentifier] | None = None, algo: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
 ) -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "daemon")])
@@ -252,7 +261,8 @@ def test_tls_init_certificates(tmp_path: Path) -> None:
     client.verify_directly_issued_by(ca)
     assert 29 <= (server.not_valid_after_utc - dt.datetime.now(dt.UTC)).days <= 30
     snippet = files.daemon_json(2376)
-    assert snippet["tlsverify"] is True and snippet["hosts"][-1] == "tcp://0.0.0.0:2376"
+    hosts = snippet["hosts"]
+    assert snippet["tlsverify"] is True and isinstance(hosts, list) and hosts[-1] == "tcp://0.0.0.0:2376"
     assert files.client_env()["DOCKER_TLS_VERIFY"] == "1"
     text = tlsinit.instructions(files)
     assert json.dumps(snippet, indent=2) in text
@@ -364,7 +374,7 @@ def test_insecure_registries() -> None:
         insecure_registry_cidrs=("127.0.0.0/8", "::1/128", "10.0.0.0/8", "192.168.1.0/24"),
         index_configs=(IndexConfig("docker.io", True, True), IndexConfig("reg.lan:5000", False),
                        IndexConfig("127.0.0.1:5000", False)),
-        config=DaemonConfig({"insecure-registries": ConfigValue(["reg.lan:5000"], "file")}),
+        config=DaemonConfig({"insecure-registries": ConfigValue(("reg.lan:5000",), ConfigSource.FILE)}),
     )
     found = {f.obj: f.severity for f in daemon_registry.insecure_registry_findings(d)}
     assert found == {
@@ -388,16 +398,16 @@ def test_http_mirrors() -> None:
 def test_certs_d_layout_and_permissions() -> None:
     base = "/etc/docker/certs.d"
 
-    def f(path: str, mode: int, kind: str = "file", uid: int = 0) -> tuple[str, FileFact]:
+    def f(path: str, mode: int, kind: FileKind = FileKind.FILE, uid: int = 0) -> tuple[str, FileFact]:
         return path, FileFact(path, True, kind, mode, uid, 0)
 
     host = HostFacts(files=dict([
-        f(base, 0o755, "dir"),
-        f(f"{base}/good:5000", 0o755, "dir"),
+        f(base, 0o755, FileKind.DIR),
+        f(f"{base}/good:5000", 0o755, FileKind.DIR),
         f(f"{base}/good:5000/ca.crt", 0o444),
         f(f"{base}/good:5000/client.cert", 0o444),
         f(f"{base}/good:5000/client.key", 0o400),
-        f(f"{base}/bad:5000", 0o777, "dir"),
+        f(f"{base}/bad:5000", 0o777, FileKind.DIR),
         f(f"{base}/bad:5000/ca.cert", 0o644),
         f(f"{base}/bad:5000/client.key", 0o644, uid=1000),
         f(f"{base}/bad:5000/other.crt", 0o666),

@@ -10,7 +10,7 @@ import pytest
 from dockguard.checks import daemon_files
 from dockguard.engine import Context
 from dockguard.model import Outcome
-from dockguard.snapshot import FileFact, GroupFact, HostFacts
+from dockguard.snapshot import FileFact, FileKind, GroupFact, HostFacts
 from tests.unit.factories_123 import (
     absent,
     config,
@@ -48,8 +48,8 @@ def _world(path: str, fact: FileFact | None, **cfg_values: Any) -> Context:
         else:
             facts.update(
                 files(
-                    present(CERTS_D, kind="dir", mode=0o755),
-                    present(posixpath.dirname(path), kind="dir", mode=0o755),
+                    present(CERTS_D, kind=FileKind.DIR, mode=0o755),
+                    present(posixpath.dirname(path), kind=FileKind.DIR, mode=0o755),
                 )
             )
     h = HostFacts(
@@ -66,33 +66,33 @@ def _tls(key: str) -> dict[str, str]:
 
 
 # id -> (path, kind, config values, owner group or allowed mode)
-OWNERSHIP: dict[str, tuple[str, str, dict[str, Any], str]] = {
-    "3.1": (UNIT, "file", {}, "root"),
-    "3.3": (SOCKET_UNIT, "file", {}, "root"),
-    "3.5": ("/etc/docker", "dir", {}, "root"),
-    "3.7": (CERT, "file", {}, "root"),
-    "3.9": (TLS["tlscacert"], "file", _tls("tlscacert"), "root"),
-    "3.11": (TLS["tlscert"], "file", _tls("tlscert"), "root"),
-    "3.13": (TLS["tlskey"], "file", _tls("tlskey"), "root"),
-    "3.15": ("/var/run/docker.sock", "socket", {}, "docker"),
-    "3.17": ("/etc/docker/daemon.json", "file", {}, "root"),
-    "3.19": ("/etc/default/docker", "file", {}, "root"),
-    "3.22": ("/etc/sysconfig/docker", "file", {}, "root"),
-    "3.23": (CONTAINERD_SOCK, "socket", {}, "root"),
+OWNERSHIP: dict[str, tuple[str, FileKind, dict[str, Any], str]] = {
+    "3.1": (UNIT, FileKind.FILE, {}, "root"),
+    "3.3": (SOCKET_UNIT, FileKind.FILE, {}, "root"),
+    "3.5": ("/etc/docker", FileKind.DIR, {}, "root"),
+    "3.7": (CERT, FileKind.FILE, {}, "root"),
+    "3.9": (TLS["tlscacert"], FileKind.FILE, _tls("tlscacert"), "root"),
+    "3.11": (TLS["tlscert"], FileKind.FILE, _tls("tlscert"), "root"),
+    "3.13": (TLS["tlskey"], FileKind.FILE, _tls("tlskey"), "root"),
+    "3.15": ("/var/run/docker.sock", FileKind.SOCKET, {}, "docker"),
+    "3.17": ("/etc/docker/daemon.json", FileKind.FILE, {}, "root"),
+    "3.19": ("/etc/default/docker", FileKind.FILE, {}, "root"),
+    "3.22": ("/etc/sysconfig/docker", FileKind.FILE, {}, "root"),
+    "3.23": (CONTAINERD_SOCK, FileKind.SOCKET, {}, "root"),
 }
-PERMISSIONS: dict[str, tuple[str, str, dict[str, Any], int]] = {
-    "3.2": (UNIT, "file", {}, 0o644),
-    "3.4": (SOCKET_UNIT, "file", {}, 0o644),
-    "3.6": ("/etc/docker", "dir", {}, 0o755),
-    "3.8": (CERT, "file", {}, 0o444),
-    "3.10": (TLS["tlscacert"], "file", _tls("tlscacert"), 0o444),
-    "3.12": (TLS["tlscert"], "file", _tls("tlscert"), 0o444),
-    "3.14": (TLS["tlskey"], "file", _tls("tlskey"), 0o400),
-    "3.16": ("/var/run/docker.sock", "socket", {}, 0o660),
-    "3.18": ("/etc/docker/daemon.json", "file", {}, 0o644),
-    "3.20": ("/etc/default/docker", "file", {}, 0o644),
-    "3.21": ("/etc/sysconfig/docker", "file", {}, 0o644),
-    "3.24": (CONTAINERD_SOCK, "socket", {}, 0o660),
+PERMISSIONS: dict[str, tuple[str, FileKind, dict[str, Any], int]] = {
+    "3.2": (UNIT, FileKind.FILE, {}, 0o644),
+    "3.4": (SOCKET_UNIT, FileKind.FILE, {}, 0o644),
+    "3.6": ("/etc/docker", FileKind.DIR, {}, 0o755),
+    "3.8": (CERT, FileKind.FILE, {}, 0o444),
+    "3.10": (TLS["tlscacert"], FileKind.FILE, _tls("tlscacert"), 0o444),
+    "3.12": (TLS["tlscert"], FileKind.FILE, _tls("tlscert"), 0o444),
+    "3.14": (TLS["tlskey"], FileKind.FILE, _tls("tlskey"), 0o400),
+    "3.16": ("/var/run/docker.sock", FileKind.SOCKET, {}, 0o660),
+    "3.18": ("/etc/docker/daemon.json", FileKind.FILE, {}, 0o644),
+    "3.20": ("/etc/default/docker", FileKind.FILE, {}, 0o644),
+    "3.21": ("/etc/sysconfig/docker", FileKind.FILE, {}, 0o644),
+    "3.24": (CONTAINERD_SOCK, FileKind.SOCKET, {}, 0o660),
 }
 
 
@@ -183,7 +183,7 @@ def test_600_is_stricter_than_644_although_digits_differ() -> None:
 
 
 def test_setuid_bit_fails_755_directory() -> None:
-    r = run("3.6", _world("/etc/docker", present("/etc/docker", kind="dir", mode=0o2755)))
+    r = run("3.6", _world("/etc/docker", present("/etc/docker", kind=FileKind.DIR, mode=0o2755)))
     assert r.outcome is Outcome.WARN
 
 
@@ -232,8 +232,8 @@ def test_stat_error_is_error_not_pass() -> None:
 
 def _certs_world(*facts: FileFact) -> Context:
     base = [
-        present("/etc/docker/certs.d", kind="dir", mode=0o755),
-        present("/etc/docker/certs.d/reg:5000", kind="dir", mode=0o755),
+        present("/etc/docker/certs.d", kind=FileKind.DIR, mode=0o755),
+        present("/etc/docker/certs.d/reg:5000", kind=FileKind.DIR, mode=0o755),
     ]
     return ctx(snap(host=HostFacts(files=files(*base, *facts)), daemon=daemon()))
 
@@ -270,14 +270,14 @@ def test_registry_certs_dir_without_certs_is_na() -> None:
 
 def test_socket_root_root_is_stricter_than_root_docker() -> None:
     sock = "/var/run/docker.sock"
-    r = run("3.15", _world(sock, present(sock, kind="socket", mode=0o660)))
+    r = run("3.15", _world(sock, present(sock, kind=FileKind.SOCKET, mode=0o660)))
     assert r.outcome is Outcome.PASS
     assert "stricter than root:docker" in r.details[0].message
 
 
 def test_socket_group_matched_by_gid_when_name_unknown() -> None:
     sock = "/var/run/docker.sock"
-    fact = present(sock, kind="socket", gid=998, group=None)
+    fact = present(sock, kind=FileKind.SOCKET, gid=998, group=None)
     assert run("3.15", _world(sock, fact)).outcome is Outcome.PASS
 
 
@@ -291,8 +291,8 @@ def _socket_ctx(hosts: list[str], listen: tuple[str, ...], *facts: FileFact) -> 
 
 
 def test_socket_at_non_default_path_from_hosts() -> None:
-    custom = present("/run/custom/docker.sock", kind="socket", mode=0o666, gid=998, group="docker")
-    default = present("/var/run/docker.sock", kind="socket", mode=0o660)
+    custom = present("/run/custom/docker.sock", kind=FileKind.SOCKET, mode=0o666, gid=998, group="docker")
+    default = present("/var/run/docker.sock", kind=FileKind.SOCKET, mode=0o660)
     c = _socket_ctx(["unix:///run/custom/docker.sock", "tcp://127.0.0.1:2376"], (), custom, default)
     r = run("3.16", c)
     assert r.outcome is Outcome.WARN
@@ -300,7 +300,7 @@ def test_socket_at_non_default_path_from_hosts() -> None:
 
 
 def test_socket_from_systemd_activation() -> None:
-    sock = present("/run/docker.sock", kind="socket", mode=0o660, gid=998, group="docker")
+    sock = present("/run/docker.sock", kind=FileKind.SOCKET, mode=0o660, gid=998, group="docker")
     c = _socket_ctx(["fd://"], ("/run/docker.sock", "2375"), sock)
     r = run("3.16", c)
     assert r.outcome is Outcome.PASS

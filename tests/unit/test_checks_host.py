@@ -10,7 +10,7 @@ from dockguard.checks import host_configuration
 from dockguard.checks.host_configuration import parse_build_time
 from dockguard.engine import Context
 from dockguard.model import Outcome
-from dockguard.snapshot import AuditFacts, FileFact, GroupFact, HostFacts, MountFact, UserFact
+from dockguard.snapshot import AuditFacts, AuditSource, FileFact, GroupFact, HostFacts, MountFact, UserFact
 from tests.unit.factories_123 import (
     COLLECTED_AT,
     absent,
@@ -178,7 +178,7 @@ BINARY_OF = {path: name for name, path in BINARIES.items()}
 
 
 def _audit_ctx(
-    rules: tuple[str, ...] | None, *, drop: str | None = None, audit_source: str = "auditctl"
+    rules: tuple[str, ...] | None, *, drop: str | None = None, audit_source: AuditSource = AuditSource.AUDITCTL
 ) -> Context:
     """A host where every audited path exists, except `drop` (absent / not installed)."""
     paths = [p for p in AUDIT_TARGETS.values() if p not in BINARY_OF]
@@ -281,7 +281,7 @@ def test_audit_unit_na_reason_lists_unit_dirs() -> None:
 
 def test_audit_daemon_json_follows_config_file() -> None:
     custom = "/srv/etc/daemon.json"
-    h = HostFacts(files=files(present(custom)), audit=AuditFacts("files", (f"-w {custom}",)))
+    h = HostFacts(files=files(present(custom)), audit=AuditFacts(AuditSource.FILES, (f"-w {custom}",)))
     c = ctx(snap(host=h, daemon=daemon(config({}, config_file=custom))))
     assert run("1.1.11", c).outcome is Outcome.PASS
 

@@ -59,7 +59,7 @@ def test_short_flag_with_attached_value_and_bool_space_value() -> None:
 def test_merge_provenance() -> None:
     cfg = merge(
         {"hosts": ["fd://"], "icc": False},
-        {"hosts": ["tcp://1.2.3.4:2376"], "log-level": "info"},
+        {"hosts": ("tcp://1.2.3.4:2376",), "log-level": "info"},
         "/etc/docker/daemon.json",
     )
     assert cfg.get("hosts") == ("tcp://1.2.3.4:2376", "fd://")

@@ -215,7 +215,7 @@ def _auditable_elf(tmp_path: Path, doc: dict[str, object] | bytes) -> Path:
 
 @pytest.mark.skipif(not OBJCOPY or not Path("/bin/true").is_file(), reason="binutils needed")
 def test_cargo_auditable_section(tmp_path: Path) -> None:
-    doc = {"packages": [
+    doc: dict[str, object] = {"packages": [
         {"name": "app", "version": "0.1.0", "source": "local", "dependencies": [1, 2], "root": True},
         {"name": "smallvec", "version": "1.6.0", "source": "crates.io"},
         {"name": "cc", "version": "1.0.79", "source": "crates.io", "kind": "build"},

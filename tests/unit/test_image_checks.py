@@ -14,6 +14,7 @@ from dockguard.image.config_rules import check_image
 from dockguard.image.scan import build_inventory
 from dockguard.image.secrets import scan_config, scan_text
 from dockguard.image.sources import open_target
+from dockguard.jsontypes import JsonObject
 from tests.unit.image_helpers import OS_RELEASE_DEBIAN, D, F, docker_save, layer_tar
 
 
@@ -52,7 +53,7 @@ def test_secret_rules_and_redaction() -> None:
     for hit in hits:
         assert aws not in hit.redacted and ghp not in hit.redacted and "s3cr3t" not in hit.redacted
     assert hits[0].redacted.startswith("aws_key = AKIA*")
-    cfg = {"config": {"Env": ["PATH=/usr/bin", "API_KEY=abcdef123456"],
+    cfg: JsonObject = {"config": {"Env": ["PATH=/usr/bin", "API_KEY=abcdef123456"],
                       "Labels": {"token": "xoxb-1234567890-abc"}},
            "history": [{"created_by": "RUN echo MYSQL_ROOT_PASSWORD=rootpass123 > /x"}]}
     locs = {h.location for h in scan_config(cfg)}
@@ -75,7 +76,7 @@ def _image(tmp_path: Path, config: dict[str, object], history: list[dict[str, ob
 
 
 def test_config_checks(tmp_path: Path) -> None:
-    history = [
+    history: list[dict[str, object]] = [
         {"created_by": "/bin/sh -c #(nop) ADD file:abc in / "},
         {"created_by": "/bin/sh -c #(nop)  CMD [\"sh\"]", "empty_layer": True},
         {"created_by": "/bin/sh -c apt-get update"},
@@ -85,7 +86,7 @@ def test_config_checks(tmp_path: Path) -> None:
                   history)
     inv = build_inventory(open_target(str(path)))
     assert [layer.created_by for layer in inv.layers] == [
-        history[0]["created_by"].strip(), history[2]["created_by"]]  # type: ignore[union-attr]
+        str(history[0]["created_by"]).strip(), history[2]["created_by"]]
     findings = check_image(inv, "image:app:latest")
     by_id: dict[str, list[str]] = {}
     for f in findings:

@@ -234,6 +234,12 @@ RPM = shutil.which("rpm")
 RPMBUILD = shutil.which("rpmbuild")
 
 
+def _tool(path: str | None) -> str:
+    """A tool found by `shutil.which` (the tests that use it are skipped without it)."""
+    assert path is not None
+    return path
+
+
 def _build_rpmdb(tmp: Path) -> Path:
     """A real sqlite rpmdb with two packages installed by rpm itself (--justdb)."""
     top = tmp / "rpmbuild"
@@ -251,7 +257,7 @@ def _build_rpmdb(tmp: Path) -> Path:
         # _dbpath keeps rpmbuild from creating ~/.rpmdb
         subprocess.run(
             [
-                RPMBUILD,
+                _tool(RPMBUILD),
                 "-bb",
                 "--quiet",
                 "--define",
@@ -267,7 +273,7 @@ def _build_rpmdb(tmp: Path) -> Path:
     dbpath.mkdir(parents=True)
     rpms = sorted(str(p) for p in (top / "RPMS").rglob("*.rpm"))
     subprocess.run(
-        [RPM, "--dbpath", str(dbpath), "-i", "--justdb", "--nodeps", "--noscripts", *rpms],
+        [_tool(RPM), "--dbpath", str(dbpath), "-i", "--justdb", "--nodeps", "--noscripts", *rpms],
         check=True,
         capture_output=True,
     )
@@ -278,7 +284,7 @@ def test_rpm_sqlite_db_built_by_rpm(tmp_path: Path) -> None:
     dbpath = _build_rpmdb(tmp_path)
     oracle = subprocess.run(
         [
-            RPM,
+            _tool(RPM),
             "--dbpath",
             str(dbpath),
             "-qa",

@@ -12,7 +12,8 @@ import pytest
 import zstandard
 
 from dockguard.image.layers import LayerAnalysis, analyse_layer, squash
-from dockguard.image.tarstream import Limits, TarError, TarReader, open_layer_stream
+from dockguard.image.limits import Limits
+from dockguard.image.tarstream import TarError, TarReader, open_layer_stream
 from tests.unit.image_helpers import D, F, L, layer_tar
 
 

@@ -19,7 +19,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from dockguard.cli import main
 from dockguard.image import sbom
-from dockguard.model import Finding, FindingKind, NoteStatus, Severity, Surface, VulnerabilityInfo, VulnState
+from dockguard.model import Finding, FindingKind, NoteStatus, Report, Severity, Surface, VulnerabilityInfo, VulnState
 from dockguard.pipeline.image_scan import ImageRequest, ScanSettings, image_summary, read_image, scan_image
 from dockguard.report.formats import SURFACE_FORMATS, render
 from dockguard.report.load import loads
@@ -78,11 +78,11 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKGUARD_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def _scan(image: Path, db: Path) -> Any:
+def _scan(image: Path, db: Path) -> Report:
     return scan_image(ImageRequest(str(image)), ScanSettings(db_path=db))
 
 
-def _finding(report: Any, fid: str) -> Finding:
+def _finding(report: Report, fid: str) -> Finding:
     return next(f for f in report.findings if f.id == fid)
 
 
@@ -169,7 +169,9 @@ def test_licence_expressions() -> None:
     assert sbom.licences(["", "  "]) == []
     long = "Permission is hereby granted " * 100
     [entry] = sbom.licences([long])
-    assert entry["license"]["name"].endswith("…") and len(entry["license"]["name"]) <= 1024
+    licence = entry["license"]
+    assert isinstance(licence, dict)
+    assert licence["name"].endswith("…") and len(licence["name"]) <= 1024
 
 
 def test_two_scans_of_one_image_differ_only_in_serial_and_timestamp(image: Path, db: Path) -> None:

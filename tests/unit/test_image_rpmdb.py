@@ -27,6 +27,12 @@ from dockguard.image.sources import open_target
 from tests.unit.test_image_inventory import RPM, RPMBUILD, _build_rpmdb
 
 DB_LOAD = shutil.which("db5.3_load") or shutil.which("db_load")
+
+
+def _tool(path: str | None) -> str:
+    """A tool found by `shutil.which` (the tests that use it are skipped without it)."""
+    assert path is not None
+    return path
 needs_tools = pytest.mark.skipif(not (RPM and RPMBUILD and DB_LOAD), reason="rpm, rpmbuild and db5.3-util needed")
 QF = "%{NAME}|%{EPOCHNUM}|%{VERSION}-%{RELEASE}|%{ARCH}|%{SOURCERPM}|%{LICENSE}\n"
 
@@ -54,12 +60,13 @@ def _db_load(tmp: Path, rows: list[tuple[int, bytes]], pagesize: int, big_endian
     out = tmp / f"bdb-{pagesize}-{order}"
     out.mkdir()
     (tmp / "dump.txt").write_text("\n".join(lines) + "\n")
-    subprocess.run([DB_LOAD, "-f", str(tmp / "dump.txt"), str(out / "Packages")], check=True, capture_output=True)
+    subprocess.run([_tool(DB_LOAD), "-f", str(tmp / "dump.txt"), str(out / "Packages")],
+                   check=True, capture_output=True)
     return out
 
 
 def _rpm_lists(dbpath: Path, backend: str) -> list[str]:
-    run = subprocess.run([RPM, "--dbpath", str(dbpath), "--define", f"_db_backend {backend}", "-qa", "--qf", QF],
+    run = subprocess.run([_tool(RPM), "--dbpath", str(dbpath), "--define", f"_db_backend {backend}", "-qa", "--qf", QF],
                          capture_output=True, text=True, check=True)
     return sorted(run.stdout.split("\n")[:-1])
 

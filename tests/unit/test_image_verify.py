@@ -21,6 +21,7 @@ from dockguard.image.limits import BudgetExceeded, Limits, ScanBudget
 from dockguard.image.scan import build_inventory
 from dockguard.image.sources import LayerRef, open_target, run_layer, verify_layer
 from dockguard.inputs import InputError
+from dockguard.jsontypes import JsonObject
 from tests.unit.image_helpers import F, docker_save, layer_tar, sha
 
 
@@ -118,7 +119,7 @@ def test_cached_entry_counts_against_the_budget(tmp_path: Path) -> None:
 def test_config_cache_is_checked(tmp_path: Path) -> None:
     cache = LayerCache(tmp_path)
     image_id = "sha256:" + "1" * 64
-    config = {"rootfs": {"diff_ids": [sha(b"x")]}, "os": "linux"}
+    config: JsonObject = {"rootfs": {"diff_ids": [sha(b"x")]}, "os": "linux"}
     cache.put_config(image_id, config)
     assert cache.get_config(image_id) == config
     stored = next((tmp_path / "configs").iterdir())

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from dockguard import outputs
 from dockguard.outputs import OutputError, check_target, encode_text, write_bytes, write_text
 
 
@@ -39,7 +38,7 @@ def test_temp_file_removed_on_every_failure(failing: str, tmp_path: Path, monkey
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(outputs.os, failing, boom)
+    monkeypatch.setattr(os, failing, boom)  # the module outputs uses
     with pytest.raises(OutputError, match=r"cannot write .*out.txt: No space left on device"):
         write_text(str(target), "new")
     monkeypatch.undo()
@@ -51,7 +50,7 @@ def test_interrupt_while_writing_leaves_no_temp_file(tmp_path: Path, monkeypatch
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(outputs.os, "fsync", interrupted)
+    monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_text(str(tmp_path / "out.txt"), "x")
     monkeypatch.undo()

@@ -103,6 +103,7 @@ def test_no_score_when_the_daemon_could_not_be_reached() -> None:
     for hint in ("start Docker", "-H", "DOCKER_HOST", "--snapshot"):
         assert hint in s.withheld
     summary = json_report.report_dict(host_only)["summary"]
+    assert isinstance(summary, dict)
     assert summary["score"] is None and summary["grade"] is None and summary["score_withheld"] == s.withheld
     lines = text.summary_lines(host_only)
     assert "[INFO] Score: none" in lines

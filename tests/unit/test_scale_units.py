@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -136,8 +137,9 @@ def test_layer_payload_round_trip_and_damage() -> None:
 def test_inventory_document_is_type_checked() -> None:
     pkg = Package("deb", "libc6", "2.36-9", "glibc", "2.36-9", "amd64", "pkg:deb/debian/libc6@2.36-9",
                   "sha256:l", "/var/lib/dpkg/status", False, ("LGPL",))
-    doc = {"os": {"family": "debian", "version": "12", "codename": "bookworm", "pretty_name": "D", "eol": None,
-                  "unstable": False}, "packages": [{f: getattr(pkg, f) for f in pkg.__slots__}]}
+    doc: dict[str, Any] = {
+        "os": {"family": "debian", "version": "12", "codename": "bookworm", "pretty_name": "D", "eol": None,
+               "unstable": False}, "packages": [{f: getattr(pkg, f) for f in pkg.__slots__}]}
     doc["packages"][0]["licenses"] = list(pkg.licenses)
     os_info, packages = adapter.packages_from_doc(doc, "t")
     assert os_info == OSInfo("debian", "12", "bookworm", "D", None, False) and packages == [pkg]

@@ -65,7 +65,9 @@ def test_listed_names_keep_known_syscalls_and_count_made_up_ones() -> None:
 
 
 def test_explain_tries_few_contexts_per_name() -> None:
-    rules = [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": f"99.{i}"}} for i in range(200)]
+    rules: list[dict[str, object]] = [
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": f"99.{i}"}} for i in range(200)
+    ]
     profile = parse_profile(_text(rules)).profile
     assert profile is not None
     (item,) = explain.explain(profile, ProfileContext("amd64", kernel=(5, 10)), ["read"])

@@ -11,14 +11,14 @@ import pytest
 from dockguard import suppress
 from dockguard.cli import main
 from dockguard.inputs import InputError
-from dockguard.model import FindingKind, Outcome, VulnerabilityInfo, VulnState
+from dockguard.model import CheckResult, Finding, FindingKind, Outcome, Report, VulnerabilityInfo, VulnState
 from dockguard.report import sarif
 from tests.report_sample import EVIL, sample_report
 
 TODAY = dt.date(2026, 1, 1)
 
 
-def _by_id(report, ident):  # type: ignore[no-untyped-def]
+def _by_id(report: Report, ident: str) -> CheckResult | Finding:
     items = [r for r in report.results if r.id == ident] + [
         f for f in report.findings if f.id == ident
     ]

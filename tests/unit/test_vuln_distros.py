@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from dockguard.image.packages import OSInfo, Package
-from dockguard.model import Severity
+from dockguard.model import Severity, VulnState
 from dockguard.vuln import distros, importers
 from dockguard.vuln.database import VulnDB, write_imports
 from dockguard.vuln.ecosystems import NoDataReason, PackageType, Runtime
-from dockguard.vuln.match import VulnState, check_packages, coverage, match_packages
+from dockguard.vuln.match import check_packages, coverage, match_packages
 
 CVSS_10 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H"
 

@@ -6,6 +6,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,8 @@ def test_yaml_anchor_without_alias_is_harmless_but_aliases_are_refused() -> None
 
 @pytest.mark.parametrize("chunk", [1, 2, 7, 1 << 20])
 def test_stream_walk_is_independent_of_read_chunks(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    doc = {"p\u00e9": {"CVE-1": {"d": "a]}\\\"[{\u2603", "r": [1, {"x": None}]}, "CVE-2": {}}, "q": {},
+    doc: dict[str, dict[str, Any]] = {
+        "p\u00e9": {"CVE-1": {"d": "a]}\\\"[{\u2603", "r": [1, {"x": None}]}, "CVE-2": {}}, "q": {},
            "r": {"CVE-3": {"e": "\\"}}}
     data = json.dumps(doc, ensure_ascii=False).encode()
     monkeypatch.setattr(bounded_decode, "_CHUNK", chunk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from dockguard.vuln.severity import assess
 CVSS_98 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
 
 
-def _db(tmp_path: Path, records: list[dict]) -> VulnDB:
+def _db(tmp_path: Path, records: list[dict[str, object]]) -> VulnDB:
     src = tmp_path / "osv"
     src.mkdir(exist_ok=True)
     for r in records:
@@ -27,7 +28,14 @@ def _db(tmp_path: Path, records: list[dict]) -> VulnDB:
     return VulnDB.open(tmp_path / "v.db")
 
 
-def _rec(rid: str, eco: str, name: str, ranges=(), versions=(), **extra) -> dict:  # type: ignore[no-untyped-def]
+def _rec(
+    rid: str,
+    eco: str,
+    name: str,
+    ranges: Sequence[tuple[str, list[dict[str, str]]]] = (),
+    versions: Sequence[str] = (),
+    **extra: object,
+) -> dict[str, object]:
     return {
         "id": rid,
         "modified": "2024-01-01T00:00:00Z",
@@ -78,7 +86,8 @@ def test_range_events(tmp_path: Path) -> None:
             ),
         ],
     )
-    pypi = lambda v: _ids(db, Package("pypi", "PKG", v))  # noqa: E731 - PEP 503 name folding
+    def pypi(v: str) -> dict[str, str | None]:
+        return _ids(db, Package("pypi", "PKG", v))  # PEP 503 name folding
     assert pypi("0.9") == {"A-1": "1.5"}
     assert pypi("1.0") == {"A-1": "1.5", "A-2": None, "A-3": "1.1"}
     assert pypi("1.2") == {"A-1": "1.5", "A-2": None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -29,7 +30,7 @@ from dockguard.vuln.versions import (
 )
 
 
-def _check(cmp, a: str, op: str, b: str) -> None:
+def _check(cmp: Callable[[str, str], int], a: str, op: str, b: str) -> None:
     want = {"<": -1, "=": 0, ">": 1}[op]
     got = cmp(a, b)
     assert (got > 0) - (got < 0) == want, f"{a} {op} {b}"

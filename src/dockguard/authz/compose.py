@@ -22,7 +22,6 @@ import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from dockguard.authz.policy import PolicyRule
 from dockguard.authz.translate import (
@@ -107,7 +106,7 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
     return _VAR.sub(sub, text)
 
 
-def _interp(value: Any, env: Mapping[str, str]) -> Any:
+def _interp(value: object, env: Mapping[str, str]) -> object:
     """Interpolate every string in a parsed document (iteratively bounded by the YAML depth cap)."""
     if isinstance(value, str):
         return interpolate(value, env)
@@ -127,28 +126,28 @@ class _ComposeReader:
     def fail(self, path: list[str | int], problem: str) -> InputError:
         return InputError.at(self.origin, path, problem)
 
-    def mapping(self, v: Any, path: list[str | int]) -> dict[str, Any]:
+    def mapping(self, v: object, path: list[str | int]) -> dict[str, object]:
         if v is None:
             return {}
         if not isinstance(v, dict):
             raise self.fail(path, "expected a mapping")
         return {str(k): x for k, x in v.items()}
 
-    def seq(self, v: Any, path: list[str | int]) -> list[Any]:
+    def seq(self, v: object, path: list[str | int]) -> list[object]:
         if v is None:
             return []
         if not isinstance(v, list):
             raise self.fail(path, "expected a list")
         return v
 
-    def text(self, v: Any, path: list[str | int], default: str = "") -> str:
+    def text(self, v: object, path: list[str | int], default: str = "") -> str:
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, str | int | float):
             raise self.fail(path, "expected a string")
         return str(v)
 
-    def flag(self, v: Any, path: list[str | int]) -> bool:
+    def flag(self, v: object, path: list[str | int]) -> bool:
         if v is None:
             return False
         if isinstance(v, bool):
@@ -157,10 +156,10 @@ class _ComposeReader:
             return v.strip().lower() == "true"
         raise self.fail(path, "expected true or false")
 
-    def strs(self, v: Any, path: list[str | int]) -> list[str]:
+    def strs(self, v: object, path: list[str | int]) -> list[str]:
         return [self.text(x, [*path, i]) for i, x in enumerate(self.seq(v, path))]
 
-    def size(self, v: Any, path: list[str | int]) -> int:
+    def size(self, v: object, path: list[str | int]) -> int:
         if v is None:
             return 0
         if isinstance(v, int) and not isinstance(v, bool):
@@ -170,7 +169,7 @@ class _ComposeReader:
             raise self.fail(path, f"not a size: {v!r}")
         return int(float(m.group(1)) * _SIZE_UNIT[m.group(2).lower()])
 
-    def labels(self, v: Any, path: list[str | int]) -> dict[str, str]:
+    def labels(self, v: object, path: list[str | int]) -> dict[str, str]:
         if isinstance(v, list):
             out = {}
             for i, item in enumerate(v):
@@ -209,7 +208,7 @@ class _Refs:
 
 def _link(s: Subject, refs: _Refs, built: Mapping[str, tuple[Subject, _Refs]]) -> Subject:
     facts = s.facts
-    changes: dict[str, Any] = {}
+    host: set[str] = set()  # the *_mode attributes that end at "host"
     for attr, ref in (("pid_mode", refs.pid), ("ipc_mode", refs.ipc), ("network_mode", refs.network)):
         seen: set[str] = set()
         while ref and ref in built and ref not in seen:
@@ -217,16 +216,22 @@ def _link(s: Subject, refs: _Refs, built: Mapping[str, tuple[Subject, _Refs]]) -
             other = built[ref]
             value = getattr(other[0].facts, attr)
             if value == "host":
-                changes[attr] = "host"
+                host.add(attr)
                 break
             ref = getattr(other[1], {"pid_mode": "pid", "ipc_mode": "ipc", "network_mode": "network"}[attr])
     mounts = list(facts.mounts)
     for ref in refs.volumes_from:
         if ref in built:
             mounts.extend(built[ref][0].facts.mounts)
-    if len(mounts) != len(facts.mounts):
-        changes["mounts"] = tuple(mounts)
-    return replace(s, facts=replace(facts, **changes)) if changes else s
+    if not host and len(mounts) == len(facts.mounts):
+        return s
+    return replace(s, facts=replace(
+        facts,
+        pid_mode="host" if "pid_mode" in host else facts.pid_mode,
+        ipc_mode="host" if "ipc_mode" in host else facts.ipc_mode,
+        network_mode="host" if "network_mode" in host else facts.network_mode,
+        mounts=tuple(mounts),
+    ))
 
 
 def _resolve_bind(src: str, base_dir: str) -> str:
@@ -242,7 +247,7 @@ def _is_path(src: str) -> bool:
 
 
 def _service(
-    r: _ComposeReader, name: str, svc: dict[str, Any], volumes: dict[str, Any], base_dir: str
+    r: _ComposeReader, name: str, svc: dict[str, object], volumes: dict[str, object], base_dir: str
 ) -> tuple[Subject, _Refs]:
     p: list[str | int] = ["services", name]
     mounts: list[MountPoint] = []
@@ -379,7 +384,7 @@ def _service(
 
 
 def _named_volume(
-    r: _ComposeReader, name: str, dst: str, rw: bool, volumes: dict[str, Any], refs: list[VolumeRef]
+    r: _ComposeReader, name: str, dst: str, rw: bool, volumes: dict[str, object], refs: list[VolumeRef]
 ) -> list[MountPoint]:
     """A named volume's hidden host binds from the file's top-level ``volumes``, else a look-up."""
     spec = volumes.get(name)
@@ -401,7 +406,7 @@ def _named_volume(
     return volume_binds(driver, opts, dst, rw)
 
 
-def _int(r: _ComposeReader, v: Any, path: list[str | int]) -> int:
+def _int(r: _ComposeReader, v: object, path: list[str | int]) -> int:
     if isinstance(v, int) and not isinstance(v, bool):
         return v
     text = r.text(v, path).strip()
@@ -410,7 +415,7 @@ def _int(r: _ComposeReader, v: Any, path: list[str | int]) -> int:
     raise r.fail(path, f"expected an integer, got {v!r}")
 
 
-def _ports(r: _ComposeReader, value: Any, path: list[str | int]) -> list[PortBinding]:
+def _ports(r: _ComposeReader, value: object, path: list[str | int]) -> list[PortBinding]:
     out = []
     for i, p in enumerate(r.seq(value, path)):
         where = [*path, i]

@@ -16,7 +16,6 @@ import os
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from dockguard.authz.gojson import Reader, parse_body
 from dockguard.authz.lookup import ContainerInfo, Lookup, LookupFailed
@@ -41,6 +40,7 @@ from dockguard.authz.translate import (
 from dockguard.checks.catalogue import Check, catalogue
 from dockguard.engine import Context, Options, run_check
 from dockguard.inputs import MAX_DEPTH, InputError, parse_json, read_bytes
+from dockguard.jsontypes import Json
 from dockguard.model import Detail, Outcome
 from dockguard.snapshot import (
     ContainerFacts,
@@ -125,7 +125,7 @@ class AuthzRequest:
             user=text("User"),
             auth_method=text("UserAuthNMethod"),
             body=body or None,
-            headers={str(k): v for k, v in headers.items()},
+            headers={str(k): v for k, v in headers.items() if isinstance(v, str)},  # all are (checked above)
         )
 
 
@@ -341,7 +341,7 @@ class Decider:
                         f"the plugin cannot see ({self._hidden_reason(req, ctype)})",
                     )
                 )
-        body: Any = None
+        body: Json = None
         if needs_body or (legacy_start and req.body is not None):
             if req.body is None:
                 findings.append(
@@ -378,7 +378,7 @@ class Decider:
         kind: Kind,
         route: Route,
         req: AuthzRequest,
-        body: Any,
+        body: Json,
         have: bool,
         r: Reader,
         subjects: list[Subject],
@@ -543,9 +543,7 @@ class Decider:
                     real = os.path.realpath(m.source)
                     if real not in _run_alias(posixpath.normpath(m.source)):
                         mounts.append(replace(m, source=real))
-        changes: dict[str, Any] = {}
-        if len(mounts) != len(facts.mounts):
-            changes["mounts"] = tuple(mounts)
+        modes: dict[str, str] = {}  # pid_mode/ipc_mode/network_mode followed to what they share
         for attr, rule, cis, what in (
             ("pid_mode", PolicyRule.HOST_PID, "5.16", "PID"),
             ("ipc_mode", PolicyRule.HOST_IPC, "5.17", "IPC"),
@@ -558,8 +556,16 @@ class Decider:
         ):
             value = getattr(facts, attr)
             if value.lower().startswith("container:") and self.policy.on(s.rule_override or rule):
-                changes[attr] = self._shared_mode(value, attr, extra, rule, cis, what)
-        return replace(s, facts=replace(facts, **changes)) if changes else s
+                modes[attr] = self._shared_mode(value, attr, extra, rule, cis, what)
+        if not modes and len(mounts) == len(facts.mounts):
+            return s
+        return replace(s, facts=replace(
+            facts,
+            mounts=tuple(mounts),
+            pid_mode=modes.get("pid_mode", facts.pid_mode),
+            ipc_mode=modes.get("ipc_mode", facts.ipc_mode),
+            network_mode=modes.get("network_mode", facts.network_mode),
+        ))
 
     def _shared_mode(self, value: str, attr: str, extra: list[Violation], rule: PolicyRule, cis: str, what: str) -> str:
         """Follow ``container:<id>`` to the namespace it really is (host or not)."""

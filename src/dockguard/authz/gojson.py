@@ -19,23 +19,30 @@ path, which the decision turns into a refusal (Go would have refused the type to
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
-from typing import Any
+from typing import Final
 
 from dockguard.inputs import InputError, json_path, parse_json
+from dockguard.jsontypes import Json
 
 #: Nesting allowed in a request body.  Engine API bodies stay below 10 levels; a deeper body
 #: (legal for Go, which ignores unknown keys) is refused rather than walked.
 MAX_BODY_DEPTH = 32
 
-_MISSING = object()
+class _Missing(enum.Enum):
+    MISSING = enum.auto()
+
+
+#: What `raw_field` returns for a field the body does not set (distinct from JSON null).
+_MISSING: Final = _Missing.MISSING
 
 
 class BodyError(InputError):
     """A request body dockerd would read differently from us, or not at all."""
 
 
-class GoObject(dict[str, Any]):
+class GoObject(dict[str, Json]):
     """A JSON object that remembers every (key, value) pair in order, duplicates included.
 
     As a dict it holds the last value per exact key (so generic code still works); `pairs` is
@@ -44,15 +51,15 @@ class GoObject(dict[str, Any]):
 
     __slots__ = ("_folded", "pairs")
 
-    def __init__(self, pairs: list[tuple[str, Any]] | tuple[tuple[str, Any], ...] = ()) -> None:
+    def __init__(self, pairs: list[tuple[str, Json]] | tuple[tuple[str, Json], ...] = ()) -> None:
         super().__init__(pairs)
-        self.pairs: tuple[tuple[str, Any], ...] = tuple(pairs)
-        self._folded: dict[str, list[Any]] | None = None
+        self.pairs: tuple[tuple[str, Json], ...] = tuple(pairs)
+        self._folded: dict[str, list[Json]] | None = None
 
-    def folded(self) -> dict[str, list[Any]]:
+    def folded(self) -> dict[str, list[Json]]:
         """Values by folded key, in document order (built once)."""
         if self._folded is None:
-            index: dict[str, list[Any]] = {}
+            index: dict[str, list[Json]] = {}
             for k, v in self.pairs:
                 index.setdefault(fold(k), []).append(v)
             self._folded = index
@@ -63,7 +70,7 @@ class GoObject(dict[str, Any]):
         return GoObject(self.pairs + other.pairs)
 
 
-def parse_body(data: bytes | str, origin: str = "request body") -> Any:
+def parse_body(data: bytes | str, origin: str = "request body") -> Json:
     """Parse a body, keeping duplicate keys; any problem is a `BodyError`."""
     try:
         return parse_json(data, origin, max_depth=MAX_BODY_DEPTH, object_pairs_hook=GoObject)
@@ -84,8 +91,8 @@ def fold(name: str) -> str:
     return "".join("s" if c == "\u017f" else "k" if c == "\u212a" else c.lower() if c.isascii() else c for c in name)
 
 
-def _combine(values: Iterable[Any]) -> Any:
-    out: Any = _MISSING
+def _combine(values: Iterable[Json]) -> Json | _Missing:
+    out: Json | _Missing = _MISSING
     for v in values:
         if v is None:
             continue
@@ -96,30 +103,30 @@ def _combine(values: Iterable[Any]) -> Any:
     return out
 
 
-def raw_field(obj: Any, name: str) -> Any:
+def raw_field(obj: Json, name: str) -> Json | _Missing:
     """The value Go decodes into struct field `name` of `obj`, or `_MISSING`."""
     if not isinstance(obj, GoObject):
         return _MISSING
     return _combine(obj.folded().get(name.lower(), ()))
 
 
-def has_field(obj: Any, name: str) -> bool:
+def has_field(obj: Json, name: str) -> bool:
     """True when `obj` sets struct field `name` to something other than null."""
     return raw_field(obj, name) is not _MISSING
 
 
-def map_items(obj: Any) -> dict[str, Any]:
+def map_items(obj: Json) -> dict[str, Json]:
     """A JSON object decoded into a Go map: exact keys, last value wins, nested objects merge."""
     if not isinstance(obj, GoObject):
         return {}
-    grouped: dict[str, list[Any]] = {}
+    grouped: dict[str, list[Json]] = {}
     for k, v in obj.pairs:
         grouped.setdefault(k, []).append(v)
-    out = {}
+    out: dict[str, Json] = {}
     for k, vs in grouped.items():
-        v = _combine(vs)
-        if v is not _MISSING:
-            out[k] = v
+        combined = _combine(vs)
+        if combined is not _MISSING:
+            out[k] = combined
     return out
 
 
@@ -133,7 +140,7 @@ class Reader:
         """A `BodyError` at `path`."""
         return BodyError(self.origin, problem, json_path(path))
 
-    def obj(self, value: Any, path: tuple[str | int, ...]) -> GoObject | None:
+    def obj(self, value: Json | _Missing, path: tuple[str | int, ...]) -> GoObject | None:
         """`value` as an object (None when absent)."""
         if value is _MISSING or value is None:
             return None
@@ -141,7 +148,7 @@ class Reader:
             raise self.fail(path, f"expected an object, got {_kind(value)}")
         return value
 
-    def field(self, obj: GoObject | None, name: str) -> Any:
+    def field(self, obj: GoObject | None, name: str) -> Json:
         """The raw value of struct field `name` (None when absent)."""
         v = raw_field(obj, name)
         return None if v is _MISSING else v
@@ -179,7 +186,7 @@ class Reader:
             raise self.fail((*path, name), "integer out of the 64-bit range")
         return v
 
-    def items(self, obj: GoObject | None, name: str, path: tuple[str | int, ...]) -> list[Any]:
+    def items(self, obj: GoObject | None, name: str, path: tuple[str | int, ...]) -> list[Json]:
         """Struct field `name` holding a list ([] when absent)."""
         v = raw_field(obj, name)
         if v is _MISSING:
@@ -208,7 +215,7 @@ class Reader:
         return out
 
 
-def _kind(v: Any) -> str:
+def _kind(v: Json | _Missing) -> str:
     if isinstance(v, bool):
         return "a boolean"
     if isinstance(v, int | float):

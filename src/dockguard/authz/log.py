@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO
 
 from dockguard.errors import OperationalError
 
@@ -57,11 +57,12 @@ class DecisionLog:
         if old is not None:
             old.close()
 
-    def write(self, entry: dict[str, Any]) -> None:
+    def write(self, entry: dict[str, object]) -> None:
         """Append one entry; a failing disk is reported once on stderr, never raised."""
         entry = {"time": _now(), **entry}
-        if isinstance(entry.get("uri"), str) and len(entry["uri"]) > MAX_URI:
-            entry["uri"] = entry["uri"][:MAX_URI] + "..."
+        uri = entry.get("uri")
+        if isinstance(uri, str) and len(uri) > MAX_URI:
+            entry["uri"] = uri[:MAX_URI] + "..."
         line = json.dumps(entry, separators=(",", ":"), ensure_ascii=True) + "\n"
         with self._lock:
             target = self._file if self._file is not None else sys.stderr

@@ -14,10 +14,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dockguard.errors import OperationalError
 from dockguard.snapshot import MountPoint
+
+if TYPE_CHECKING:
+    import requests
 
 LOOKUP_TIMEOUT = 5
 """Seconds a look-up may take: dockerd is waiting for the decision meanwhile."""
@@ -61,30 +64,31 @@ class Lookup(Protocol):
         """The container by name or id, or None when it does not exist."""
 
 
-def _str_map(value: Any) -> dict[str, str]:
+def _str_map(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int | float | bool)}
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def _dict(value: object) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def volume_info(data: Any) -> VolumeInfo:
+def volume_info(data: object) -> VolumeInfo:
     """VolumeInfo from a ``GET /volumes/{name}`` answer."""
     d = data if isinstance(data, dict) else {}
     return VolumeInfo(str(d.get("Name") or ""), str(d.get("Driver") or ""), _str_map(d.get("Options")))
 
 
-def container_info(data: Any) -> ContainerInfo:
+def container_info(data: object) -> ContainerInfo:
     """ContainerInfo from a ``GET /containers/{id}/json`` answer."""
     d = data if isinstance(data, dict) else {}
     cfg = _dict(d.get("Config"))
     hc = _dict(d.get("HostConfig"))
     mounts: list[MountPoint] = []
     names: list[tuple[str, str, bool]] = []
-    for m in d.get("Mounts") or ():
+    raw_mounts = d.get("Mounts")
+    for m in raw_mounts if isinstance(raw_mounts, list) else ():
         if not isinstance(m, dict):
             continue
         typ, dst, rw = str(m.get("Type") or ""), str(m.get("Destination") or ""), bool(m.get("RW", True))
@@ -104,16 +108,31 @@ def container_info(data: Any) -> ContainerInfo:
     )
 
 
+class _EngineClient(Protocol):
+    """The part of docker's ``APIClient`` the look-ups use (its raw GET helper)."""
+
+    base_url: str
+    _version: str
+
+    def _get(self, url: str, **kwargs: object) -> requests.Response:
+        """GET `url` with the client's session (TLS, timeout)."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        ...
+
+
 class DaemonLookup:
     """Look-ups over the Engine API of `docker_host` (a client made on first use, then reused)."""
 
     def __init__(self, docker_host: str, timeout: int = LOOKUP_TIMEOUT) -> None:
         self.docker_host = docker_host
         self.timeout = timeout
-        self._client: Any = None
+        self._client: _EngineClient | None = None
         self._lock = threading.Lock()
 
-    def _api(self) -> Any:
+    def _api(self) -> _EngineClient:
         with self._lock:
             if self._client is None:
                 import docker
@@ -129,7 +148,7 @@ class DaemonLookup:
                     raise LookupFailed(f"cannot reach the daemon at {self.docker_host}: {exc}") from None
             return self._client
 
-    def _get(self, path: str) -> Any:
+    def _get(self, path: str) -> object:
         import docker
         import requests
 
@@ -139,7 +158,8 @@ class DaemonLookup:
             if res.status_code in (400, 404):
                 return None  # no such object, or a name dockerd refuses anyway
             res.raise_for_status()
-            return res.json()
+            answer: object = res.json()
+            return answer
         except (docker.errors.DockerException, requests.RequestException, OSError, ValueError) as exc:
             raise LookupFailed(f"daemon look-up failed: {type(exc).__name__}") from None
 

@@ -11,7 +11,6 @@ import enum
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from dockguard.inputs import MAX_POLICY, InputError, json_path, parse_yaml, read_bytes
 
@@ -326,7 +325,7 @@ def parse_policy(text: str | bytes, origin: str) -> Policy:
     )
 
 
-def _rule(name: Any, origin: str, path: list[str | int]) -> PolicyRule:
+def _rule(name: object, origin: str, path: list[str | int]) -> PolicyRule:
     try:
         return PolicyRule(str(name))
     except ValueError:
@@ -335,7 +334,7 @@ def _rule(name: Any, origin: str, path: list[str | int]) -> PolicyRule:
         ) from None
 
 
-def _abs_paths(value: Any, origin: str, key: str) -> list[str]:
+def _abs_paths(value: object, origin: str, key: str) -> list[str]:
     paths = _str_list(value, origin, [key])
     for i, s in enumerate(paths):
         if not s.startswith("/"):
@@ -343,7 +342,7 @@ def _abs_paths(value: Any, origin: str, key: str) -> list[str]:
     return paths
 
 
-def _str_list(value: Any, origin: str, path: list[str | int]) -> list[str]:
+def _str_list(value: object, origin: str, path: list[str | int]) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -351,10 +350,10 @@ def _str_list(value: Any, origin: str, path: list[str | int]) -> list[str]:
     for i, v in enumerate(value):
         if not isinstance(v, str) or not v:
             raise InputError.at(origin, [*path, i], f"expected a non-empty string, got {v!r}")
-    return list(value)
+    return [v for v in value if isinstance(v, str)]
 
 
-def _exception(raw: Any, origin: str, path: list[str | int]) -> PolicyException:
+def _exception(raw: object, origin: str, path: list[str | int]) -> PolicyException:
     if not isinstance(raw, dict):
         raise InputError.at(origin, path, "expected a mapping with rules and users/images/labels")
     for key in raw:

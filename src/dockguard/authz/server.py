@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from types import FrameType
 
 from dockguard.authz.decide import AuthzRequest, Decider, Decision, fail_safe
 from dockguard.authz.log import DecisionLog
@@ -72,7 +72,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             os.umask(old)
         self.server_activate()
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request: object, client_address: object) -> None:
         """One line on stderr instead of a traceback; a client that went away is not an error."""
         exc = sys.exc_info()[1]
         if isinstance(exc, BrokenPipeError | ConnectionResetError):
@@ -136,7 +136,7 @@ class _Handler(socketserver.StreamRequestHandler):
             self._reply(404, {"Err": f"dockguard authz: unknown plugin call {path}"}, not keep)
         return keep
 
-    def _reply(self, status: int, payload: dict[str, Any], close: bool = False) -> None:
+    def _reply(self, status: int, payload: dict[str, object], close: bool = False) -> None:
         data = json.dumps(payload).encode()
         head = (
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {CONTENT_TYPE}\r\n"
@@ -158,7 +158,7 @@ class _Handler(socketserver.StreamRequestHandler):
         data = self.rfile.read(n)
         return data if len(data) == n else None
 
-    def _authz_req(self, body: bytes | None) -> dict[str, Any]:
+    def _authz_req(self, body: bytes | None) -> dict[str, object]:
         state = self.server.state
         t0 = time.perf_counter()
         req: AuthzRequest | None = None
@@ -180,7 +180,7 @@ class _Handler(socketserver.StreamRequestHandler):
         return {"Allow": False, "Msg": decision.message}
 
 
-def log_entry(req: AuthzRequest | None, d: Decision, audit: bool, ms: float) -> dict[str, Any]:
+def log_entry(req: AuthzRequest | None, d: Decision, audit: bool, ms: float) -> dict[str, object]:
     """The decision-log fields for one request."""
     if d.allow:
         verdict = "allow"
@@ -277,10 +277,10 @@ def run(server: PluginServer, reload: Callable[[], Decider] | None) -> int:
     done = threading.Event()
     hup = threading.Event()
 
-    def on_stop(signum: int, frame: Any) -> None:
+    def on_stop(signum: int, frame: FrameType | None) -> None:
         done.set()
 
-    def on_hup(signum: int, frame: Any) -> None:
+    def on_hup(signum: int, frame: FrameType | None) -> None:
         hup.set()
         done.set()
 

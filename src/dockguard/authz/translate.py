@@ -17,10 +17,10 @@ import enum
 import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from dockguard.authz.gojson import GoObject, Reader, has_field, map_items
 from dockguard.authz.policy import PolicyRule
+from dockguard.jsontypes import Json
 from dockguard.snapshot import ContainerFacts, DeviceMapping, MountPoint, PortBinding
 
 Path = tuple[str | int, ...]
@@ -376,7 +376,7 @@ def _opt_split(opt: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- request bodies
 
 
-def container_create(body: Any, name: str, r: Reader | None = None) -> Subject:
+def container_create(body: Json, name: str, r: Reader | None = None) -> Subject:
     """``POST /containers/create``: Config, HostConfig and the top-level HostConfig fields.
 
     dockerd still decodes HostConfig fields given at the top level of the body (a deprecated
@@ -401,7 +401,7 @@ def container_create(body: Any, name: str, r: Reader | None = None) -> Subject:
     )
 
 
-def container_start_legacy(body: Any, target: str, r: Reader | None = None) -> Subject:
+def container_start_legacy(body: Json, target: str, r: Reader | None = None) -> Subject:
     """``POST /v1.23/containers/{id}/start`` with a HostConfig body: applied to the container."""
     r = r or Reader()
     hc = r.obj(body, ())
@@ -428,7 +428,7 @@ _UPDATE_FACETS = (
 )
 
 
-def container_update(body: Any, target: str, r: Reader | None = None) -> Subject:
+def container_update(body: Json, target: str, r: Reader | None = None) -> Subject:
     """``POST /containers/{id}/update``: only the fields the body sets are judged."""
     r = r or Reader()
     hc = r.obj(body, ())
@@ -456,7 +456,7 @@ def container_update(body: Any, target: str, r: Reader | None = None) -> Subject
 ROOT_USERS = frozenset({"root", "0"})
 
 
-def exec_create(body: Any, target: str, r: Reader | None = None) -> Subject:
+def exec_create(body: Json, target: str, r: Reader | None = None) -> Subject:
     """``POST /containers/{id}/exec``: Privileged (5.23) and User (5.24)."""
     r = r or Reader()
     ex = r.obj(body, ())
@@ -469,7 +469,7 @@ def exec_create(body: Any, target: str, r: Reader | None = None) -> Subject:
                    findings=tuple(findings))
 
 
-def volume_create(body: Any, r: Reader | None = None) -> Subject:
+def volume_create(body: Json, r: Reader | None = None) -> Subject:
     """``POST /volumes/create``: a ``local`` volume that binds a host path is judged as that bind."""
     r = r or Reader()
     v = r.obj(body, ())
@@ -483,7 +483,7 @@ def volume_create(body: Any, r: Reader | None = None) -> Subject:
                    labels=labels)
 
 
-def service_spec(body: Any, r: Reader | None = None) -> list[Subject]:
+def service_spec(body: Json, r: Reader | None = None) -> list[Subject]:
     """``POST /services/create`` and ``/services/{id}/update``: the task's container or plugin."""
     r = r or Reader()
     spec = r.obj(body, ())
@@ -572,7 +572,7 @@ def service_spec(body: Any, r: Reader | None = None) -> list[Subject]:
     return out
 
 
-def plugin_privileges(body: Any, what: str, r: Reader | None = None, path: Path = ()) -> Subject:
+def plugin_privileges(body: Json, what: str, r: Reader | None = None, path: Path = ()) -> Subject:
     """The privileges a managed plugin is granted (``/plugins/pull``, upgrade, plugin services)."""
     r = r or Reader()
     if body is not None and not isinstance(body, list):

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from dockguard.channel import tls_steps, tlsprobe
@@ -353,7 +353,7 @@ def _facts(endpoint: DaemonEndpoint, steps: StepSequence, reachable: bool) -> Da
     )
 
 
-def endpoint_summary(run: ProbeRun[DaemonEndpointFacts]) -> dict[str, Any]:
+def endpoint_summary(run: ProbeRun[DaemonEndpointFacts]) -> dict[str, object]:
     """The schema-1 snapshot shape of a probe (``extras["endpoint_probe"][].summary``).
 
     ``tls_authentication`` is `DaemonEndpointFacts.tls_authentication`: None when the probe

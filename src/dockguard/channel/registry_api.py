@@ -55,6 +55,7 @@ from dockguard.image.decode import Descriptor as Descriptor  # the one OCI descr
 from dockguard.image.digests import DigestMismatch, algorithm, check_bytes
 from dockguard.image.limits import DEFAULT_LIMITS
 from dockguard.inputs import MAX_POLICY, InputError, parse_json, read_bytes
+from dockguard.jsontypes import Json, JsonObject
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -225,9 +226,10 @@ def credentials_from_config(
 
     helpers = config.get("credHelpers") or {}
     auths = config.get("auths") or {}
-    for name, value in (("credHelpers", helpers), ("auths", auths)):
-        if not isinstance(value, dict):
-            raise InputError(str(path), "not an object", f"$.{name}")
+    if not isinstance(helpers, dict):
+        raise InputError(str(path), "not an object", "$.credHelpers")
+    if not isinstance(auths, dict):
+        raise InputError(str(path), "not an object", "$.auths")
     for key, helper in helpers.items():
         if _auth_key(key) in wanted and isinstance(helper, str):
             return credential_helper(helper, _server_url(registry, key), env, timeout)
@@ -285,6 +287,8 @@ def credential_helper(
         if len(out) > MAX_HELPER_OUTPUT:
             raise ValueError(len(out))
         data = parse_json(out, f"docker-credential-{name}")
+        if not isinstance(data, dict):
+            raise TypeError(data)
         user, secret = data["Username"], data["Secret"]
         if not isinstance(user, str) or not isinstance(secret, str):
             raise TypeError(user)
@@ -413,7 +417,7 @@ def _pullable(desc: Descriptor, what: str, path: list[str | int]) -> Descriptor:
     return desc
 
 
-def parse_descriptor(data: Any, what: str, path: list[str | int] | None = None) -> Descriptor:
+def parse_descriptor(data: Json, what: str, path: list[str | int] | None = None) -> Descriptor:
     """One descriptor of a manifest or index, decoded by `dockguard.image.decode` (shape,
     digest form, platform) and checked for a pull (`_pullable`)."""
     where = path or []
@@ -426,7 +430,7 @@ def _size(desc: Descriptor) -> int:
     return desc.size
 
 
-def _index_entries(doc: Any, what: str) -> list[Descriptor]:
+def _index_entries(doc: Json, what: str) -> list[Descriptor]:
     """The entries of an image index (none when the document is not one)."""
     index = decode.oci_document(doc, what, DEFAULT_LIMITS)
     if not isinstance(index, decode.OciIndex):
@@ -434,7 +438,7 @@ def _index_entries(doc: Any, what: str) -> list[Descriptor]:
     return [_pullable(d, what, ["manifests", i]) for i, d in enumerate(index.manifests)]
 
 
-def _manifest(doc: Any, what: str) -> decode.OciManifest:
+def _manifest(doc: Json, what: str) -> decode.OciManifest:
     """A schema-2 / OCI image manifest, every descriptor checked for a pull."""
     manifest = decode.oci_document(doc, what, DEFAULT_LIMITS)
     if not isinstance(manifest, decode.OciManifest):
@@ -454,7 +458,7 @@ class PulledImage:
     manifest_media_type: str
     index_digest: str | None
     platform: str
-    config: dict[str, Any]
+    config: JsonObject
     config_digest: str
     layers: tuple[Descriptor, ...]
 
@@ -713,8 +717,9 @@ class RegistryClient:
                 check_bytes(body, header_digest, f"manifest {repository}:{reference}")
                 digest = header_digest
         doc = parse_json(body, what)
-        if isinstance(doc, dict) and isinstance(doc.get("mediaType"), str):
-            media_type = doc["mediaType"]
+        doc_media = doc.get("mediaType") if isinstance(doc, dict) else None
+        if isinstance(doc_media, str):
+            media_type = doc_media
         return shown(media_type), body, digest
 
     def resolve(self, ref: Reference, platform: str) -> PulledImage:

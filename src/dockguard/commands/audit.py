@@ -12,13 +12,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
 
-from dockguard.commands.common import add_connection_args, add_report_arguments, check_outputs, collect_options
+from dockguard.commands.common import (
+    Subparsers,
+    add_connection_args,
+    add_report_arguments,
+    check_outputs,
+    collect_options,
+)
 from dockguard.model import Surface
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the ``audit`` subcommand."""
     p = sub.add_parser(
         "audit",

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dockguard.authz.policy import Policy
+    from dockguard.commands.common import Subparsers
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``authz`` and its sub-subcommands."""
     p = subparsers.add_parser(
         "authz",
@@ -59,7 +63,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _load(path: str | None) -> Any:
+def _load(path: str | None) -> Policy:
     from dockguard.authz.policy import Policy, load_policy
 
     return load_policy(path) if path else Policy()

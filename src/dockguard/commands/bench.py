@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from dockguard.commands.common import (
     Progress,
+    Subparsers,
     add_connection_args,
     add_report_arguments,
     check_outputs,
@@ -18,7 +18,7 @@ from dockguard.errors import UsageError
 from dockguard.model import Surface
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the ``bench`` subcommand."""
     p = sub.add_parser(
         "bench",

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from dockguard.commands.common import Progress, add_connection_args, check_outputs, collect_options
+from dockguard.commands.common import Progress, Subparsers, add_connection_args, check_outputs, collect_options
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the ``collect`` subcommand."""
     p = sub.add_parser(
         "collect",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-from dockguard.commands.common import add_report_arguments, check_outputs, finish_report
+from dockguard.commands.common import Subparsers, add_report_arguments, check_outputs, finish_report
 from dockguard.errors import UsageError
 from dockguard.exit_policy import parse_fail_on
 from dockguard.model import Surface
@@ -26,7 +25,7 @@ def add_probe_options(parser: argparse.ArgumentParser, surface: Surface) -> None
     )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``daemon probe`` and ``daemon tls-init``."""
     parser = subparsers.add_parser("daemon", help="probe a daemon endpoint; set up daemon TLS")
     sub = parser.add_subparsers(dest="daemon_command", metavar="SUBCOMMAND")

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from dockguard.commands.common import Subparsers
+    from dockguard.vuln.database import FeedInfo, WriteResult
+
+
+class _SourceRow(TypedDict):
+    source: str
+    feeds: int
+    records: int
+    age_days: float
+    stale: bool
 
 
 def _db_path(args: argparse.Namespace) -> Path:
@@ -15,7 +29,7 @@ def _db_path(args: argparse.Namespace) -> Path:
     return Path(args.db).expanduser() if getattr(args, "db", None) else default_db_path()
 
 
-def _add_db_option(parser: argparse.ArgumentParser, default: Any) -> None:
+def _add_db_option(parser: argparse.ArgumentParser, default: str | None) -> None:
     parser.add_argument(
         "--db",
         metavar="PATH",
@@ -30,7 +44,7 @@ def _default_ecosystems() -> tuple[str, ...]:
     return DEFAULT_ECOSYSTEMS
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``db`` command and its subcommands."""
     parser = subparsers.add_parser(
         "db",
@@ -112,7 +126,12 @@ def register(subparsers: Any) -> None:
         help="feeds older than this are reported stale (default 7)",
     )
     st.set_defaults(handler=_status)
-    parser.set_defaults(handler=lambda args: (parser.print_help(sys.stderr), 2)[1])
+
+    def usage(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    parser.set_defaults(handler=usage)
 
 
 def _update(args: argparse.Namespace) -> int:
@@ -150,7 +169,7 @@ def _update(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_results(results: Any) -> None:
+def _print_results(results: Sequence[WriteResult]) -> None:
     if not results:
         print("no advisories found in the input: no feed was added or replaced")
     for r in results:
@@ -181,7 +200,6 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    import datetime as dt
 
     from dockguard.errors import UsageError
     from dockguard.vuln.database import SCHEMA_VERSION, VulnDB
@@ -271,7 +289,7 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _age_text(age: Any) -> str:
+def _age_text(age: dt.timedelta) -> str:
     seconds = int(age.total_seconds())
     if seconds < 3600:
         return f"{seconds // 60}m"
@@ -280,12 +298,12 @@ def _age_text(age: Any) -> str:
     return f"{seconds // 86400}d"
 
 
-def _sources(feeds: Any, now: Any, max_age: Any) -> list[dict[str, Any]]:
+def _sources(feeds: Sequence[FeedInfo], now: dt.datetime, max_age: dt.timedelta) -> list[_SourceRow]:
     """Per source (``osv``, ``debian-tracker``, ``alpine-secdb:main``): feeds, records, oldest age."""
-    by: dict[str, list[Any]] = {}
+    by: dict[str, list[FeedInfo]] = {}
     for f in feeds:
         by.setdefault(f.source, []).append(f)
-    out = []
+    out: list[_SourceRow] = []
     for source, group in sorted(by.items()):
         oldest = max(f.age(now) for f in group)
         out.append({

@@ -11,13 +11,16 @@ is at or above that severity, for CI gates that accept existing debt but no regr
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dockguard.errors import UsageError
 from dockguard.model import Surface
 
+if TYPE_CHECKING:
+    from dockguard.commands.common import Subparsers
 
-def register(sub: Any) -> None:
+
+def register(sub: Subparsers) -> None:
     """Add the ``diff`` subcommand."""
     from dockguard.commands.common import add_report_arguments
 

@@ -26,12 +26,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dockguard.errors import UsageError
 from dockguard.model import Severity, Surface
 
 if TYPE_CHECKING:
+    from dockguard.commands.common import Subparsers
     from dockguard.exit_policy import FailOn
     from dockguard.model import Report
     from dockguard.pipeline.image_scan import ImageRequest
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 LIST_FORMATS = ("table", "json", "cyclonedx")
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``image scan`` and ``image sbom``."""
     from dockguard.commands.common import add_report_arguments
 
@@ -72,7 +73,12 @@ def register(subparsers: Any) -> None:
     sbom.add_argument("-o", "--output", metavar="FILE", help="write the SBOM to FILE")
     sbom.add_argument("--spec", choices=("1.5", "1.6"), default="1.6", help="CycloneDX version")
     sbom.set_defaults(handler=_sbom)
-    parser.set_defaults(handler=lambda args: (parser.print_help(sys.stderr), 2)[1])
+
+    def usage(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    parser.set_defaults(handler=usage)
 
 
 def _common(p: argparse.ArgumentParser) -> None:

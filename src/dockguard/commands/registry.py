@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dockguard.commands.daemon import add_probe_options
 from dockguard.errors import UsageError
@@ -12,9 +12,10 @@ from dockguard.model import Surface
 
 if TYPE_CHECKING:
     from dockguard.channel.registry_api import Credentials
+    from dockguard.commands.common import Subparsers
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``registry probe`` and ``registry scan``."""
     parser = subparsers.add_parser("registry", help="probe a registry")
     sub = parser.add_subparsers(dest="registry_command", metavar="SUBCOMMAND")

@@ -21,15 +21,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from dockguard.commands.common import add_report_arguments, check_outputs, write_output
+from dockguard.commands.common import Subparsers, add_report_arguments, check_outputs, write_output
 from dockguard.errors import UsageError
 from dockguard.inputs import InputError
 from dockguard.model import Surface
 
+if TYPE_CHECKING:
+    from dockguard.jsontypes import JsonObject
+    from dockguard.seccomp.apply import Translation
+    from dockguard.seccomp.effective import ProfileContext
+    from dockguard.seccomp.profile import Profile
 
-def register(subparsers: Any) -> None:
+
+def register(subparsers: Subparsers) -> None:
     """Add ``seccomp`` and its sub-subcommands."""
     p = subparsers.add_parser(
         "seccomp",
@@ -164,7 +170,7 @@ def _format_arg(p: argparse.ArgumentParser) -> None:
                    help="text or json (a description of profiles, not an audit report)")
 
 
-def _context(args: argparse.Namespace) -> Any:
+def _context(args: argparse.Namespace) -> ProfileContext:
     from dockguard.seccomp.effective import (
         ProfileContext,
         check_arch,
@@ -205,7 +211,7 @@ def _lint(args: argparse.Namespace) -> int:
     return finish_report(report, args, fail_on)
 
 
-def _load(path: str) -> Any:
+def _load(path: str) -> Profile:
     from dockguard.seccomp.profile import load_profile_file
 
     _, result = load_profile_file(path)
@@ -256,7 +262,7 @@ def _run(args: argparse.Namespace) -> int:
     return run_under(translation, cmd)
 
 
-def _report_skips(translation: Any) -> None:
+def _report_skips(translation: Translation) -> None:
     if translation.unknown_names:
         print(
             f"dockguard: skipped {len(translation.unknown_names)} syscall name(s) this libseccomp "
@@ -281,11 +287,13 @@ def _learn(args: argparse.Namespace) -> int:
     check_outputs(args.output)
     strace_path()
     resolve_command(cmd)
-    base = base_data = None
+    base: Profile | None = None
+    base_data: JsonObject | None = None
     if args.base:
         text, _ = load_profile_file(args.base)
         base = _load(args.base)
-        base_data = parse_json(text, args.base)
+        parsed = parse_json(text, args.base)
+        base_data = parsed if isinstance(parsed, dict) else None  # `_load` accepted it: an object
     trace = trace_command(cmd)
     arch = native_arch()
     data, names = build_profile(trace.syscalls, native_scmp_arch(), cmd, base=base, base_data=base_data, arch=arch)

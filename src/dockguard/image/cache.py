@@ -39,6 +39,7 @@ from dockguard.image.inventory.base import Cataloguer
 from dockguard.image.layers import ANALYSER_VERSION, LayerAnalysis, default_cataloguers
 from dockguard.image.limits import DEFAULT_LIMITS, BudgetExceeded, Limits, ScanBudget
 from dockguard.inputs import InputError, read_bytes
+from dockguard.jsontypes import JsonObject
 
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$")
 _PART_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
@@ -174,7 +175,7 @@ class LayerCache:
             held = analysis.part_held.get(cat.name, 0)
             self._put_records(part_path, held, _part_records(records), list(records.values()))
 
-    def _put_records(self, path: Path, held: int, records: Iterable[list[Any]], blobs: list[bytes]) -> None:
+    def _put_records(self, path: Path, held: int, records: Iterable[list[object]], blobs: list[bytes]) -> None:
         import zstandard
 
         summary = {"held": max(held, sum(len(b) for b in blobs)), "bodies": sum(len(b) for b in blobs)}
@@ -190,7 +191,7 @@ class LayerCache:
 
         self._write(path, fill)
 
-    def get_config(self, image_id: str, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any] | None:
+    def get_config(self, image_id: str, limits: Limits = DEFAULT_LIMITS) -> JsonObject | None:
         """A cached image config (daemon source), checked against its stored digest, or None."""
         path = self._path(self.configs_dir, image_id, ".json")
         if path is None or not path.is_file():
@@ -204,7 +205,7 @@ class LayerCache:
         except InputError:
             return None
 
-    def put_config(self, image_id: str, config: dict[str, Any]) -> None:
+    def put_config(self, image_id: str, config: JsonObject) -> None:
         """Remember an image config by image id."""
         path = self._path(self.configs_dir, image_id, ".json")
         if path is None:
@@ -214,7 +215,7 @@ class LayerCache:
         self._write(path, lambda f: f.write(record))
 
     @staticmethod
-    def _write(path: Path, fill: Callable[[IO[bytes]], Any]) -> None:
+    def _write(path: Path, fill: Callable[[IO[bytes]], object]) -> None:
         tmp = ""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,8 +229,8 @@ class LayerCache:
                     os.unlink(tmp)
 
 
-def _part_records(records: dict[str, bytes], batch: int = 1000) -> Iterator[list[Any]]:
-    items = [[p, len(d)] for p, d in records.items()]
+def _part_records(records: dict[str, bytes], batch: int = 1000) -> Iterator[list[object]]:
+    items: list[object] = [[p, len(d)] for p, d in records.items()]
     for start in range(0, len(items), batch):
         yield ["f", items[start : start + batch]]
     yield ["n", {"secrets_omitted": 0, "held": 0}]

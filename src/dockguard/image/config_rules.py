@@ -9,10 +9,10 @@ finding "… and K more" with the highest severity among them.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from dockguard.image.limits import DEFAULT_LIMITS
 from dockguard.image.scan import Inventory
+from dockguard.jsontypes import JsonObject
 from dockguard.model import Finding, FindingKind, Severity, evidence
 
 _UPDATE = re.compile(r"\b(apt-get|apt|apk|yum|dnf|microdnf|zypper)\s+(?:-\S+\s+)*(update|upgrade)\b")
@@ -20,7 +20,7 @@ _INSTALL = re.compile(r"\b(install|add)\b")
 _ADD = re.compile(r"(?:#\(nop\)\s*)?\bADD\b\s+(?:--\S+\s+)*(\S+)")
 
 
-def _config(inv: Inventory) -> dict[str, Any]:
+def _config(inv: Inventory) -> JsonObject:
     cfg = inv.metadata.config.get("config") or inv.metadata.config.get("Config") or {}
     return cfg if isinstance(cfg, dict) else {}
 
@@ -81,9 +81,9 @@ def check_image(inv: Inventory, obj: str, limit: int = DEFAULT_LIMITS.max_findin
     if not test or test == ["NONE"]:
         out.append(_f("IMG-NO-HEALTHCHECK", "4.6", Severity.LOW, "Image has no HEALTHCHECK",
                       obj, "Add a HEALTHCHECK instruction."))
-    history = inv.metadata.config.get("history") or []
-    for i, entry in enumerate(history):
-        created = str(entry.get("created_by") or "")
+    history = inv.metadata.config.get("history")
+    for i, entry in enumerate(history if isinstance(history, list) else []):
+        created = str(entry.get("created_by") or "") if isinstance(entry, dict) else ""
         for command in re.split(r"&&|;|\|\|", created):
             if _UPDATE.search(command) and not _INSTALL.search(created):
                 out.append(_f("IMG-UPDATE-ALONE", "4.7", Severity.LOW,
@@ -100,7 +100,8 @@ def check_image(inv: Inventory, obj: str, limit: int = DEFAULT_LIMITS.max_findin
                           "ADD " + ("downloads from a URL" if url else "used instead of COPY"),
                           obj, "Use COPY (and verified downloads in RUN) instead of ADD.",
                           history=i, created_by=created[:300]))
-    for port in (cfg.get("ExposedPorts") or {}):
+    ports = cfg.get("ExposedPorts")
+    for port in ports if isinstance(ports, dict) else {}:  # `decode.image_config` checked it
         num = str(port).split("/")[0]
         if num.isdigit() and int(num) < 1024:
             out.append(_f("IMG-PRIVILEGED-PORT", "5.8", Severity.LOW,

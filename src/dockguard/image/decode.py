@@ -11,11 +11,14 @@ fields are ignored.  Downstream code may then rely on the shapes documented here
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from dockguard.image.digests import DIGEST_RE
 from dockguard.image.limits import Limits
 from dockguard.inputs import InputError, expect, parse_json
+from dockguard.jsontypes import Json, JsonObject
+
+_T = TypeVar("_T")
 
 #: Real manifests and configs nest less than 10 levels.
 MAX_DEPTH = 32
@@ -75,29 +78,38 @@ class DockerManifestEntry:
     repo_tags: tuple[str, ...]
 
 
-def load(data: bytes, origin: str, limits: Limits) -> Any:
+def load(data: bytes, origin: str, limits: Limits) -> Json:
     """Parse one metadata document (size and depth capped)."""
     if len(data) > limits.max_json:
         raise InputError(origin, f"{len(data)} bytes is larger than the {limits.max_json} allowed")
     return parse_json(data, origin, max_depth=MAX_DEPTH)
 
 
-def _opt(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], origin: str,
-         path: list[str | int], default: Any) -> Any:
+def _opt(obj: JsonObject, key: str, kind: type[_T], origin: str, path: list[str | int], default: _T) -> _T:
     value = obj.get(key)
     if value is None:
         return default
     return expect(value, kind, origin, [*path, key])
 
 
-def _digest(value: Any, origin: str, path: list[str | int]) -> str:
+def _opt_obj(obj: JsonObject, key: str, origin: str, path: list[str | int]) -> JsonObject:
+    value = obj.get(key)
+    return {} if value is None else expect(value, dict, origin, [*path, key])
+
+
+def _opt_list(obj: JsonObject, key: str, origin: str, path: list[str | int]) -> list[Json]:
+    value = obj.get(key)
+    return [] if value is None else expect(value, list, origin, [*path, key])
+
+
+def _digest(value: Json, origin: str, path: list[str | int]) -> str:
     text = expect(value, str, origin, path)
     if not DIGEST_RE.match(text):
         raise InputError.at(origin, path, f"not a sha256/sha512 digest: {text[:100]!r}")
     return text
 
 
-def _platform(value: Any, origin: str, path: list[str | int]) -> Platform | None:
+def _platform(value: Json, origin: str, path: list[str | int]) -> Platform | None:
     if value is None:
         return None
     obj = expect(value, dict, origin, path)
@@ -108,19 +120,20 @@ def _platform(value: Any, origin: str, path: list[str | int]) -> Platform | None
     )
 
 
-def descriptor(value: Any, origin: str, path: list[str | int]) -> Descriptor:
+def descriptor(value: Json, origin: str, path: list[str | int]) -> Descriptor:
     """One descriptor object."""
     obj = expect(value, dict, origin, path)
-    size = obj.get("size")
-    if size is not None:
-        size = expect(size, int, origin, [*path, "size"])
+    size_value = obj.get("size")
+    size = None
+    if size_value is not None:
+        size = expect(size_value, int, origin, [*path, "size"])
         if size < 0:
             raise InputError.at(origin, [*path, "size"], f"negative size {size}")
-    ann = _opt(obj, "annotations", dict, origin, path, {})
+    ann = _opt_obj(obj, "annotations", origin, path)
     ref = ann.get("org.opencontainers.image.ref.name") or ann.get("io.containerd.image.name") or ""
     if not isinstance(ref, str):
         raise InputError.at(origin, [*path, "annotations"], "image name annotation is not a string")
-    urls = _opt(obj, "urls", list, origin, path, [])
+    urls = _opt_list(obj, "urls", origin, path)
     return Descriptor(
         media_type=_opt(obj, "mediaType", str, origin, path, ""),
         digest=_digest(obj.get("digest"), origin, [*path, "digest"]),
@@ -131,14 +144,14 @@ def descriptor(value: Any, origin: str, path: list[str | int]) -> Descriptor:
     )
 
 
-def _descriptors(value: Any, origin: str, path: list[str | int], limit: int, what: str) -> tuple[Descriptor, ...]:
+def _descriptors(value: Json, origin: str, path: list[str | int], limit: int, what: str) -> tuple[Descriptor, ...]:
     items = expect(value, list, origin, path)
     if len(items) > limit:
         raise InputError.at(origin, path, f"{len(items)} {what}: more than the {limit} allowed")
     return tuple(descriptor(d, origin, [*path, i]) for i, d in enumerate(items))
 
 
-def oci_document(doc: Any, origin: str, limits: Limits) -> OciIndex | OciManifest:
+def oci_document(doc: Json, origin: str, limits: Limits) -> OciIndex | OciManifest:
     """An index (``manifests``) or a manifest (``config`` + ``layers``)."""
     obj = expect(doc, dict, origin, [])
     media = _opt(obj, "mediaType", str, origin, [], "")
@@ -153,7 +166,7 @@ def oci_document(doc: Any, origin: str, limits: Limits) -> OciIndex | OciManifes
     )
 
 
-def docker_manifest(doc: Any, origin: str, limits: Limits) -> tuple[DockerManifestEntry, ...]:
+def docker_manifest(doc: Json, origin: str, limits: Limits) -> tuple[DockerManifestEntry, ...]:
     """The entries of a docker-save ``manifest.json`` (at least one)."""
     items = expect(doc, list, origin, [])
     if not items:
@@ -162,12 +175,11 @@ def docker_manifest(doc: Any, origin: str, limits: Limits) -> tuple[DockerManife
     for i, item in enumerate(items[:16]):
         obj = expect(item, dict, origin, [i])
         config = expect(obj.get("Config"), str, origin, [i, "Config"])
-        layers = expect(obj.get("Layers") if obj.get("Layers") is not None else [], list, origin,
-                        [i, "Layers"])
+        layers = _opt_list(obj, "Layers", origin, [i])
         if len(layers) > limits.max_layers:
             raise InputError.at(origin, [i, "Layers"],
                                 f"{len(layers)} layers: more than the {limits.max_layers} allowed")
-        tags = _opt(obj, "RepoTags", list, origin, [i], [])
+        tags = _opt_list(obj, "RepoTags", origin, [i])
         out.append(DockerManifestEntry(
             config=config,
             layers=tuple(expect(p, str, origin, [i, "Layers", j]) for j, p in enumerate(layers)),
@@ -176,7 +188,7 @@ def docker_manifest(doc: Any, origin: str, limits: Limits) -> tuple[DockerManife
     return tuple(out)
 
 
-def image_config(doc: Any, origin: str, limits: Limits) -> dict[str, Any]:
+def image_config(doc: Json, origin: str, limits: Limits) -> JsonObject:
     """Check the fields of an image config that dockguard uses; returns it unchanged.
 
     After this: ``rootfs.diff_ids`` is a list of digests; ``history`` a list of objects with
@@ -188,38 +200,45 @@ def image_config(doc: Any, origin: str, limits: Limits) -> dict[str, Any]:
     cfg = expect(doc, dict, origin, [])
     for key in ("os", "architecture", "variant"):
         _opt(cfg, key, str, origin, [], "")
-    rootfs = _opt(cfg, "rootfs", dict, origin, [], {})
-    diff_ids = _opt(rootfs, "diff_ids", list, origin, ["rootfs"], [])
+    rootfs = _opt_obj(cfg, "rootfs", origin, [])
+    diff_ids = _opt_list(rootfs, "diff_ids", origin, ["rootfs"])
     if len(diff_ids) > limits.max_layers:
         raise InputError.at(origin, ["rootfs", "diff_ids"],
                             f"{len(diff_ids)} layers: more than the {limits.max_layers} allowed")
     for i, d in enumerate(diff_ids):
         _digest(d, origin, ["rootfs", "diff_ids", i])
-    history = _opt(cfg, "history", list, origin, [], [])
+    history = _opt_list(cfg, "history", origin, [])
     for i, h in enumerate(history):
         entry = expect(h, dict, origin, ["history", i])
         _opt(entry, "created_by", str, origin, ["history", i], "")
         _opt(entry, "empty_layer", bool, origin, ["history", i], False)
     for key in ("config", "Config"):
-        inner = _opt(cfg, key, dict, origin, [], {})
+        inner = _opt_obj(cfg, key, origin, [])
         path: list[str | int] = [key]
         _opt(inner, "User", str, origin, path, "")
-        for j, env in enumerate(_opt(inner, "Env", list, origin, path, [])):
+        for j, env in enumerate(_opt_list(inner, "Env", origin, path)):
             expect(env, str, origin, [*path, "Env", j])
-        for name, value in _opt(inner, "Labels", dict, origin, path, {}).items():
+        for name, value in _opt_obj(inner, "Labels", origin, path).items():
             expect(value, str, origin, [*path, "Labels", str(name)[:100]])
-        _opt(inner, "ExposedPorts", dict, origin, path, {})
-        health = _opt(inner, "Healthcheck", dict, origin, path, {})
-        for j, t in enumerate(_opt(health, "Test", list, origin, [*path, "Healthcheck"], [])):
+        _opt_obj(inner, "ExposedPorts", origin, path)
+        health = _opt_obj(inner, "Healthcheck", origin, path)
+        for j, t in enumerate(_opt_list(health, "Test", origin, [*path, "Healthcheck"])):
             expect(t, str, origin, [*path, "Healthcheck", "Test", j])
     return cfg
 
 
-def diff_ids(config: dict[str, Any]) -> list[str]:
+def diff_ids(config: JsonObject) -> list[str]:
     """``rootfs.diff_ids`` of a config checked by `image_config`."""
-    return list((config.get("rootfs") or {}).get("diff_ids") or [])
+    rootfs = config.get("rootfs")
+    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    return [d for d in ids if isinstance(d, str)] if isinstance(ids, list) else []
 
 
-def platform_of(config: dict[str, Any]) -> Platform:
+def platform_of(config: JsonObject) -> Platform:
     """The platform a checked config declares."""
-    return Platform(config.get("os") or "", config.get("architecture") or "", config.get("variant") or "")
+
+    def text(key: str) -> str:
+        value = config.get(key)
+        return value if isinstance(value, str) else ""
+
+    return Platform(text("os"), text("architecture"), text("variant"))

@@ -42,6 +42,7 @@ from dockguard.image.tarstream import (
     TarError,
     TarReader,
 )
+from dockguard.jsontypes import JsonObject
 
 #: Version of the base analysis (headers, whiteouts, OS release files, secrets); each
 #: cataloguer's records are versioned by the cataloguer itself.
@@ -210,13 +211,13 @@ class LayerAnalysis:
         """The records of cataloguer `name` (created empty)."""
         return self.parts.setdefault(name, {})
 
-    def records(self, batch: int = 1000) -> Iterator[list[Any]]:
+    def records(self, batch: int = 1000) -> Iterator[list[object]]:
         """The base analysis as small JSON-able records ``[kind, items]`` (for the cache).
 
         File bodies are not included: ``["f", [[name, size], ...]]`` records name them in
         the order of `bodies`.  Cataloguer parts are stored separately (`part_records`).
         """
-        def batches(kind: str, items: list[Any]) -> Iterator[list[Any]]:
+        def batches(kind: str, items: Sequence[object]) -> Iterator[list[object]]:
             for start in range(0, len(items), batch):
                 yield [kind, items[start : start + batch]]
 
@@ -240,6 +241,9 @@ class LayerAnalysis:
         """Inverse of `records`; `read_body(size)` returns the next body.
 
         ValueError (or KeyError/TypeError) when the records are not what `records` wrote.
+        (`records` are decoded cache lines, typed `Any` on purpose: this reader unpacks them
+        as `records` wrote them and lets a damaged cache fail with those exceptions, which
+        the cache turns into a miss.)
         """
         out = cls()
         sizes: list[tuple[str, int]] = []
@@ -273,10 +277,10 @@ class LayerAnalysis:
         return out
 
 
-def _strs(value: Any) -> list[str]:
+def _strs(value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("expected a list of strings")
-    return value
+    return [v for v in value if isinstance(v, str)]
 
 
 def _bounded_append(items: list[str], message: str) -> None:
@@ -744,9 +748,11 @@ class LayerInfo:
     size: int | None = None
 
 
-def map_history(config: dict[str, Any], diff_ids: list[str]) -> list[LayerInfo]:
+def map_history(config: JsonObject, diff_ids: list[str]) -> list[LayerInfo]:
     """Pair layers with non-empty history entries (``empty_layer`` ones make no layer)."""
-    history = [h for h in (config.get("history") or []) if not h.get("empty_layer")]
+    raw = config.get("history")  # a list of objects (`decode.image_config` checked it)
+    entries = raw if isinstance(raw, list) else []
+    history = [h for h in entries if isinstance(h, dict) and not h.get("empty_layer")]
     out = []
     for i, diff_id in enumerate(diff_ids):
         created = str(history[i].get("created_by", "")) if i < len(history) else ""

@@ -33,7 +33,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Protocol
 
 from dockguard.model import (
     CvssScore,
@@ -90,11 +90,11 @@ def _props(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in sorted(pairs)]
 
 
-def _dump(value: Any) -> str:
+def _dump(value: object) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def _line(value: Any) -> str:
+def _line(value: object) -> str:
     # Components, dependencies and vulnerabilities: one compact line each (an image may
     # have 100 000 of them).
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -107,12 +107,28 @@ def _indent(text: str, by: int) -> str:
 # --------------------------------------------------------------------------- licences
 
 
+class _LicenceInfo(Protocol):
+    """What ``Licensing.validate`` returns (the part used here)."""
+
+    errors: list[str]
+    normalized_expression: object
+
+
+class _Licensing(Protocol):
+    """The part of license_expression's ``Licensing`` used here."""
+
+    def validate(self, expression: str) -> _LicenceInfo:
+        """Parse and normalise `expression`."""
+        ...
+
+
 @lru_cache(maxsize=1)
-def _licensing() -> Any:
+def _licensing() -> _Licensing:
     # Building it reads the whole SPDX licence list (~0.1 s): once per process.
     from license_expression import get_spdx_licensing
 
-    return get_spdx_licensing()
+    licensing: _Licensing = get_spdx_licensing()
+    return licensing
 
 
 @lru_cache(maxsize=4096)
@@ -144,7 +160,7 @@ def _cut(text: str, limit: int = _MAX_LICENCE) -> str:
     return cut + "…"
 
 
-def licences(texts: Sequence[str]) -> list[dict[str, Any]]:
+def licences(texts: Sequence[str]) -> list[dict[str, object]]:
     """The CycloneDX ``licenses`` of a package's declared licences (empty when none)."""
     entries = list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))
     if not entries:
@@ -153,7 +169,7 @@ def licences(texts: Sequence[str]) -> list[dict[str, Any]]:
         expr = spdx_expression(entries[0])
         if expr is not None and _licence_id(expr) is None:
             return [{"expression": expr}]
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, object]] = []
     for text in entries:
         expr = spdx_expression(text)
         ident = _licence_id(expr) if expr is not None else None
@@ -184,7 +200,7 @@ def _key(p: PackageRef) -> tuple[str, str, str, str, str]:
 # --------------------------------------------------------------------------- components
 
 
-def _component(p: PackageRef, ref: str) -> dict[str, Any]:
+def _component(p: PackageRef, ref: str) -> dict[str, object]:
     props = [("dockguard:package:type", p.type)]
     if p.path:
         props.append(("dockguard:location", p.path))
@@ -196,7 +212,7 @@ def _component(p: PackageRef, ref: str) -> dict[str, Any]:
         props.append(("dockguard:os_owned", "true"))
     if p.evidence:
         props.append(("dockguard:evidence", p.evidence))
-    comp: dict[str, Any] = {"type": "library", "bom-ref": ref, "name": p.name}
+    comp: dict[str, object] = {"type": "library", "bom-ref": ref, "name": p.name}
     if p.version:
         comp["version"] = p.version
     found = licences(p.licenses)
@@ -208,7 +224,7 @@ def _component(p: PackageRef, ref: str) -> dict[str, Any]:
     return comp
 
 
-def _image_component(subject: ImageSubject, report: Report) -> dict[str, Any]:
+def _image_component(subject: ImageSubject, report: Report) -> dict[str, object]:
     props = [("dockguard:source", subject.source_kind), ("dockguard:scan:complete", str(subject.complete).lower())]
     if subject.platform:
         props.append(("dockguard:platform", subject.platform))
@@ -216,7 +232,7 @@ def _image_component(subject: ImageSubject, report: Report) -> dict[str, Any]:
     props += [("dockguard:scan:incomplete", r) for r in incomplete[:100]]
     props += [("dockguard:vulnerabilities:not-checked", n.reason)
               for n in report.notes if n.status is NoteStatus.NOT_CHECKED]
-    comp: dict[str, Any] = {
+    comp: dict[str, object] = {
         "type": "container",
         "bom-ref": subject.image_id or subject.target,
         "name": subject.repo_tags[0] if subject.repo_tags else subject.target,
@@ -230,9 +246,9 @@ def _image_component(subject: ImageSubject, report: Report) -> dict[str, Any]:
 # --------------------------------------------------------------------------- vulnerabilities
 
 
-def _ratings(f: Finding) -> list[dict[str, Any]]:
+def _ratings(f: Finding) -> list[dict[str, object]]:
     vuln = f.vulnerability
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, object]] = []
     for c in vuln.cvss if vuln else ():
         out.append(_cvss_rating(c))
     for rater, word in vuln.severity_sources if vuln else ():
@@ -254,10 +270,10 @@ def vendor_rating(rater: str, word: str) -> Severity | None:
     return vendor_severity(rater, word)
 
 
-def _cvss_rating(c: CvssScore) -> dict[str, Any]:
+def _cvss_rating(c: CvssScore) -> dict[str, object]:
     from dockguard.vuln.severity import from_score
 
-    rating: dict[str, Any] = {}
+    rating: dict[str, object] = {}
     if c.source:
         rating["source"] = advisory_source(c.source)
     if c.score is not None:
@@ -268,10 +284,10 @@ def _cvss_rating(c: CvssScore) -> dict[str, Any]:
     return rating
 
 
-def _vulnerability(f: Finding, ref: str, target: str | None) -> dict[str, Any]:
+def _vulnerability(f: Finding, ref: str, target: str | None) -> dict[str, object]:
     vuln = f.vulnerability
     pkg = f.package
-    out: dict[str, Any] = {"bom-ref": ref, "id": f.id, "source": advisory_source(f.id)}
+    out: dict[str, object] = {"bom-ref": ref, "id": f.id, "source": advisory_source(f.id)}
     aliases = [a for a in dict.fromkeys(vuln.aliases if vuln else ()) if a != f.id]
     if aliases:
         out["references"] = [{"id": a, "source": advisory_source(a)} for a in aliases]
@@ -286,7 +302,7 @@ def _vulnerability(f: Finding, ref: str, target: str | None) -> dict[str, Any]:
     if urls:
         out["advisories"] = [{"url": u} for u in urls]
     if target:
-        affected: dict[str, Any] = {"status": "affected"}
+        affected: dict[str, object] = {"status": "affected"}
         if vuln and vuln.installed:
             affected["version"] = vuln.installed
         out["affects"] = [{"ref": target, "versions": [affected]}]
@@ -334,7 +350,7 @@ def render_report(report: Report, spec: str = "1.6") -> str:
             os_ref = f"os:{subject.os_family}"
             if os_ref not in used:
                 used.add(os_ref)
-                comp: dict[str, Any] = {"type": "operating-system", "bom-ref": os_ref, "name": subject.os_family}
+                comp: dict[str, object] = {"type": "operating-system", "bom-ref": os_ref, "name": subject.os_family}
                 if subject.os_version:
                     comp["version"] = subject.os_version
                 if subject.os_name:

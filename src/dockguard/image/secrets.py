@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from dockguard.jsontypes import JsonObject
 from dockguard.model import Severity
 
 MAX_FILE = 256 * 1024
@@ -128,12 +128,12 @@ def scan_text(text: str, location_prefix: str) -> list[SecretHit]:
     return hits
 
 
-def scan_config(config: dict[str, Any]) -> list[SecretHit]:
+def scan_config(config: JsonObject) -> list[SecretHit]:
     """Secrets in ENV, LABEL and history ``created_by`` of an image config."""
     return scan_config_limited(config, None)[0]
 
 
-def scan_config_limited(config: dict[str, Any], limit: int | None) -> tuple[list[SecretHit], int]:
+def scan_config_limited(config: JsonObject, limit: int | None) -> tuple[list[SecretHit], int]:
     """The first `limit` hits of `scan_config` and how many more there were."""
     hits: list[SecretHit] = []
     more = 0
@@ -154,8 +154,8 @@ def scan_config_limited(config: dict[str, Any], limit: int | None) -> tuple[list
         name, _, value = str(env).partition("=")
         add(_scan_pair("env", name, value))
     labels = cfg.get("Labels") or {}
-    for name, value in (labels.items() if isinstance(labels, dict) else ()):
-        add(_scan_pair("label", str(name), str(value)))
+    for label, text in (labels.items() if isinstance(labels, dict) else ()):
+        add(_scan_pair("label", str(label), str(text)))
     history = config.get("history") or []
     for i, entry in enumerate(history if isinstance(history, list) else []):
         created = str(entry.get("created_by") or "") if isinstance(entry, dict) else ""

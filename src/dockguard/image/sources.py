@@ -36,10 +36,10 @@ from __future__ import annotations
 import io
 import os
 import platform as platform_mod
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Protocol, cast
 
 from dockguard.errors import OperationalError, UsageError
 from dockguard.image import decode
@@ -67,9 +67,29 @@ from dockguard.image.tarstream import (
     sniff,
 )
 from dockguard.inputs import InputError, read_bytes
+from dockguard.jsontypes import Json, JsonObject
+
+if TYPE_CHECKING:
+    from dockguard.image.cache import LayerCache
 
 OCI_INDEX = decode.INDEX_TYPES
 OCI_MANIFEST = decode.MANIFEST_TYPES
+
+class ImageAPI(Protocol):
+    """The part of docker's low-level ``APIClient`` a `DaemonSource` uses."""
+
+    def inspect_image(self, image: str) -> object:
+        """``GET /images/{name}/json``."""
+        ...
+
+    def get_image(self, image: str, chunk_size: int) -> Iterable[bytes]:
+        """``GET /images/{name}/get``: the docker-save tar, in chunks."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        ...
+
 
 #: What `analyse_layers` runs over each layer.
 Analyser = Callable[[LayerStream], LayerAnalysis]
@@ -91,7 +111,7 @@ class ImageMetadata:
     """Everything about an image except its layer contents."""
 
     name: str
-    config: dict[str, Any]
+    config: JsonObject
     layers: tuple[LayerRef, ...]
     kind: str
     repo_tags: tuple[str, ...] = ()
@@ -215,7 +235,7 @@ def run_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budg
         raw.seek(0)
         src = raw
     else:
-        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw), 1 << 16)
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(io.RawIOBase, raw), 1 << 16)
         head = buffered.peek(BLOCK)[:BLOCK]
         src = buffered
     kind = sniff(head)
@@ -225,13 +245,13 @@ def run_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budg
     if kind == "tar":
         inner = DigestingReader(src, {*blob_algos, *diff_algos}, seekable=seekable, budget=budget)
         outer = None
-        stream: IO[bytes] = cast(Any, inner) if seekable else io.BufferedReader(inner, 1 << 20)
+        stream: IO[bytes] = cast("IO[bytes]", inner) if seekable else io.BufferedReader(inner, 1 << 20)
         layer = LayerStream(stream, seekable, "none")
     else:
         outer = DigestingReader(src, blob_algos, seekable=False) if blob_algos else None
         base: IO[bytes] = io.BufferedReader(outer, 1 << 16) if outer else src
         dec = BoundedDecompressor(base, kind, limits)
-        inner = DigestingReader(cast(Any, dec), diff_algos, seekable=False, budget=budget)
+        inner = DigestingReader(cast("IO[bytes]", dec), diff_algos, seekable=False, budget=budget)
         layer = LayerStream(io.BufferedReader(inner, 1 << 20), False, kind)
     try:
         analysis = fn(layer)
@@ -330,10 +350,10 @@ class _Metadata:
             check_bytes(data, digest, self.origin(member))
         return data
 
-    def load(self, member: str, digest: str = "") -> Any:
+    def load(self, member: str, digest: str = "") -> Json:
         return decode.load(self.read(member, digest), self.origin(member), self.limits)
 
-    def config(self, member: str, digest: str) -> tuple[dict[str, Any], str]:
+    def config(self, member: str, digest: str) -> tuple[JsonObject, str]:
         """A checked config and its real digest."""
         data = self.read(member, digest)
         origin = self.origin(member)
@@ -341,7 +361,7 @@ class _Metadata:
         return config, digest or digest_bytes(data)
 
 
-def _platform_text(config: dict[str, Any]) -> str:
+def _platform_text(config: JsonObject) -> str:
     return f"{config.get('os') or ''}/{config.get('architecture') or ''}"
 
 
@@ -413,7 +433,7 @@ def oci_metadata(md: _Metadata, name: str, kind: str, platform: str | None) -> I
     if not candidates:
         raise InputError(index_origin, "lists no image manifest")
     chosen = None
-    configs: dict[int, tuple[dict[str, Any], str]] = {}
+    configs: dict[int, tuple[JsonObject, str]] = {}
     seen_platforms = []
     for i, (desc, doc, _ref) in enumerate(candidates):
         plat = desc.platform
@@ -746,9 +766,9 @@ class DaemonSource(ImageSource):
         self,
         name: str,
         limits: Limits = DEFAULT_LIMITS,
-        config_cache: Any = None,
+        config_cache: LayerCache | None = None,
         docker_host: str | None = None,
-        api: Any = None,
+        api: ImageAPI | None = None,
     ):
         """`api` lets several sources share one Engine API client (it is then not closed here)."""
         import docker.errors
@@ -759,7 +779,7 @@ class DaemonSource(ImageSource):
         self.limits = limits
         self._config_cache = config_cache
         self._owns_api = api is None
-        self.api = connect(docker_host) if api is None else api
+        self.api: ImageAPI = connect(docker_host) if api is None else api
         try:
             inspect = self.api.inspect_image(name)
         except docker.errors.ImageNotFound:
@@ -768,7 +788,7 @@ class DaemonSource(ImageSource):
             raise OperationalError(f"daemon error for image {name}: {exc.explanation}") from None
         except Exception as exc:  # connection refused and friends from requests
             raise OperationalError(f"cannot reach the Docker daemon: {exc}") from None
-        self.inspect: dict[str, Any] = inspect if isinstance(inspect, dict) else {}
+        self.inspect: JsonObject = inspect if isinstance(inspect, dict) else {}
         self._meta: ImageMetadata | None = None
         self._results: dict[LayerRef, LayerResult] | None = None
         self._pending: Analyser | None = None
@@ -785,7 +805,7 @@ class DaemonSource(ImageSource):
         rootfs = self.inspect.get("RootFS")
         layers = rootfs.get("Layers") if isinstance(rootfs, dict) else None
         if isinstance(layers, list) and all(isinstance(x, str) for x in layers):
-            return layers
+            return [x for x in layers if isinstance(x, str)]
         return None
 
     def metadata(self) -> ImageMetadata:
@@ -810,7 +830,7 @@ class DaemonSource(ImageSource):
             )
         return self._meta
 
-    def _export_config(self, fn: Analyser | None = None) -> dict[str, Any]:
+    def _export_config(self, fn: Analyser | None = None) -> JsonObject:
         """Stream the export once; analyse layers with `fn` when given; return the config."""
         import docker.errors
 
@@ -878,7 +898,7 @@ class RootfsSource(ImageSource):
 
 
 def open_target(target: str, platform: str | None = None, limits: Limits = DEFAULT_LIMITS,
-                config_cache: Any = None) -> ImageSource:
+                config_cache: LayerCache | None = None) -> ImageSource:
     """Map a command-line TARGET to a source (see docs/image.md for the syntax)."""
     if platform:
         parse_platform(platform)

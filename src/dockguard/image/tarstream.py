@@ -16,7 +16,7 @@ import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, BinaryIO, cast
 
 from dockguard.image.limits import DEFAULT_LIMITS, BudgetExceeded, Limits, ScanBudget
 
@@ -426,7 +426,7 @@ def open_layer_stream(raw: IO[bytes], *, seekable: bool, limits: Limits = DEFAUL
         reader: IO[bytes] = raw
     else:
         buffered = (
-            raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw), 1 << 16)
+            raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(io.RawIOBase, raw), 1 << 16)
         )
         head = buffered.peek(BLOCK)[:BLOCK]
         reader = buffered

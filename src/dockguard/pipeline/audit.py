@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from dockguard.collect.gather import CollectOptions
 from dockguard.engine import Options
@@ -122,7 +121,7 @@ def _missing_db_reason(db: str | None) -> str | None:
     return f"not checked: no database at {path} (run `dockguard db update` or `dockguard db import PATH`)"
 
 
-def _socket_findings(docker_host: str, sections: list[Any], host_root: str | None = None) -> list[Any]:
+def _socket_findings(docker_host: str, sections: list[ReportNote], host_root: str | None = None) -> list[Finding]:
     from dockguard.channel.daemon_probe import parse_endpoint, probe
     from dockguard.model import NoteStatus, ReportNote
 
@@ -164,7 +163,9 @@ def _scan_images(
     return tuple(image.summary for image in scanned.images)
 
 
-def _probe_registries(snapshot: Snapshot, findings: list[Any], sections: list[Any], say: Any) -> None:
+def _probe_registries(
+    snapshot: Snapshot, findings: list[Finding], sections: list[ReportNote], say: Callable[[str], None]
+) -> None:
     from dockguard.channel.registry_probe import probe
     from dockguard.model import NoteStatus, ReportNote
 

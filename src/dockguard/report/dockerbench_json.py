@@ -24,7 +24,6 @@ findings (DefectDojo: High, Low, Info) and skip PASS and anything "(Manual)".  S
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from dockguard.checks.catalogue import SECTIONS
 from dockguard.model import CheckResult, Detail, Outcome, Report
@@ -88,9 +87,9 @@ def _details(r: CheckResult, limit: int) -> tuple[str, list[str]]:
     return text, items
 
 
-def _result(r: CheckResult, limit: int, remediation: bool) -> dict[str, Any]:
+def _result(r: CheckResult, limit: int, remediation: bool) -> dict[str, object]:
     word = _WORD[r.outcome]
-    entry: dict[str, Any] = {"id": r.meta.id, "desc": r.meta.cis_title}
+    entry: dict[str, object] = {"id": r.meta.id, "desc": r.meta.cis_title}
     details, items = _details(r, limit)
     if r.outcome in (Outcome.NA, Outcome.ERROR):
         details = f"{r.outcome.value}: {r.reason}" if r.reason else r.outcome.value
@@ -111,9 +110,9 @@ def _result(r: CheckResult, limit: int, remediation: bool) -> dict[str, Any]:
     return entry
 
 
-def report_dict(report: Report, *, limit: int = 0, remediation: bool = False) -> dict[str, Any]:
+def report_dict(report: Report, *, limit: int = 0, remediation: bool = False) -> dict[str, object]:
     """The docker-bench-shaped log as a dict (check results only: findings have no place in it)."""
-    sections: dict[str, list[dict[str, Any]]] = {}
+    sections: dict[str, list[dict[str, object]]] = {}
     for r in report.results:
         sections.setdefault(r.meta.section, []).append(_result(r, limit, remediation))
     tests = [{"id": s, "desc": SECTIONS.get(s, ""), "results": results} for s, results in sections.items()]

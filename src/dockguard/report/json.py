@@ -6,7 +6,6 @@ The schema is versioned with ``schema_version``; fields are only added within a 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from dockguard.checks.catalogue import SECTIONS
 from dockguard.model import CheckResult, Finding, ProbeStep, Report
@@ -15,7 +14,7 @@ from dockguard.serial import to_jsonable
 SCHEMA_VERSION = 2
 
 
-def result_dict(r: CheckResult) -> dict[str, Any]:
+def result_dict(r: CheckResult) -> dict[str, object]:
     """One check result as a JSON object."""
     m = r.meta
     return {
@@ -39,7 +38,7 @@ def result_dict(r: CheckResult) -> dict[str, Any]:
     }
 
 
-def finding_dict(f: Finding) -> dict[str, Any]:
+def finding_dict(f: Finding) -> dict[str, object]:
     """One finding as a JSON object."""
     return {
         "id": f.id,
@@ -60,12 +59,12 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def step_dict(s: ProbeStep) -> dict[str, Any]:
+def step_dict(s: ProbeStep) -> dict[str, object]:
     """One probe step as a JSON object; its evidence as an object like a finding's."""
     return {"name": s.name, "status": s.status.value, "reason": s.reason, "evidence": dict(s.evidence)}
 
 
-def report_dict(report: Report) -> dict[str, Any]:
+def report_dict(report: Report) -> dict[str, object]:
     """The whole report as a JSON-compatible dict."""
     from dockguard.model import Outcome
     from dockguard.report.score import compute

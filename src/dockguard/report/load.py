@@ -19,11 +19,13 @@ problem is a `ReportFormatError` (an `InputError`) naming the file and the JSON 
 
 from __future__ import annotations
 
+import enum
 import math
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, TypeVar
 
 from dockguard.inputs import MAX_NODES, InputError, MiB, parse_json, read_bytes
+from dockguard.jsontypes import Json, JsonObject
 from dockguard.model import (
     Change,
     CheckMeta,
@@ -80,7 +82,7 @@ def loads(text: str | bytes, origin: str = "<report>") -> Report:
     return from_document(data, origin)
 
 
-def from_document(data: Any, origin: str = "<report>") -> Report:
+def from_document(data: Json, origin: str = "<report>") -> Report:
     """Build a `Report` from a parsed JSON document."""
     r = _ReportReader(origin)
     doc = r.as_obj(data, "$")
@@ -149,14 +151,14 @@ _V1_NOTE_STATUS = {"N/A": NoteStatus.NOT_APPLICABLE, "ERROR": NoteStatus.ERROR, 
                    "INCOMPLETE": NoteStatus.INCOMPLETE}
 
 
-def _note(r: _ReportReader, d: dict[str, Any], path: str, v1: bool) -> ReportNote:
+def _note(r: _ReportReader, d: JsonObject, path: str, v1: bool) -> ReportNote:
     if v1:
         status = _V1_NOTE_STATUS.get(r.text(d, "status", path), NoteStatus.WARNING)
         return ReportNote(r.text(d, "name", path), status, r.text(d, "reason", path, ""))
     return ReportNote(r.text(d, "part", path), r.enum(NoteStatus, d, "status", path), r.text(d, "reason", path, ""))
 
 
-def _source(r: _ReportReader, d: dict[str, Any], v1: bool) -> ReportSource:
+def _source(r: _ReportReader, d: JsonObject, v1: bool) -> ReportSource:
     path = "$.source"
     surface = Surface.BENCH if v1 else r.enum(Surface, d, "surface", path)
     created = d.get("snapshot_created")
@@ -172,7 +174,7 @@ def _source(r: _ReportReader, d: dict[str, Any], v1: bool) -> ReportSource:
     )
 
 
-def _result(r: _ReportReader, item: Any, path: str) -> CheckResult:
+def _result(r: _ReportReader, item: Json, path: str) -> CheckResult:
     d = r.as_obj(item, path)
     outcome = r.enum(Outcome, d, "outcome", path)
     meta = CheckMeta(
@@ -210,7 +212,21 @@ def _result(r: _ReportReader, item: Any, path: str) -> CheckResult:
     )
 
 
-def _finding_head(r: _ReportReader, d: dict[str, Any], path: str) -> dict[str, Any]:
+class _FindingHead(TypedDict):
+    """The fields every schema's finding has, as `Finding` keyword arguments."""
+
+    id: str
+    kind: FindingKind
+    severity: Severity
+    title: str
+    obj: str
+    description: str
+    references: tuple[str, ...]
+    remediation: str
+    suppressed: str | None
+
+
+def _finding_head(r: _ReportReader, d: JsonObject, path: str) -> _FindingHead:
     return {
         "id": r.text(d, "id", path),
         "kind": r.enum(FindingKind, d, "kind", path),
@@ -224,7 +240,7 @@ def _finding_head(r: _ReportReader, d: dict[str, Any], path: str) -> dict[str, A
     }
 
 
-def _finding(r: _ReportReader, item: Any, path: str) -> Finding:
+def _finding(r: _ReportReader, item: Json, path: str) -> Finding:
     """A schema-2 finding: typed package, vulnerability and evidence."""
     d = r.as_obj(item, path)
     line = d.get("line")
@@ -236,7 +252,7 @@ def _finding(r: _ReportReader, item: Any, path: str) -> Finding:
     return Finding(
         **_finding_head(r, d, path),
         path=r.text(d, "path", path, ""),
-        line=line,
+        line=line if isinstance(line, int) else None,  # checked above: None or a line number
         package=None if pkg is None else _package(r, r.as_obj(pkg, f"{path}.package"), f"{path}.package"),
         vulnerability=None if vuln is None else _vulnerability(r, r.as_obj(vuln, f"{path}.vulnerability"),
                                                                f"{path}.vulnerability"),
@@ -245,7 +261,7 @@ def _finding(r: _ReportReader, item: Any, path: str) -> Finding:
     )
 
 
-def _package(r: _ReportReader, d: dict[str, Any], path: str) -> PackageRef:
+def _package(r: _ReportReader, d: JsonObject, path: str) -> PackageRef:
     return PackageRef(
         name=r.text(d, "name", path), version=r.text(d, "version", path, ""), type=r.text(d, "type", path, ""),
         purl=r.text(d, "purl", path, ""), path=r.text(d, "path", path, ""), layer=r.text(d, "layer", path, ""),
@@ -255,10 +271,12 @@ def _package(r: _ReportReader, d: dict[str, Any], path: str) -> PackageRef:
     )
 
 
-def _vulnerability(r: _ReportReader, d: dict[str, Any], path: str) -> VulnerabilityInfo:
-    pairs = r.as_list(d.get("severity_sources", []), f"{path}.severity_sources")
-    if not all(isinstance(x, list) and len(x) == 2 and all(isinstance(y, str) for y in x) for x in pairs):
-        raise r.fail(f"{path}.severity_sources", "expected a list of [rater, severity] pairs")
+def _vulnerability(r: _ReportReader, d: JsonObject, path: str) -> VulnerabilityInfo:
+    severity_sources: list[tuple[str, str]] = []
+    for x in r.as_list(d.get("severity_sources", []), f"{path}.severity_sources"):
+        if not (isinstance(x, list) and len(x) == 2 and isinstance(x[0], str) and isinstance(x[1], str)):
+            raise r.fail(f"{path}.severity_sources", "expected a list of [rater, severity] pairs")
+        severity_sources.append((x[0], x[1]))
     cvss = tuple(
         CvssScore(method=r.text(x, "method", p), vector=r.text(x, "vector", p, ""),
                   score=r.num(x, "score", p, 0.0) if x.get("score") is not None else None,
@@ -273,13 +291,13 @@ def _vulnerability(r: _ReportReader, d: dict[str, Any], path: str) -> Vulnerabil
         fixed=r.opt_text(d, "fixed", path),
         aliases=r.texts(d, "aliases", path),
         sources=r.texts(d, "sources", path),
-        severity_sources=tuple((a, b) for a, b in pairs),
+        severity_sources=tuple(severity_sources),
         cvss=cvss,
         reason=r.text(d, "reason", path, ""),
     )
 
 
-def _finding_v1(r: _ReportReader, item: Any, path: str) -> Finding:
+def _finding_v1(r: _ReportReader, item: Json, path: str) -> Finding:
     """A schema-1 finding: its ``data`` object mapped onto the typed fields."""
     d = r.as_obj(item, path)
     data = r.as_obj(d.get("data", {}), f"{path}.data")
@@ -289,7 +307,8 @@ def _finding_v1(r: _ReportReader, item: Any, path: str) -> Finding:
         value = data.get(key)
         return str(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
 
-    package = vulnerability = None
+    package: PackageRef | None = None
+    vulnerability: VulnerabilityInfo | None = None
     if head["kind"] is FindingKind.VULNERABILITY and text("package"):
         package = PackageRef(name=text("package"), version=text("version"), type=text("pkg_type"),
                              purl=text("purl"), path=text("path"), layer=text("layer"),
@@ -309,7 +328,7 @@ def _finding_v1(r: _ReportReader, item: Any, path: str) -> Finding:
     return Finding(**head, path=text("path"), package=package, vulnerability=vulnerability, evidence=facts)
 
 
-_MISSING: Any = object()
+_E = TypeVar("_E", bound=enum.Enum)
 
 
 class _ReportReader:
@@ -321,41 +340,41 @@ class _ReportReader:
     def fail(self, path: str, message: str) -> ReportFormatError:
         return ReportFormatError(self.origin, message, path)
 
-    def as_obj(self, value: Any, path: str) -> dict[str, Any]:
+    def as_obj(self, value: Json, path: str) -> JsonObject:
         if not isinstance(value, dict):
             raise self.fail(path, f"expected an object, got {type(value).__name__}")
         return value
 
-    def as_list(self, value: Any, path: str) -> list[Any]:
+    def as_list(self, value: Json, path: str) -> list[Json]:
         if not isinstance(value, list):
             raise self.fail(path, f"expected a list, got {type(value).__name__}")
         return value
 
-    def req(self, d: dict[str, Any], key: str, path: str) -> Any:
+    def req(self, d: JsonObject, key: str, path: str) -> Json:
         if key not in d:
             raise self.fail(path, f"missing key {key!r}")
         return d[key]
 
-    def text(self, d: dict[str, Any], key: str, path: str, default: Any = _MISSING) -> str:
-        if key not in d and default is not _MISSING:
-            return str(default)
+    def text(self, d: JsonObject, key: str, path: str, default: str | None = None) -> str:
+        if key not in d and default is not None:
+            return default
         value = self.req(d, key, path)
         if not isinstance(value, str):
             raise self.fail(f"{path}.{key}", f"expected a string, got {type(value).__name__}")
         return value
 
-    def opt_text(self, d: dict[str, Any], key: str, path: str) -> str | None:
+    def opt_text(self, d: JsonObject, key: str, path: str) -> str | None:
         if d.get(key) is None:
             return None
         return self.text(d, key, path)
 
-    def texts(self, d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+    def texts(self, d: JsonObject, key: str, path: str) -> tuple[str, ...]:
         values = self.as_list(d.get(key, []), f"{path}.{key}")
         if not all(isinstance(v, str) for v in values):
             raise self.fail(f"{path}.{key}", "expected a list of strings")
-        return tuple(values)
+        return tuple(v for v in values if isinstance(v, str))
 
-    def num(self, d: dict[str, Any], key: str, path: str, default: float) -> float:
+    def num(self, d: JsonObject, key: str, path: str, default: float) -> float:
         value = d.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(f"{path}.{key}", f"expected a number, got {type(value).__name__}")
@@ -363,36 +382,36 @@ class _ReportReader:
             raise self.fail(f"{path}.{key}", "number out of range")
         return float(value)
 
-    def level(self, d: dict[str, Any], path: str) -> int:
+    def level(self, d: JsonObject, path: str) -> int:
         value = d.get("level", 1)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9:
             raise self.fail(f"{path}.level", f"expected a CIS level (1 or 2), got {_short(value)}")
         return value
 
-    def section(self, d: dict[str, Any], path: str) -> str:
+    def section(self, d: JsonObject, path: str) -> str:
         value = self.req(d, "section", path)
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self.fail(f"{path}.section", f"expected a string, got {type(value).__name__}")
         return str(value)
 
-    def flag(self, d: dict[str, Any], key: str, path: str, default: bool) -> bool:
+    def flag(self, d: JsonObject, key: str, path: str, default: bool) -> bool:
         value = d.get(key, default)
         if not isinstance(value, bool):
             raise self.fail(f"{path}.{key}", f"expected true or false, got {value!r}")
         return value
 
-    def enum(self, cls: Any, d: dict[str, Any], key: str, path: str, default: Any = None) -> Any:
+    def enum(self, cls: type[_E], d: JsonObject, key: str, path: str, default: _E | None = None) -> _E:
         if key not in d and default is not None:
             return default
         value = self.req(d, key, path)
         try:
             return cls(value)
         except (ValueError, TypeError):
-            choices = ", ".join(m.value for m in cls)
+            choices = ", ".join(str(m.value) for m in cls)
             raise self.fail(f"{path}.{key}", f"{_short(value)} is not one of {choices}") from None
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def _short(value: object, limit: int = 60) -> str:
     if isinstance(value, dict | list):
         return "an object" if isinstance(value, dict) else "a list"
     text = repr(value)

@@ -45,7 +45,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote
 
 from dockguard.model import (
@@ -182,11 +181,11 @@ class _Group:
     items: list[_Item] = field(default_factory=list)
 
 
-def build(report: Report) -> dict[str, Any]:
+def build(report: Report) -> dict[str, object]:
     """The SARIF log as a JSON-compatible dict (strings as the report has them: `render` cleans)."""
     rules = _Rules()
     groups: dict[tuple[str, str], _Group] = {}
-    notifications: list[dict[str, Any]] = []
+    notifications: list[dict[str, object]] = []
 
     def add(rule_id: str, place: _Place, kind: str, title: str, item: _Item) -> None:
         group = groups.get((rule_id, place.key))
@@ -232,7 +231,7 @@ def build(report: Report) -> dict[str, Any]:
     results = [_result(g, index[g.rule_id]) for g in ordered]
 
     notifications.extend(_run_notifications(report))
-    invocation: dict[str, Any] = {
+    invocation: dict[str, object] = {
         "executionSuccessful": report.complete and (not report.steps or report.reachable),
         "startTimeUtc": _utc(report.started),
         "endTimeUtc": _utc(report.finished),
@@ -240,16 +239,15 @@ def build(report: Report) -> dict[str, Any]:
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
     bases = sorted({g.place.base for g in ordered if g.place.base})
-    run: dict[str, Any] = {
-        "tool": {
-            "driver": {
-                "name": "dockguard",
-                "version": report.tool_version,
-                "semanticVersion": report.tool_version,
-                "informationUri": INFORMATION_URI,
-                "rules": descriptors,
-            }
-        },
+    driver: dict[str, object] = {
+        "name": "dockguard",
+        "version": report.tool_version,
+        "semanticVersion": report.tool_version,
+        "informationUri": INFORMATION_URI,
+        "rules": descriptors,
+    }
+    run: dict[str, object] = {
+        "tool": {"driver": driver},
         "automationDetails": {"id": automation_id(report)},
         "invocations": [invocation],
         "results": results,
@@ -258,9 +256,9 @@ def build(report: Report) -> dict[str, Any]:
     }
     if not _SEMVER.fullmatch(report.tool_version):
         # GitHub reads semanticVersion as Semantic Versioning 2.0 (a PEP 440 ".dev1" is not).
-        del run["tool"]["driver"]["semanticVersion"]
+        del driver["semanticVersion"]
     if not report.tool_version:
-        del run["tool"]["driver"]["version"]
+        del driver["version"]
     if bases:
         run["originalUriBaseIds"] = {b: _base_descriptor(b) for b in bases}
     return {"$schema": SCHEMA_URI, "version": VERSION, "runs": [run]}
@@ -344,9 +342,9 @@ def _segment(name: str, *, literal_dots: bool = True) -> str:
     return text
 
 
-def _base_descriptor(base: str) -> dict[str, Any]:
+def _base_descriptor(base: str) -> dict[str, object]:
     uri, text = _BASE_DESCRIPTIONS[base]
-    out: dict[str, Any] = {"description": {"text": text}}
+    out: dict[str, object] = {"description": {"text": text}}
     if uri:
         out["uri"] = uri
     return out
@@ -417,17 +415,18 @@ def _capped(head: str, tail: str) -> str:
     return shorten(head + tail, MAX_TEXT)
 
 
-def _result(group: _Group, index: int) -> dict[str, Any]:
+def _result(group: _Group, index: int) -> dict[str, object]:
     severity = _group_severity(group)
     place = group.place
-    physical: dict[str, Any] = {"artifactLocation": {"uri": place.uri}}
+    artifact: dict[str, object] = {"uri": place.uri}
     if place.base:
-        physical["artifactLocation"]["uriBaseId"] = place.base
-    physical["region"] = {"startLine": place.line, "endLine": place.line}
+        artifact["uriBaseId"] = place.base
+    region: dict[str, object] = {"startLine": place.line, "endLine": place.line}
+    physical: dict[str, object] = {"artifactLocation": artifact, "region": region}
     columns = {c for i in group.items if i.finding is not None and (c := _column(i.finding))}
     if len(columns) == 1:
-        physical["region"]["startColumn"] = columns.pop()
-    result: dict[str, Any] = {
+        region["startColumn"] = columns.pop()
+    result: dict[str, object] = {
         "ruleId": group.rule_id,
         "ruleIndex": index,
         "kind": "fail",
@@ -466,8 +465,8 @@ def _fingerprints(rule_id: str, place: _Place) -> dict[str, str]:
     return {"primaryLocationLineHash": f"{digest[:16]}:1", "dockguardLocation/v2": digest[:32]}
 
 
-def _properties(group: _Group, severity: Severity) -> dict[str, Any]:
-    props: dict[str, Any] = {"severity": severity.value, "kind": group.kind}
+def _properties(group: _Group, severity: Severity) -> dict[str, object]:
+    props: dict[str, object] = {"severity": severity.value, "kind": group.kind}
     findings = [i.finding for i in group.items if i.finding is not None]
     if len(group.items) > 1:
         # The message names as many as fit in 1,024 characters; all of them are here.
@@ -504,9 +503,12 @@ class _Rules:
     """Rule descriptors by id, in order of first use, with the highest severity seen."""
 
     def __init__(self) -> None:
-        self._made: dict[str, dict[str, Any]] = {}
+        self._made: dict[str, dict[str, object]] = {}
         self._severity: dict[str, Severity] = {}
         self._help: dict[str, set[str]] = {}
+        self._references: dict[str, tuple[str, ...]] = {}
+        self._titles: dict[str, str] = {}
+        self._properties: dict[str, dict[str, object]] = {}
 
     def check(self, meta: CheckMeta) -> None:
         if meta.id in self._made:
@@ -525,9 +527,10 @@ class _Rules:
             "shortDescription": {"text": shorten(meta.cis_title, MAX_TEXT)},
             "fullDescription": {"text": shorten(meta.description or meta.cis_title, MAX_TEXT)},
             "help": {"text": help_text, "markdown": _markdown_help(help_text, meta.references)},
-            "properties": {"tags": tags[:MAX_TAGS], "precision": "high"},
-            "_references": meta.references,
+            "properties": None,  # set by `descriptors` (keeps the key's place)
         }
+        self._properties[meta.id] = {"tags": tags[:MAX_TAGS], "precision": "high"}
+        self._references[meta.id] = meta.references
         self._severity[meta.id] = meta.severity
 
     def finding(self, finding: Finding) -> None:
@@ -543,13 +546,14 @@ class _Rules:
             "name": _rule_name(finding.id),
             "shortDescription": {"text": shorten(title, MAX_TEXT)},
             "fullDescription": {"text": shorten(finding.description or title, MAX_TEXT)},
-            "properties": {
-                "tags": list(dict.fromkeys(tags))[:MAX_TAGS],
-                "precision": "very-high" if finding.kind is FindingKind.VULNERABILITY else "high",
-            },
-            "_references": finding.references,
-            "_title": title,
+            "properties": None,  # set by `descriptors` (keeps the key's place)
         }
+        self._properties[finding.id] = {
+            "tags": list(dict.fromkeys(tags))[:MAX_TAGS],
+            "precision": "very-high" if finding.kind is FindingKind.VULNERABILITY else "high",
+        }
+        self._references[finding.id] = finding.references
+        self._titles[finding.id] = title
         self._severity[finding.id] = finding.severity
 
     def raise_to(self, rule_id: str, severity: Severity) -> None:
@@ -558,13 +562,13 @@ class _Rules:
         if severity.rank > self._severity[rule_id].rank:
             self._severity[rule_id] = severity
 
-    def descriptors(self, used: Iterable[str]) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        out: list[dict[str, Any]] = []
+    def descriptors(self, used: Iterable[str]) -> tuple[list[dict[str, object]], dict[str, int]]:
+        out: list[dict[str, object]] = []
         index: dict[str, int] = {}
         for rule_id in used:
             made = dict(self._made[rule_id])
-            references: tuple[str, ...] = made.pop("_references")
-            title = made.pop("_title", None)
+            references = self._references[rule_id]
+            title = self._titles.get(rule_id)
             if title is not None:
                 helps = {h for h in self._help.get(rule_id, set()) if h}
                 # Remediation is per package ("Upgrade openssl to 3.0.9-1"): shared help only
@@ -578,7 +582,7 @@ class _Rules:
             made["properties"] = {
                 "security-severity": SECURITY_SEVERITY[severity],
                 "severity": severity.value,
-                **made["properties"],
+                **self._properties[rule_id],
                 "problem.severity": _PROBLEM_SEVERITY[LEVEL[severity]],
             }
             uri = _first_url(references)
@@ -617,14 +621,14 @@ def _md_escape(text: str) -> str:
 # -- notifications ---------------------------------------------------------------------------
 
 
-def _notification(level: str, text: str, *, rule: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"level": level, "message": {"text": text}}
+def _notification(level: str, text: str, *, rule: str | None = None) -> dict[str, object]:
+    out: dict[str, object] = {"level": level, "message": {"text": text}}
     if rule is not None:
         out["associatedRule"] = {"id": rule}
     return out
 
 
-def _run_notifications(report: Report) -> list[dict[str, Any]]:
+def _run_notifications(report: Report) -> list[dict[str, object]]:
     out = []
     for note in report.notes:
         text = f"{note.part}: {note.status}"

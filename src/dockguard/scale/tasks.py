@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from dockguard import __version__
 from dockguard.channel.registry_api import Credentials, credentials_from_config
@@ -119,7 +119,7 @@ def _cached(kind: str, key: Any, make: Callable[[], T]) -> T:
     _local.cache = cache
     if (kind, key) not in cache:
         cache[(kind, key)] = make()
-    return cache[(kind, key)]
+    return cast(T, cache[(kind, key)])  # one cache for every kind: the entry under `kind` is what `make` built
 
 
 def close_cached() -> None:

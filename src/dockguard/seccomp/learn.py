@@ -14,9 +14,9 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from dockguard.errors import UsageError
+from dockguard.jsontypes import JsonObject
 from dockguard.seccomp.effective import ProfileContext, Resolver
 from dockguard.seccomp.profile import Profile
 from dockguard.seccomp.syscalls import ENOSYS, KNOWN_SYSCALLS, MODERN_SYSCALLS, SUB_ARCHES
@@ -92,7 +92,7 @@ def trace_command(argv: Sequence[str]) -> Trace:
     return Trace(frozenset(known), frozenset(other), 128 - code if code < 0 else code)
 
 
-def _clone_rule(native: str) -> dict[str, Any]:
+def _clone_rule(native: str) -> dict[str, object]:
     index = 1 if native in ("SCMP_ARCH_S390X", "SCMP_ARCH_S390") else 0
     return {
         "names": ["clone"],
@@ -107,9 +107,9 @@ def build_profile(
     native: str,
     command: Sequence[str],
     base: Profile | None = None,
-    base_data: dict[str, Any] | None = None,
+    base_data: JsonObject | None = None,
     arch: str = "amd64",
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[dict[str, object], list[str]]:
     """The learned profile as JSON data, and the names it adds to `base` (or allows at all).
 
     Without a base: defaultAction ERRNO (EPERM), one ALLOW rule with the observed names plus
@@ -123,8 +123,9 @@ def build_profile(
     if base is not None and base_data is not None:
         resolver = Resolver(base, ProfileContext(arch))
         missing = sorted(n for n in observed - {"clone", "clone3"} if not resolver.verdict(n).allowed)
-        data = dict(base_data)
-        extended: list[dict[str, Any]] = list(data.get("syscalls") or [])
+        data: dict[str, object] = dict(base_data)
+        syscalls = base_data.get("syscalls")
+        extended: list[object] = list(syscalls) if isinstance(syscalls, list) else []
         if missing:
             extended.append(
                 {
@@ -140,7 +141,7 @@ def build_profile(
         data["syscalls"] = extended
         return data, missing
     allowed = sorted((observed | RUNTIME_BASELINE) - {"clone", "clone3"})
-    rules: list[dict[str, Any]] = [
+    rules: list[dict[str, object]] = [
         {
             "names": allowed,
             "action": "SCMP_ACT_ALLOW",
@@ -169,4 +170,4 @@ def build_profile(
         "archMap": [{"architecture": native, "subArchitectures": list(SUB_ARCHES.get(native, ()))}],
         "syscalls": rules,
     }
-    return data, sorted(set(rules[0]["names"]))
+    return data, sorted(set(allowed))

@@ -18,11 +18,11 @@ import contextlib
 import enum
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from dockguard.inputs import MAX_NODES, MAX_PROFILE, InputError, parse_json, read_text
+from dockguard.jsontypes import Json, JsonObject
 from dockguard.model import Severity
 from dockguard.seccomp.syscalls import (
     ALL_CAPABILITIES,
@@ -95,7 +95,7 @@ _FILTER_KEYS = ("caps", "arches", "minKernel")
 _ARCHMAP_KEYS = ("architecture", "subArchitectures")
 
 _U64 = 2**64
-_scanstring: Any = json.decoder.scanstring  # type: ignore[attr-defined]
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _MIN_KERNEL = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 
 
@@ -353,10 +353,10 @@ class _Validator:
                 ))
         return ParseResult(profile, tuple(diags))
 
-    def keys(self, obj: dict[str, Any], known: Sequence[str], path: Path, what: str) -> dict[str, Any]:
+    def keys(self, obj: JsonObject, known: Sequence[str], path: Path, what: str) -> JsonObject:
         """Map keys onto the known spelling (Go's decoder ignores case) and flag the others."""
         lower = {k.lower(): k for k in known}
-        out: dict[str, Any] = {}
+        out: JsonObject = {}
         for key, value in obj.items():
             if key in known:
                 out[key] = value
@@ -378,13 +378,13 @@ class _Validator:
                 )
         return out
 
-    def string(self, value: Any, path: Path, what: str) -> str | None:
+    def string(self, value: Json, path: Path, what: str) -> str | None:
         if isinstance(value, str):
             return value
         self.error("type", f"{what} must be a string, not {_json_type(value)}", path, rejected=True)
         return None
 
-    def strings(self, value: Any, path: Path, what: str) -> tuple[str, ...] | None:
+    def strings(self, value: Json, path: Path, what: str) -> tuple[str, ...] | None:
         if value is None:
             return ()
         if not isinstance(value, list):
@@ -408,7 +408,7 @@ class _Validator:
                 )
         return tuple(out)
 
-    def uint(self, value: Any, path: Path, what: str, limit: int = _U64) -> int | None:
+    def uint(self, value: Json, path: Path, what: str, limit: int = _U64) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
             self.error(
                 "type",
@@ -420,7 +420,7 @@ class _Validator:
         return value
 
 
-def _q(value: Any, limit: int = 60) -> str:
+def _q(value: Json, limit: int = 60) -> str:
     """`repr` of a value from the profile, cut so that a message stays one short line."""
     if isinstance(value, dict | list):
         return _json_type(value)
@@ -428,7 +428,7 @@ def _q(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _json_type(value: Any) -> str:
+def _json_type(value: Json) -> str:
     if value is None:
         return "null"
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), "a number")
@@ -460,7 +460,7 @@ def parse_profile(text: str | bytes, origin: str = "<profile>") -> ParseResult:
     return validate(data)
 
 
-def validate(data: Any) -> ParseResult:
+def validate(data: Json) -> ParseResult:
     """Validate decoded JSON and build a `Profile` from the parts that are usable."""
     v = _Validator()
     if not isinstance(data, dict):
@@ -530,7 +530,7 @@ def validate(data: Any) -> ParseResult:
             if rule is not None:
                 rules.append(rule)
                 uses_current = uses_current or bool(
-                    "names" in raw or not rule.includes.empty or not rule.excludes.empty
+                    (isinstance(raw, dict) and "names" in raw) or not rule.includes.empty or not rule.excludes.empty
                 )
 
     if not default_action and rules:
@@ -555,7 +555,7 @@ def validate(data: Any) -> ParseResult:
     return v.result(profile)
 
 
-def _arch_map(v: _Validator, raw: Any) -> tuple[ArchMapEntry, ...]:
+def _arch_map(v: _Validator, raw: Json) -> tuple[ArchMapEntry, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -586,7 +586,7 @@ def _arch_map(v: _Validator, raw: Any) -> tuple[ArchMapEntry, ...]:
     return tuple(out)
 
 
-def _rule(v: _Validator, i: int, raw: Any) -> SyscallRule | None:
+def _rule(v: _Validator, i: int, raw: Json) -> SyscallRule | None:
     path: Path = ("syscalls", i)
     if not isinstance(raw, dict):
         v.error("type", f"syscalls entries must be objects, not {_json_type(raw)}", path, rejected=True)
@@ -649,7 +649,7 @@ def _rule(v: _Validator, i: int, raw: Any) -> SyscallRule | None:
     return SyscallRule(i, tuple(names), action, errno_ret, args, includes, excludes, comment or "", bool(name))
 
 
-def _args(v: _Validator, raw: Any, path: Path) -> tuple[Arg, ...]:
+def _args(v: _Validator, raw: Json, path: Path) -> tuple[Arg, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -689,7 +689,7 @@ def _args(v: _Validator, raw: Any, path: Path) -> tuple[Arg, ...]:
     return tuple(out)
 
 
-def _filter(v: _Validator, raw: Any, path: Path) -> Filter:
+def _filter(v: _Validator, raw: Json, path: Path) -> Filter:
     if raw is None:
         return Filter()
     if not isinstance(raw, dict):

@@ -36,7 +36,8 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TextIO
+from types import TracebackType
+from typing import IO, Any, Protocol, TextIO
 
 import requests
 
@@ -147,10 +148,20 @@ class NotFound(OperationalError):
     """The server answered 404 (a mirror without ``modified_id.csv``, a missing record)."""
 
 
+class _Closing(Protocol):
+    """An HTTP response (urllib's or requests'): closed when its body is done with."""
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
 class _Body:
     """An open answer: its headers and its body in chunks, closed (with its deadline) on exit."""
 
-    def __init__(self, headers: Any, chunks: Iterator[bytes], closing: Any, deadline: Deadline | None = None) -> None:
+    def __init__(
+        self, headers: Any, chunks: Iterator[bytes], closing: _Closing, deadline: Deadline | None = None
+    ) -> None:
         self.headers = headers
         self._chunks = chunks
         self._closing = closing
@@ -163,7 +174,9 @@ class _Body:
     def __enter__(self) -> _Body:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._closing.close()
         if self._deadline is not None:
             # Raises DeadlineExceeded in place of what the watchdog's cut-off caused.

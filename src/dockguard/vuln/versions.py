@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Union, cast
 
 from packaging.version import InvalidVersion, Version
 
@@ -45,10 +45,17 @@ _CACHE = 65536
 MAX_VERSION_LENGTH = 256
 
 NumKey = tuple[int, str]
+#: One SemVer/Cargo pre-release identifier: (0, number, "") or (1, 0, text).
+_PreId = tuple[int, NumKey, str]
+#: The pre-release part of a key: (1,) for a release, else (0, identifiers) (sorts first).
+_PreKey = Union[tuple[int], tuple[int, tuple[_PreId, ...]]]  # noqa: UP007
+SemverKey = tuple[NumKey, NumKey, NumKey, _PreKey]
+NugetKey = tuple[Union[NumKey, tuple[int], tuple[int, tuple[tuple[int, int, str], ...]]], ...]  # noqa: UP007
+_DpkgPair = tuple[tuple[int, ...], NumKey]
 
 
 def _sign(a: object, b: object) -> int:
-    return (a > b) - (a < b)  # type: ignore[operator]
+    return int(a > b) - int(a < b)  # type: ignore[operator]
 
 
 def _is_digit(c: str) -> bool:
@@ -96,7 +103,7 @@ def _dpkg_part_key(text: str) -> tuple[tuple[tuple[int, ...], NumKey], ...]:
     return tuple(pairs)
 
 
-def _dpkg_parts_cmp(a: tuple, b: tuple) -> int:
+def _dpkg_parts_cmp(a: tuple[_DpkgPair, ...], b: tuple[_DpkgPair, ...]) -> int:
     # dpkg pads the shorter string: a missing (non-digit, digit) pair compares like ("", 0).
     for i in range(max(len(a), len(b))):
         x = a[i] if i < len(a) else _Z
@@ -107,7 +114,7 @@ def _dpkg_parts_cmp(a: tuple, b: tuple) -> int:
 
 
 @lru_cache(maxsize=_CACHE)
-def dpkg_parse(version: str) -> tuple[NumKey, tuple, tuple]:
+def dpkg_parse(version: str) -> tuple[NumKey, tuple[_DpkgPair, ...], tuple[_DpkgPair, ...]]:
     """Parsed Debian version ``[epoch:]upstream[-revision]``: epoch key and two pair lists.
 
     A non-numeric epoch counts as 0 here; `version_problem` reports it.
@@ -376,7 +383,7 @@ _SEMVER = re.compile(
 
 
 @lru_cache(maxsize=_CACHE)
-def semver_key(v: str) -> tuple | None:
+def semver_key(v: str) -> SemverKey | None:
     """Precedence key of a SemVer 2.0 version (``v`` prefix and build metadata ignored)."""
     m = _SEMVER.match(v.strip())
     if not m:
@@ -412,12 +419,12 @@ _U64_MAX: NumKey = _num_key(str(2**64 - 1))
 
 
 @lru_cache(maxsize=_CACHE)
-def cargo_key(v: str) -> tuple | None:
+def cargo_key(v: str) -> SemverKey | None:
     """Precedence key of a crates.io version (strict SemVer 2.0); None when it is not one."""
     m = _CARGO.fullmatch(v.strip())
     if not m:
         return None
-    core = tuple(_num_key(x) for x in m.groups()[:3])
+    core = (_num_key(m.group(1)), _num_key(m.group(2)), _num_key(m.group(3)))
     if any(k > _U64_MAX for k in core):
         return None
     pre = m.group(4)
@@ -445,7 +452,10 @@ _MVN_ALIASES = {"ga": "", "final": "", "release": "", "cr": "rc"}
 _MVN_SHORT = {"a": "alpha", "b": "beta", "m": "milestone"}
 _MVN_RELEASE = str(_MVN_QUALIFIERS.index(""))
 
-MvnItem = tuple[int, Any]
+#: (kind, value): an int (`NumKey`), a qualifier (str) or a list of items (tuple of items).
+MvnItem = tuple[int, Union[NumKey, str, tuple["MvnItem", ...]]]  # noqa: UP007
+#: The mutable item tree `maven_parse` builds before freezing it.
+_MvnTree = list[Union[MvnItem, "_MvnTree"]]
 
 
 def _mvn_qualifier(value: str) -> str:
@@ -465,14 +475,14 @@ def _mvn_item(digits: bool, text: str) -> MvnItem:
     return (_MVN_INT, _num_key(text)) if digits else _mvn_string(text, False)
 
 
-def _mvn_is_null(item: Any) -> bool:
+def _mvn_is_null(item: MvnItem | _MvnTree) -> bool:
     if isinstance(item, list):
         return not item
     kind, value = item
     return value == _ZERO if kind == _MVN_INT else value == _MVN_RELEASE
 
 
-def _mvn_normalise(items: list[Any]) -> None:
+def _mvn_normalise(items: _MvnTree) -> None:
     # Trailing nulls (0, "", ga, empty lists) go; a non-null list does not stop the walk.
     for i in range(len(items) - 1, -1, -1):
         if _mvn_is_null(items[i]):
@@ -481,7 +491,7 @@ def _mvn_normalise(items: list[Any]) -> None:
             break
 
 
-def _mvn_freeze(items: list[Any]) -> MvnItem:
+def _mvn_freeze(items: _MvnTree) -> MvnItem:
     return _MVN_LIST, tuple(_mvn_freeze(x) if isinstance(x, list) else x for x in items)
 
 
@@ -489,7 +499,7 @@ def _mvn_freeze(items: list[Any]) -> MvnItem:
 def maven_parse(version: str) -> MvnItem:
     """The item tree ComparableVersion builds from `version` (lower-cased), normalised."""
     text = version.lower()
-    root: list[Any] = []
+    root: _MvnTree = []
     current = root
     stack = [root]
     digits = False
@@ -497,7 +507,7 @@ def maven_parse(version: str) -> MvnItem:
 
     def sublist() -> None:
         nonlocal current
-        new: list[Any] = []
+        new: _MvnTree = []
         current.append(new)
         current = new
         stack.append(new)
@@ -543,11 +553,12 @@ def _mvn_cmp(a: MvnItem, b: MvnItem | None) -> int:
         if b[0] == _MVN_STR:
             return _sign(value, b[1])
         return -1
+    value = cast("tuple[MvnItem, ...]", value)  # kind is _MVN_LIST
     if b is None:  # the whole list against "nothing", not just its first item
         return next((c for c in (_mvn_cmp(x, None) for x in value) if c), 0)
     if b[0] != _MVN_LIST:
         return -1 if b[0] == _MVN_INT else 1
-    other = b[1]
+    other = cast("tuple[MvnItem, ...]", b[1])
     for i in range(max(len(value), len(other))):
         if i >= len(value):
             c = -_mvn_cmp(other[i], None)
@@ -580,18 +591,18 @@ def gem_valid(version: str) -> bool:
     return _GEM_VALID.fullmatch(version) is not None
 
 
-def _drop_trailing_zeros(segments: list[Any]) -> list[Any]:
+def _drop_trailing_zeros(segments: list[NumKey | str]) -> list[NumKey | str]:
     while segments and segments[-1] == _ZERO:
         segments.pop()
     return segments
 
 
 @lru_cache(maxsize=_CACHE)
-def gem_segments(version: str) -> tuple[Any, ...]:
+def gem_segments(version: str) -> tuple[NumKey | str, ...]:
     """``Gem::Version#canonical_segments``: numbers as keys, trailing zeros dropped per part."""
     text = version.strip() or "0"
     text = text.replace("-", ".pre.")
-    segments: list[Any] = [_num_key(s) if _is_digit(s[0]) else s for s in _GEM_SEGMENT.findall(text)]
+    segments: list[NumKey | str] = [_num_key(s) if _is_digit(s[0]) else s for s in _GEM_SEGMENT.findall(text)]
     first_string = next((i for i, s in enumerate(segments) if isinstance(s, str)), len(segments))
     return (*_drop_trailing_zeros(segments[:first_string]), *_drop_trailing_zeros(segments[first_string:]))
 
@@ -804,7 +815,7 @@ def _nuget_label(label: str) -> tuple[int, int, str]:
 
 
 @lru_cache(maxsize=_CACHE)
-def nuget_key(v: str) -> tuple | None:
+def nuget_key(v: str) -> NugetKey | None:
     """Order key of a NuGet version (``NuGetVersion``); None when it does not parse."""
     m = _NUGET.fullmatch(v.strip())
     if not m:
@@ -833,7 +844,7 @@ _RUNS = re.compile(r"[0-9]+|[A-Za-z]+")
 
 
 @lru_cache(maxsize=_CACHE)
-def _generic_key(v: str) -> tuple:
+def _generic_key(v: str) -> tuple[tuple[int, NumKey, str], ...]:
     return tuple((1, _num_key(r), "") if _is_digit(r[0]) else (0, _ZERO, r.lower()) for r in _RUNS.findall(v))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from typing import Any
 
 from dockguard.image.gobuildinfo import Elf
 from dockguard.image.inventory.base import (
@@ -58,7 +57,7 @@ def parse_section(raw: bytes, limits: Limits, origin: str) -> list[tuple[str, st
     if z.unconsumed_tail:
         raise ValueError(f"{SECTION} section inflates past the {limits.max_section}-byte cap")
     try:
-        doc: Any = parse_json(data, origin, max_depth=16)
+        doc = parse_json(data, origin, max_depth=16)
     except InputError as exc:
         raise ValueError(str(exc)) from None
     items = doc.get("packages") if isinstance(doc, dict) else None

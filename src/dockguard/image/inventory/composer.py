@@ -7,8 +7,6 @@ array (and ``dev-package-names`` the development-only ones, still installed).  E
 
 from __future__ import annotations
 
-from typing import Any
-
 from dockguard.image.inventory.base import Catalogue, CatalogueInput, Cataloguer, Triggers, Want, truncate
 from dockguard.image.limits import Limits
 from dockguard.image.packages import Package
@@ -21,7 +19,7 @@ INSTALLED = "vendor/composer/installed.json"
 
 def parse_installed(data: bytes, origin: str) -> list[tuple[str, str, str]]:
     """(name, version, first license) of every package; `InputError` when it is not JSON."""
-    doc: Any = parse_json(data, origin, max_depth=64)
+    doc = parse_json(data, origin, max_depth=64)
     items = doc.get("packages") if isinstance(doc, dict) else doc
     if not isinstance(items, list):
         raise InputError(origin, "neither a package array (Composer 1) nor an object with packages (Composer 2)",

@@ -7,7 +7,6 @@ their vulnerabilities were not checked (`dockguard.vuln.ecosystems.UNPUBLISHED`)
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from dockguard.image.inventory.base import (
     Blob,
@@ -41,7 +40,7 @@ class CondaCataloguer(Cataloguer):
 
     def extract(self, path: str, blob: Blob, limits: Limits) -> Extracted:
         try:
-            doc: Any = parse_json(blob.read_all(), "/" + path, max_depth=64)
+            doc = parse_json(blob.read_all(), "/" + path, max_depth=64)
         except InputError as exc:
             return Extracted(None, (str(exc),))
         if not isinstance(doc, dict):

@@ -7,8 +7,6 @@ The ``libraries`` object of a deps.json names every library as ``Name/Version`` 
 
 from __future__ import annotations
 
-from typing import Any
-
 from dockguard.image.inventory.base import Catalogue, CatalogueInput, Cataloguer, Triggers, Want, truncate
 from dockguard.image.limits import Limits
 from dockguard.image.packages import Package
@@ -19,7 +17,7 @@ from dockguard.vuln.ecosystems import PackageType
 
 def parse_deps(data: bytes, origin: str) -> list[tuple[str, str]]:
     """(name, version) of every NuGet package library; `InputError` when it is not a deps.json."""
-    doc: Any = parse_json(data, origin, max_depth=64)
+    doc = parse_json(data, origin, max_depth=64)
     libraries = doc.get("libraries") if isinstance(doc, dict) else None
     if not isinstance(libraries, dict):
         raise InputError(origin, "no libraries object", "$.libraries")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from dockguard.errors import UsageError
 from dockguard.inputs import InputError
+from dockguard.jsontypes import Json
 from dockguard.vuln.database import Import
 from dockguard.vuln.importers import alpine_secdb, bounded_decode, debian_tracker, osv
 from dockguard.vuln.importers.bounded_decode import ImportBudget
@@ -31,7 +32,7 @@ def check_source_name(name: str) -> str:
     return name
 
 
-def _from_document(data: Any, path: Path, kind: str, name: str | None) -> Import:
+def _from_document(data: Json, path: Path, kind: str, name: str | None) -> Import:
     origin = str(path)
     if kind in ("auto", "debian-tracker") and debian_tracker.looks_like(data):
         return debian_tracker.importer(debian_tracker.document_entries(data, origin), origin)
@@ -56,17 +57,19 @@ def _first_byte(path: Path) -> int | None:
     return head[0] if head else None
 
 
-def _streamed(path: Path, levels: tuple[str, ...], budget: ImportBudget, entry_limit: int) -> Any:
+def _streamed(
+    path: Path, levels: tuple[str, ...], budget: ImportBudget, entry_limit: int
+) -> Iterator[tuple[tuple[str | int, ...], Json]]:
     with path.open("rb") as fh:
         yield from bounded_decode.JsonStream(fh, str(path), budget=budget, entry_limit=entry_limit).entries(levels)
 
 
-def _tracker_entries(path: Path, budget: ImportBudget) -> Any:
+def _tracker_entries(path: Path, budget: ImportBudget) -> Iterator[debian_tracker.Entry]:
     for keys, item in _streamed(path, ("object", "object"), budget, bounded_decode.MAX_STREAM_ENTRY_BYTES):
         yield str(keys[0]), str(keys[1]), item
 
 
-def _osv_list(path: Path, budget: ImportBudget) -> Any:
+def _osv_list(path: Path, budget: ImportBudget) -> Iterator[osv.Document]:
     for keys, item in _streamed(path, ("array",), budget, bounded_decode.MAX_RECORD_BYTES):
         yield str(path), keys, item
 

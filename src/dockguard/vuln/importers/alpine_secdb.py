@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 from dockguard.inputs import InputError, expect
+from dockguard.jsontypes import Json, JsonObject
 from dockguard.vuln.database import Advisory, Affected, Import
 from dockguard.vuln.importers.bounded_decode import get, need, objects
 
@@ -34,7 +34,7 @@ def parse_ids(text: str) -> tuple[str, ...]:
     return tuple(m.replace("_", "-", 1) for m in _ID.findall(text))
 
 
-def _scope(data: dict[str, Any], origin: str) -> tuple[str, str]:
+def _scope(data: JsonObject, origin: str) -> tuple[str, str]:
     """(source, ecosystem) of a document: ``alpine-secdb:main``, ``Alpine:v3.19``."""
     version = need(data, "distroversion", str, origin, ()).strip()
     if not _BRANCH.fullmatch(version):
@@ -45,14 +45,14 @@ def _scope(data: dict[str, Any], origin: str) -> tuple[str, str]:
     return (f"{KIND}:{repo}" if repo else KIND), f"Alpine:{version}"
 
 
-def _entries(value: Any, origin: str, path: tuple[str | int, ...]) -> list[str]:
+def _entries(value: Json, origin: str, path: tuple[str | int, ...]) -> list[str]:
     if value is None or value == "":  # YAML "1.2-r0:" with nothing under it
         return []
     items = expect(value, list, origin, path)
     return [expect(item, str, origin, (*path, i)) for i, item in enumerate(items)]
 
 
-def advisories(data: dict[str, Any], origin: str, eco: str) -> Iterator[Advisory]:
+def advisories(data: JsonObject, origin: str, eco: str) -> Iterator[Advisory]:
     """One advisory per id with one Affected per origin package."""
     by_id: dict[str, tuple[set[str], list[Affected]]] = {}
     for here, item in objects(data, "packages", origin, ()):
@@ -83,7 +83,7 @@ def advisories(data: dict[str, Any], origin: str, eco: str) -> Iterator[Advisory
         )
 
 
-def importer(data: Any, origin: str) -> Import:
+def importer(data: Json, origin: str) -> Import:
     """One secdb document as an Import that replaces its own branch and repository only.
 
     The document is checked completely before anything is written (it is small: one branch).

@@ -28,9 +28,10 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Protocol, TypeVar, overload
 
 from dockguard.inputs import MAX_DEPTH, InputError, KiB, MiB, decode_utf8, expect, parse_json, read_bytes
+from dockguard.jsontypes import Json, JsonObject
 
 GiB = 1024 * MiB
 
@@ -81,14 +82,14 @@ def _value_bound(data: bytes) -> int:
     return 1 + data.count(b",") + data.count(b":") + data.count(b"[") + data.count(b"{")
 
 
-def decode_json(data: bytes, origin: str, *, max_values: int = MAX_VALUES) -> Any:
+def decode_json(data: bytes, origin: str, *, max_values: int = MAX_VALUES) -> Json:
     """Parse a JSON document after checking that it cannot hold more than `max_values` values."""
     if _value_bound(data) > max_values:
         raise InputError(origin, f"JSON document with more than {max_values} values")
     return parse_json(data, origin)
 
 
-def decode_yaml(data: bytes, origin: str, *, max_values: int = MAX_VALUES, max_depth: int = MAX_DEPTH) -> Any:
+def decode_yaml(data: bytes, origin: str, *, max_values: int = MAX_VALUES, max_depth: int = MAX_DEPTH) -> Json:
     """Parse one YAML document into strings, lists and dicts (every scalar a string).
 
     Aliases are refused, nesting is capped at `max_depth` and nodes at `max_values`, all while
@@ -110,11 +111,19 @@ def decode_yaml(data: bytes, origin: str, *, max_values: int = MAX_VALUES, max_d
         loader.dispose()
 
 
-def _build(loader: Any, origin: str, max_values: int, max_depth: int) -> Any:
+class _EventSource(Protocol):
+    """The part of a PyYAML loader `_build` uses."""
+
+    def get_event(self) -> object:
+        """The next parse event, or None at the end."""
+        ...
+
+
+def _build(loader: _EventSource, origin: str, max_values: int, max_depth: int) -> Json:
     import yaml
 
-    stack: list[tuple[list[Any] | dict[str, Any], list[str | None]]] = []
-    result: Any = None
+    stack: list[tuple[list[Json] | dict[str, Json], list[str | None]]] = []
+    result: Json = None
     documents = nodes = 0
     while True:
         event = loader.get_event()
@@ -127,7 +136,7 @@ def _build(loader: Any, origin: str, max_values: int, max_depth: int) -> Any:
             continue
         if isinstance(event, yaml.AliasEvent):
             raise InputError(origin, "YAML aliases are not accepted", _line(event))
-        value: Any
+        value: str | list[Json] | dict[str, Json]
         if isinstance(event, yaml.ScalarEvent):
             value = event.value
         elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
@@ -161,7 +170,7 @@ def _build(loader: Any, origin: str, max_values: int, max_depth: int) -> Any:
             stack.append((value, [None]))
 
 
-def _line(event: Any) -> str:
+def _line(event: object) -> str:
     mark = getattr(event, "start_mark", None)
     return f"line {mark.line + 1}" if mark is not None else ""
 
@@ -171,7 +180,7 @@ def is_yaml_name(name: str) -> bool:
     return name.endswith((".yaml", ".yml"))
 
 
-def decode_document(data: bytes, origin: str, *, yaml_syntax: bool) -> Any:
+def decode_document(data: bytes, origin: str, *, yaml_syntax: bool) -> Json:
     """`decode_yaml` or `decode_json`."""
     return decode_yaml(data, origin) if yaml_syntax else decode_json(data, origin)
 
@@ -435,7 +444,7 @@ class JsonStream:
         assert isinstance(key, str)
         return key
 
-    def _entry(self, path: Sequence[str | int]) -> Any:
+    def _entry(self, path: Sequence[str | int]) -> Json:
         # Offsets are kept relative to the entry's start: `_more` may move the buffer.
         start = self._pos
         rel = 0
@@ -472,7 +481,7 @@ class JsonStream:
             raise InputError.at(self.origin, path, exc.problem) from None
         return value
 
-    def entries(self, levels: Sequence[str]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    def entries(self, levels: Sequence[str]) -> Iterator[tuple[tuple[str | int, ...], Json]]:
         """(keys, value) of every entry `len(levels)` levels down; `levels` names each container."""
         yield from self._walk(levels, ())
         while True:
@@ -483,7 +492,7 @@ class JsonStream:
             if not self._more():
                 return
 
-    def _walk(self, levels: Sequence[str], path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    def _walk(self, levels: Sequence[str], path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Json]]:
         kind = levels[0]
         is_object = kind == "object"
         self._expect(b"{" if is_object else b"[", path, "an object" if is_object else "a list")
@@ -519,7 +528,16 @@ class JsonStream:
 Path_ = tuple[str | int, ...]
 
 
-def get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], origin: str, path: Path_) -> Any:
+_T = TypeVar("_T")
+
+
+@overload
+def get(obj: JsonObject, key: str, kind: type[dict[str, Json]], origin: str, path: Path_) -> JsonObject | None: ...
+@overload
+def get(obj: JsonObject, key: str, kind: type[list[Json]], origin: str, path: Path_) -> list[Json] | None: ...
+@overload
+def get(obj: JsonObject, key: str, kind: type[_T], origin: str, path: Path_) -> _T | None: ...
+def get(obj: JsonObject, key: str, kind: type, origin: str, path: Path_) -> object:
     """``obj[key]`` checked to be a `kind`; None when absent or null."""
     value = obj.get(key)
     if value is None:
@@ -527,7 +545,13 @@ def get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], origin: st
     return expect(value, kind, origin, (*path, key))
 
 
-def need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], origin: str, path: Path_) -> Any:
+@overload
+def need(obj: JsonObject, key: str, kind: type[dict[str, Json]], origin: str, path: Path_) -> JsonObject: ...
+@overload
+def need(obj: JsonObject, key: str, kind: type[list[Json]], origin: str, path: Path_) -> list[Json]: ...
+@overload
+def need(obj: JsonObject, key: str, kind: type[_T], origin: str, path: Path_) -> _T: ...
+def need(obj: JsonObject, key: str, kind: type, origin: str, path: Path_) -> object:
     """``obj[key]`` checked to be a `kind`; absent or null is an error."""
     value = get(obj, key, kind, origin, path)
     if value is None:
@@ -535,13 +559,13 @@ def need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], origin: s
     return value
 
 
-def strings(obj: dict[str, Any], key: str, origin: str, path: Path_) -> tuple[str, ...]:
+def strings(obj: JsonObject, key: str, origin: str, path: Path_) -> tuple[str, ...]:
     """``obj[key]`` as a list of strings (absent or null: empty)."""
     items = get(obj, key, list, origin, path) or []
     return tuple(expect(v, str, origin, (*path, key, i)) for i, v in enumerate(items))
 
 
-def objects(obj: dict[str, Any], key: str, origin: str, path: Path_) -> Iterator[tuple[Path_, dict[str, Any]]]:
+def objects(obj: JsonObject, key: str, origin: str, path: Path_) -> Iterator[tuple[Path_, JsonObject]]:
     """(path, item) of each object in the list ``obj[key]`` (absent or null: none)."""
     items = get(obj, key, list, origin, path) or []
     for i, item in enumerate(items):

@@ -12,9 +12,9 @@ entry at a time, and each entry becomes one advisory row per release (feed
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from dockguard.inputs import InputError, expect
+from dockguard.jsontypes import Json, JsonObject
 from dockguard.vuln.database import Advisory, Affected, Import, Ranges
 from dockguard.vuln.importers.bounded_decode import Path_, get
 
@@ -34,7 +34,7 @@ CODENAMES = {
 }
 
 #: (package, CVE id, entry) as the stream or a decoded document yields them.
-Entry = tuple[str, str, Any]
+Entry = tuple[str, str, Json]
 
 
 def looks_like(data: object) -> bool:
@@ -49,7 +49,7 @@ def looks_like(data: object) -> bool:
     return False
 
 
-def _entry(package: str, codename: str, rel: dict[str, Any], origin: str, path: Path_) -> Affected:
+def _entry(package: str, codename: str, rel: JsonObject, origin: str, path: Path_) -> Affected:
     status = (get(rel, "status", str, origin, path) or "").strip()
     fixed = (get(rel, "fixed_version", str, origin, path) or "").strip()
     urgency = (get(rel, "urgency", str, origin, path) or "").rstrip("*").strip()
@@ -76,7 +76,7 @@ def _entry(package: str, codename: str, rel: dict[str, Any], origin: str, path: 
     return Affected(eco, package, ranges=ranges, status=hint, severity=severity)
 
 
-def parse_entry(package: str, cve: str, item: Any, origin: str) -> Advisory | None:
+def parse_entry(package: str, cve: str, item: Json, origin: str) -> Advisory | None:
     """One package/CVE entry as an advisory with an Affected per release (None: no releases)."""
     path: Path_ = (package, cve)
     entry = expect(item, dict, origin, path)
@@ -99,7 +99,7 @@ def parse_entry(package: str, cve: str, item: Any, origin: str) -> Advisory | No
     )
 
 
-def document_entries(data: Any, origin: str) -> Iterator[Entry]:
+def document_entries(data: Json, origin: str) -> Iterator[Entry]:
     """The entries of a tracker document decoded whole."""
     for package, cves in expect(data, dict, origin, ()).items():
         for cve, item in expect(cves, dict, origin, (package,)).items():

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 from dockguard.inputs import InputError, expect
+from dockguard.jsontypes import Json, JsonObject
 from dockguard.vuln.database import Advisory, Affected, Import, normalise_ecosystem, normalise_name
 from dockguard.vuln.importers import bounded_decode
 from dockguard.vuln.importers.bounded_decode import ImportBudget, Path_, get, need, objects, strings
@@ -29,10 +29,10 @@ PATCH_ADVISORIES = ("USN-", "SUSE-SU-", "openSUSE-SU-", "RHSA-", "RLSA-", "ALSA-
 
 #: One decoded document: where it came from (file path or ``zip:member``), its JSON path
 #: inside that file (``()``, or ``(7,)`` for the 8th record of a streamed list) and the value.
-Document = tuple[str, Path_, Any]
+Document = tuple[str, Path_, Json]
 
 
-def _vendor_rating(ecosystem: str, specific: dict[str, Any] | None) -> str:
+def _vendor_rating(ecosystem: str, specific: JsonObject | None) -> str:
     if not specific:
         return ""
     base = ecosystem.split(":", 1)[0]
@@ -49,7 +49,7 @@ def _rating_source(kind: str) -> str:
     return kind.lower().replace(" ", "")
 
 
-def _severities(obj: dict[str, Any], origin: str, path: Path_) -> list[tuple[str, str]]:
+def _severities(obj: JsonObject, origin: str, path: Path_) -> list[tuple[str, str]]:
     out = []
     for here, item in objects(obj, "severity", origin, path):
         kind = get(item, "type", str, origin, here)
@@ -59,7 +59,7 @@ def _severities(obj: dict[str, Any], origin: str, path: Path_) -> list[tuple[str
     return out
 
 
-def _events(rng: dict[str, Any], origin: str, path: Path_) -> tuple[tuple[str, str], ...]:
+def _events(rng: JsonObject, origin: str, path: Path_) -> tuple[tuple[str, str], ...]:
     events = []
     for here, event in objects(rng, "events", origin, path):
         for key in EVENTS:
@@ -69,7 +69,7 @@ def _events(rng: dict[str, Any], origin: str, path: Path_) -> tuple[tuple[str, s
     return tuple(events)
 
 
-def _affected(entry: dict[str, Any], origin: str, path: Path_, ratings: list[tuple[str, str]]) -> Affected | None:
+def _affected(entry: JsonObject, origin: str, path: Path_, ratings: list[tuple[str, str]]) -> Affected | None:
     pkg = get(entry, "package", dict, origin, path)
     if pkg is None:
         return None  # a GIT-only entry: nothing to match installed packages against
@@ -98,7 +98,7 @@ def _affected(entry: dict[str, Any], origin: str, path: Path_, ratings: list[tup
     )
 
 
-def parse_record(data: Any, origin: str, path: Path_ = ()) -> Advisory | None:
+def parse_record(data: Json, origin: str, path: Path_ = ()) -> Advisory | None:
     """One OSV record as an Advisory; None when withdrawn.  Wrong types raise `InputError`."""
     record = expect(data, dict, origin, path)
     rid = need(record, "id", str, origin, path)
@@ -108,8 +108,9 @@ def parse_record(data: Any, origin: str, path: Path_ = ()) -> Advisory | None:
         return None
     ratings = _severities(record, origin, path)
     db_specific = get(record, "database_specific", dict, origin, path)
-    if db_specific and isinstance(db_specific.get("severity"), str):
-        ratings.append(("ghsa", db_specific["severity"]))
+    ghsa = db_specific.get("severity") if db_specific else None
+    if isinstance(ghsa, str):
+        ratings.append(("ghsa", ghsa))
     affected = []
     for here, entry in objects(record, "affected", origin, path):
         aff = _affected(entry, origin, here, ratings)
@@ -137,7 +138,7 @@ def parse_record(data: Any, origin: str, path: Path_ = ()) -> Advisory | None:
     )
 
 
-def decode(data: bytes, origin: str) -> Any:
+def decode(data: bytes, origin: str) -> Json:
     """One record file's document (YAML when the name says so, else JSON)."""
     return bounded_decode.decode_document(data, origin, yaml_syntax=bounded_decode.is_yaml_name(origin))
 
