@@ -24,27 +24,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.synthetic_report import SEVERITIES, audit_report, cis_results  # noqa: E402
 from tests.conftest import REFERENCE  # noqa: E402
-from tests.report_sample import meta  # noqa: E402
 
 from dockguard.model import (  # noqa: E402
-    CheckResult,
-    Detail,
     Finding,
     FindingKind,
     Outcome,
     PackageRef,
     Report,
-    ReportSource,
-    Severity,
-    Surface,
     VulnerabilityInfo,
     VulnState,
 )
 from dockguard.report import json as json_report  # noqa: E402
-
-SECTION_SIZES = {"1": 13, "2": 18, "3": 24, "4": 11, "5": 31, "6": 2, "7": 18}
-SEVERITIES = tuple(Severity)
 
 
 def _finding(i: int) -> Finding:
@@ -63,25 +55,9 @@ def _finding(i: int) -> Finding:
 
 def big_report(containers: int, findings: range) -> Report:
     """117 checks with per-container details on sections 2, 4 and 5, and the given findings."""
-    names = [f"container:app-{i:03d}" for i in range(containers)]
-    results = []
-    n = 0
-    for section, size in SECTION_SIZES.items():
-        for k in range(1, size + 1):
-            cis = f"{section}.{k}"
-            details: tuple[Detail, ...] = ()
-            outcome = Outcome.PASS if n % 3 else Outcome.WARN
-            if section in ("4", "5") or (section == "2" and k <= 16):
-                details = tuple(Detail(name, f"setting {k} of {name} is {'bad' if i % 3 else 'fine'}",
-                                       Outcome.WARN if i % 3 else Outcome.PASS, value=str(i))
-                                for i, name in enumerate(names))
-                outcome = Outcome.WARN
-            results.append(CheckResult(meta(cis, f"Ensure that check {cis} holds", SEVERITIES[n % 4]), outcome,
-                                       details, reason=f"reason for {cis}"))
-            n += 1
-    return Report(tool_version="0.1.0", started=1_767_225_600.0, finished=1_767_225_660.0,
-                  source=ReportSource(Surface.AUDIT, hostname="bench"), results=tuple(results),
-                  findings=tuple(_finding(i) for i in findings))
+    return audit_report(cis_results(containers, daemon_details=16,
+                                    outcomes=(Outcome.WARN, Outcome.PASS, Outcome.PASS)),
+                        (_finding(i) for i in findings))
 
 
 def _time(cmd: list[str], runs: int) -> tuple[float, int]:

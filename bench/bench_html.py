@@ -19,51 +19,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.report_sample import meta  # noqa: E402
+from bench.synthetic_report import SEVERITIES, audit_report, cis_results  # noqa: E402
 
 from dockguard.model import (  # noqa: E402
-    CheckResult,
-    Detail,
     Finding,
     FindingKind,
-    Outcome,
     PackageRef,
     Report,
-    ReportSource,
-    Severity,
-    Surface,
     VulnerabilityInfo,
     VulnState,
 )
 
-# Checks per CIS section in the catalogue (117 in all).
-SECTION_SIZES = {"1": 13, "2": 18, "3": 24, "4": 11, "5": 31, "6": 2, "7": 18}
-OUTCOMES = (Outcome.PASS, Outcome.WARN, Outcome.WARN, Outcome.INFO, Outcome.NA, Outcome.NOTE)
-SEVERITIES = tuple(Severity)
-
 
 def big_report(containers: int, findings: int) -> Report:
     """117 checks, per-container details on the runtime checks, `findings` vulnerabilities."""
-    results: list[CheckResult] = []
-    names = [f"container:app-{i:03d}" for i in range(containers)]
-    n = 0
-    for section, size in SECTION_SIZES.items():
-        for k in range(1, size + 1):
-            cis = f"{section}.{k}"
-            sev = SEVERITIES[n % 4]
-            outcome = OUTCOMES[n % len(OUTCOMES)]
-            details: tuple[Detail, ...] = ()
-            if section in ("4", "5") or (section == "2" and k <= 16):
-                details = tuple(
-                    Detail(name, f"setting {k} of {name} is {'bad' if i % 3 else 'fine'}",
-                           Outcome.WARN if i % 3 else Outcome.PASS, value=str(i))
-                    for i, name in enumerate(names)
-                )
-                outcome = Outcome.WARN
-            results.append(CheckResult(meta(cis, f"Ensure that check {cis} holds for every object", sev),
-                                       outcome, details, reason=f"reason for {cis}"))
-            n += 1
-    vulns = tuple(
+    vulns = (
         Finding(
             id=f"CVE-2024-{i:05d}",
             kind=FindingKind.VULNERABILITY,
@@ -81,8 +51,7 @@ def big_report(containers: int, findings: int) -> Report:
         )
         for i in range(findings)
     )
-    return Report(tool_version="0.1.0", started=1_767_225_600.0, finished=1_767_225_660.0,
-                  source=ReportSource(Surface.AUDIT, hostname="bench"), results=tuple(results), findings=vulns)
+    return audit_report(cis_results(containers, daemon_details=16), vulns)
 
 
 def main() -> None:

@@ -22,43 +22,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.report_sample import meta  # noqa: E402
+from bench.synthetic_report import SEVERITIES, audit_report, cis_results  # noqa: E402
 
 from dockguard.model import (  # noqa: E402
-    CheckResult,
-    Detail,
     Finding,
     FindingKind,
-    Outcome,
     PackageRef,
     Report,
-    ReportSource,
-    Severity,
-    Surface,
     VulnerabilityInfo,
     VulnState,
 )
 
-SECTION_SIZES = {"1": 13, "2": 18, "3": 24, "4": 11, "5": 31, "6": 2, "7": 18}
-OUTCOMES = (Outcome.PASS, Outcome.WARN, Outcome.WARN, Outcome.INFO, Outcome.NA, Outcome.NOTE)
-SEVERITIES = tuple(Severity)
-
 
 def big_report(containers: int, findings: int) -> Report:
     """117 checks, per-container details on the runtime checks, `findings` vulnerabilities."""
-    results: list[CheckResult] = []
-    names = [f"container:app-{i:03d}" for i in range(containers)]
-    for n, (section, k) in enumerate((s, k) for s, size in SECTION_SIZES.items() for k in range(1, size + 1)):
-        cis = f"{section}.{k}"
-        details: tuple[Detail, ...] = ()
-        outcome = OUTCOMES[n % len(OUTCOMES)]
-        if section in ("4", "5"):
-            details = tuple(Detail(name, f"setting {k} is {'bad' if i % 3 else 'fine'}",
-                                   Outcome.WARN if i % 3 else Outcome.PASS, value=str(i))
-                            for i, name in enumerate(names))
-            outcome = Outcome.WARN
-        results.append(CheckResult(meta(cis, f"Ensure that check {cis} holds for every object", SEVERITIES[n % 4]),
-                                   outcome, details, reason=f"reason for {cis}"))
     vulns = []
     for i in range(findings):
         path = "/var/lib/dpkg/status" if i % 2 else f"/usr/lib/python3/pkg{i}.dist-info/METADATA"
@@ -72,8 +49,7 @@ def big_report(containers: int, findings: int) -> Report:
                                path=path),
             vulnerability=VulnerabilityInfo(state=VulnState.FIXED, installed=f"1.{i}", fixed=f"2.{i}"),
         ))
-    return Report(tool_version="0.1.0", started=1_767_225_600.0, finished=1_767_225_660.0,
-                  source=ReportSource(Surface.AUDIT, hostname="bench"), results=tuple(results), findings=tuple(vulns))
+    return audit_report(cis_results(containers), vulns)
 
 
 def _time(render: Callable[[], str], runs: int) -> tuple[float, str]:
