@@ -62,11 +62,16 @@ def register_scan(sub: Any) -> None:
     scan.set_defaults(handler=_scan)
 
 
-def add_store_argument(p: argparse.ArgumentParser) -> None:
-    """``--store URL``."""
-    p.add_argument("--store", metavar="URL",
-                   help="result store: a path or sqlite:PATH (default: $DOCKGUARD_STORE or "
-                   "<user cache dir>/dockguard/store.sqlite) or postgresql://USER@HOST/DB")
+def add_store_argument(p: argparse.ArgumentParser, *, record: str = "") -> None:
+    """``--store URL``; with `record` (what is recorded) the option is opt-in and its URL
+    optional (``--store`` alone: the default store), and None means "do not record"."""
+    where = ("a path or sqlite:PATH (default: $DOCKGUARD_STORE or <user cache dir>/dockguard/store.sqlite) "
+             "or postgresql://USER@HOST/DB")
+    if record:
+        p.add_argument("--store", metavar="URL", nargs="?", const="",
+                       help=f"also record {record} in the result store: {where}")
+        return
+    p.add_argument("--store", metavar="URL", help=f"result store: {where}")
 
 
 def parse_registry(text: str, insecure: bool = False) -> tuple[str, bool]:

@@ -52,6 +52,9 @@ CONNECT_TIMEOUT = 30
 
 T = TypeVar("T")
 
+Row = tuple[object, ...]
+"""A row as the engines return it (callers narrow each value)."""
+
 
 class Dialect(enum.StrEnum):
     """Which engine a store lives in."""

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import Any, TypeAlias, Union
 
 from dockguard.inputs import InputError, parse_json
+
+JsonValue: TypeAlias = Union[bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"], None]  # noqa: UP007
+"""A parsed JSON value (as `json.loads` and `dockguard.inputs.parse_json` return it)."""
+JsonObject: TypeAlias = dict[str, JsonValue]
+"""A parsed JSON object."""
 
 MiB = 1024 * 1024
 MAX_CONFIG_DOC = 16 * MiB

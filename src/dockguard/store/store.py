@@ -163,14 +163,15 @@ class ImageOutcome:
 @dataclass(frozen=True)
 class HostIdentity:
     """A Docker host: the daemon's ID from ``/info`` and its hostname (two daemons on one
-    machine are two hosts)."""
+    machine are two hosts).  `daemon_id` is ``""`` when the daemon could not be reached: the
+    host is then known by its hostname only."""
 
     daemon_id: str
     hostname: str
 
     def __post_init__(self) -> None:
-        if not self.daemon_id or not self.hostname:
-            raise UsageError("a host identity needs the daemon ID and the hostname")
+        if not self.hostname:
+            raise UsageError("a host identity needs the hostname")
 
 
 @dataclass(frozen=True)
