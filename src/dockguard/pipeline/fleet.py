@@ -11,8 +11,9 @@ Reporting (``fleet report``)::
       → FleetFacts (typed rows)  → fleet_report → Report (Surface.FLEET)
 
 The fleet `Report` has one finding per failing check of a host (object ``host:LABEL``) and
-per finding of its latest audit (``host:LABEL/image:NAME`` for an image's), each with its
-``change`` since the host's previous audit (new, unchanged; fixed ones are kept suppressed).
+per finding of its latest audit (``host:LABEL/image:NAME`` for an image's); ``change`` is
+``new`` for what the host's previous audit did not have, and what it had that is gone is kept
+as ``fixed`` and suppressed (what is unchanged has no ``change``: it is still a live problem).
 Evidence names the host, the containers running the image, the image ID and the layer, so
 the layouts (`dockguard.report.fleet_view`) answer "where does CVE-X run" from the report alone.
 """
@@ -400,7 +401,8 @@ def fleet_report(facts: FleetFacts, cves: Sequence[str] = (), *, started: float 
         found.update(a.upper() for i in keep for a in i.aliases)
         before = {i.ikey for i in h.previous_items} if h.previous_items is not None else None
         for item in keep:
-            change = None if before is None else Change.UNCHANGED if item.ikey in before else Change.NEW
+            # Unchanged stays None (not UNCHANGED): it is a live problem, not a diff's baseline.
+            change = Change.NEW if before is not None and item.ikey not in before else None
             findings.append(item_finding(item, h, change, running))
         if h.previous_items is not None:
             now = {i.ikey for i in h.items}
