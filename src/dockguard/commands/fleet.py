@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dockguard.commands.registry_scan import add_store_argument
 from dockguard.model import Surface
@@ -19,11 +19,15 @@ if TYPE_CHECKING:
     from dockguard.pipeline.fleet import Recorded
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``fleet report``."""
     parser = subparsers.add_parser("fleet", help="report on every host recorded with `audit --store`")
     sub = parser.add_subparsers(dest="fleet_command", metavar="SUBCOMMAND")
-    parser.set_defaults(handler=lambda args: (parser.print_help(sys.stderr), 2)[1])
+    def usage(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    parser.set_defaults(handler=usage)
     report = sub.add_parser(
         "report", help="worst hosts, common failing checks, images by severity, where a CVE runs",
         description="Read the latest audit of every host in the store (recorded with `dockguard audit "

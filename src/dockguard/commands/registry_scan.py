@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from dockguard.errors import UsageError
 
@@ -19,7 +18,7 @@ MAX_WORKERS = 64
 MAX_PASSWORD = 64 * 1024
 
 
-def register_scan(sub: Any) -> None:
+def register_scan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``registry scan`` to the ``registry`` subcommands."""
     scan = sub.add_parser(
         "scan",

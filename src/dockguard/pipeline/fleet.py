@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from dockguard.image.scan import Inventory
     from dockguard.snapshot import Snapshot
     from dockguard.store import HostIdentity, Store, StoreURL
+    from dockguard.store.documents import JsonObject
 
 #: The item kind of a failing check (every other kind is a `FindingKind` value).
 CHECK = "check"
@@ -89,7 +90,7 @@ class FleetRecorder:
 class InventoryFacts:
     """One image's inventory as the store keeps it."""
 
-    doc: dict[str, object]
+    doc: JsonObject
     match_key: str
     complete: bool
     packages: int

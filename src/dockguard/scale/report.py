@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from dockguard.channel.bounded_http import shown
 from dockguard.scale.registry_scan import ImageResult, ScanResult
@@ -102,7 +101,7 @@ def scan_text(result: ScanResult) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def status_doc(st: StoreStatus) -> dict[str, Any]:
+def status_doc(st: StoreStatus) -> dict[str, object]:
     """``store status`` as a JSON-able document."""
     return {
         "store": st.url, "schema_version": st.schema_version, "runs": st.runs, "images": st.images,
