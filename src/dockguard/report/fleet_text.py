@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import time
 
-from dockguard.model import Report
+from dockguard.model import Finding, Report
 from dockguard.report.fleet_view import COLUMNS, TOP, fleet_view
-from dockguard.report.text import TextOptions, render_finding
+from dockguard.report.text import TextOptions
 
 
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts)) if ts is not None else "never"
+
+
+def _title(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
+
+
+def _line(f: Finding) -> str:
+    return f"[{f.severity.value}] {f.id} - {_title(f.title)} ({f.obj})"
 
 
 def _short(image_id: str) -> str:
@@ -36,7 +44,7 @@ def render(report: Report, opts: TextOptions) -> str:
             out.append(f"  … {len(view.hosts) - TOP} more (see --format json)")
         out += ["", f"Most common failing checks ({len(view.checks)}):"]
         for c in view.checks[:TOP]:
-            out.append(f"  {len(c.hosts):>4} host(s)  [{c.severity.value}] {c.id} - {c.title}")
+            out.append(f"  {len(c.hosts):>4} host(s)  [{c.severity.value}] {c.id} - {_title(c.title)}")
         out += ["", f"Images by severity ({len(view.images)}):", f"  {heads}  HOSTS  CONTAINERS  IMAGE"]
         for i in view.images[:TOP]:
             counts = "  ".join(f"{n:>4}" for n in i.counts)
@@ -46,7 +54,7 @@ def render(report: Report, opts: TextOptions) -> str:
     title = "Where they run" if view.asked else f"Where the top {len(view.where)} vulnerabilities run"
     out.append(f"{title} (host → container → image → layer → package):")
     for w in view.where:
-        out.append(f"  [{w.severity.value}] {w.id} - {w.title}: {w.hosts} host(s)")
+        out.append(f"  [{w.severity.value}] {w.id} - {_title(w.title)}: {w.hosts} host(s)")
         for loc in w.locations:
             containers = ", ".join(loc.containers) or "(no container)"
             fixed = f" (fixed in {loc.fixed})" if loc.fixed else ""
@@ -59,9 +67,8 @@ def render(report: Report, opts: TextOptions) -> str:
     out += ["", "Since the previous audit of each host:"]
     for ch in view.changes:
         out.append(f"  {ch.host} (previous run {ch.previous_run}): {len(ch.new)} new, {len(ch.fixed)} fixed")
-        out += [f"    + {render_finding(f, opts.colour)}" for f in ch.new[:TOP]]
-        out += [f"    - {render_finding(f, opts.colour).removesuffix(f'  (suppressed: {f.suppressed})')}"
-                for f in ch.fixed[:TOP]]
+        out += [f"    + {_line(f)}" for f in ch.new[:TOP]]
+        out += [f"    - {_line(f)}" for f in ch.fixed[:TOP]]
         hidden = max(0, len(ch.new) - TOP) + max(0, len(ch.fixed) - TOP)
         if hidden:
             out.append(f"    … {hidden} more (see --format json)")
