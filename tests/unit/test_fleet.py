@@ -192,3 +192,15 @@ def test_suppressed_findings_are_not_recorded(store_url) -> None:  # type: ignor
     record_audit(store_url, report, recorder)
     assert {f.id for f in open_fleet_report(store_url).findings if f.kind is FindingKind.VULNERABILITY} == {
         "CVE-2024-9"}
+
+
+def test_a_report_over_the_cap_keeps_the_checks_and_says_incomplete(store_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from dockguard.pipeline import fleet
+
+    vulns = tuple(_vuln(f"CVE-2024-{i}", "app:1", f"p{i}", "1") for i in range(6))
+    record_audit(store_url, *_audit("FFFF", "big", {"web": "app:1"}, vulns, failing=("1.1", "1.2", "1.3")))
+    monkeypatch.setattr(fleet, "MAX_FINDINGS", 5)
+    report = open_fleet_report(store_url)
+    assert len(report.findings) == 5 and not report.complete
+    assert sum(1 for f in report.findings if f.kind is FindingKind.CHECK) == 3
+    assert [n.reason.split(" ")[0] for n in report.notes] == ["4"]
