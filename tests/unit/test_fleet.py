@@ -6,6 +6,7 @@ integration tests (tests/integration/test_fleet.py) record real ones from two do
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -63,7 +64,7 @@ def _audit(daemon_id: str, name: str, containers: dict[str, str], findings: tupl
            ) -> tuple[Report, FleetRecorder]:
     """An audit report of a daemon running `containers` (name → image) and its recorder."""
     images = sorted(set(containers.values()))
-    ids = {img: "sha256:" + f"{abs(hash(img)) % 10**12:064d}" for img in images}
+    ids = {img: "sha256:" + hashlib.sha256(img.encode()).hexdigest() for img in images}
     snapshot = Snapshot(
         hostname="auditor", docker_host="unix:///run/d.sock",
         daemon=DaemonFacts(id=daemon_id, name=name) if reachable else None,

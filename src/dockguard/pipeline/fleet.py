@@ -201,7 +201,7 @@ def record_audit(url: StoreURL, report: Report, recorder: FleetRecorder) -> Reco
                               {"daemon_id": host.daemon_id, "hostname": host.hostname})
         audit, hostname_only = build_host_audit(report, recorder, run)
         fleet_store.record_audit(store, audit)
-        labels = {i.image_id: i.obj for i in audit.items if i.image_id}
+        labels = {i.image_id: f"image:{i.name}" for i in audit.images}
         for image_id, inv in sorted(recorder.inventories.items()):
             store.put_inventory(run, image_id, adapter.CATALOGUER_KEY, inv.doc, complete=inv.complete,
                                 packages=inv.packages, match_key=inv.match_key)
