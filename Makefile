@@ -59,6 +59,7 @@ bench: test-deps
 	$(BIN)/python bench/bench_vuln.py
 	$(BIN)/python bench/bench_seccomp.py
 	$(BIN)/python bench/bench_authz.py
+	$(BIN)/python bench/bench_fleet.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "diff",
     "authz",
     "store",
+    "fleet",
 )
 
 

@@ -331,6 +331,8 @@ class Surface(enum.StrEnum):
     REGISTRY_PROBE = "registry-probe"
     SECCOMP_LINT = "seccomp-lint"
     DIFF = "diff"
+    REGISTRY_SCAN = "registry-scan"
+    FLEET = "fleet"
 
 
 @dataclass(frozen=True)
@@ -371,6 +373,30 @@ class ProfileSubject:
 
 
 @dataclass(frozen=True)
+class HostSubject:
+    """A Docker host a fleet report covers: its identity and the audits the report compares.
+
+    `label` is what its findings' objects start with (``host:<label>/…``): the hostname, with
+    the daemon ID's start added when two daemons share a hostname.  `run`/`taken` are the
+    latest audit, `previous_run`/`previous_taken` the one before (``""``/None: none);
+    `audited` is False for a host only ``collect --store`` recorded.
+    """
+
+    label: str
+    hostname: str
+    daemon_id: str = ""
+    run: str = ""
+    taken: float | None = None
+    previous_run: str = ""
+    previous_taken: float | None = None
+    audited: bool = True
+    reachable: bool = True
+    complete: bool = True
+    containers: int = 0
+    images: int = 0
+
+
+@dataclass(frozen=True)
 class ReportSource:
     """What a report is about: the command, its target and the provenance of the facts."""
 
@@ -383,6 +409,7 @@ class ReportSource:
     snapshot_schema_version: int | None = None
     images: tuple[ImageSubject, ...] = ()
     profiles: tuple[ProfileSubject, ...] = ()
+    hosts: tuple[HostSubject, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,11 @@ class SwarmFacts:
 
 @dataclass(frozen=True)
 class DaemonFacts:
-    """What the Engine API says about the daemon, plus its effective configuration."""
+    """What the Engine API says about the daemon, plus its effective configuration.
+
+    `id` and `name` are ``/info``'s ``ID`` and ``Name`` (the daemon's host name): together they
+    identify a host of a fleet (two daemons on one machine are two hosts).
+    """
 
     server_version: str = ""
     api_version: str = ""
@@ -303,6 +307,8 @@ class DaemonFacts:
     default_runtime: str = ""
     swarm: SwarmFacts = field(default_factory=SwarmFacts)
     config: DaemonConfig | None = None
+    id: str = ""
+    name: str = ""
 
     def security_option(self, name: str) -> dict[str, str] | None:
         """Parse ``name=seccomp,profile=default`` style entries; None when `name` is absent."""

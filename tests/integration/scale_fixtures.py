@@ -412,3 +412,43 @@ def pids_running(procs: list[subprocess.Popen[bytes]]) -> Iterator[int]:
     for p in procs:
         if p.poll() is None:
             yield p.pid
+
+
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "UNKNOWN", "LOW", "NEGLIGIBLE")
+
+
+def scan_facts(report: dict[str, Any]) -> dict[str, Any]:
+    """A registry scan's figures read from its JSON report — the evidence of its steps, its
+    image subjects, notes and findings — as one flat document (run, status, images with their
+    status and findings by severity, errors, skipped, layer counts)."""
+    ev = {s["name"]: s["evidence"] for s in report["steps"]}
+    notes = report["notes"]
+    earlier = set(ev["images"].get("from_earlier_attempt", "").split(", ")) - {""}
+    images = []
+    for s in report["source"]["images"]:
+        label = "image:" + (s["repo_tags"][0] if s["repo_tags"] else s["target"])
+        mine = [n for n in notes if n["part"] == label]
+        error = next((n["reason"] for n in mine if n["status"] == "ERROR"), "")
+        findings = dict.fromkeys(SEVERITIES, 0)
+        for f in report["findings"]:
+            if f["obj"] == label:
+                findings[f["severity"]] += 1
+        images.append({
+            "digest": s["image_id"], "names": list(s["repo_tags"]), "packages": s["package_count"],
+            "status": "failed" if error else "stored" if s["complete"] else "incomplete", "error": error,
+            "findings": findings, "incomplete": [n["reason"] for n in mine if n["status"] == "INCOMPLETE"],
+            "not_checked": [n["reason"] for n in mine if n["status"] == "NOT CHECKED"],
+            "from_earlier_attempt": s["image_id"] in earlier})
+    layers = ev["layers"]
+    return {
+        "run": ev["run"]["run"], "status": ev["run"]["status"], "store": ev["run"].get("store", ""),
+        "engine": ev["run"].get("engine", ""), "workers": int(ev["run"].get("workers", "1")),
+        "complete": ev["run"]["status"] == "complete", "images": images,
+        "errors": [{"subject": n["part"], "error": n["reason"]} for n in notes if n["status"] == "ERROR"],
+        "skipped": [{"subject": n["part"], "reason": n["reason"]} for n in notes if n["status"] == "N/A"],
+        "warnings": [n["reason"] for n in notes if n["status"] == "WARNING"],
+        **{f"layers_{k}": int(layers[k]) for k in ("referenced", "distinct", "analysed", "reused", "unusable",
+                                                   "failed")},
+        "bytes_fetched": int(layers["bytes_fetched"]), "dedupe_factor": float(layers["dedupe_factor"]),
+        "repositories": int(ev["catalog"]["repositories"]), "tags": int(ev["catalog"]["tags"]),
+    }

@@ -23,6 +23,7 @@ from tests.integration.scale_fixtures import (
     build_db,
     dockguard,
     push_fleet,
+    scan_facts,
     start_dask,
     start_postgres,
 )
@@ -77,7 +78,7 @@ def test_local_cluster_gives_the_in_process_result(fleet_registry: tuple[Registr
                        *extra], env=env())
         assert r.returncode == 0, r.stderr
         assert "internal error" not in r.stderr
-        doc = json.loads(r.stdout)
+        doc = scan_facts(json.loads(r.stdout))
         assert len(doc["images"]) == COUNT and doc["status"] == "complete"
         results[name] = (doc, per_image(store))
     (inline, inline_findings), (cluster, cluster_findings) = results["inline"], results["cluster"]
@@ -104,7 +105,7 @@ def test_worker_killed_mid_run(fleet_registry: tuple[Registry, Fleet], vulndb: P
         while time.monotonic() < deadline and scan.poll() is None:
             try:
                 with Store.open(store_url) as store:
-                    stored = int(store.conn.execute("SELECT COUNT(*) FROM layer_results")[0][0])
+                    stored = int(str(store.conn.execute("SELECT COUNT(*) FROM layer_results")[0][0]))
             except Exception:
                 stored = 0
             if stored >= 4:
@@ -121,7 +122,7 @@ def test_worker_killed_mid_run(fleet_registry: tuple[Registry, Fleet], vulndb: P
         cluster.stop()
     assert scan.returncode == 0, err
     assert "internal error" not in err
-    doc = json.loads(out)
+    doc = scan_facts(json.loads(out))
     assert doc["status"] == "complete" and doc["errors"] == []
     assert doc["engine"] == f"Dask scheduler {cluster.address}" and doc["workers"] == 2
     assert sorted(i["digest"] for i in doc["images"]) == sorted(fleet.digests)

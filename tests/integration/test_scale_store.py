@@ -203,7 +203,7 @@ def test_newer_store_is_refused(store_url: str) -> None:
                      "VALUES (99, 'from the future', 0, '9.9')")
     finally:
         conn.close()
-    with pytest.raises(OperationalError, match="schema version 99, newer than the 3"):
+    with pytest.raises(OperationalError, match=f"schema version 99, newer than the {SCHEMA_VERSION}"):
         Store.open(store_url)
 
 
@@ -305,5 +305,5 @@ def test_cli_status_and_unusable_store_paths(tmp_path: Path) -> None:
         store.start_run(RunKind.REGISTRY_SCAN, "reg.test", {})
     r = dockguard(["store", "status", "--store", str(good), "--format", "json"])
     assert r.returncode == 0, r.stderr
-    assert '"schema_version": 3' in r.stdout and '"runs": 1' in r.stdout
+    assert f'"schema_version": {SCHEMA_VERSION}' in r.stdout and '"runs": 1' in r.stdout
     assert sqlite3.connect(good).execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -18,6 +18,7 @@ from dockguard.errors import UsageError
 from dockguard.image.layers import LayerAnalysis
 from dockguard.image.packages import OSInfo, Package
 from dockguard.inputs import InputError
+from dockguard.jsontypes import JsonObject
 from dockguard.scale import image_adapter as adapter
 from dockguard.scale.catalog import next_last
 from dockguard.scale.progress import ScanProgress
@@ -144,9 +145,11 @@ def test_inventory_document_is_type_checked() -> None:
     os_info, packages = adapter.packages_from_doc(doc, "t")
     assert os_info == OSInfo("debian", "12", "bookworm", "D", None, False) and packages == [pkg]
     assert adapter.inventory_key(doc) == adapter.inventory_key(dict(doc))
-    for bad, where in (({"packages": {}}, "$.packages"), ({"packages": [{"name": 1}]}, "$.packages[0].name"),
-                       ({"os": {"family": 3}}, "$.os.family"), ({"os": {"eol": "no"}}, "$.os.eol"),
-                       ({"packages": [{"licenses": [1]}]}, "$.packages[0].licenses[0]")):
+    bad_docs: list[tuple[JsonObject, str]] = [
+        ({"packages": {}}, "$.packages"), ({"packages": [{"name": 1}]}, "$.packages[0].name"),
+        ({"os": {"family": 3}}, "$.os.family"), ({"os": {"eol": "no"}}, "$.os.eol"),
+        ({"packages": [{"licenses": [1]}]}, "$.packages[0].licenses[0]")]
+    for bad, where in bad_docs:
         with pytest.raises(InputError) as info:
             adapter.packages_from_doc(bad, "t")
         assert where in str(info.value)

@@ -134,6 +134,8 @@ def daemon_facts(info: dict[str, Any], version: dict[str, Any], swarm: dict[str,
         ),
         registry_mirrors=tuple(reg.get("Mirrors") or ()),
         default_runtime=str(info.get("DefaultRuntime", "")),
+        id=str(info.get("ID", "") or ""),
+        name=str(info.get("Name", "") or ""),
         swarm=SwarmFacts(
             local_node_state=str(sw.get("LocalNodeState", "inactive") or "inactive"),
             node_id=str(sw.get("NodeID", "")),

@@ -48,6 +48,9 @@ def register(sub: Subparsers) -> None:
         fail_on_help="exit 1 when a finding or a failed scored check at/above SEVERITY remains",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    from dockguard.commands.registry_scan import add_store_argument
+
+    add_store_argument(p, record="the host's snapshot, report, containers and images (`fleet report`)")
     p.set_defaults(handler=run)
 
 
@@ -93,6 +96,24 @@ def run(args: argparse.Namespace) -> int:
         options=Options(trusted_users=tuple(u for u in args.trusted_users.split(",") if u)),
         vex=vex.load_all(args.vex),
     )
-    report = run_audit(request, _Steps(args.quiet), _warning)
+    store = None
+    if args.store is not None:
+        from dockguard.store import parse_store_url
+
+        store = parse_store_url(args.store or None)
+    recorder = None
+    if store is not None:
+        from dockguard.pipeline.fleet import FleetRecorder
+
+        recorder = FleetRecorder()
+    report = run_audit(request, _Steps(args.quiet), _warning, recorder)
     colour = not args.output and sys.stdout.isatty()
-    return finish_report(report, args, fail_on, RenderOptions(TextOptions(colour=colour)))
+    code = finish_report(report, args, fail_on, RenderOptions(TextOptions(colour=colour)))
+    if store is not None and recorder is not None:
+        from dockguard.commands.fleet import record
+        from dockguard.pipeline.fleet import record_audit
+
+        kept = suppress.apply_file(report, args.suppressions) if args.suppressions else report
+        url, observed = store, recorder
+        return record(lambda: record_audit(url, kept, observed), code)
+    return code

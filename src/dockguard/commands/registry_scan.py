@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from dockguard.errors import UsageError
 
@@ -19,7 +18,7 @@ MAX_WORKERS = 64
 MAX_PASSWORD = 64 * 1024
 
 
-def register_scan(sub: Any) -> None:
+def register_scan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``registry scan`` to the ``registry`` subcommands."""
     scan = sub.add_parser(
         "scan",
@@ -46,10 +45,11 @@ def register_scan(sub: Any) -> None:
     where.add_argument("--workers", type=int, metavar="N",
                        help="start a local Dask cluster of N worker processes (default: in-process)")
     scan.add_argument("--resume", metavar="RUN", help="continue run RUN: skip the images it already stored")
-    scan.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-    scan.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
-    scan.add_argument("--fail-on", metavar="SEVERITY",
-                      help="exit 1 when an image has a finding at or above SEVERITY")
+    from dockguard.commands.common import add_report_arguments
+    from dockguard.model import Surface
+
+    add_report_arguments(scan, Surface.REGISTRY_SCAN, fail_on_help=(
+        "exit 1 when an image has a finding at or above SEVERITY (2 when an image was not read in full)"))
     reg = scan.add_argument_group("registry access (as `image scan REF`)")
     reg.add_argument("--username", help="registry user (default: ~/.docker/config.json auths or helpers)")
     reg.add_argument("--password-stdin", action="store_true", help="read the registry password from stdin")
@@ -62,11 +62,16 @@ def register_scan(sub: Any) -> None:
     scan.set_defaults(handler=_scan)
 
 
-def add_store_argument(p: argparse.ArgumentParser) -> None:
-    """``--store URL``."""
-    p.add_argument("--store", metavar="URL",
-                   help="result store: a path or sqlite:PATH (default: $DOCKGUARD_STORE or "
-                   "<user cache dir>/dockguard/store.sqlite) or postgresql://USER@HOST/DB")
+def add_store_argument(p: argparse.ArgumentParser, *, record: str = "") -> None:
+    """``--store URL``; with `record` (what is recorded) the option is opt-in and its URL
+    optional (``--store`` alone: the default store), and None means "do not record"."""
+    where = ("a path or sqlite:PATH (default: $DOCKGUARD_STORE or <user cache dir>/dockguard/store.sqlite) "
+             "or postgresql://USER@HOST/DB")
+    if record:
+        p.add_argument("--store", metavar="URL", nargs="?", const="",
+                       help=f"also record {record} in the result store: {where}")
+        return
+    p.add_argument("--store", metavar="URL", help=f"result store: {where}")
 
 
 def parse_registry(text: str, insecure: bool = False) -> tuple[str, bool]:
@@ -118,20 +123,22 @@ def _password(args: argparse.Namespace) -> str | None:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from dockguard import suppress
     from dockguard.channel.registry_api import Credentials
-    from dockguard.commands.common import check_outputs, write_output
+    from dockguard.commands.common import check_outputs, finish_report
     from dockguard.exit_policy import parse_fail_on
     from dockguard.inputs import read_bytes
-    from dockguard.model import Severity
     from dockguard.scale import image_adapter as adapter
     from dockguard.scale.progress import ScanProgress
     from dockguard.scale.registry_scan import ScanRequest, scan_registry
-    from dockguard.scale.report import SEVERITIES, scan_json, scan_text
+    from dockguard.scale.report import scan_report
     from dockguard.scale.tasks import RegistryAccess
     from dockguard.store import Dialect, ImageStatus, StoreURL, parse_store_url
 
     fail_on = parse_fail_on(args.fail_on, allow_warn=False)
     check_outputs(args.output)
+    if args.suppressions:
+        suppress.load(args.suppressions)
     registry, _plain = parse_registry(args.url, args.insecure)
     platform = adapter.check_platform(args.platform)
     if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
@@ -170,7 +177,7 @@ def _scan(args: argparse.Namespace) -> int:
                           resume=args.resume)
     progress = ScanProgress()
     result = scan_registry(request, progress)
-    write_output(scan_json(result) if args.format == "json" else scan_text(result), args.output)
+    code = finish_report(scan_report(result, store), args, fail_on)
     for w in result.warnings:
         print(f"dockguard: warning: {w}", file=sys.stderr)
     incomplete = sum(1 for i in result.images if i.status is ImageStatus.INCOMPLETE)
@@ -181,12 +188,4 @@ def _scan(args: argparse.Namespace) -> int:
         print(f"dockguard: error: {len(result.errors)} tag(s), image(s) or layer(s) failed in run "
               f"{result.run} (listed in the report); `--resume {result.run}` retries them", file=sys.stderr)
         return 2
-    if fail_on is not None and incomplete:
-        print("dockguard: error: the scan is incomplete (see the report): --fail-on cannot pass",
-              file=sys.stderr)
-        return 2
-    if fail_on is not None:
-        at_or_above = [s for s in SEVERITIES if fail_on.counts(Severity(s))]
-        if any(i.severities.get(s, 0) for i in result.images for s in at_or_above):
-            return 1
-    return 0
+    return code

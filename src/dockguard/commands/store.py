@@ -6,16 +6,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from dockguard.commands.registry_scan import add_store_argument
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``store rematch`` and ``store status``."""
     parser = subparsers.add_parser("store", help="re-match stored inventories, show what the store holds")
     sub = parser.add_subparsers(dest="store_command", metavar="SUBCOMMAND")
-    parser.set_defaults(handler=lambda args: (parser.print_help(sys.stderr), 2)[1])
+    def usage(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    parser.set_defaults(handler=usage)
 
     rematch = sub.add_parser(
         "rematch", help="re-evaluate every stored inventory against the current vulnerability database",

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from dockguard.collect.gather import CollectOptions
 from dockguard.engine import Options
@@ -26,8 +27,21 @@ from dockguard.report.score import DAEMON_NOTE
 from dockguard.snapshot import ImageScanSummary, Snapshot
 from dockguard.vex import Statement
 
+if TYPE_CHECKING:
+    from dockguard.image.scan import Inventory
+
 #: The note part naming the daemon; NOT CHECKED there means the CIS part could not run (no score).
 DAEMON_PART = DAEMON_NOTE
+
+
+class AuditObserver(Protocol):
+    """Receives the facts behind the report as the audit goes (``audit --store`` records them)."""
+
+    def snapshot(self, snapshot: Snapshot) -> None:
+        """The snapshot the CIS part evaluated (with the image scans), once."""
+
+    def inventory(self, image_id: str, inventory: Inventory) -> None:
+        """The inventory of one scanned image, as soon as it is read."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +62,11 @@ def run_audit(
     request: AuditRequest,
     say: Callable[[str], None] = lambda _message: None,
     warn: Callable[[str], None] = lambda _message: None,
+    observer: AuditObserver | None = None,
 ) -> Report:
     """Run every part and assemble one Report; `say` reports progress, `warn` what the user
-    must know even when progress is off (the daemon could not be reached)."""
+    must know even when progress is off (the daemon could not be reached); `observer` is
+    given the snapshot and the images' inventories."""
     from dockguard.checks.catalogue import catalogue
     from dockguard.collect.docker_api import default_docker_host
     from dockguard.collect.gather import collect_snapshot, host_only_snapshot
@@ -86,7 +102,8 @@ def run_audit(
     elif not daemon_ok:
         sections.append(ReportNote("images", NoteStatus.NOT_CHECKED, "the daemon is unreachable: no image to scan"))
     else:
-        scans = _scan_images(request, snapshot, docker_host, findings, sections, say)
+        scans = _scan_images(request, snapshot, docker_host, findings, sections, say,
+                             observer.inventory if observer is not None else None)
         snapshot = replace(snapshot, image_scans=scans)
 
     if request.no_registries:
@@ -94,6 +111,8 @@ def run_audit(
     elif snapshot.daemon is not None:
         _probe_registries(snapshot, findings, sections, say)
 
+    if observer is not None:
+        observer.snapshot(snapshot)
     say("evaluating the CIS Docker Benchmark")
     report = assemble(snapshot, catalogue(), request.options, started=started, surface=Surface.AUDIT,
                       findings=findings, notes=sections)
@@ -142,6 +161,7 @@ def _scan_images(
     findings: list[Finding],
     sections: list[ReportNote],
     say: Callable[[str], None],
+    on_inventory: Callable[[str, Inventory], None] | None = None,
 ) -> tuple[ImageScanSummary, ...]:
     """The image pipeline (`dockguard.pipeline.image_scan`) over the images audit scans."""
     from dockguard.pipeline.image_scan import ScanSettings, image_targets, scan_daemon_images
@@ -154,7 +174,7 @@ def _scan_images(
         return ()
     settings = ScanSettings(db_path=Path(request.db).expanduser() if request.db else None,
                             match=MatchOptions(ignore_unfixed=request.ignore_unfixed), vex=request.vex)
-    scanned = scan_daemon_images(docker_host, targets, settings, say)
+    scanned = scan_daemon_images(docker_host, targets, settings, say, on_inventory)
     stated = any(n.part == "vulnerabilities" for n in sections)  # "no database" is stated already
     sections.extend(n for n in scanned.notes if not (stated and n.status is NoteStatus.NOT_CHECKED))
     for image in scanned.images:

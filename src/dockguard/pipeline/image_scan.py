@@ -443,12 +443,14 @@ def image_targets(snapshot: Snapshot, all_images: bool) -> dict[str, str]:
 
 
 def scan_daemon_images(docker_host: str, targets: Mapping[str, str], settings: ScanSettings,
-                       progress: Progress | None = None) -> DaemonImages:
+                       progress: Progress | None = None,
+                       on_inventory: Callable[[str, Inventory], None] | None = None) -> DaemonImages:
     """Scan the daemon's images `targets` (image id → display name), in name order.
 
     Each image's findings and notes are labelled ``image:<display name>``; an image that
     cannot be read gives an ERROR note and a summary with the error; no database (or an
     unusable one) gives one NOT CHECKED note for the run and vulnerability counts of None.
+    `on_inventory` is given (image id, inventory) of each image read (``audit --store``).
     """
     from dockguard.collect.docker_api import connect
     from dockguard.image.cache import LayerCache
@@ -474,6 +476,8 @@ def scan_daemon_images(docker_host: str, targets: Mapping[str, str], settings: S
                         summary=ImageScanSummary(image=name, image_id=image_id, complete=False, error=str(exc)),
                     ))
                     continue
+                if on_inventory is not None:
+                    on_inventory(image_id, inv)
                 results.append(analyse(inv, database, settings, name, label, condensed=True))
         finally:
             api.close()

@@ -83,6 +83,8 @@ SURFACE_FORMATS: dict[Surface, tuple[str, ...]] = {
     Surface.REGISTRY_PROBE: _COMMON,
     Surface.SECCOMP_LINT: _COMMON,
     Surface.DIFF: _COMMON,
+    Surface.REGISTRY_SCAN: _COMMON,
+    Surface.FLEET: ("text", "json", "html", "sarif"),
 }
 ALIASES = {"table": "text"}
 

@@ -31,12 +31,16 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import jinja2
 from markupsafe import Markup
 
-from dockguard.model import CheckResult, Finding, Outcome, ProbeStep, Report, Severity, StepStatus
+from dockguard.model import CheckResult, Finding, Outcome, ProbeStep, Report, Severity, StepStatus, Surface
 from dockguard.report import score as scoring
+
+if TYPE_CHECKING:
+    from dockguard.report.fleet_view import FleetView
 from dockguard.report._labels import (
     SEVERITY_ORDER,
     clean_text,
@@ -401,12 +405,16 @@ class Page:
     notes: tuple[Note, ...]
     collection_errors: tuple[str, ...]
     steps: tuple[StepRow, ...] = ()
+    fleet: FleetView | None = None
+    fleet_columns: tuple[str, ...] = ()
+    fleet_when: dict[str, str] = field(default_factory=dict)
 
 
 def _page(report: Report) -> Page:
     from dockguard.report.json import report_dict
 
     css, script = _asset("report.css"), _asset("report.js")
+    fleet, fleet_columns, fleet_when = _fleet(report)
     facts = tuple((f, finding_facts(f)) for f in report.findings)
     csp = (
         "default-src 'none'; "
@@ -430,7 +438,18 @@ def _page(report: Report) -> Page:
         collection_errors=tuple(f"source: {e.source}; target: {e.target}; message: {e.message}"
                                 for e in report.collection_errors),
         steps=step_rows(report.steps),
+        fleet=fleet, fleet_columns=fleet_columns, fleet_when=fleet_when,
     )
+
+
+def _fleet(report: Report) -> tuple[FleetView | None, tuple[str, ...], dict[str, str]]:
+    """The fleet sections' values (`dockguard.report.fleet_view`), for a fleet report only."""
+    if report.surface is not Surface.FLEET:
+        return None, (), {}
+    from dockguard.report.fleet_view import COLUMNS, fleet_view
+
+    return (fleet_view(report), tuple(s.value for s in COLUMNS),
+            {h.label: _when(h.taken) if h.taken is not None else "never" for h in report.source.hosts})
 
 
 def _when(timestamp: float) -> str:

@@ -103,6 +103,8 @@ SURFACE_LAYOUTS: dict[Surface, str] = {
     Surface.DAEMON_PROBE: "probe_text:render",
     Surface.REGISTRY_PROBE: "probe_text:render",
     Surface.IMAGE_SCAN: "image_text:render",
+    Surface.FLEET: "fleet_text:render",
+    Surface.REGISTRY_SCAN: "registry_scan_text:render",
 }
 
 

@@ -13,7 +13,7 @@ names or tags are counted and reported, never requested.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -89,7 +89,7 @@ class CatalogClient(RegistryClient):
                 raise OperationalError(f"{what}: more than {cap} entries")
         return out
 
-    def _pages(self, path: str, scope: str, key: str, what: str) -> Iterator[list[object]]:
+    def _pages(self, path: str, scope: str, key: str, what: str) -> Iterator[Sequence[object]]:
         last: str | None = None
         while True:
             query = f"n={PAGE_SIZE}" + (f"&last={quote(last, safe='')}" if last is not None else "")

@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar
 
 from dockguard.errors import OperationalError
 
@@ -30,6 +30,41 @@ RETRIES = 3
 CONNECT_TIMEOUT = 30
 """Seconds to reach a Dask scheduler."""
 
+A = TypeVar("A")
+
+
+class _Future(Protocol):
+    """What the engine uses of a ``distributed.Future``."""
+
+    @property
+    def key(self) -> object: ...
+
+    def result(self) -> object: ...
+
+    def release(self) -> None: ...
+
+
+class _AsCompleted(Protocol, Iterator[_Future]):
+    """What the engine uses of ``distributed.as_completed``."""
+
+    def add(self, future: _Future) -> None: ...
+
+
+class _Closable(Protocol):
+    def close(self, timeout: float) -> object: ...
+
+
+class _Client(_Closable, Protocol):
+    """What the engine uses of a ``distributed.Client``."""
+
+    @property
+    def loop(self) -> object: ...
+
+    def scheduler_info(self) -> dict[str, dict[str, object]]: ...
+
+    def submit(self, fn: Callable[[A], object], arg: A, *, key: str, pure: bool, retries: int,
+               priority: int) -> _Future: ...
+
 
 class Engine:
     """Runs tasks; see the module docstring."""
@@ -37,11 +72,11 @@ class Engine:
     workers: int = 1
     name: str = "in-process"
 
-    def submit(self, key: str, fn: Callable[[Any], Any], arg: Any, *, priority: int = 0) -> None:
+    def submit(self, key: str, fn: Callable[[A], object], arg: A, *, priority: int = 0) -> None:
         """Start ``fn(arg)`` under `key` (unique within a run)."""
         raise NotImplementedError
 
-    def next_done(self) -> tuple[str, Any]:
+    def next_done(self) -> tuple[str, object]:
         """(key, result) of a finished task; the result is the exception when it failed."""
         raise NotImplementedError
 
@@ -57,16 +92,16 @@ class InProcessEngine(Engine):
     """Each task runs when submitted, in this thread."""
 
     def __init__(self) -> None:
-        self._done: deque[tuple[str, Any]] = deque()
+        self._done: deque[tuple[str, object]] = deque()
 
-    def submit(self, key: str, fn: Callable[[Any], Any], arg: Any, *, priority: int = 0) -> None:
+    def submit(self, key: str, fn: Callable[[A], object], arg: A, *, priority: int = 0) -> None:
         try:
             result = fn(arg)
         except Exception as exc:  # handed to the caller like a remote failure
             result = exc
         self._done.append((key, result))
 
-    def next_done(self) -> tuple[str, Any]:
+    def next_done(self) -> tuple[str, object]:
         return self._done.popleft()
 
     def pending(self) -> int:
@@ -85,44 +120,47 @@ class DaskEngine(Engine):
         import importlib
 
         try:
-            distributed: Any = importlib.import_module("distributed")  # untyped: kept as Any
+            distributed = importlib.import_module("distributed")
         except ImportError:
             raise OperationalError(
                 "--scheduler and --workers need Dask: pip install 'dockguard[scale]'") from None
         for name in ("distributed", "tornado", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-        self._cluster: Any = None
+        self._cluster: _Closable | None = None
         try:
             if scheduler is not None:
                 self.name = f"Dask scheduler {scheduler}"
-                self._client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+                self._client: _Client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT,
+                                                           set_as_default=False)
             else:
                 n = workers or 1
                 self.name = f"local Dask cluster of {n} worker process{'es' if n != 1 else ''}"
-                self._cluster = distributed.LocalCluster(
+                cluster = distributed.LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None, security=True, silence_logs=logging.CRITICAL)
-                self._client = distributed.Client(self._cluster, security=self._cluster.security,
-                                                  set_as_default=False)
+                self._cluster = cluster
+                self._client = distributed.Client(cluster, security=cluster.security, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             self.close()
             where = scheduler or "a local cluster"
             raise OperationalError(f"cannot reach {where}: {' '.join(str(exc).split())[:300]}") from None
         info = self._client.scheduler_info()
         self.workers = max(1, len(info.get("workers", {})))
-        self._as_completed = distributed.as_completed
-        self._futures: Any = None  # made with the first future
+        self._as_completed: Callable[..., _AsCompleted] = distributed.as_completed
+        self._futures: _AsCompleted | None = None  # made with the first future
         self._count = 0
 
-    def submit(self, key: str, fn: Callable[[Any], Any], arg: Any, *, priority: int = 0) -> None:
-        future = self._client.submit(fn, arg, key=key, pure=False, retries=RETRIES, priority=priority)
+    def submit(self, key: str, fn: Callable[[A], object], arg: A, *, priority: int = 0) -> None:
+        future: _Future = self._client.submit(fn, arg, key=key, pure=False, retries=RETRIES, priority=priority)
         if self._futures is None:
             self._futures = self._as_completed([future], loop=self._client.loop, with_results=False)
         else:
             self._futures.add(future)
         self._count += 1
 
-    def next_done(self) -> tuple[str, Any]:
+    def next_done(self) -> tuple[str, object]:
+        if self._futures is None:
+            raise AssertionError("next_done before any submit")
         future = next(self._futures)
         self._count -= 1
         try:

@@ -27,7 +27,7 @@ import io
 import json
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from dockguard import __version__
 from dockguard.channel.registry_api import Descriptor, RegistryClient
@@ -39,11 +39,24 @@ from dockguard.image.limits import DEFAULT_LIMITS, BudgetExceeded, Limits, ScanB
 from dockguard.image.packages import OSInfo, Package
 from dockguard.image.pull import RegistrySource
 from dockguard.image.scan import Inventory, build_inventory
-from dockguard.image.sources import ImageMetadata, ImageSource, LayerRef, LayerResult, run_layer, verify_layer
+from dockguard.image.sources import (
+    Analyser,
+    ImageMetadata,
+    ImageSource,
+    LayerRef,
+    LayerResult,
+    run_layer,
+    verify_layer,
+)
 from dockguard.image.tarstream import LayerStream
 from dockguard.inputs import InputError, expect, parse_json
+from dockguard.jsontypes import Json, JsonObject, to_json_object
 from dockguard.model import Finding, FindingKind
-from dockguard.store import FindingRow, ImageRow, LayerFailureKind, LayerRow, finding_key
+from dockguard.store import FindingRow, ImageRow, LayerFailureKind, LayerRow, Store, finding_key
+
+if TYPE_CHECKING:
+    from dockguard.vuln.database import VulnDB
+    from dockguard.vuln.match import VulnMatch
 
 ANALYSER_KEY = f"layers-v{ANALYSER_VERSION}+" + ",".join(f"{c.name}-v{c.version}" for c in CATALOGUERS)
 """Version key of a stored layer analysis: a new analyser never reads an old one."""
@@ -196,14 +209,14 @@ def decode_analysis(payload: bytes, held: int, origin: str) -> LayerAnalysis:
                 raise InputError(origin, "summary does not match the stored sizes")
             total = 0
 
-            def records() -> Iterator[Any]:
+            def records() -> Iterator[Json]:
                 nonlocal total
                 while True:
                     line = f.readline(_MAX_RECORD_LINE + 1)
                     total += len(line)
                     if not line.endswith(b"\n") or total > records_cap:
                         raise InputError(origin, "record cut short or too long")
-                    record = parse_json(line, origin)
+                    record: Json = parse_json(line, origin)
                     if record == ["end"]:
                         return
                     yield record
@@ -227,7 +240,7 @@ def decode_analysis(payload: bytes, held: int, origin: str) -> LayerAnalysis:
     return analysis
 
 
-def _read_parts(analysis: LayerAnalysis, summary: dict[str, Any], read_body: Callable[[int], bytes],
+def _read_parts(analysis: LayerAnalysis, summary: JsonObject, read_body: Callable[[int], bytes],
                 origin: str) -> None:
     """The cataloguers' records (path → bytes) named by the summary, bodies after the base ones."""
     parts, part_held = summary.get("parts", {}), summary.get("part_held", {})
@@ -285,7 +298,7 @@ class _StoredLayersSource(ImageSource):
     def open_blob(self, ref: LayerRef) -> tuple[IO[bytes], bool]:
         raise OperationalError(f"layer {ref.diff_id}: a stored image has no blobs to open")
 
-    def analyse_layers(self, refs: Collection[LayerRef], fn: Any) -> dict[LayerRef, LayerResult]:
+    def analyse_layers(self, refs: Collection[LayerRef], fn: Analyser) -> dict[LayerRef, LayerResult]:
         out: dict[LayerRef, LayerResult] = {}
         for ref in refs:
             got = self._load(self._rows[ref.diff_id], self.budget)
@@ -307,7 +320,7 @@ class _StoredLayersSource(ImageSource):
         return out
 
 
-def load_stored_layer(store: Any, layer: LayerRow, budget: ScanBudget) -> StoredLayer:
+def load_stored_layer(store: Store, layer: LayerRow, budget: ScanBudget) -> StoredLayer:
     """What `store` (a `dockguard.store.Store`) holds for `layer`, its memory charged to `budget`."""
     info = None
     if store.reusable_layers(ANALYSER_KEY, [(layer.diff_id, layer.digest)]):
@@ -345,13 +358,13 @@ def inventory_from_store(image: ImageRow, names: Sequence[str], load: LayerLoade
     return build_inventory(_StoredLayersSource(meta, image.layers, load, limits), None)
 
 
-def _package_doc(p: Package) -> dict[str, Any]:
+def _package_doc(p: Package) -> JsonObject:
     return {"type": p.type, "name": p.name, "version": p.version, "source_name": p.source_name,
             "source_version": p.source_version, "arch": p.arch, "purl": p.purl, "layer": p.layer,
             "path": p.path, "os_owned": p.os_owned, "licenses": list(p.licenses)}
 
 
-def inventory_doc(inv: Inventory) -> dict[str, Any]:
+def inventory_doc(inv: Inventory) -> JsonObject:
     """The parts of an inventory a later re-match or report needs, as a JSON document."""
     return {
         "os": dataclasses.asdict(inv.os) if inv.os else None,
@@ -368,27 +381,26 @@ _PKG_STR = ("type", "name", "version", "source_name", "source_version", "arch", 
 _OS_STR = ("family", "version", "codename", "pretty_name")
 
 
-def packages_from_doc(doc: dict[str, Any], origin: str) -> tuple[OSInfo | None, list[Package]]:
+def packages_from_doc(doc: JsonObject, origin: str) -> tuple[OSInfo | None, list[Package]]:
     """OS and packages of a stored inventory document, every field type-checked."""
     os_doc = doc.get("os")
     os_info = None
     if os_doc is not None:
-        expect(os_doc, dict, origin, ["os"])
-        fields = {k: expect(os_doc.get(k, ""), str, origin, ["os", k]) for k in _OS_STR}
-        eol = os_doc.get("eol")
-        if eol is not None:
-            expect(eol, bool, origin, ["os", "eol"])
-        unstable = expect(os_doc.get("unstable", False), bool, origin, ["os", "unstable"])
+        os_obj: JsonObject = expect(os_doc, dict, origin, ["os"])
+        fields: dict[str, str] = {k: expect(os_obj.get(k, ""), str, origin, ["os", k]) for k in _OS_STR}
+        eol: bool | None = None
+        if os_obj.get("eol") is not None:
+            eol = expect(os_obj.get("eol"), bool, origin, ["os", "eol"])
+        unstable: bool = expect(os_obj.get("unstable", False), bool, origin, ["os", "unstable"])
         os_info = OSInfo(eol=eol, unstable=unstable, **fields)
-    items = expect(doc.get("packages", []), list, origin, ["packages"])
+    items: list[Json] = expect(doc.get("packages", []), list, origin, ["packages"])
     packages = []
     for i, item in enumerate(items):
-        expect(item, dict, origin, ["packages", i])
-        fields = {k: expect(item.get(k, ""), str, origin, ["packages", i, k]) for k in _PKG_STR}
-        owned = expect(item.get("os_owned", False), bool, origin, ["packages", i, "os_owned"])
-        licences = expect(item.get("licenses", []), list, origin, ["packages", i, "licenses"])
-        for j, lic in enumerate(licences):
-            expect(lic, str, origin, ["packages", i, "licenses", j])
+        obj: JsonObject = expect(item, dict, origin, ["packages", i])
+        fields = {k: expect(obj.get(k, ""), str, origin, ["packages", i, k]) for k in _PKG_STR}
+        owned: bool = expect(obj.get("os_owned", False), bool, origin, ["packages", i, "os_owned"])
+        licence_items: list[Json] = expect(obj.get("licenses", []), list, origin, ["packages", i, "licenses"])
+        licences = [expect(lic, str, origin, ["packages", i, "licenses", j]) for j, lic in enumerate(licence_items)]
         packages.append(Package(os_owned=owned, licenses=tuple(licences), **fields))
     return os_info, packages
 
@@ -400,11 +412,11 @@ def packages_from_doc(doc: dict[str, Any], origin: str) -> tuple[OSInfo | None, 
 class Matched:
     """The vulnerabilities of one inventory (unlabelled: several images may share them)."""
 
-    matches: tuple[Any, ...]
+    matches: tuple[VulnMatch, ...]
     not_checked: tuple[str, ...]
 
 
-def match(db: Any, os_info: OSInfo | None, packages: Sequence[Package]) -> Matched:
+def match(db: VulnDB, os_info: OSInfo | None, packages: Sequence[Package]) -> Matched:
     """Match `packages` against `db` (a `VulnDB`) as ``image scan`` does."""
     from dockguard.vuln.match import MatchOptions, check_packages
 
@@ -419,7 +431,7 @@ def vulnerability_rows(matched: Matched, label: str) -> list[FindingRow]:
     return [finding_row(vuln_finding(m, label)) for m in matched.matches]
 
 
-def inventory_key(doc: dict[str, Any]) -> str:
+def inventory_key(doc: JsonObject) -> str:
     """A digest of what matching reads from an inventory document (OS and packages)."""
     import hashlib
 
@@ -438,7 +450,7 @@ def finding_row(f: Finding) -> FindingRow:
     """A `dockguard.model.Finding` as a store row (its document is the report JSON of the finding)."""
     from dockguard.report.json import finding_dict
 
-    doc = finding_dict(f)
+    doc = to_json_object(finding_dict(f))
     package = f.package.name if f.package else ""
     version = f.package.version if f.package else ""
     fixed = (f.vulnerability.fixed or "") if f.vulnerability else ""
@@ -449,7 +461,7 @@ def finding_row(f: Finding) -> FindingRow:
     return FindingRow(fkey, f.kind.value, f.id, f.severity.value, package, version, fixed, doc)
 
 
-def open_vuln_db(path: str | None) -> Any:
+def open_vuln_db(path: str | None) -> VulnDB:
     """The vulnerability database at `path` (default: ``$DOCKGUARD_DB`` or the user cache dir)."""
     from pathlib import Path
 
@@ -458,6 +470,6 @@ def open_vuln_db(path: str | None) -> Any:
     return VulnDB.open(Path(path).expanduser() if path else None)
 
 
-def stale_feeds(db: Any) -> list[str]:
+def stale_feeds(db: VulnDB) -> list[str]:
     """Names of the database's feeds older than the staleness threshold."""
     return [f.name for f in db.stale_feeds()]

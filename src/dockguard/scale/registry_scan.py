@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dockguard.errors import DockguardError, OperationalError, UsageError
 from dockguard.scale.catalog import CatalogClient
@@ -42,7 +42,11 @@ from dockguard.scale.tasks import (
     run_image_task,
     run_layer_task,
 )
-from dockguard.store import ImageRef, ImageStatus, LayerRow, RunKind, RunStatus, Store, StoreURL
+from dockguard.store import ImageOutcome, ImageRef, ImageStatus, LayerRow, RunKind, RunStatus, Store, StoreURL
+
+if TYPE_CHECKING:
+    from dockguard.jsontypes import Json
+    from dockguard.scale.image_adapter import ResolvedImage
 
 WALK_THREADS = 4
 """Manifests resolved at once by the client (each thread has its own connection)."""
@@ -114,7 +118,7 @@ class ScanResult:
         """Layers referenced by the images / distinct layers."""
         return self.layers_referenced / self.layers_distinct if self.layers_distinct else 1.0
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         """The run's summary as stored (counts only; per-image outcomes are rows)."""
         return {
             "registry": self.registry, "platform": self.platform, "engine": self.engine,
@@ -198,7 +202,7 @@ class _Walk:
             for client in self._clients:
                 client.close()
 
-    def _resolve(self, pair: tuple[str, str]) -> Any:
+    def _resolve(self, pair: tuple[str, str]) -> ResolvedImage | DockguardError:
         from dockguard.scale.image_adapter import resolve_image
 
         try:
@@ -206,7 +210,7 @@ class _Walk:
         except DockguardError as exc:
             return exc
 
-    def _record(self, repo: str, tag: str, outcome: Any) -> None:
+    def _record(self, repo: str, tag: str, outcome: ResolvedImage | DockguardError) -> None:
         from dockguard.scale.image_adapter import PlatformMissing
 
         subject = f"{self.req.registry}/{repo}:{tag}"
@@ -240,7 +244,7 @@ def scan_registry(req: ScanRequest, progress: ScanProgress) -> ScanResult:
         db.close()
     store = Store.open(req.store)
     try:
-        earlier: dict[str, Any] = {}
+        earlier: dict[str, ImageOutcome] = {}
         if req.resume:
             info = store.run(req.resume)
             if info is None:
@@ -280,7 +284,7 @@ def scan_registry(req: ScanRequest, progress: ScanProgress) -> ScanResult:
         store.close()
 
 
-def _execute(req: ScanRequest, store: Store, run: str, images: dict[str, _Planned], earlier: dict[str, Any],
+def _execute(req: ScanRequest, store: Store, run: str, images: dict[str, _Planned], earlier: dict[str, ImageOutcome],
              result: ScanResult, progress: ScanProgress) -> None:
     from dockguard.scale.image_adapter import ANALYSER_KEY
 
@@ -288,9 +292,9 @@ def _execute(req: ScanRequest, store: Store, run: str, images: dict[str, _Planne
     for digest in sorted(done_before):
         o = earlier[digest]
         result.images.append(ImageResult(
-            digest, images[digest].names, o.status, o.error, int(o.summary.get("packages", 0) or 0),
-            dict(o.summary.get("severities", {})), list(o.summary.get("incomplete", [])),
-            list(o.summary.get("not_checked", [])), from_earlier_attempt=True))
+            digest, images[digest].names, o.status, o.error, _int(o.summary.get("packages")),
+            _counts(o.summary.get("severities")), _texts(o.summary.get("incomplete")),
+            _texts(o.summary.get("not_checked")), from_earlier_attempt=True))
     todo = sorted((d for d in images if d not in done_before), key=lambda d: images[d].names[0])
     distinct = {layer.diff_id for p in images.values() for layer in p.layers}
     result.layers_referenced = sum(len(p.layers) for p in images.values())
@@ -326,31 +330,33 @@ def _execute(req: ScanRequest, store: Store, run: str, images: dict[str, _Planne
     ready = deque(d for d in todo if not waiting[d])
     layers = deque(fetch)
     window = max(2, engine.workers * WINDOW_PER_WORKER)
-    tasks: dict[str, tuple[str, Any]] = {}
+    image_tasks: dict[str, str] = {}
+    layer_tasks: dict[str, tuple[str, str]] = {}
     try:
-        while ready or layers or tasks:
-            while len(tasks) < window and (ready or layers):
+        while ready or layers or image_tasks or layer_tasks:
+            while len(image_tasks) + len(layer_tasks) < window and (ready or layers):
                 if ready:
                     digest = ready.popleft()
                     key = f"dg-image-{run}-{digest}"
-                    tasks[key] = ("image", digest)
+                    image_tasks[key] = digest
                     engine.submit(key, run_image_task, ImageTask(run, req.store, digest, req.db), priority=10)
                 else:
                     pair = layers.popleft()
                     row, repo = wanted[pair]
                     key = f"dg-layer-{run}-{pair[0]}-{pair[1]}"
-                    tasks[key] = ("layer", pair)
+                    layer_tasks[key] = pair
                     engine.submit(key, run_layer_task, LayerTask(run, req.store, req.task_access, repo, row))
             key, value = engine.next_done()
-            kind, subject = tasks.pop(key)
-            if kind == "layer":
+            if key in layer_tasks:
+                subject = layer_tasks.pop(key)
                 _layer_done(subject[0], value, wanted[subject][0], result, progress)
                 for digest in users.get(subject, ()):
                     waiting[digest].discard(subject)
                     if not waiting[digest]:
                         ready.append(digest)
             else:
-                _image_done(store, run, subject, images[subject].names, value, result)
+                digest = image_tasks.pop(key)
+                _image_done(store, run, digest, images[digest].names, value, result)
                 progress.images_done += 1
             progress.show()
     finally:
@@ -358,7 +364,7 @@ def _execute(req: ScanRequest, store: Store, run: str, images: dict[str, _Planne
     progress.finish()
 
 
-def _layer_done(diff_id: str, value: Any, row: LayerRow, result: ScanResult, progress: ScanProgress) -> None:
+def _layer_done(diff_id: str, value: object, row: LayerRow, result: ScanResult, progress: ScanProgress) -> None:
     if not isinstance(value, LayerTaskResult):
         value = LayerTaskResult(diff_id, LayerStatus.ERROR, reason=f"the task failed: {_describe(value)}")
     progress.layers_done += 1
@@ -377,7 +383,7 @@ def _layer_done(diff_id: str, value: Any, row: LayerRow, result: ScanResult, pro
         result.errors.append((f"layer {row.digest}", value.reason))
 
 
-def _image_done(store: Store, run: str, digest: str, names: list[str], value: Any, result: ScanResult) -> None:
+def _image_done(store: Store, run: str, digest: str, names: list[str], value: object, result: ScanResult) -> None:
     if not isinstance(value, ImageTaskResult):
         value = ImageTaskResult(digest, ImageStatus.FAILED, f"the task failed: {_describe(value)}")
     if value.status is ImageStatus.FAILED:
@@ -390,7 +396,19 @@ def _image_done(store: Store, run: str, digest: str, names: list[str], value: An
                                      dict(value.severities), list(value.incomplete), list(value.not_checked)))
 
 
-def _describe(value: Any) -> str:
+def _int(value: Json) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _counts(value: Json) -> dict[str, int]:
+    return {k: _int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _texts(value: Json) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _describe(value: object) -> str:
     if isinstance(value, BaseException):
         text = " ".join(str(value).split())[:300]
         return f"{type(value).__name__}: {text}" if text else type(value).__name__

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dockguard.store import FindingRow, RunKind, RunStatus, Store, StoreURL
+
+if TYPE_CHECKING:
+    from dockguard.vuln.database import VulnDB
 
 
 @dataclass
@@ -52,7 +55,7 @@ class RematchResult:
         """Findings gone over all images."""
         return sum(len(c.fixed) for c in self.changed)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         """The run's stored summary."""
         return {"db": self.db, "images": self.images, "distinct_inventories": self.distinct_inventories,
                 "images_changed": len(self.changed), "new": self.new, "fixed": self.fixed,
@@ -75,7 +78,7 @@ def rematch(store_url: StoreURL, db_path: str | None) -> RematchResult:
         db.close()
 
 
-def _rematch(store: Store, db: Any, started: float) -> RematchResult:
+def _rematch(store: Store, db: VulnDB, started: float) -> RematchResult:
     from dockguard.scale import image_adapter as adapter
 
     stale = adapter.stale_feeds(db)
@@ -114,12 +117,12 @@ def _rematch(store: Store, db: Any, started: float) -> RematchResult:
     return result
 
 
-def _row_json(r: FindingRow) -> dict[str, Any]:
+def _row_json(r: FindingRow) -> dict[str, object]:
     return {"id": r.id, "kind": r.kind, "severity": r.severity, "package": r.package, "version": r.version,
             "fixed": r.fixed}
 
 
-def rematch_json(result: RematchResult) -> dict[str, Any]:
+def rematch_json(result: RematchResult) -> dict[str, object]:
     """The re-match as a JSON-able document."""
     return {"run": result.run, "store": result.store, **result.summary(),
             "changed": [{"digest": c.digest, "names": c.names, "new": [_row_json(r) for r in c.new],

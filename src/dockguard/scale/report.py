@@ -1,108 +1,38 @@
-"""Text and JSON renderings of a registry scan, a re-match and the store's status.
+"""The registry scan as the one `Report` (`scan_report`), and the store's status as text and JSON.
 
-The JSON shapes are documented in docs/scale.md; text is for people.  Names that come from a
+The scan's text layout is `dockguard.report.registry_scan_text`; names that come from a
 registry are printed through `shown` (control characters escaped, length bounded).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 from dockguard.channel.bounded_http import shown
+from dockguard.jsontypes import JsonObject
+from dockguard.model import (
+    Finding,
+    ImageSubject,
+    NoteStatus,
+    ProbeStep,
+    Report,
+    ReportNote,
+    ReportSource,
+    StepStatus,
+    Surface,
+    evidence,
+)
 from dockguard.scale.registry_scan import ImageResult, ScanResult
-from dockguard.store import StoreStatus
+from dockguard.store import ImageStatus, RunStatus, StoreStatus, StoreURL
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "UNKNOWN", "LOW", "NEGLIGIBLE")
-MAX_LISTED = 50
-"""Images, errors and changes listed in text output (JSON lists them all)."""
 
 
 def _mib(n: int) -> str:
     return f"{n / 1048576:.1f} MiB"
 
 
-def _worst_key(image: ImageResult) -> tuple[int, ...]:
-    return tuple(-image.severities.get(s, 0) for s in SEVERITIES)
-
-
-def scan_json(result: ScanResult) -> str:
-    """The registry scan as JSON: the run's counts and one entry per image."""
-    doc = {
-        "run": result.run,
-        "status": result.status.value,
-        "complete": result.status.value == "complete",
-        "store": result.store,
-        **result.summary(),
-        "images": [
-            {"digest": i.digest, "names": i.names, "status": i.status.value, "error": i.error,
-             "packages": i.packages, "findings": {s: i.severities.get(s, 0) for s in SEVERITIES},
-             "incomplete": i.incomplete, "not_checked": i.not_checked,
-             "from_earlier_attempt": i.from_earlier_attempt}
-            for i in sorted(result.images, key=lambda i: i.names[0] if i.names else i.digest)
-        ],
-        "skipped": [{"subject": s, "reason": r} for s, r in result.skipped],
-        "errors": [{"subject": s, "error": e} for s, e in result.errors],
-        "warnings": result.warnings,
-    }
-    return json.dumps(doc, indent=2)
-
-
-def scan_text(result: ScanResult) -> str:
-    """The registry scan for people."""
-    by_status: dict[str, int] = {}
-    for i in result.images:
-        by_status[i.status.value] = by_status.get(i.status.value, 0) + 1
-    totals = {s: sum(i.severities.get(s, 0) for i in result.images) for s in SEVERITIES}
-    lines = [
-        f"Registry scan of {shown(result.registry)} ({result.platform}): run {result.run}, {result.status.value}",
-        f"Store: {result.store}",
-        f"Repositories {result.repositories}, tags {result.tags}, images {len(result.images)} "
-        f"({', '.join(f'{k} {v}' for k, v in sorted(by_status.items())) or 'none'})"
-        + (f", {len(result.skipped)} tags without a {result.platform} image" if result.skipped else ""),
-        f"Layers: {result.layers_referenced} referenced, {result.layers_distinct} distinct "
-        f"(dedupe factor {result.dedupe_factor:.2f}); {result.layers_analysed} analysed now, "
-        f"{result.layers_reused} already in the store, {result.layers_unusable} unusable, "
-        f"{result.layers_failed} failed",
-        f"Fetched {_mib(result.bytes_fetched)} in {result.finished - result.started:.1f} s on {result.engine}",
-        "Findings: " + "  ".join(f"{s} {totals[s]}" for s in SEVERITIES),
-        "",
-    ]
-    ranked = sorted(result.images, key=lambda i: (_worst_key(i), i.names[0] if i.names else i.digest))
-    if ranked:
-        lines.append("Images (most severe first):")
-        lines.append("  CRIT  HIGH   MED  PKGS  STATUS      IMAGE")
-        for i in ranked[:MAX_LISTED]:
-            name = shown(i.names[0]) if i.names else i.digest
-            more = f" (+{len(i.names) - 1} names)" if len(i.names) > 1 else ""
-            lines.append(f"  {i.severities.get('CRITICAL', 0):>4}  {i.severities.get('HIGH', 0):>4}  "
-                         f"{i.severities.get('MEDIUM', 0):>4}  {i.packages:>4}  {i.status.value:<10}  {name}{more}")
-        if len(ranked) > MAX_LISTED:
-            lines.append(f"  … {len(ranked) - MAX_LISTED} more (see --format json)")
-        lines.append("")
-    incomplete = [i for i in result.images if i.incomplete]
-    if incomplete:
-        lines.append(f"INCOMPLETE: {len(incomplete)} image(s) were not read in full; findings may be missing:")
-        for i in incomplete[:MAX_LISTED]:
-            lines.append(f"  {shown(i.names[0]) if i.names else i.digest}: {shown(i.incomplete[0])}")
-        lines.append("")
-    if result.errors:
-        lines.append(f"FAILED: {len(result.errors)}")
-        for subject, error in result.errors[:MAX_LISTED]:
-            lines.append(f"  {shown(subject)}: {shown(error)}")
-        lines.append("")
-    if result.skipped:
-        lines.append(f"Skipped (no {result.platform} image): {len(result.skipped)}")
-        for subject, _reason in result.skipped[:MAX_LISTED]:
-            lines.append(f"  {shown(subject)}")
-        lines.append("")
-    for w in result.warnings:
-        lines.append(f"warning: {shown(w)}")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def status_doc(st: StoreStatus) -> dict[str, Any]:
+def status_doc(st: StoreStatus) -> dict[str, object]:
     """``store status`` as a JSON-able document."""
     return {
         "store": st.url, "schema_version": st.schema_version, "runs": st.runs, "images": st.images,
@@ -133,3 +63,97 @@ def status_text(st: StoreStatus) -> str:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.started))
             lines.append(f"  {r.id}  {when}Z  {r.kind.value:<14} {r.status.value:<9} {shown(r.target)}")
     return "\n".join(lines) + "\n"
+
+
+# -- the registry scan as the one Report ---------------------------------------------------------
+
+#: Findings of one registry scan report; beyond it the report says INCOMPLETE (the store has all).
+MAX_REPORT_FINDINGS = 200_000
+#: Step names of a registry scan report (their evidence holds the run's figures).
+CATALOG, LAYERS, IMAGES, RUN = "catalog", "layers", "images", "run"
+
+
+def image_label(image: ImageResult) -> str:
+    """The object label of an image's findings and notes (``image:<first name>``)."""
+    return f"image:{image.names[0] if image.names else image.digest}"
+
+
+def _steps(result: ScanResult) -> tuple[ProbeStep, ...]:
+    by_status = {s.value: sum(1 for i in result.images if i.status is s) for s in ImageStatus}
+    repo_errors = [s for s, _ in result.errors
+                   if not s.startswith(("image ", "layer ")) and ":" not in s.rsplit("/", 1)[-1]]
+    catalog = ProbeStep(CATALOG, StepStatus.FAILED if repo_errors else StepStatus.COMPLETED,
+                        f"{len(repo_errors)} repositories could not be listed" if repo_errors else "",
+                        evidence(registry=result.registry, platform=result.platform, repositories=result.repositories,
+                                 tags=result.tags, skipped=len(result.skipped)))
+    layers = ProbeStep(LAYERS, StepStatus.FAILED if result.layers_failed else StepStatus.COMPLETED,
+                       f"{result.layers_failed} layers failed" if result.layers_failed else "",
+                       evidence(referenced=result.layers_referenced, distinct=result.layers_distinct,
+                                dedupe_factor=f"{result.dedupe_factor:.3f}", analysed=result.layers_analysed,
+                                reused=result.layers_reused, unusable=result.layers_unusable,
+                                failed=result.layers_failed, bytes_fetched=result.bytes_fetched))
+    failed = by_status[ImageStatus.FAILED.value]
+    earlier = [i.digest for i in result.images if i.from_earlier_attempt]
+    images = ProbeStep(IMAGES, StepStatus.FAILED if failed else StepStatus.COMPLETED,
+                       f"{failed} images failed" if failed else "",
+                       (("images", str(len(result.images))), *((k, str(v)) for k, v in by_status.items()),
+                        *evidence(from_earlier_attempt=earlier)))
+    run = ProbeStep(RUN, StepStatus.COMPLETED if result.status is RunStatus.COMPLETE else StepStatus.FAILED,
+                    "" if result.status is RunStatus.COMPLETE else f"run {result.status.value}",
+                    evidence(run=result.run, status=result.status.value, store=result.store, engine=result.engine,
+                             workers=result.workers, seconds=f"{result.finished - result.started:.3f}"))
+    return catalog, layers, images, run
+
+
+def _notes(result: ScanResult) -> list[ReportNote]:
+    notes: list[ReportNote] = []
+    for i in sorted(result.images, key=image_label):
+        part = image_label(i)
+        if i.status is ImageStatus.FAILED:
+            notes.append(ReportNote(part, NoteStatus.ERROR, i.error or "failed"))
+        notes += [ReportNote(part, NoteStatus.INCOMPLETE, r) for r in i.incomplete]
+        notes += [ReportNote(part, NoteStatus.NOT_CHECKED, r) for r in i.not_checked]
+    failed_images = {f"image {i.digest}" for i in result.images if i.status is ImageStatus.FAILED}
+    notes += [ReportNote(subject, NoteStatus.ERROR, error) for subject, error in result.errors
+              if subject not in failed_images]
+    notes += [ReportNote(subject, NoteStatus.NOT_APPLICABLE, reason) for subject, reason in result.skipped]
+    notes += [ReportNote("registry scan", NoteStatus.WARNING, w) for w in result.warnings]
+    return notes
+
+
+def scan_report(result: ScanResult, url: StoreURL) -> Report:
+    """The registry scan as the one `Report` (`Surface.REGISTRY_SCAN`): every image's findings
+    as stored (labelled ``image:<first name>``), each image as a subject, notes for what failed,
+    was not read or not checked, and the run's figures as the evidence of four steps
+    (catalog, layers, images, run)."""
+    from dockguard import __version__
+    from dockguard.report.load import from_document
+    from dockguard.store import Store
+
+    findings: list[Finding] = []
+    notes = _notes(result)
+    total = 0
+    with Store.open(url) as store:
+        for i in sorted(result.images, key=image_label):
+            if i.status is ImageStatus.FAILED:
+                continue
+            rows = store.findings(i.digest)
+            total += len(rows)
+            if len(findings) + len(rows) > MAX_REPORT_FINDINGS:
+                continue
+            doc: JsonObject = {"schema_version": 2, "source": {"surface": Surface.REGISTRY_SCAN.value},
+                               "findings": [r.doc for r in rows]}
+            findings += from_document(doc, f"store {url.display()}: findings of {i.digest}").findings
+    if total > len(findings):
+        notes.append(ReportNote("registry scan", NoteStatus.INCOMPLETE,
+                                f"{total - len(findings)} findings not listed (at most {MAX_REPORT_FINDINGS}); "
+                                "all are in the store"))
+    subjects = tuple(ImageSubject(target=i.names[0] if i.names else i.digest, source_kind="registry",
+                                  image_id=i.digest, repo_tags=tuple(i.names), platform=result.platform,
+                                  package_count=i.packages, complete=i.status is ImageStatus.STORED)
+                     for i in sorted(result.images, key=image_label))
+    return Report(
+        tool_version=__version__, started=result.started, finished=result.finished or time.time(),
+        source=ReportSource(Surface.REGISTRY_SCAN, target=result.registry, images=subjects),
+        findings=tuple(findings), notes=tuple(notes), steps=_steps(result),
+    )

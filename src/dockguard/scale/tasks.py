@@ -28,12 +28,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from dockguard import __version__
 from dockguard.channel.registry_api import Credentials, credentials_from_config
 from dockguard.errors import DockguardError
 from dockguard.store import ImageStatus, LayerRow, Store, StoreURL
+
+if TYPE_CHECKING:
+    from dockguard.scale.catalog import CatalogClient
 
 DELAY_ENV = "DOCKGUARD_TEST_TASK_DELAY"
 
@@ -114,17 +117,24 @@ class ImageTaskResult:
 _local = threading.local()
 
 
-def _cached(kind: str, key: Any, make: Callable[[], T]) -> T:
-    cache: dict[tuple[str, Any], Any] = getattr(_local, "cache", None) or {}
-    _local.cache = cache
+def _cache() -> dict[tuple[str, object], object]:
+    cache: dict[tuple[str, object], object] | None = getattr(_local, "cache", None)
+    if cache is None:
+        cache = {}
+        _local.cache = cache
+    return cache
+
+
+def _cached(kind: str, key: object, make: Callable[[], T]) -> T:
+    cache = _cache()
     if (kind, key) not in cache:
         cache[(kind, key)] = make()
-    return cast(T, cache[(kind, key)])  # one cache for every kind: the entry under `kind` is what `make` built
+    return cast(T, cache[(kind, key)])  # stored by this function under the same kind
 
 
 def close_cached() -> None:
     """Close this thread's store connections, registry clients and databases."""
-    cache: dict[tuple[str, Any], Any] = getattr(_local, "cache", None) or {}
+    cache = _cache()
     for value in cache.values():
         close = getattr(value, "close", None)
         if close is not None:
@@ -163,7 +173,7 @@ def _ca_file(pem: bytes) -> str:
     return _cached("ca", pem, write)
 
 
-def _client(access: RegistryAccess) -> Any:
+def _client(access: RegistryAccess) -> CatalogClient:
     from dockguard.scale.catalog import CatalogClient
 
     def make() -> CatalogClient:

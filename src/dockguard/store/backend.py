@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from dockguard.errors import OperationalError, UsageError
@@ -51,6 +51,68 @@ CONNECT_TIMEOUT = 30
 """Seconds to connect to a PostgreSQL server."""
 
 T = TypeVar("T")
+
+Row = tuple[object, ...]
+"""A row as the engines return it (callers narrow each value: `as_int`, `as_float`, `as_str`)."""
+SqlValue = str | int | float | bytes | None
+"""A statement parameter."""
+Params = Sequence[SqlValue]
+
+
+class _Cursor(Protocol):
+    """What the store uses of a DB-API cursor (``sqlite3`` and psycopg 3 alike)."""
+
+    @property
+    def description(self) -> object: ...
+
+    def execute(self, sql: str, params: tuple[SqlValue, ...], /) -> object: ...
+
+    def executemany(self, sql: str, rows: list[tuple[SqlValue, ...]], /) -> object: ...
+
+    def fetchall(self) -> Sequence[Sequence[object]]: ...
+
+    def fetchmany(self, size: int, /) -> Sequence[Sequence[object]]: ...
+
+    def close(self) -> None: ...
+
+
+class _RawConnection(Protocol):
+    """What the store uses of a DB-API connection."""
+
+    def cursor(self) -> _Cursor: ...
+
+    def execute(self, sql: str, params: tuple[SqlValue, ...], /) -> _Cursor: ...
+
+    def close(self) -> None: ...
+
+
+def as_int(value: object) -> int:
+    """An integer column (PostgreSQL's SUM is a Decimal; NULL is 0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).split(".", 1)[0])
+    except ValueError:
+        return 0
+
+
+def as_float(value: object) -> float:
+    """A FLOAT column (NULL is 0.0)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(str(value)) if value is not None else 0.0
+    except ValueError:
+        return 0.0
+
+
+def as_str(value: object) -> str:
+    """A TEXT column (NULL is ``""``)."""
+    return value if isinstance(value, str) else "" if value is None else str(value)
 
 
 class Dialect(enum.StrEnum):
@@ -155,13 +217,13 @@ class Connection:
     def __init__(self, url: StoreURL) -> None:
         self.url = url
         self.dialect = url.dialect
-        self._raw: Any = self._connect(url)
+        self._raw: _RawConnection = self._connect(url)
         self._in_tx = False
 
     # -- connecting
 
     @staticmethod
-    def _connect(url: StoreURL) -> Any:
+    def _connect(url: StoreURL) -> _RawConnection:
         if url.dialect is Dialect.SQLITE:
             assert url.path is not None
             _check_sqlite_target(url.path)
@@ -172,7 +234,7 @@ class Connection:
                 conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.DatabaseError as exc:
                 raise OperationalError(f"store {url.path}: not a usable SQLite database: {exc}") from None
-            return conn
+            return cast(_RawConnection, conn)
         try:
             import psycopg
         except ImportError:
@@ -180,8 +242,8 @@ class Connection:
                 "a postgresql:// store needs psycopg 3: pip install 'dockguard[scale]'"
             ) from None
         try:
-            return psycopg.connect(url.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                                   application_name="dockguard")
+            return cast(_RawConnection, psycopg.connect(url.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                                        application_name="dockguard"))
         except psycopg.Error as exc:
             raise OperationalError(f"store {url.display()}: cannot connect: {_one_line(exc)}") from None
 
@@ -200,7 +262,7 @@ class Connection:
     def _sql(self, sql: str) -> str:
         return sql if self.dialect is Dialect.SQLITE else sql.replace("?", "%s")
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def execute(self, sql: str, params: Params = ()) -> list[Row]:
         """Run one statement; the rows it returns (empty for statements without rows)."""
         try:
             cur = self._raw.execute(self._sql(sql), tuple(params))
@@ -209,32 +271,29 @@ class Connection:
             raise self._error(exc) from None
         return [tuple(r) for r in rows]
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
         """Run one statement for each parameter row."""
         if not rows:
             return
         try:
-            if self.dialect is Dialect.SQLITE:
-                self._raw.executemany(sql, [tuple(r) for r in rows])
-            else:
-                with self._raw.cursor() as cur:
-                    cur.executemany(self._sql(sql), [tuple(r) for r in rows])
+            cur = self._raw.cursor()
+            try:
+                cur.executemany(self._sql(sql), [tuple(r) for r in rows])
+            finally:
+                cur.close()
         except Exception as exc:
             raise self._error(exc) from None
 
-    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    def one(self, sql: str, params: Params = ()) -> Row | None:
         """The first row, or None."""
         rows = self.execute(sql, params)
         return rows[0] if rows else None
 
-    def iterate(self, sql: str, params: Sequence[Any] = (), batch: int = 200) -> Iterator[tuple[Any, ...]]:
+    def iterate(self, sql: str, params: Params = (), batch: int = 200) -> Iterator[Row]:
         """Rows one batch at a time (big result sets are never held whole)."""
         try:
-            if self.dialect is Dialect.SQLITE:
-                cur = self._raw.execute(sql, tuple(params))
-            else:
-                cur = self._raw.cursor()
-                cur.execute(self._sql(sql), tuple(params))
+            cur = self._raw.cursor()
+            cur.execute(self._sql(sql), tuple(params))
             while True:
                 rows = cur.fetchmany(batch)
                 if not rows:
@@ -295,7 +354,7 @@ class Connection:
         if self._in_tx:
             self._in_tx = False
             with contextlib.suppress(Exception):
-                self._raw.execute("ROLLBACK")
+                self._raw.execute("ROLLBACK", ())
 
     def _error(self, exc: Exception) -> Exception:
         """Engine errors → `_Retry` (transient, inside a write) or `OperationalError` (one line)."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
 
 from dockguard.inputs import InputError, parse_json
+from dockguard.jsontypes import Json, JsonObject
 
 MiB = 1024 * 1024
 MAX_CONFIG_DOC = 16 * MiB
@@ -29,12 +29,12 @@ MAX_NODES = 5_000_000
 """Objects and arrays in one document (100,000 packages with their licence lists)."""
 
 
-def dumps(doc: Any) -> str:
+def dumps(doc: object) -> str:
     """Compact JSON, ASCII only (so any string, even one with lone surrogates, round-trips)."""
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
-def pack(doc: Any) -> tuple[bytes, int]:
+def pack(doc: object) -> tuple[bytes, int]:
     """(zstd-compressed JSON, uncompressed size)."""
     import zstandard
 
@@ -42,7 +42,7 @@ def pack(doc: Any) -> tuple[bytes, int]:
     return zstandard.ZstdCompressor(level=3, write_checksum=True).compress(raw), len(raw)
 
 
-def unpack(blob: Any, size: Any, cap: int, origin: str) -> Any:
+def unpack(blob: object, size: object, cap: int, origin: str) -> Json:
     """The document stored as `blob` with uncompressed `size`, or `InputError`."""
     import zstandard
 
@@ -57,19 +57,37 @@ def unpack(blob: Any, size: Any, cap: int, origin: str) -> Any:
         raise InputError(origin, f"damaged stored document: {exc}") from None
     if len(data) != size:
         raise InputError(origin, f"damaged stored document: {len(data)} bytes where {size} were stored")
-    return parse_json(data, origin, max_nodes=MAX_NODES)
+    doc: Json = parse_json(data, origin, max_nodes=MAX_NODES)
+    return doc
 
 
-def load_text(text: Any, cap: int, origin: str) -> Any:
+def load_text(text: object, cap: int, origin: str) -> Json:
     """A JSON document stored as text (findings, summaries), bounded like `unpack`."""
     if not isinstance(text, str):
         raise InputError(origin, "not a stored JSON text")
     if len(text) > cap:
         raise InputError(origin, f"stored JSON of {len(text)} characters: more than the {cap} allowed")
-    return parse_json(text, origin, max_nodes=MAX_NODES)
+    doc: Json = parse_json(text, origin, max_nodes=MAX_NODES)
+    return doc
 
 
-def clean(text: Any, limit: int = 64 * 1024) -> str:
+def load_object(text: object, cap: int, origin: str) -> JsonObject:
+    """`load_text` of a document that must be a JSON object."""
+    doc = load_text(text, cap, origin)
+    if not isinstance(doc, dict):
+        raise InputError(origin, "not a JSON object", "$")
+    return doc
+
+
+def unpack_object(blob: object, size: object, cap: int, origin: str) -> JsonObject:
+    """`unpack` of a document that must be a JSON object."""
+    doc = unpack(blob, size, cap, origin)
+    if not isinstance(doc, dict):
+        raise InputError(origin, "not a JSON object", "$")
+    return doc
+
+
+def clean(text: object, limit: int = 64 * 1024) -> str:
     """`text` as a string both engines accept: NUL and unpaired surrogates escaped, bounded."""
     s = text if isinstance(text, str) else str(text)
     if len(s) > limit:

@@ -28,6 +28,11 @@ each image per run).
 Version 3 — the fleet: ``hosts`` (daemon ID from ``/info`` with the hostname),
 ``host_snapshots`` and ``audit_reports`` (the JSON documents ``dockguard collect`` and
 ``--format json`` write), ``host_containers`` (container → image, for "where does CVE-X run").
+
+Version 4 — the fleet report: ``audit_reports.reachable``/``complete``; ``host_items`` (every
+failing check and every finding of a host's audit, one row each with the image, package and
+layer it is in, so that "where does CVE-X run" and the difference between two audits of a
+host are queries); ``host_images`` (the images an audit scanned).
 """
 
 from __future__ import annotations
@@ -236,10 +241,55 @@ _V3: tuple[Step, ...] = (
 )
 
 
+_V4: tuple[Step, ...] = (
+    "ALTER TABLE audit_reports ADD COLUMN reachable INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE audit_reports ADD COLUMN complete INTEGER NOT NULL DEFAULT 1",
+    "CREATE INDEX audit_reports_taken ON audit_reports (daemon_id, hostname, taken)",
+    """CREATE TABLE host_items (
+        daemon_id TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        run TEXT NOT NULL,
+        ikey TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        title TEXT NOT NULL,
+        obj TEXT NOT NULL,
+        image_id TEXT NOT NULL,
+        image TEXT NOT NULL,
+        package TEXT NOT NULL,
+        version TEXT NOT NULL,
+        fixed TEXT NOT NULL,
+        state TEXT NOT NULL,
+        ptype TEXT NOT NULL,
+        purl TEXT NOT NULL,
+        layer TEXT NOT NULL,
+        path TEXT NOT NULL,
+        aliases TEXT NOT NULL,
+        PRIMARY KEY (daemon_id, hostname, run, ikey)
+    )""",
+    "CREATE INDEX host_items_run ON host_items (run)",
+    "CREATE INDEX host_items_id ON host_items (id)",
+    """CREATE TABLE host_images (
+        daemon_id TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        run TEXT NOT NULL,
+        image_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        complete INTEGER NOT NULL,
+        packages INTEGER NOT NULL,
+        error TEXT NOT NULL,
+        PRIMARY KEY (daemon_id, hostname, run, image_id)
+    )""",
+    "CREATE INDEX host_containers_run ON host_containers (run)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry scans: runs, images, refs, layers, layer results, inventories, findings", _V1),
     Migration(2, "re-matching: findings.first_seen, finding_changes", _V2),
     Migration(3, "the fleet: hosts, host snapshots, audit reports, host containers", _V3),
+    Migration(4, "the fleet report: host items (failing checks, findings), host images", _V4),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -16,19 +16,32 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TypeVar
 
 from dockguard.errors import OperationalError, UsageError
 from dockguard.inputs import InputError
+from dockguard.jsontypes import JsonObject
 from dockguard.store import documents as docs
-from dockguard.store.backend import Connection, Dialect, StoreURL, parse_store_url
+from dockguard.store.backend import (
+    Connection,
+    Dialect,
+    Row,
+    SqlValue,
+    StoreURL,
+    as_float,
+    as_int,
+    as_str,
+    parse_store_url,
+)
 from dockguard.store.schema import SCHEMA_VERSION, migrate
 
 #: diff_ids per ``IN (…)`` query (SQLite allows 32,766 parameters; keep statements small).
 IN_BATCH = 500
+
+T = TypeVar("T")
 
 
 class RunKind(StrEnum):
@@ -83,7 +96,7 @@ class ImageRow:
     media_type: str
     platform: str
     layers: tuple[LayerRow, ...]
-    config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    config: JsonObject = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def size(self) -> int:
@@ -125,7 +138,7 @@ class FindingRow:
     package: str
     version: str
     fixed: str
-    doc: dict[str, Any] = field(hash=False, compare=False)
+    doc: JsonObject = field(hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -143,12 +156,12 @@ class RunInfo:
     id: str
     kind: RunKind
     target: str
-    options: dict[str, Any]
+    options: JsonObject
     tool_version: str
     started: float
     finished: float | None
     status: RunStatus
-    summary: dict[str, Any]
+    summary: JsonObject
 
 
 @dataclass(frozen=True)
@@ -157,20 +170,21 @@ class ImageOutcome:
 
     status: ImageStatus
     error: str
-    summary: dict[str, Any]
+    summary: JsonObject
 
 
 @dataclass(frozen=True)
 class HostIdentity:
     """A Docker host: the daemon's ID from ``/info`` and its hostname (two daemons on one
-    machine are two hosts)."""
+    machine are two hosts).  `daemon_id` is ``""`` when the daemon could not be reached: the
+    host is then known by its hostname only."""
 
     daemon_id: str
     hostname: str
 
     def __post_init__(self) -> None:
-        if not self.daemon_id or not self.hostname:
-            raise UsageError("a host identity needs the daemon ID and the hostname")
+        if not self.hostname:
+            raise UsageError("a host identity needs the hostname")
 
 
 @dataclass(frozen=True)
@@ -204,12 +218,8 @@ def finding_key(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode("utf-8", "backslashreplace")).hexdigest()[:40]
 
 
-def _ints(rows: list[tuple[Any, ...]]) -> int:
-    value = rows[0][0] if rows and rows[0] else 0
-    try:
-        return int(value or 0)  # PostgreSQL's SUM is a Decimal
-    except (TypeError, ValueError):
-        return 0
+def _ints(rows: list[Row]) -> int:
+    return as_int(rows[0][0] if rows and rows[0] else 0)
 
 
 def _finding_columns(r: FindingRow) -> tuple[str, ...]:
@@ -217,7 +227,7 @@ def _finding_columns(r: FindingRow) -> tuple[str, ...]:
             docs.clean(r.version), docs.clean(r.fixed))
 
 
-def _chunks(items: Sequence[Any], n: int = IN_BATCH) -> Iterator[Sequence[Any]]:
+def _chunks(items: Sequence[T], n: int = IN_BATCH) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), n):
         yield items[start : start + n]
 
@@ -260,7 +270,7 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def start_run(self, kind: RunKind, target: str, options: dict[str, Any]) -> str:
+    def start_run(self, kind: RunKind, target: str, options: Mapping[str, object]) -> str:
         """A new run in state ``running``; returns its id (16 hex digits)."""
         from dockguard import __version__
 
@@ -291,18 +301,16 @@ class Store:
             "FROM runs ORDER BY started DESC LIMIT ?", (limit,))
         return [self._run_info(r) for r in rows]
 
-    def _run_info(self, row: tuple[Any, ...]) -> RunInfo:
-        origin = f"store {self.url.display()}: run {str(row[0])[:16]}"
+    def _run_info(self, row: Row) -> RunInfo:
+        origin = f"store {self.url.display()}: run {as_str(row[0])[:16]}"
+        options = docs.load_object(row[3], docs.MAX_FINDING_DOC, origin + " options")
+        summary = docs.load_object(row[8], docs.MAX_FINDING_DOC, origin + " summary")
         try:
-            options = docs.load_text(row[3], docs.MAX_FINDING_DOC, origin + " options")
-            summary = docs.load_text(row[8], docs.MAX_FINDING_DOC, origin + " summary")
-            kind, status = RunKind(row[1]), RunStatus(row[7])
+            kind, status = RunKind(as_str(row[1])), RunStatus(as_str(row[7]))
         except ValueError as exc:
             raise InputError(origin, f"unknown value: {exc}") from None
-        if not isinstance(options, dict) or not isinstance(summary, dict):
-            raise InputError(origin, "options and summary must be JSON objects")
-        return RunInfo(str(row[0]), kind, str(row[2]), options, str(row[4]), float(row[5]),
-                       float(row[6]) if row[6] is not None else None, status, summary)
+        return RunInfo(as_str(row[0]), kind, as_str(row[2]), options, as_str(row[4]), as_float(row[5]),
+                       as_float(row[6]) if row[6] is not None else None, status, summary)
 
     def reopen_run(self, run_id: str) -> None:
         """Mark a finished run as running again (``--resume``)."""
@@ -310,7 +318,7 @@ class Store:
             "UPDATE runs SET status = ?, finished = NULL WHERE id = ?",
             (RunStatus.RUNNING.value, run_id)), "resume a run")
 
-    def finish_run(self, run_id: str, status: RunStatus, summary: dict[str, Any]) -> None:
+    def finish_run(self, run_id: str, status: RunStatus, summary: Mapping[str, object]) -> None:
         """Record the end of a run and its summary."""
         self.conn.write(lambda c: c.execute(
             "UPDATE runs SET status = ?, finished = ?, summary = ? WHERE id = ?",
@@ -330,7 +338,7 @@ class Store:
 
     def run_errors(self, run_id: str) -> list[tuple[str, str]]:
         """(subject, error) of every failure recorded for this run."""
-        return [(str(s), str(e)) for s, e in self.conn.execute(
+        return [(as_str(s), as_str(e)) for s, e in self.conn.execute(
             "SELECT subject, error FROM run_errors WHERE run = ? ORDER BY subject", (run_id,))]
 
     # -- images --------------------------------------------------------------------------
@@ -381,11 +389,11 @@ class Store:
         if not isinstance(config, dict):
             raise InputError(origin, "the stored config is not an object", "$")
         layers = tuple(
-            LayerRow(str(d), str(g), int(s), str(m)) for d, g, s, m in self.conn.execute(
+            LayerRow(as_str(d), as_str(g), as_int(s), as_str(m)) for d, g, s, m in self.conn.execute(
                 "SELECT l.diff_id, l.digest, y.size, y.media_type FROM image_layers l "
                 "JOIN layers y ON y.diff_id = l.diff_id AND y.digest = l.digest "
                 "WHERE l.image = ? ORDER BY l.position", (digest,)))
-        return ImageRow(digest, str(row[0]), str(row[1]), str(row[2]), layers, config)
+        return ImageRow(digest, as_str(row[0]), as_str(row[1]), as_str(row[2]), layers, config)
 
     def image_names(self, digest: str) -> list[str]:
         """Every ``registry/repository:tag`` the image was seen under, most recent first."""
@@ -395,7 +403,7 @@ class Store:
 
     def images_seen(self, run_id: str) -> list[str]:
         """Digests of the images a run saw (by their refs)."""
-        return [str(r[0]) for r in self.conn.execute(
+        return [as_str(r[0]) for r in self.conn.execute(
             "SELECT DISTINCT image FROM image_refs WHERE last_run = ? ORDER BY image", (run_id,))]
 
     # -- layers --------------------------------------------------------------------------
@@ -405,7 +413,7 @@ class Store:
         wanted = sorted(set(diff_ids))
         found: set[str] = set()
         for part in _chunks(wanted):
-            found.update(str(r[0]) for r in self.conn.execute(
+            found.update(as_str(r[0]) for r in self.conn.execute(
                 f"SELECT diff_id FROM layer_results WHERE analyser = ? AND diff_id IN ({_marks(len(part))})",
                 (analyser, *part)))
         return found
@@ -418,7 +426,7 @@ class Store:
             for g, d, k, r in self.conn.execute(
                     f"SELECT digest, diff_id, kind, reason FROM layer_failures WHERE analyser = ? "
                     f"AND digest IN ({_marks(len(part))})", (analyser, *part)):
-                found[(str(g), str(d))] = (str(k), str(r))
+                found[(as_str(g), as_str(d))] = (as_str(k), as_str(r))
         return found
 
     def reusable_layers(self, analyser: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -436,7 +444,7 @@ class Store:
                     f"SELECT l.diff_id, l.digest FROM layers l JOIN layer_results r ON r.diff_id = l.diff_id "
                     f"AND r.analyser = ? WHERE l.verified = 1 AND l.diff_id IN ({_marks(len(part))})",
                     (analyser, *part)):
-                found.add((str(d), str(g)))
+                found.add((as_str(d), as_str(g)))
         return found & set(wanted)
 
     def put_layer_result(self, run_id: str, diff_id: str, analyser: str, payload: bytes, held: int,
@@ -470,13 +478,18 @@ class Store:
             raise InputError(origin, "incomplete is not a list of strings", "$")
         if not all(isinstance(v, int) and v >= 0 for v in (row[0], row[1])):
             raise InputError(origin, "held and payload_size must be non-negative integers")
-        return LayerResultInfo(int(row[0]), int(row[1]), bool(row[2]), tuple(reasons))
+        return LayerResultInfo(as_int(row[0]), as_int(row[1]), bool(row[2]), tuple(str(r) for r in reasons))
 
     def layer_payload(self, diff_id: str, analyser: str) -> bytes | None:
         """The stored analysis payload (the caller has charged its size to a budget)."""
         row = self.conn.one("SELECT payload FROM layer_results WHERE diff_id = ? AND analyser = ?",
                             (diff_id, analyser))
-        return bytes(row[0]) if row is not None else None
+        if row is None:
+            return None
+        value = row[0]
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise InputError(f"store {self.url.display()}: layer {diff_id}", "the stored payload is not bytes")
+        return bytes(value)
 
     def put_layer_failure(self, run_id: str, digest: str, diff_id: str, analyser: str,
                           kind: LayerFailureKind, reason: str) -> None:
@@ -489,7 +502,7 @@ class Store:
 
     # -- inventories ---------------------------------------------------------------------
 
-    def put_inventory(self, run_id: str, image: str, cataloguer: str, doc: dict[str, Any],
+    def put_inventory(self, run_id: str, image: str, cataloguer: str, doc: Mapping[str, object],
                       *, complete: bool, packages: int, match_key: str) -> None:
         """Store (replace) an image's inventory for this cataloguer version.
 
@@ -511,10 +524,10 @@ class Store:
         for image, key in self.conn.iterate(
                 "SELECT image, match_key FROM inventories WHERE cataloguer = ? ORDER BY match_key, image",
                 (cataloguer,)):
-            groups.setdefault(str(key), []).append(str(image))
+            groups.setdefault(as_str(key), []).append(as_str(image))
         return sorted(groups.items())
 
-    def inventory(self, image: str, cataloguer: str) -> dict[str, Any] | None:
+    def inventory(self, image: str, cataloguer: str) -> JsonObject | None:
         """The stored inventory document, decoded with bounds, or None."""
         row = self.conn.one("SELECT doc_size, doc FROM inventories WHERE image = ? AND cataloguer = ?",
                             (image, cataloguer))
@@ -522,23 +535,20 @@ class Store:
             return None
         return self._inventory_doc(image, row[0], row[1])
 
-    def _inventory_doc(self, image: str, size: Any, blob: Any) -> dict[str, Any]:
+    def _inventory_doc(self, image: str, size: object, blob: object) -> JsonObject:
         origin = f"store {self.url.display()}: inventory of {image}"
-        doc = docs.unpack(blob, size, docs.MAX_INVENTORY_DOC, origin)
-        if not isinstance(doc, dict):
-            raise InputError(origin, "not a JSON object", "$")
-        return doc
+        return docs.unpack_object(blob, size, docs.MAX_INVENTORY_DOC, origin)
 
-    def inventories(self, cataloguer: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    def inventories(self, cataloguer: str) -> Iterator[tuple[str, JsonObject]]:
         """(image digest, inventory document) of every image, one at a time."""
-        images = [str(r[0]) for r in self.conn.execute(
+        images = [as_str(r[0]) for r in self.conn.execute(
             "SELECT image FROM inventories WHERE cataloguer = ? ORDER BY image", (cataloguer,))]
         for part in _chunks(images, 50):
             rows = self.conn.execute(
                 f"SELECT image, doc_size, doc FROM inventories WHERE cataloguer = ? "
                 f"AND image IN ({_marks(len(part))}) ORDER BY image", (cataloguer, *part))
             for image, size, blob in rows:
-                yield str(image), self._inventory_doc(str(image), size, blob)
+                yield as_str(image), self._inventory_doc(as_str(image), size, blob)
 
     def images_without_inventory(self, cataloguer: str) -> int:
         """Images with inventories only from other cataloguer versions (older dockguards)."""
@@ -564,7 +574,7 @@ class Store:
         now = time.time()
 
         def write(c: Connection) -> FindingChanges:
-            old: dict[str, tuple[Any, ...]] = {}
+            old: dict[str, Row] = {}
             select = "SELECT fkey, kind, id, severity, package, version, fixed, doc FROM findings WHERE image = ?"
             if kind_list is None:
                 found = c.execute(select, (image,))
@@ -573,7 +583,7 @@ class Store:
                 for part in _chunks(kind_list):
                     found += c.execute(f"{select} AND kind IN ({_marks(len(part))})", (image, *part))
             for row in found:
-                old[str(row[0])] = row
+                old[as_str(row[0])] = row
             new_keys = {r.fkey for r in wanted}
             gone = sorted(k for k in old if k not in new_keys)
             for part in _chunks(gone):
@@ -604,18 +614,16 @@ class Store:
 
         return self.conn.write(write, f"store the findings of {image}")
 
-    def _finding_row(self, image: str, row: tuple[Any, ...]) -> FindingRow:
-        origin = f"store {self.url.display()}: finding {str(row[0])[:40]} of {image}"
-        doc = docs.load_text(row[7], docs.MAX_FINDING_DOC, origin)
-        if not isinstance(doc, dict):
-            raise InputError(origin, "not a JSON object", "$")
-        return FindingRow(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]),
-                          str(row[6]), doc)
+    def _finding_row(self, image: str, row: Row) -> FindingRow:
+        origin = f"store {self.url.display()}: finding {as_str(row[0])[:40]} of {image}"
+        doc = docs.load_object(row[7], docs.MAX_FINDING_DOC, origin)
+        t = [as_str(v) for v in row[:7]]
+        return FindingRow(t[0], t[1], t[2], t[3], t[4], t[5], t[6], doc)
 
     def findings(self, image: str, kinds: Collection[str] | None = None) -> list[FindingRow]:
         """The image's stored findings (of `kinds`, or all), ordered by key."""
         sql = "SELECT fkey, kind, id, severity, package, version, fixed, doc FROM findings WHERE image = ?"
-        params: list[Any] = [image]
+        params: list[SqlValue] = [image]
         if kinds is not None:
             kinds = sorted(set(kinds))
             sql += f" AND kind IN ({_marks(len(kinds))})"
@@ -628,7 +636,7 @@ class Store:
         for row in self.conn.execute(
                 "SELECT image, change, fkey, kind, id, severity, package, version, '', doc "
                 "FROM finding_changes WHERE run = ? ORDER BY image, change, fkey", (run_id,)):
-            out.append((str(row[0]), str(row[1]), self._finding_row(str(row[0]), row[2:])))
+            out.append((as_str(row[0]), as_str(row[1]), self._finding_row(as_str(row[0]), row[2:])))
         return out
 
     def has_findings(self, image: str) -> bool:
@@ -638,13 +646,13 @@ class Store:
 
     def severity_counts(self, image: str) -> dict[str, int]:
         """Findings of the image by severity."""
-        return {str(s): int(n) for s, n in self.conn.execute(
+        return {as_str(s): as_int(n) for s, n in self.conn.execute(
             "SELECT severity, COUNT(*) FROM findings WHERE image = ? GROUP BY severity", (image,))}
 
     # -- what a run did with each image ---------------------------------------------------
 
     def mark_image(self, run_id: str, image: str, status: ImageStatus, error: str = "",
-                   summary: dict[str, Any] | None = None) -> None:
+                   summary: Mapping[str, object] | None = None) -> None:
         """Record (replace) the outcome of `image` in this run."""
         self.conn.write(lambda c: c.execute(
             "INSERT INTO run_images (run, image, status, error, summary, stored) VALUES (?, ?, ?, ?, ?, ?) "
@@ -658,13 +666,13 @@ class Store:
         out: dict[str, ImageOutcome] = {}
         for image, status, error, summary in self.conn.execute(
                 "SELECT image, status, error, summary FROM run_images WHERE run = ?", (run_id,)):
-            origin = f"store {self.url.display()}: run {run_id} image {image}"
+            origin = f"store {self.url.display()}: run {run_id} image {as_str(image)}"
             doc = docs.load_text(summary, docs.MAX_FINDING_DOC, origin)
             try:
-                st = ImageStatus(status)
+                st = ImageStatus(as_str(status))
             except ValueError:
-                raise InputError(origin, f"unknown status {str(status)[:40]!r}") from None
-            out[str(image)] = ImageOutcome(st, str(error), doc if isinstance(doc, dict) else {})
+                raise InputError(origin, f"unknown status {as_str(status)[:40]!r}") from None
+            out[as_str(image)] = ImageOutcome(st, as_str(error), doc if isinstance(doc, dict) else {})
         return out
 
     # -- the fleet (filled by `audit --store` / `collect --store`) ------------------------
@@ -674,7 +682,7 @@ class Store:
                   "ON CONFLICT (daemon_id, hostname) DO UPDATE SET last_seen = excluded.last_seen",
                   (docs.clean(host.daemon_id), docs.clean(host.hostname), now, now))
 
-    def record_host_snapshot(self, run_id: str, host: HostIdentity, taken: float, doc: dict[str, Any]) -> None:
+    def record_host_snapshot(self, run_id: str, host: HostIdentity, taken: float, doc: Mapping[str, object]) -> None:
         """Store the snapshot document ``dockguard collect`` wrote for `host` in this run."""
         blob, size = docs.pack(doc)
 
@@ -687,7 +695,7 @@ class Store:
 
         self.conn.write(write, f"store the snapshot of {host.hostname}")
 
-    def record_audit_report(self, run_id: str, host: HostIdentity, taken: float, doc: dict[str, Any], *,
+    def record_audit_report(self, run_id: str, host: HostIdentity, taken: float, doc: Mapping[str, object], *,
                             worst: str, failed_checks: int, findings: int) -> None:
         """Store the JSON report ``--format json`` wrote for `host` in this run."""
         blob, size = docs.pack(doc)
@@ -722,10 +730,10 @@ class Store:
 
     def hosts(self) -> list[HostIdentity]:
         """Every host the store has seen."""
-        return [HostIdentity(str(d), str(h)) for d, h in self.conn.execute(
+        return [HostIdentity(as_str(d), as_str(h)) for d, h in self.conn.execute(
             "SELECT daemon_id, hostname FROM hosts ORDER BY hostname, daemon_id")]
 
-    def host_documents(self, host: HostIdentity, table: str) -> list[tuple[str, float, dict[str, Any]]]:
+    def host_documents(self, host: HostIdentity, table: str) -> list[tuple[str, float, JsonObject]]:
         """(run, taken, document) of a host's ``snapshots`` or ``reports``, newest first."""
         name = {"snapshots": "host_snapshots", "reports": "audit_reports"}.get(table)
         if name is None:
@@ -734,11 +742,8 @@ class Store:
         for run, taken, size, blob in self.conn.execute(
                 f"SELECT run, taken, doc_size, doc FROM {name} WHERE daemon_id = ? AND hostname = ? "
                 "ORDER BY taken DESC", (host.daemon_id, host.hostname)):
-            origin = f"store {self.url.display()}: {table} of {host.hostname} run {run}"
-            doc = docs.unpack(blob, size, docs.MAX_HOST_DOC, origin)
-            if not isinstance(doc, dict):
-                raise InputError(origin, "not a JSON object", "$")
-            out.append((str(run), float(taken), doc))
+            origin = f"store {self.url.display()}: {table} of {host.hostname} run {as_str(run)}"
+            out.append((as_str(run), as_float(taken), docs.unpack_object(blob, size, docs.MAX_HOST_DOC, origin)))
         return out
 
     # -- status --------------------------------------------------------------------------
@@ -746,7 +751,8 @@ class Store:
     def status(self) -> StoreStatus:
         """Counts of everything in the store (cheap: counting queries only)."""
         c = self.conn
-        findings = {str(s): int(n) for s, n in c.execute("SELECT severity, COUNT(*) FROM findings GROUP BY severity")}
+        findings = {as_str(s): as_int(n)
+                    for s, n in c.execute("SELECT severity, COUNT(*) FROM findings GROUP BY severity")}
         from dockguard.store.schema import current_version
 
         size: int | None = None
