@@ -60,3 +60,22 @@ def test_every_surface_format_has_a_formatter() -> None:
 def test_vex_where_vulnerabilities_are_found() -> None:
     for path in (("audit",), ("image", "scan")):
         assert _option(_subparser(path), "--vex").dest == "vex"
+
+
+@pytest.mark.parametrize("argv", [["image", "scan", "registry.invalid/app:1"],
+                                  ["registry", "probe", "registry.invalid"],
+                                  ["registry", "scan", "registry.invalid"]], ids=" ".join)
+def test_passwords_on_stdin_are_bounded_and_never_in_argv(argv: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from dockguard.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("x" * 100_000))
+    assert main([*argv, "--username", "u", "--password-stdin"]) == 2
+    assert "the password on stdin is longer than 64 KiB" in capsys.readouterr().err
+    assert main([*argv, "--username", "u"]) == 2
+    assert "passwords never go in argv" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert main([*argv, "--username", "u", "--password-stdin"]) == 2
+    assert "no password on stdin" in capsys.readouterr().err

@@ -151,3 +151,27 @@ class Progress:
         if self._shown:
             sys.stderr.write("\n")
             self._shown = False
+
+
+MAX_PASSWORD = 64 * 1024
+"""Bytes of a password read from stdin (one line)."""
+
+
+def password_from_stdin(args: argparse.Namespace) -> str | None:
+    """``--username`` with ``--password-stdin``: the first line of stdin (at most
+    `MAX_PASSWORD`), never a password from argv; None without ``--username``."""
+    from dockguard.errors import UsageError
+
+    if args.password_stdin and not args.username:
+        raise UsageError("--password-stdin needs --username")
+    if not args.username:
+        return None
+    if not args.password_stdin:
+        raise UsageError("--username needs --password-stdin (passwords never go in argv)")
+    line = sys.stdin.readline(MAX_PASSWORD)
+    if len(line) >= MAX_PASSWORD and not line.endswith("\n"):
+        raise UsageError("the password on stdin is longer than 64 KiB")
+    password = line.rstrip("\r\n")
+    if not password:
+        raise UsageError("no password on stdin")
+    return password

@@ -99,15 +99,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _request(args: argparse.Namespace) -> ImageRequest:
+    from dockguard.commands.common import password_from_stdin
     from dockguard.pipeline.image_scan import ImageRequest, RegistryAuth
 
-    password = None
-    if args.password_stdin:
-        if not args.username:
-            raise UsageError("--password-stdin needs --username")
-        password = sys.stdin.readline().rstrip("\n")
-    elif args.username:
-        raise UsageError("--username needs --password-stdin")
+    password = password_from_stdin(args)
     auth = RegistryAuth(username=args.username, password=password, ca_cert=args.ca_cert, insecure=args.insecure,
                         allow_plain_http_credentials=args.allow_plain_http_credentials)
     return ImageRequest(target=args.target, platform=args.platform, use_cache=not args.no_cache,

@@ -7,7 +7,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from dockguard.commands.daemon import add_probe_options
-from dockguard.errors import UsageError
 from dockguard.model import Surface
 
 if TYPE_CHECKING:
@@ -79,17 +78,7 @@ def _probe(args: argparse.Namespace) -> int:
 def _credentials(args: argparse.Namespace) -> Credentials | None:
     """``--username`` with the password from the first line of stdin (never from argv)."""
     from dockguard.channel.registry_api import Credentials
+    from dockguard.commands.common import password_from_stdin
 
-    if args.password_stdin and not args.username:
-        raise UsageError("--password-stdin needs --username")
-    if not args.username:
-        return None
-    if not args.password_stdin:
-        raise UsageError("--username needs --password-stdin (passwords never go in argv)")
-    line = sys.stdin.readline(64 * 1024)
-    if len(line) >= 64 * 1024 and not line.endswith("\n"):
-        raise UsageError("the password on stdin is longer than 64 KiB")
-    password = line.rstrip("\r\n")
-    if not password:
-        raise UsageError("no password on stdin")
-    return Credentials(args.username, password)
+    password = password_from_stdin(args)
+    return Credentials(args.username, password) if password is not None else None

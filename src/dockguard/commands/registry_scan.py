@@ -15,7 +15,6 @@ from pathlib import Path
 from dockguard.errors import UsageError
 
 MAX_WORKERS = 64
-MAX_PASSWORD = 64 * 1024
 
 
 def register_scan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -106,22 +105,6 @@ def parse_registry(text: str, insecure: bool = False) -> tuple[str, bool]:
     return raw, scheme == "http"
 
 
-def _password(args: argparse.Namespace) -> str | None:
-    if args.password_stdin and not args.username:
-        raise UsageError("--password-stdin needs --username")
-    if not args.username:
-        return None
-    if not args.password_stdin:
-        raise UsageError("--username needs --password-stdin (passwords never go in argv)")
-    line = sys.stdin.readline(MAX_PASSWORD)
-    if len(line) >= MAX_PASSWORD and not line.endswith("\n"):
-        raise UsageError("the password on stdin is longer than 64 KiB")
-    password = line.rstrip("\r\n")
-    if not password:
-        raise UsageError("no password on stdin")
-    return password
-
-
 def _scan(args: argparse.Namespace) -> int:
     from dockguard import suppress
     from dockguard.channel.registry_api import Credentials
@@ -150,7 +133,9 @@ def _scan(args: argparse.Namespace) -> int:
     if store.dialect is Dialect.SQLITE and store.path is not None:
         store = StoreURL(Dialect.SQLITE, store.path.resolve())
     db = str(Path(args.db).expanduser().resolve()) if args.db else None
-    password = _password(args)
+    from dockguard.commands.common import password_from_stdin
+
+    password = password_from_stdin(args)
     credentials = Credentials(args.username, password) if args.username and password else None
     ca_pem = read_bytes(args.ca_cert, limit=1024 * 1024, what="--ca-cert") if args.ca_cert else None
     plain_link = scheduler is not None and scheduler.startswith("tcp://")
