@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from dockguard.model import (
+    Change,
     CheckMeta,
     CheckResult,
     Detail,
     Finding,
     FindingKind,
+    HostSubject,
     ImageSubject,
     NoteStatus,
     Outcome,
@@ -215,6 +217,38 @@ def diff_report() -> Report:
     return _report(ReportSource(Surface.DIFF, target="new.json"), findings=new + old)
 
 
+def registry_scan_report() -> Report:
+    """A registry scan: two images' vulnerabilities, one image that failed, the run's figures."""
+    base = image_scan_report()
+    other = tuple(replace(f, obj="image:registry.example:5000/team/web:2.1") for f in base.findings[:2])
+    notes = (ReportNote("image:registry.example:5000/team/broken:1", NoteStatus.ERROR,
+                        "blob sha256:0a1b… does not match its digest"),)
+    steps = (ProbeStep("registry-scan", StepStatus.COMPLETED, "3 images, 2 stored",
+                       evidence(images="3", layers_referenced="9", layers_analysed="4", dedupe_factor="2.25")),)
+    return _report(ReportSource(Surface.REGISTRY_SCAN, target="registry.example:5000"),
+                   findings=base.findings + other, notes=notes, steps=steps)
+
+
+def fleet_report() -> Report:
+    """A fleet report: two hosts, a CVE running on both, a failing check new since the last run
+    and one fixed."""
+    hosts = (HostSubject("web-1", "web-1", "4bbd:7a1c", run="r2", taken=T0, previous_run="r1",
+                         previous_taken=T0 - 86400),
+             HostSubject("web-2", "web-2", "91fe:03d2", run="r3", taken=T0, containers=2, images=1))
+    vuln = next(f for f in image_scan_report().findings if f.kind is FindingKind.VULNERABILITY)
+    findings = (
+        replace(vuln, obj="host:web-1/image:app:1.0", change=Change.NEW,
+                evidence=evidence(host="web-1", containers="api, worker", layer="sha256:5f70bf18a086")),
+        replace(vuln, obj="host:web-2/image:app:1.0", evidence=evidence(host="web-2", containers="api")),
+        Finding(id="5.4", kind=FindingKind.CHECK, severity=Severity.HIGH, title="privileged container",
+                obj="host:web-1", evidence=evidence(host="web-1", container="debug"), change=Change.NEW),
+        Finding(id="2.7", kind=FindingKind.CHECK, severity=Severity.HIGH, title="TLS authentication",
+                obj="host:web-2", change=Change.FIXED, suppressed="fixed since run r1"),
+    )
+    return _report(ReportSource(Surface.FLEET, target="store.sqlite", hosts=hosts), findings=findings,
+                   notes=(ReportNote("host:db-1", NoteStatus.NOT_CHECKED, "recorded by collect only: never audited"),))
+
+
 SURFACE_REPORTS = {
     "bench": bench_report,
     "audit": sample_report,
@@ -224,4 +258,6 @@ SURFACE_REPORTS = {
     "registry-probe-unreachable": unreachable_probe_report,
     "seccomp-lint": seccomp_lint_report,
     "diff": diff_report,
+    "registry-scan": registry_scan_report,
+    "fleet": fleet_report,
 }

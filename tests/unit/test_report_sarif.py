@@ -34,7 +34,9 @@ from tests.unit.surface_reports import (
     SURFACE_REPORTS,
     bench_report,
     daemon_probe_report,
+    fleet_report,
     image_scan_report,
+    registry_scan_report,
     seccomp_lint_report,
     unreachable_probe_report,
 )
@@ -451,3 +453,23 @@ def test_semantic_version_only_when_it_is_one() -> None:
     driver = _run(_log(replace(sample_report(), tool_version="0.2.0.dev3")))["tool"]["driver"]
     assert driver["version"] == "0.2.0.dev3" and "semanticVersion" not in driver
     assert _run(_log(sample_report()))["tool"]["driver"]["semanticVersion"] == "0.1.0"
+
+
+def test_fleet_results_are_per_host_and_only_what_is_open() -> None:
+    run = _run(_log(fleet_report()))
+    results = {(r["ruleId"], r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].split("//")[0]): r
+               for r in run["results"]}
+    assert ("2.7", "host:web-2") not in results  # fixed since the previous run: not an open problem
+    vuln = [key for key in results if key[1].endswith("/image:app:1.0")]
+    assert sorted(host for _, host in vuln) == ["host:web-1/image:app:1.0", "host:web-2/image:app:1.0"]
+    assert results[("5.4", "host:web-1")]["baselineState"] == "new"
+    assert run["automationDetails"]["id"].startswith("dockguard/fleet/")
+
+
+def test_registry_scan_failed_image_is_a_notification() -> None:
+    run = _run(_log(registry_scan_report()))
+    texts = [n["message"]["text"] for n in run["invocations"][0]["toolExecutionNotifications"]]
+    assert any("team/broken:1" in t and "does not match its digest" in t for t in texts)
+    assert run["invocations"][0]["executionSuccessful"] is False
+    images = {r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].split("//")[0] for r in run["results"]}
+    assert {"image:registry.example:5000/team/app:1.0", "image:registry.example:5000/team/web:2.1"} <= images
