@@ -44,7 +44,7 @@ from dockguard.model import (
     VulnState,
     evidence,
 )
-from dockguard.store.fleet import HostAudit, HostContainer, HostImage, HostItem, HostLatest
+from dockguard.store.fleet import HostAudit, HostContainer, HostImage, HostItem, HostLatest, ImageVulns
 
 if TYPE_CHECKING:
     from dockguard.image.scan import Inventory
@@ -250,11 +250,13 @@ class HostFacts:
     containers: tuple[HostContainer, ...] = ()
     images: tuple[HostImage, ...] = ()
     collected: float | None = None
+    current: tuple[ImageVulns, ...] = ()
 
 
 @dataclass(frozen=True)
 class FleetFacts:
-    """What the store holds about the fleet: every host with its latest audit's rows and the
+    """What the store holds about the fleet: every host with its latest audit's rows (its
+    images' vulnerabilities replaced by their current findings, `merge_current`) and the
     previous audit's items (for the difference)."""
 
     store: str
@@ -276,8 +278,37 @@ def host_labels(hosts: Sequence[HostIdentity]) -> dict[HostIdentity, str]:
     return out
 
 
+def _image_names(images: Sequence[HostImage], containers: Sequence[HostContainer]) -> dict[str, str]:
+    """Image ID → the name the host knows it by (the audit's scan, else a container's reference)."""
+    names = {c.image_id: c.image_ref or c.image_id for c in reversed(containers) if c.image_id}
+    names.update({i.image_id: i.name or i.image_id for i in images if i.image_id})
+    return names
+
+
+def merge_current(items: Sequence[HostItem], images: Sequence[HostImage], containers: Sequence[HostContainer],
+                  current: dict[str, ImageVulns]) -> tuple[tuple[HostItem, ...], tuple[ImageVulns, ...]]:
+    """A host's latest audit's items with the vulnerabilities of each image it scanned or runs
+    replaced by the image's current stored findings (`current`, image ID → findings) where the
+    store has them; failing checks and the images' other findings stay the audit's.  Returns the
+    items (by key) and the current findings used."""
+    names = _image_names(images, containers)
+    used = {i: current[i] for i in sorted(names) if i in current}
+    kept = [i for i in items if not (i.kind == FindingKind.VULNERABILITY.value and i.image_id in used)]
+    for image_id, iv in used.items():
+        name = names[image_id]
+        for v in iv.vulns:
+            kept.append(HostItem(
+                _key(FindingKind.VULNERABILITY.value, v.id, image_id, v.package, v.version, v.path),
+                FindingKind.VULNERABILITY.value, v.id, v.severity, v.title, f"image:{name}", image_id, name,
+                v.package, v.version, v.fixed, v.state, v.ptype, v.purl, v.layer, v.path, v.aliases))
+    merged = sorted({i.ikey: i for i in kept}.values(), key=lambda i: i.ikey)
+    return tuple(merged), tuple(used.values())
+
+
 def read_fleet(store: Store) -> FleetFacts:
-    """Every host's latest two audits from the store (rows only; no document is decoded)."""
+    """Every host's latest two audits from the store (rows; of documents only the current
+    vulnerability findings of the images the hosts run)."""
+    from dockguard.scale.image_adapter import CATALOGUER_KEY
     from dockguard.store import fleet as fleet_store
 
     latest = fleet_store.fleet_hosts(store)
@@ -287,16 +318,27 @@ def read_fleet(store: Store) -> FleetFacts:
     items = fleet_store.items_of_runs(store, runs + previous)
     containers = fleet_store.containers_of_runs(store, runs)
     images = fleet_store.images_of_runs(store, runs)
+    wanted: dict[str, set[str]] = {}
+    for run in runs:
+        for c in containers.get(run, ()):
+            if c.image_id:
+                wanted.setdefault(c.image_id, set()).update(c.repo_digests)
+        for i in images.get(run, ()):
+            if i.image_id:
+                wanted.setdefault(i.image_id, set())
+    current = fleet_store.current_vulnerabilities(
+        store, {i: tuple(sorted(d)) for i, d in wanted.items()}, CATALOGUER_KEY)
     hosts = []
     for h in latest:
         if h.latest is None:
             collected = fleet_store.latest_collect(store, h.host)
             hosts.append(HostFacts(h, labels[h.host], collected=collected[1] if collected else None))
             continue
+        mine, used = merge_current(items.get(h.latest.run, ()), images.get(h.latest.run, ()),
+                                   containers.get(h.latest.run, ()), current)
         hosts.append(HostFacts(
-            h, labels[h.host], tuple(items.get(h.latest.run, ())),
-            tuple(items.get(h.previous.run, ())) if h.previous else None,
-            tuple(containers.get(h.latest.run, ())), tuple(images.get(h.latest.run, ()))))
+            h, labels[h.host], mine, tuple(items.get(h.previous.run, ())) if h.previous else None,
+            tuple(containers.get(h.latest.run, ())), tuple(images.get(h.latest.run, ())), current=used))
     return FleetFacts(store.url.display(), tuple(hosts))
 
 
@@ -334,15 +376,33 @@ def _state(text: str) -> VulnState:
         return VulnState.UNKNOWN
 
 
+def _when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(at))
+
+
+def _as_of(iv: ImageVulns) -> str:
+    return f"{iv.run_kind or 'run'} {iv.run} at {_when(iv.at)}"
+
+
+def _newer(h: HostFacts) -> dict[str, ImageVulns]:
+    """Image ID → its current findings, for the images whose findings another run than the
+    host's latest audit left (a later ``store rematch``, a registry scan, another host's audit)."""
+    latest = h.latest.latest
+    run = latest.run if latest is not None else ""
+    return {iv.image_id: iv for iv in h.current if iv.run != run}
+
+
 def item_finding(item: HostItem, host: HostFacts, change: Change | None,
-                 running: dict[str, list[str]]) -> Finding:
-    """A stored item of `host` as a fleet finding (see the module docstring)."""
+                 running: dict[str, list[str]], current: ImageVulns | None = None) -> Finding:
+    """A stored item of `host` as a fleet finding (see the module docstring); `current` is the
+    evaluation its vulnerability comes from when not the host's latest audit."""
     latest = host.latest.latest
     run = latest.run if latest is not None else ""
     facts = evidence(host=host.label, hostname=host.latest.host.hostname, daemon_id=host.latest.host.daemon_id,
                      run=run, image_id=item.image_id, image=item.image,
                      containers=sorted(running.get(item.image_id, [])) if item.image_id else None,
-                     layer=item.layer)
+                     layer=item.layer, vulns_as_of=_as_of(current) if current else None,
+                     vulns_source=current.source if current and current.source != item.image_id else None)
     if item.kind == CHECK:
         return Finding(id=item.id, kind=FindingKind.CHECK, severity=_severity(item.severity), title=item.title,
                        obj=f"host:{host.label}", evidence=facts, change=change)
@@ -371,6 +431,21 @@ def _subject(h: HostFacts) -> HostSubject:
 
 
 def _host_notes(h: HostFacts) -> list[ReportNote]:
+    latest, part = h.latest.latest, f"host:{h.label}"
+    notes = []
+    if latest is not None:
+        groups: dict[tuple[str, str, float], list[ImageVulns]] = {}
+        for iv in _newer(h).values():
+            groups.setdefault((iv.run, iv.run_kind, iv.at), []).append(iv)
+        for (_, _, at), ivs in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0])):
+            side = "newer than" if at > latest.taken else "not from"
+            notes.append(ReportNote(part, NoteStatus.WARNING,
+                                    f"vulnerabilities of {len(ivs)} image(s) as of {_as_of(ivs[0])}, {side} the "
+                                    f"latest audit (run {latest.run} at {_when(latest.taken)})"))
+    return notes + _reach_notes(h)
+
+
+def _reach_notes(h: HostFacts) -> list[ReportNote]:
     latest, part = h.latest.latest, f"host:{h.label}"
     if latest is None:
         return [ReportNote(part, NoteStatus.NOT_CHECKED, "no audit recorded (only `collect --store`)")]
@@ -404,10 +479,12 @@ def fleet_report(facts: FleetFacts, cves: Sequence[str] = (), *, started: float 
         found.update(i.id.upper() for i in keep)
         found.update(a.upper() for i in keep for a in i.aliases)
         before = {i.ikey for i in h.previous_items} if h.previous_items is not None else None
+        newer = _newer(h)
         for item in keep:
             # Unchanged stays None (not UNCHANGED): it is a live problem, not a diff's baseline.
             change = Change.NEW if before is not None and item.ikey not in before else None
-            findings.append(item_finding(item, h, change, running))
+            source = newer.get(item.image_id) if item.kind == FindingKind.VULNERABILITY.value else None
+            findings.append(item_finding(item, h, change, running, source))
         if h.previous_items is not None:
             now = {i.ikey for i in h.items}
             for item in h.previous_items:
@@ -419,7 +496,8 @@ def fleet_report(facts: FleetFacts, cves: Sequence[str] = (), *, started: float 
     for cve in cves:
         if cve not in found:
             notes.append(ReportNote(f"cve:{cve}", NoteStatus.NOT_APPLICABLE,
-                                    "in no host's latest audit (and not fixed since the previous one)"))
+                                    "on no host (its latest audit, its images' current findings) and not fixed "
+                                    "since a host's previous audit"))
     if len(findings) > MAX_FINDINGS:
         others = [f for f in findings if f.kind is not FindingKind.VULNERABILITY]
         vulns = [f for f in findings if f.kind is FindingKind.VULNERABILITY]
