@@ -8,12 +8,17 @@ Recording (``audit --store`` / ``collect --store``)::
 Reporting (``fleet report``)::
 
     store: every host's latest two audits (items, containers, images)
+         + the current vulnerability findings of the images they run (merge_current)
       → FleetFacts (typed rows)  → fleet_report → Report (Surface.FLEET)
 
 The fleet `Report` has one finding per failing check of a host (object ``host:LABEL``) and
 per finding of its latest audit (``host:LABEL/image:NAME`` for an image's); ``change`` is
 ``new`` for what the host's previous audit did not have, and what it had that is gone is kept
 as ``fixed`` and suppressed (what is unchanged has no ``change``: it is still a live problem).
+An image's vulnerabilities are its current stored findings (what the latest audit, registry
+scan or ``store rematch`` left), so a rematch after a new advisory reaches every host running
+the image without a new audit; they are compared with the host's previous audit too, and say
+in evidence (``vulns_as_of``) and a host note when another run than the latest audit left them.
 Evidence names the host, the containers running the image, the image ID and the layer, so
 the layouts (`dockguard.report.fleet_view`) answer "where does CVE-X run" from the report alone.
 """
