@@ -191,9 +191,14 @@ def test_suppressed_findings_are_not_recorded(store_url) -> None:  # type: ignor
     kept = _vuln("CVE-2024-9", "app:1", "bash", "5")
     report, recorder = _audit("EEEE", "solo", {"web": "app:1"},
                               (kept, replace(kept, id="CVE-2024-8", suppressed="VEX not_affected")))
-    record_audit(store_url, report, recorder)
+    record_audit(store_url, *_with_inventories((report, recorder)))
     assert {f.id for f in open_fleet_report(store_url).findings if f.kind is FindingKind.VULNERABILITY} == {
         "CVE-2024-9"}
+    # A rematch finds the accepted one again (and a new one): the audit's decision still holds.
+    new = _vuln("CVE-2025-1", "app:1", "bash", "5")
+    _rematch(store_url, _image_id("app:1"), [kept, replace(kept, id="CVE-2024-8"), new])
+    assert {f.id for f in open_fleet_report(store_url).findings if f.kind is FindingKind.VULNERABILITY} == {
+        "CVE-2024-9", "CVE-2025-1"}
 
 
 def test_a_report_over_the_cap_keeps_the_checks_and_says_incomplete(store_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -49,7 +49,15 @@ from dockguard.model import (
     VulnState,
     evidence,
 )
-from dockguard.store.fleet import HostAudit, HostContainer, HostImage, HostItem, HostLatest, ImageVulns
+from dockguard.store.fleet import (
+    HostAudit,
+    HostContainer,
+    HostImage,
+    HostItem,
+    HostLatest,
+    ImageVulns,
+    Suppressed,
+)
 
 if TYPE_CHECKING:
     from dockguard.image.scan import Inventory
@@ -136,6 +144,20 @@ def _key(*parts: str) -> str:
     return finding_key(*parts)
 
 
+def _item_key(f: Finding, image_id: str) -> str:
+    p = f.package
+    if f.kind is FindingKind.VULNERABILITY:
+        return _key(f.kind.value, f.id, image_id or f.obj, p.name if p else "", p.version if p else "", f.path)
+    return _key(f.kind.value, f.id, image_id or f.obj, f.title, f.path, str(f.line or ""))
+
+
+def suppressed_items(report: Report, image_ids: dict[str, str]) -> tuple[Suppressed, ...]:
+    """The vulnerabilities of a host's report its suppressions or VEX accepted, by item key (a
+    ``store rematch`` finds them again in the image's stored findings: the fleet keeps them out)."""
+    return tuple(Suppressed(_item_key(f, image_ids.get(f.obj, "")), f.id, f.suppressed or "")
+                 for f in report.findings if f.suppressed and f.kind is FindingKind.VULNERABILITY)
+
+
 def report_items(report: Report, image_ids: dict[str, str]) -> tuple[HostItem, ...]:
     """The failing checks and the findings of a host's report as store rows (suppressed ones
     left out: they were accepted).  `image_ids` maps an image label (``image:NAME``) to its ID."""
@@ -148,10 +170,7 @@ def report_items(report: Report, image_ids: dict[str, str]) -> tuple[HostItem, .
             continue
         image_id = image_ids.get(f.obj, "")
         p, v = f.package, f.vulnerability
-        if f.kind is FindingKind.VULNERABILITY:
-            ikey = _key(f.kind.value, f.id, image_id or f.obj, p.name if p else "", p.version if p else "", f.path)
-        else:
-            ikey = _key(f.kind.value, f.id, image_id or f.obj, f.title, f.path, str(f.line or ""))
+        ikey = _item_key(f, image_id)
         items.append(HostItem(
             ikey, f.kind.value, f.id, f.severity.value, f.title, f.obj, image_id,
             f.obj.removeprefix("image:") if image_id else "",
@@ -190,7 +209,7 @@ def build_host_audit(report: Report, recorder: FleetRecorder, run: str) -> tuple
         worst=_worst(items), report=to_json_object(report_dict(report)),
         snapshot=snap_doc if isinstance(snap_doc, dict) else None,
         containers=_containers(snapshot) if snapshot is not None else (),
-        images=images, items=items,
+        images=images, items=items, suppressed=suppressed_items(report, image_ids),
     ), hostname_only
 
 
@@ -291,11 +310,13 @@ def _image_names(images: Sequence[HostImage], containers: Sequence[HostContainer
 
 
 def merge_current(items: Sequence[HostItem], images: Sequence[HostImage], containers: Sequence[HostContainer],
-                  current: dict[str, ImageVulns]) -> tuple[tuple[HostItem, ...], tuple[ImageVulns, ...]]:
+                  current: dict[str, ImageVulns], suppressed: Collection[str] = (),
+                  ) -> tuple[tuple[HostItem, ...], tuple[ImageVulns, ...]]:
     """A host's latest audit's items with the vulnerabilities of each image it scanned or runs
     replaced by the image's current stored findings (`current`, image ID → findings) where the
-    store has them; failing checks and the images' other findings stay the audit's.  Returns the
-    items (by key) and the current findings used."""
+    store has them, less those the audit accepted (`suppressed` item keys); failing checks and
+    the images' other findings stay the audit's.  Returns the items (by key) and the current
+    findings used."""
     names = _image_names(images, containers)
     used = {i: current[i] for i in sorted(names) if i in current}
     kept = [i for i in items if not (i.kind == FindingKind.VULNERABILITY.value and i.image_id in used)]
@@ -306,7 +327,7 @@ def merge_current(items: Sequence[HostItem], images: Sequence[HostImage], contai
                 _key(FindingKind.VULNERABILITY.value, v.id, image_id, v.package, v.version, v.path),
                 FindingKind.VULNERABILITY.value, v.id, v.severity, v.title, f"image:{name}", image_id, name,
                 v.package, v.version, v.fixed, v.state, v.ptype, v.purl, v.layer, v.path, v.aliases))
-    merged = sorted({i.ikey: i for i in kept}.values(), key=lambda i: i.ikey)
+    merged = sorted({i.ikey: i for i in kept if i.ikey not in suppressed}.values(), key=lambda i: i.ikey)
     return tuple(merged), tuple(used.values())
 
 
@@ -323,6 +344,7 @@ def read_fleet(store: Store) -> FleetFacts:
     items = fleet_store.items_of_runs(store, runs + previous)
     containers = fleet_store.containers_of_runs(store, runs)
     images = fleet_store.images_of_runs(store, runs)
+    accepted = fleet_store.suppressed_of_runs(store, runs)
     wanted: dict[str, set[str]] = {}
     for run in runs:
         for c in containers.get(run, ()):
@@ -340,7 +362,7 @@ def read_fleet(store: Store) -> FleetFacts:
             hosts.append(HostFacts(h, labels[h.host], collected=collected[1] if collected else None))
             continue
         mine, used = merge_current(items.get(h.latest.run, ()), images.get(h.latest.run, ()),
-                                   containers.get(h.latest.run, ()), current)
+                                   containers.get(h.latest.run, ()), current, accepted.get(h.latest.run, {}))
         hosts.append(HostFacts(
             h, labels[h.host], mine, tuple(items.get(h.previous.run, ())) if h.previous else None,
             tuple(containers.get(h.latest.run, ())), tuple(images.get(h.latest.run, ())), current=used))

@@ -54,6 +54,15 @@ class HostItem:
 
 
 @dataclass(frozen=True)
+class Suppressed:
+    """A finding an audit's suppressions or VEX accepted: its item key, id and the reason."""
+
+    ikey: str
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class HostContainer:
     """A container of a host at one run: id, name, the image it was created from."""
 
@@ -90,6 +99,7 @@ class HostAudit:
     containers: tuple[HostContainer, ...]
     images: tuple[HostImage, ...]
     items: tuple[HostItem, ...]
+    suppressed: tuple[Suppressed, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,11 @@ def record_audit(store: Store, audit: HostAudit) -> None:
                 i.kind, i.id, i.severity, i.title, i.obj, i.image_id, i.image, i.package, i.version, i.fixed,
                 i.state, i.ptype, i.purl, i.layer, i.path)),
               " " + " ".join(docs.clean(a, 200) for a in i.aliases) + " ") for i in items])
+        c.execute("DELETE FROM host_suppressed WHERE daemon_id = ? AND hostname = ? AND run = ?", (*hp, run))
+        c.executemany(
+            "INSERT INTO host_suppressed (daemon_id, hostname, run, ikey, id, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            [(*hp, run, s.ikey, docs.clean(s.id, 4096), docs.clean(s.reason, 4096))
+             for s in sorted({s.ikey: s for s in audit.suppressed}.values(), key=lambda s: s.ikey)])
 
     store.conn.write(write, f"store the audit of {host.hostname}")
 
@@ -267,6 +282,18 @@ def items_of_runs(store: Store, runs: Sequence[str]) -> dict[str, list[HostItem]
                 ikey=t[1], kind=t[2], id=t[3], severity=t[4], title=t[5], obj=t[6], image_id=t[7], image=t[8],
                 package=t[9], version=t[10], fixed=t[11], state=t[12], ptype=t[13], purl=t[14], layer=t[15],
                 path=t[16], aliases=tuple(t[17].split())))
+    return out
+
+
+def suppressed_of_runs(store: Store, runs: Sequence[str]) -> dict[str, dict[str, Suppressed]]:
+    """Run → item key → the finding its audit accepted (suppressions, VEX)."""
+    out: dict[str, dict[str, Suppressed]] = {r: {} for r in runs}
+    for part in _batches(runs):
+        for row in store.conn.iterate(
+                f"SELECT run, ikey, id, reason FROM host_suppressed WHERE run IN ({_marks(len(part))}) "
+                "ORDER BY run, ikey", part):
+            t = [_text(v) for v in row]
+            out.setdefault(t[0], {})[t[1]] = Suppressed(t[1], t[2], t[3])
     return out
 
 
