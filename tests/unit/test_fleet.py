@@ -15,6 +15,7 @@ import pytest
 
 from dockguard.errors import UsageError
 from dockguard.model import (
+    Change,
     CheckResult,
     Finding,
     FindingKind,
@@ -190,9 +191,14 @@ def test_suppressed_findings_are_not_recorded(store_url) -> None:  # type: ignor
     kept = _vuln("CVE-2024-9", "app:1", "bash", "5")
     report, recorder = _audit("EEEE", "solo", {"web": "app:1"},
                               (kept, replace(kept, id="CVE-2024-8", suppressed="VEX not_affected")))
-    record_audit(store_url, report, recorder)
+    record_audit(store_url, *_with_inventories((report, recorder)))
     assert {f.id for f in open_fleet_report(store_url).findings if f.kind is FindingKind.VULNERABILITY} == {
         "CVE-2024-9"}
+    # A rematch finds the accepted one again (and a new one): the audit's decision still holds.
+    new = _vuln("CVE-2025-1", "app:1", "bash", "5")
+    _rematch(store_url, _image_id("app:1"), [kept, replace(kept, id="CVE-2024-8"), new])
+    assert {f.id for f in open_fleet_report(store_url).findings if f.kind is FindingKind.VULNERABILITY} == {
+        "CVE-2024-9", "CVE-2025-1"}
 
 
 def test_a_report_over_the_cap_keeps_the_checks_and_says_incomplete(store_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -205,3 +211,130 @@ def test_a_report_over_the_cap_keeps_the_checks_and_says_incomplete(store_url, m
     assert len(report.findings) == 5 and not report.complete
     assert sum(1 for f in report.findings if f.kind is FindingKind.CHECK) == 3
     assert [n.reason.split(" ")[0] for n in report.notes] == ["4"]
+
+
+# -- the current findings of the images the hosts run ---------------------------------------
+
+
+def _image_id(image: str) -> str:
+    return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+
+
+def _with_inventories(audit: tuple[Report, FleetRecorder]) -> tuple[Report, FleetRecorder]:
+    """The audit as a real one records it: an inventory per scanned image."""
+    from dockguard.pipeline.fleet import InventoryFacts
+
+    report, recorder = audit
+    assert recorder.snapshot_facts is not None
+    for scan in recorder.snapshot_facts.image_scans or ():
+        recorder.inventories[scan.image_id] = InventoryFacts({"os": None, "packages": []}, "key-" + scan.image, True, 1)
+    return report, recorder
+
+
+def _rematch(store_url, image_id: str, vulns: list[Finding]) -> str:  # type: ignore[no-untyped-def]
+    """What `store rematch` records for one image: a complete rematch run replacing its vulnerabilities."""
+    from dockguard.scale.image_adapter import VULNERABILITY, finding_row
+    from dockguard.store import RunKind, RunStatus
+
+    with Store.open(store_url) as store:
+        run = store.start_run(RunKind.REMATCH, "test", {})
+        store.replace_findings(run, image_id, [finding_row(v) for v in vulns], [VULNERABILITY], record_changes=True)
+        store.finish_run(run, RunStatus.COMPLETE, {})
+    return run
+
+
+def test_a_cve_added_by_rematch_shows_on_every_host_running_the_image(store_url) -> None:  # type: ignore[no-untyped-def]
+    old = _vuln("CVE-2024-1", "app:1", "openssl", "1.0")
+    record_audit(store_url, *_with_inventories(_audit("AAAA", "a", {"web": "app:1", "db": "pg:15"}, (old,))))
+    record_audit(store_url, *_with_inventories(_audit("BBBB", "b", {"api": "app:1"}, (old,))))
+    audit_b2 = record_audit(store_url, *_with_inventories(_audit("BBBB", "b", {"api": "app:1"}, (old,), at=200.0)))
+    assert open_fleet_report(store_url, parse_cves(["CVE-2025-7"])).findings == ()
+
+    # A new advisory: openssl 1.0 is affected by CVE-2025-7 too; a rematch records it for app:1.
+    new = _vuln("CVE-2025-7", "app:1", "openssl", "1.0", Severity.CRITICAL)
+    run = _rematch(store_url, _image_id("app:1"), [old, new])
+    report = open_fleet_report(store_url, parse_cves(["CVE-2025-7"]))
+    where = fleet_view(report).where
+    assert [w.id for w in where] == ["CVE-2025-7"] and where[0].hosts == 2
+    assert {(loc.host, loc.containers, loc.image, loc.layer, loc.package) for loc in where[0].locations} == {
+        ("a", ("web",), "app:1", LAYER, "openssl"), ("b", ("api",), "app:1", LAYER, "openssl")}
+    assert all(f.fact("vulns_as_of").startswith(f"rematch {run} at ") for f in report.findings)
+    assert all(f.fact("vulns_source") == "" for f in report.findings)  # the image ID's own findings
+    assert all(f.severity is Severity.CRITICAL and f.vulnerability is not None
+               and f.vulnerability.aliases == ("GHSA-2025-7",) for f in report.findings)
+    # The rule: a vulnerability is new against what the host's previous audit recorded.
+    assert {f.fact("host"): f.change for f in report.findings} == {"a": None, "b": Change.NEW}
+    notes = [(n.part, n.status) for n in report.notes]
+    assert notes == [("host:a", NoteStatus.WARNING), ("host:b", NoteStatus.WARNING)] and report.complete
+    assert all(f"as of rematch {run}" in n.reason and "newer than the latest audit" in n.reason
+               for n in report.notes)
+    assert audit_b2.run in report.notes[1].reason
+
+    # Checks and the images' other findings stay the audit's; pg:15 has no rematch and no
+    # vulnerability (its audit found none): nothing is invented for it.
+    full = open_fleet_report(store_url)
+    assert {f.id for f in full.findings if f.fact("host") == "a"} == {"5.10", "CVE-2024-1", "CVE-2025-7"}
+    unchanged = next(f for f in full.findings if f.fact("host") == "b" and f.id == "CVE-2024-1")
+    assert unchanged.change is None
+
+    # The next rematch finds openssl fixed: gone on both hosts, `fixed` on the one with a previous audit.
+    _rematch(store_url, _image_id("app:1"), [])
+    after = open_fleet_report(store_url)
+    live = {(f.fact("host"), f.id) for f in after.findings if f.suppressed is None}
+    assert live == {("a", "5.10"), ("b", "5.10")}
+    assert {(f.fact("host"), f.id) for f in after.findings if f.change is Change.FIXED} == {("b", "CVE-2024-1")}
+
+
+def test_the_audits_findings_stay_where_the_store_has_no_inventory(store_url) -> None:  # type: ignore[no-untyped-def]
+    vuln = _vuln("CVE-2024-5", "app:1", "zlib", "1.2")
+    record_audit(store_url, *_audit("AAAA", "old", {"web": "app:1"}, (vuln,)))  # no inventory (an old store)
+    _rematch(store_url, _image_id("app:1"), [])  # findings without inventory: not an evaluation
+    report = open_fleet_report(store_url)
+    assert {f.id for f in report.findings} == {"5.10", "CVE-2024-5"}
+    assert all(f.fact("vulns_as_of") == "" for f in report.findings) and report.notes == ()
+
+
+def test_a_registry_scan_of_the_running_image_feeds_the_fleet(store_url) -> None:  # type: ignore[no-untyped-def]
+    from dockguard.scale.image_adapter import CATALOGUER_KEY, finding_row
+    from dockguard.store import ImageRow, LayerRow, RunKind, RunStatus
+
+    image_id = _image_id("app:1")
+    report, recorder = _audit("AAAA", "h", {"web": "app:1"}, ())
+    assert recorder.snapshot_facts is not None  # the audit did not scan the image (--no-images)
+    recorder.snapshot_facts = replace(recorder.snapshot_facts, image_scans=())
+    record_audit(store_url, report, recorder)
+    manifest = "sha256:" + "cd" * 32
+    with Store.open(store_url) as store:
+        run = store.start_run(RunKind.REGISTRY_SCAN, "reg", {})
+        store.record_image(run, ImageRow(manifest, image_id, "m", "linux/amd64", (LayerRow(LAYER, LAYER, 1, "t"),)),
+                           [])
+        store.put_inventory(run, manifest, CATALOGUER_KEY, {}, complete=True, packages=1, match_key="k")
+        store.replace_findings(run, manifest, [finding_row(_vuln("CVE-2024-6", "reg/app:1", "curl", "7"))], None)
+        store.finish_run(run, RunStatus.COMPLETE, {})
+    fleet = open_fleet_report(store_url, parse_cves(["CVE-2024-6"]))
+    [f] = fleet.findings
+    facts = (f.fact("host"), f.fact("containers"), f.fact("image"), f.fact("image_id"))
+    assert facts == ("h", "web", "app:1", image_id)
+    assert f.obj == "host:h/image:app:1" and f.fact("vulns_source") == manifest
+    assert f.fact("vulns_as_of").startswith(f"registry-scan {run} at ")
+
+
+def test_a_repo_digest_joins_a_registry_scanned_manifest(store_url) -> None:  # type: ignore[no-untyped-def]
+    from dockguard.pipeline import fleet
+    from dockguard.store import fleet as fleet_store
+
+    manifest = "sha256:" + "ef" * 32
+    with Store.open(store_url) as store:
+        store.conn.write(lambda c: c.execute(
+            "INSERT INTO inventories (image, cataloguer, complete, packages, match_key, doc_size, doc, run, stored) "
+            "VALUES (?, 'old-cataloguer', 1, 0, 'k', 0, ?, 'r1', 5.0)", (manifest, b"")), "test")
+        store.conn.write(lambda c: c.execute(
+            "INSERT INTO images (digest, config_digest, media_type, platform, layer_count, size, config_size, "
+            "config, first_seen, last_seen) VALUES (?, 'sha256:other', 'm', 'p', 0, 0, 0, ?, 1, 1)",
+            (manifest, b"")), "test")
+        found = fleet_store.current_vulnerabilities(
+            store, {"sha256:local": (f"reg/app@{manifest}",), "sha256:unknown": ("reg/x@sha256:00",)},
+            fleet.CHECK)
+    assert list(found) == ["sha256:local"]
+    assert (found["sha256:local"].source, found["sha256:local"].run, found["sha256:local"].vulns) == (
+        manifest, "r1", ())

@@ -8,12 +8,17 @@ Recording (``audit --store`` / ``collect --store``)::
 Reporting (``fleet report``)::
 
     store: every host's latest two audits (items, containers, images)
+         + the current vulnerability findings of the images they run (merge_current)
       → FleetFacts (typed rows)  → fleet_report → Report (Surface.FLEET)
 
 The fleet `Report` has one finding per failing check of a host (object ``host:LABEL``) and
 per finding of its latest audit (``host:LABEL/image:NAME`` for an image's); ``change`` is
 ``new`` for what the host's previous audit did not have, and what it had that is gone is kept
 as ``fixed`` and suppressed (what is unchanged has no ``change``: it is still a live problem).
+An image's vulnerabilities are its current stored findings (what the latest audit, registry
+scan or ``store rematch`` left), so a rematch after a new advisory reaches every host running
+the image without a new audit; they are compared with the host's previous audit too, and say
+in evidence (``vulns_as_of``) and a host note when another run than the latest audit left them.
 Evidence names the host, the containers running the image, the image ID and the layer, so
 the layouts (`dockguard.report.fleet_view`) answer "where does CVE-X run" from the report alone.
 """
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -44,7 +49,15 @@ from dockguard.model import (
     VulnState,
     evidence,
 )
-from dockguard.store.fleet import HostAudit, HostContainer, HostImage, HostItem, HostLatest
+from dockguard.store.fleet import (
+    HostAudit,
+    HostContainer,
+    HostImage,
+    HostItem,
+    HostLatest,
+    ImageVulns,
+    Suppressed,
+)
 
 if TYPE_CHECKING:
     from dockguard.image.scan import Inventory
@@ -131,6 +144,20 @@ def _key(*parts: str) -> str:
     return finding_key(*parts)
 
 
+def _item_key(f: Finding, image_id: str) -> str:
+    p = f.package
+    if f.kind is FindingKind.VULNERABILITY:
+        return _key(f.kind.value, f.id, image_id or f.obj, p.name if p else "", p.version if p else "", f.path)
+    return _key(f.kind.value, f.id, image_id or f.obj, f.title, f.path, str(f.line or ""))
+
+
+def suppressed_items(report: Report, image_ids: dict[str, str]) -> tuple[Suppressed, ...]:
+    """The vulnerabilities of a host's report its suppressions or VEX accepted, by item key (a
+    ``store rematch`` finds them again in the image's stored findings: the fleet keeps them out)."""
+    return tuple(Suppressed(_item_key(f, image_ids.get(f.obj, "")), f.id, f.suppressed or "")
+                 for f in report.findings if f.suppressed and f.kind is FindingKind.VULNERABILITY)
+
+
 def report_items(report: Report, image_ids: dict[str, str]) -> tuple[HostItem, ...]:
     """The failing checks and the findings of a host's report as store rows (suppressed ones
     left out: they were accepted).  `image_ids` maps an image label (``image:NAME``) to its ID."""
@@ -143,10 +170,7 @@ def report_items(report: Report, image_ids: dict[str, str]) -> tuple[HostItem, .
             continue
         image_id = image_ids.get(f.obj, "")
         p, v = f.package, f.vulnerability
-        if f.kind is FindingKind.VULNERABILITY:
-            ikey = _key(f.kind.value, f.id, image_id or f.obj, p.name if p else "", p.version if p else "", f.path)
-        else:
-            ikey = _key(f.kind.value, f.id, image_id or f.obj, f.title, f.path, str(f.line or ""))
+        ikey = _item_key(f, image_id)
         items.append(HostItem(
             ikey, f.kind.value, f.id, f.severity.value, f.title, f.obj, image_id,
             f.obj.removeprefix("image:") if image_id else "",
@@ -185,7 +209,7 @@ def build_host_audit(report: Report, recorder: FleetRecorder, run: str) -> tuple
         worst=_worst(items), report=to_json_object(report_dict(report)),
         snapshot=snap_doc if isinstance(snap_doc, dict) else None,
         containers=_containers(snapshot) if snapshot is not None else (),
-        images=images, items=items,
+        images=images, items=items, suppressed=suppressed_items(report, image_ids),
     ), hostname_only
 
 
@@ -250,11 +274,13 @@ class HostFacts:
     containers: tuple[HostContainer, ...] = ()
     images: tuple[HostImage, ...] = ()
     collected: float | None = None
+    current: tuple[ImageVulns, ...] = ()
 
 
 @dataclass(frozen=True)
 class FleetFacts:
-    """What the store holds about the fleet: every host with its latest audit's rows and the
+    """What the store holds about the fleet: every host with its latest audit's rows (its
+    images' vulnerabilities replaced by their current findings, `merge_current`) and the
     previous audit's items (for the difference)."""
 
     store: str
@@ -276,8 +302,39 @@ def host_labels(hosts: Sequence[HostIdentity]) -> dict[HostIdentity, str]:
     return out
 
 
+def _image_names(images: Sequence[HostImage], containers: Sequence[HostContainer]) -> dict[str, str]:
+    """Image ID → the name the host knows it by (the audit's scan, else a container's reference)."""
+    names = {c.image_id: c.image_ref or c.image_id for c in reversed(containers) if c.image_id}
+    names.update({i.image_id: i.name or i.image_id for i in images if i.image_id})
+    return names
+
+
+def merge_current(items: Sequence[HostItem], images: Sequence[HostImage], containers: Sequence[HostContainer],
+                  current: dict[str, ImageVulns], suppressed: Collection[str] = (),
+                  ) -> tuple[tuple[HostItem, ...], tuple[ImageVulns, ...]]:
+    """A host's latest audit's items with the vulnerabilities of each image it scanned or runs
+    replaced by the image's current stored findings (`current`, image ID → findings) where the
+    store has them, less those the audit accepted (`suppressed` item keys); failing checks and
+    the images' other findings stay the audit's.  Returns the items (by key) and the current
+    findings used."""
+    names = _image_names(images, containers)
+    used = {i: current[i] for i in sorted(names) if i in current}
+    kept = [i for i in items if not (i.kind == FindingKind.VULNERABILITY.value and i.image_id in used)]
+    for image_id, iv in used.items():
+        name = names[image_id]
+        for v in iv.vulns:
+            kept.append(HostItem(
+                _key(FindingKind.VULNERABILITY.value, v.id, image_id, v.package, v.version, v.path),
+                FindingKind.VULNERABILITY.value, v.id, v.severity, v.title, f"image:{name}", image_id, name,
+                v.package, v.version, v.fixed, v.state, v.ptype, v.purl, v.layer, v.path, v.aliases))
+    merged = sorted({i.ikey: i for i in kept if i.ikey not in suppressed}.values(), key=lambda i: i.ikey)
+    return tuple(merged), tuple(used.values())
+
+
 def read_fleet(store: Store) -> FleetFacts:
-    """Every host's latest two audits from the store (rows only; no document is decoded)."""
+    """Every host's latest two audits from the store (rows; of documents only the current
+    vulnerability findings of the images the hosts run)."""
+    from dockguard.scale.image_adapter import CATALOGUER_KEY
     from dockguard.store import fleet as fleet_store
 
     latest = fleet_store.fleet_hosts(store)
@@ -287,16 +344,28 @@ def read_fleet(store: Store) -> FleetFacts:
     items = fleet_store.items_of_runs(store, runs + previous)
     containers = fleet_store.containers_of_runs(store, runs)
     images = fleet_store.images_of_runs(store, runs)
+    accepted = fleet_store.suppressed_of_runs(store, runs)
+    wanted: dict[str, set[str]] = {}
+    for run in runs:
+        for c in containers.get(run, ()):
+            if c.image_id:
+                wanted.setdefault(c.image_id, set()).update(c.repo_digests)
+        for i in images.get(run, ()):
+            if i.image_id:
+                wanted.setdefault(i.image_id, set())
+    current = fleet_store.current_vulnerabilities(
+        store, {i: tuple(sorted(d)) for i, d in wanted.items()}, CATALOGUER_KEY)
     hosts = []
     for h in latest:
         if h.latest is None:
             collected = fleet_store.latest_collect(store, h.host)
             hosts.append(HostFacts(h, labels[h.host], collected=collected[1] if collected else None))
             continue
+        mine, used = merge_current(items.get(h.latest.run, ()), images.get(h.latest.run, ()),
+                                   containers.get(h.latest.run, ()), current, accepted.get(h.latest.run, {}))
         hosts.append(HostFacts(
-            h, labels[h.host], tuple(items.get(h.latest.run, ())),
-            tuple(items.get(h.previous.run, ())) if h.previous else None,
-            tuple(containers.get(h.latest.run, ())), tuple(images.get(h.latest.run, ()))))
+            h, labels[h.host], mine, tuple(items.get(h.previous.run, ())) if h.previous else None,
+            tuple(containers.get(h.latest.run, ())), tuple(images.get(h.latest.run, ())), current=used))
     return FleetFacts(store.url.display(), tuple(hosts))
 
 
@@ -334,15 +403,33 @@ def _state(text: str) -> VulnState:
         return VulnState.UNKNOWN
 
 
+def _when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(at))
+
+
+def _as_of(iv: ImageVulns) -> str:
+    return f"{iv.run_kind or 'run'} {iv.run} at {_when(iv.at)}"
+
+
+def _newer(h: HostFacts) -> dict[str, ImageVulns]:
+    """Image ID → its current findings, for the images whose findings another run than the
+    host's latest audit left (a later ``store rematch``, a registry scan, another host's audit)."""
+    latest = h.latest.latest
+    run = latest.run if latest is not None else ""
+    return {iv.image_id: iv for iv in h.current if iv.run != run}
+
+
 def item_finding(item: HostItem, host: HostFacts, change: Change | None,
-                 running: dict[str, list[str]]) -> Finding:
-    """A stored item of `host` as a fleet finding (see the module docstring)."""
+                 running: dict[str, list[str]], current: ImageVulns | None = None) -> Finding:
+    """A stored item of `host` as a fleet finding (see the module docstring); `current` is the
+    evaluation its vulnerability comes from when not the host's latest audit."""
     latest = host.latest.latest
     run = latest.run if latest is not None else ""
     facts = evidence(host=host.label, hostname=host.latest.host.hostname, daemon_id=host.latest.host.daemon_id,
                      run=run, image_id=item.image_id, image=item.image,
                      containers=sorted(running.get(item.image_id, [])) if item.image_id else None,
-                     layer=item.layer)
+                     layer=item.layer, vulns_as_of=_as_of(current) if current else None,
+                     vulns_source=current.source if current and current.source != item.image_id else None)
     if item.kind == CHECK:
         return Finding(id=item.id, kind=FindingKind.CHECK, severity=_severity(item.severity), title=item.title,
                        obj=f"host:{host.label}", evidence=facts, change=change)
@@ -371,6 +458,21 @@ def _subject(h: HostFacts) -> HostSubject:
 
 
 def _host_notes(h: HostFacts) -> list[ReportNote]:
+    latest, part = h.latest.latest, f"host:{h.label}"
+    notes = []
+    if latest is not None:
+        groups: dict[tuple[str, str, float], list[ImageVulns]] = {}
+        for iv in _newer(h).values():
+            groups.setdefault((iv.run, iv.run_kind, iv.at), []).append(iv)
+        for (_, _, at), ivs in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0])):
+            side = "newer than" if at > latest.taken else "not from"
+            notes.append(ReportNote(part, NoteStatus.WARNING,
+                                    f"vulnerabilities of {len(ivs)} image(s) as of {_as_of(ivs[0])}, {side} the "
+                                    f"latest audit (run {latest.run} at {_when(latest.taken)})"))
+    return notes + _reach_notes(h)
+
+
+def _reach_notes(h: HostFacts) -> list[ReportNote]:
     latest, part = h.latest.latest, f"host:{h.label}"
     if latest is None:
         return [ReportNote(part, NoteStatus.NOT_CHECKED, "no audit recorded (only `collect --store`)")]
@@ -404,10 +506,12 @@ def fleet_report(facts: FleetFacts, cves: Sequence[str] = (), *, started: float 
         found.update(i.id.upper() for i in keep)
         found.update(a.upper() for i in keep for a in i.aliases)
         before = {i.ikey for i in h.previous_items} if h.previous_items is not None else None
+        newer = _newer(h)
         for item in keep:
             # Unchanged stays None (not UNCHANGED): it is a live problem, not a diff's baseline.
             change = Change.NEW if before is not None and item.ikey not in before else None
-            findings.append(item_finding(item, h, change, running))
+            source = newer.get(item.image_id) if item.kind == FindingKind.VULNERABILITY.value else None
+            findings.append(item_finding(item, h, change, running, source))
         if h.previous_items is not None:
             now = {i.ikey for i in h.items}
             for item in h.previous_items:
@@ -419,7 +523,8 @@ def fleet_report(facts: FleetFacts, cves: Sequence[str] = (), *, started: float 
     for cve in cves:
         if cve not in found:
             notes.append(ReportNote(f"cve:{cve}", NoteStatus.NOT_APPLICABLE,
-                                    "in no host's latest audit (and not fixed since the previous one)"))
+                                    "on no host (its latest audit, its images' current findings) and not fixed "
+                                    "since a host's previous audit"))
     if len(findings) > MAX_FINDINGS:
         others = [f for f in findings if f.kind is not FindingKind.VULNERABILITY]
         vulns = [f for f in findings if f.kind is FindingKind.VULNERABILITY]

@@ -54,6 +54,15 @@ class HostItem:
 
 
 @dataclass(frozen=True)
+class Suppressed:
+    """A finding an audit's suppressions or VEX accepted: its item key, id and the reason."""
+
+    ikey: str
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class HostContainer:
     """A container of a host at one run: id, name, the image it was created from."""
 
@@ -90,6 +99,7 @@ class HostAudit:
     containers: tuple[HostContainer, ...]
     images: tuple[HostImage, ...]
     items: tuple[HostItem, ...]
+    suppressed: tuple[Suppressed, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,11 @@ def record_audit(store: Store, audit: HostAudit) -> None:
                 i.kind, i.id, i.severity, i.title, i.obj, i.image_id, i.image, i.package, i.version, i.fixed,
                 i.state, i.ptype, i.purl, i.layer, i.path)),
               " " + " ".join(docs.clean(a, 200) for a in i.aliases) + " ") for i in items])
+        c.execute("DELETE FROM host_suppressed WHERE daemon_id = ? AND hostname = ? AND run = ?", (*hp, run))
+        c.executemany(
+            "INSERT INTO host_suppressed (daemon_id, hostname, run, ikey, id, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            [(*hp, run, s.ikey, docs.clean(s.id, 4096), docs.clean(s.reason, 4096))
+             for s in sorted({s.ikey: s for s in audit.suppressed}.values(), key=lambda s: s.ikey)])
 
     store.conn.write(write, f"store the audit of {host.hostname}")
 
@@ -270,15 +285,31 @@ def items_of_runs(store: Store, runs: Sequence[str]) -> dict[str, list[HostItem]
     return out
 
 
+def suppressed_of_runs(store: Store, runs: Sequence[str]) -> dict[str, dict[str, Suppressed]]:
+    """Run → item key → the finding its audit accepted (suppressions, VEX)."""
+    out: dict[str, dict[str, Suppressed]] = {r: {} for r in runs}
+    for part in _batches(runs):
+        for row in store.conn.iterate(
+                f"SELECT run, ikey, id, reason FROM host_suppressed WHERE run IN ({_marks(len(part))}) "
+                "ORDER BY run, ikey", part):
+            t = [_text(v) for v in row]
+            out.setdefault(t[0], {})[t[1]] = Suppressed(t[1], t[2], t[3])
+    return out
+
+
 def containers_of_runs(store: Store, runs: Sequence[str]) -> dict[str, list[HostContainer]]:
     """Run → the containers recorded by it, ordered by name."""
     out: dict[str, list[HostContainer]] = {r: [] for r in runs}
     for part in _batches(runs):
         for row in store.conn.iterate(
-                "SELECT run, container, name, image_ref, image_id FROM host_containers "
+                "SELECT run, container, name, image_ref, image_id, repo_digests FROM host_containers "
                 f"WHERE run IN ({_marks(len(part))}) ORDER BY run, name, container", part):
             t = [_text(v) for v in row]
-            out.setdefault(t[0], []).append(HostContainer(t[1], t[2], t[3], t[4]))
+            digests = docs.load_text(t[5] or "[]", docs.MAX_FINDING_DOC,
+                                     f"store {store.url.display()}: repo digests of container {t[1][:64]}")
+            out.setdefault(t[0], []).append(HostContainer(
+                t[1], t[2], t[3], t[4],
+                tuple(d for d in digests if isinstance(d, str)) if isinstance(digests, list) else ()))
     return out
 
 
@@ -301,3 +332,132 @@ def latest_collect(store: Store, host: HostIdentity) -> tuple[str, float] | None
     if row is None:
         return None
     return _text(row[0]), _number(row[1], f"store {store.url.display()}: snapshot of {host.hostname[:100]}")
+
+
+# -- an image's current vulnerability findings ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredVuln:
+    """A vulnerability finding of an image as the store holds it now (read from its document)."""
+
+    id: str
+    severity: str
+    title: str
+    package: str
+    version: str
+    fixed: str
+    state: str = ""
+    ptype: str = ""
+    purl: str = ""
+    layer: str = ""
+    path: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageVulns:
+    """The current vulnerability findings of a daemon's image ID and the evaluation that left them.
+
+    `source` is the stored image they belong to: the image ID itself (stored by ``audit
+    --store``) or a registry-scanned manifest whose config digest is that ID, or whose digest is
+    one of the image's repo digests.  `run` is the run that stored the source's inventory, or
+    the latest complete ``store rematch`` when it began after that (it re-matched it); `at` is
+    that run's start (the inventory's store time for the storing run).
+    """
+
+    image_id: str
+    source: str
+    run: str
+    run_kind: str
+    at: float
+    vulns: tuple[StoredVuln, ...]
+
+
+def _object(value: object) -> dict[str, object]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _stored_vuln(store: Store, image: str, row: Row) -> StoredVuln:
+    t = [_text(v) for v in row[:5]]
+    doc = docs.load_object(row[5], docs.MAX_FINDING_DOC, f"store {store.url.display()}: finding {t[0][:100]} "
+                                                         f"of {image[:80]}")
+    package, vuln = _object(doc.get("package")), _object(doc.get("vulnerability"))
+    aliases = vuln.get("aliases")
+    return StoredVuln(
+        id=t[0], severity=t[1], title=_text(doc.get("title")) or t[0], package=t[2], version=t[3], fixed=t[4],
+        state=_text(vuln.get("state")), ptype=_text(package.get("type")), purl=_text(package.get("purl")),
+        layer=_text(package.get("layer")), path=_text(doc.get("path")),
+        aliases=tuple(a for a in aliases if isinstance(a, str))[:200] if isinstance(aliases, list) else ())
+
+
+def _digest_of(repo_digest: str) -> str:
+    return repo_digest.rpartition("@")[2]
+
+
+def current_vulnerabilities(store: Store, wanted: dict[str, tuple[str, ...]],
+                            cataloguer: str) -> dict[str, ImageVulns]:
+    """Image ID → its current vulnerability findings, for every image ID of `wanted` (ID →
+    its repo digests, ``name@sha256:…``) the store has evaluated (see `ImageVulns`): an ID
+    with no stored inventory — of its own or of a matching registry-scanned image — is left
+    out (the caller keeps what the audit found).
+
+    Of several evaluated candidates the most recently evaluated wins (the ID itself on a tie).
+    `cataloguer` is the inventory version ``store rematch`` re-matches.
+    """
+    ids = sorted(wanted)
+    candidates: dict[str, list[str]] = {i: [i] for i in ids}
+    for part in _batches(ids):
+        for digest, config in store.conn.iterate(
+                f"SELECT digest, config_digest FROM images WHERE config_digest IN ({_marks(len(part))}) "
+                "ORDER BY digest", part):
+            candidates[_text(config)].append(_text(digest))
+    asked = sorted({_digest_of(d) for i in ids for d in wanted[i] if "@" in d})
+    manifests: set[str] = set()
+    for part in _batches(asked):
+        manifests.update(_text(r[0]) for r in store.conn.iterate(
+            f"SELECT digest FROM images WHERE digest IN ({_marks(len(part))})", part))
+    for i in ids:
+        for d in wanted[i]:
+            if _digest_of(d) in manifests:
+                candidates[i].append(_digest_of(d))
+        candidates[i] = list(dict.fromkeys(candidates[i]))
+    stored: dict[str, tuple[float, str, bool]] = {}  # image → (stored, run, current cataloguer)
+    for part in _batches([c for cs in candidates.values() for c in cs]):
+        for image, cat, when, run in store.conn.iterate(
+                f"SELECT image, cataloguer, stored, run FROM inventories WHERE image IN ({_marks(len(part))})",
+                part):
+            at = _number(when, f"store {store.url.display()}: inventory of {_text(image)[:80]}")
+            known = stored.get(_text(image))
+            if known is None or at > known[0]:
+                stored[_text(image)] = (at, _text(run), _text(cat) == cataloguer)
+    rematch = store.conn.one("SELECT id, started FROM runs WHERE kind = ? AND status = ? "
+                             "ORDER BY started DESC LIMIT 1", ("rematch", "complete"))
+    chosen: dict[str, tuple[str, float, str]] = {}  # image ID → (source, at, run)
+    for i in ids:
+        best: tuple[float, bool, str, str] | None = None
+        for c in candidates[i]:
+            if c not in stored:
+                continue
+            at, run, current = stored[c]
+            if rematch is not None and current:
+                began = _number(rematch[1], f"store {store.url.display()}: run {_text(rematch[0])[:16]}")
+                if began > at:
+                    at, run = began, _text(rematch[0])
+            mine = (at, c == i, c, run)
+            if best is None or mine[:2] > best[:2]:
+                best = mine
+        if best is not None:
+            chosen[i] = (best[2], best[0], best[3])
+    kinds: dict[str, str] = {}
+    for part in _batches([run for _, _, run in chosen.values()]):
+        kinds.update((_text(r), _text(k)) for r, k in store.conn.iterate(
+            f"SELECT id, kind FROM runs WHERE id IN ({_marks(len(part))})", part))
+    found: dict[str, list[StoredVuln]] = {}
+    for part in _batches([source for source, _, _ in chosen.values()]):
+        for row in store.conn.iterate(
+                "SELECT image, id, severity, package, version, fixed, doc FROM findings WHERE kind = ? "
+                f"AND image IN ({_marks(len(part))}) ORDER BY image, fkey", ("vulnerability", *part)):
+            found.setdefault(_text(row[0]), []).append(_stored_vuln(store, _text(row[0]), row[1:]))
+    return {i: ImageVulns(i, source, run, kinds.get(run, ""), at, tuple(found.get(source, ())))
+            for i, (source, at, run) in chosen.items()}

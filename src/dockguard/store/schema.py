@@ -33,6 +33,10 @@ Version 4 — the fleet report: ``audit_reports.reachable``/``complete``; ``host
 failing check and every finding of a host's audit, one row each with the image, package and
 layer it is in, so that "where does CVE-X run" and the difference between two audits of a
 host are queries); ``host_images`` (the images an audit scanned).
+
+Version 5 — current findings in the fleet: ``host_suppressed`` (the findings an audit's
+``--suppressions``/``--vex`` accepted, by item key, so that the fleet report keeps them out
+when a ``store rematch`` finds them again in the image's stored findings).
 """
 
 from __future__ import annotations
@@ -285,11 +289,26 @@ _V4: tuple[Step, ...] = (
 )
 
 
+_V5: tuple[Step, ...] = (
+    """CREATE TABLE host_suppressed (
+        daemon_id TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        run TEXT NOT NULL,
+        ikey TEXT NOT NULL,
+        id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (daemon_id, hostname, run, ikey)
+    )""",
+    "CREATE INDEX host_suppressed_run ON host_suppressed (run)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry scans: runs, images, refs, layers, layer results, inventories, findings", _V1),
     Migration(2, "re-matching: findings.first_seen, finding_changes", _V2),
     Migration(3, "the fleet: hosts, host snapshots, audit reports, host containers", _V3),
     Migration(4, "the fleet report: host items (failing checks, findings), host images", _V4),
+    Migration(5, "current findings in the fleet: host suppressed (findings an audit accepted)", _V5),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
