@@ -230,7 +230,7 @@ class Connection:
             try:
                 conn = sqlite3.connect(str(url.path), timeout=BUSY_TIMEOUT, isolation_level=None,
                                        check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
+                _enable_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.DatabaseError as exc:
                 raise OperationalError(f"store {url.path}: not a usable SQLite database: {exc}") from None
@@ -390,3 +390,26 @@ class _Retry(Exception):
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:300] + ("…" if len(text) > 300 else "")
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch a SQLite store to WAL, waiting out other processes doing the same.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers "database is locked"
+    at once — without its busy handler — when several processes open a new store together, so
+    the switch is retried until `BUSY_TIMEOUT`; a store already in WAL needs no switch.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    delay = 0.005
+    while True:
+        try:
+            row = conn.execute("PRAGMA journal_mode").fetchone()
+            if row is not None and str(row[0]).lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
