@@ -166,20 +166,34 @@ def _end_record(f: IO[bytes], size: int) -> tuple[int, int, int, int]:
     return int(count), int(cd_offset + shift), int(cd_size), int(shift)
 
 
-def _central_directory(f: IO[bytes], start: int, length: int, limit: int) -> list[_Member]:
-    """The entries of a central directory (at most `limit`).
+@dataclass
+class _Directory:
+    """The entries of a central directory the cataloguer reads, in directory order."""
 
-    One pass over the directory bytes that keeps a few fields per entry: ``zipfile`` builds a
-    full `ZipInfo` (and parses every extra field) for each of a jar's thousands of classes.
-    Names are decoded as ``zipfile`` decodes them (UTF-8 when flagged, else cp437; cut at NUL).
+    poms: list[_Member] = field(default_factory=list)
+    manifest: _Member | None = None
+    nested: list[_Member] = field(default_factory=list)
+
+
+_SUFFIX_BYTES = tuple(s.encode() for s in SUFFIXES)
+
+
+def _central_directory(f: IO[bytes], start: int, length: int, limit: int) -> _Directory:
+    """The pom.properties, first MANIFEST.MF and nested archives of a central directory.
+
+    One pass over the directory bytes (at most `limit` entries): ``zipfile`` builds a full
+    `ZipInfo` for each of a jar's thousands of classes.  Names are decoded as ``zipfile``
+    decodes them (UTF-8 when flagged, else cp437; cut at NUL); a plain ASCII name is tested
+    on its bytes, which gives the same answers without decoding it.
     """
     f.seek(start)
     cd = f.read(length)
     if len(cd) != length:
         raise ArchiveError("central directory outside the archive")
-    out: list[_Member] = []
+    out = _Directory()
     unpack = _CENTRAL.unpack_from
     pos = 0
+    count = 0
     while pos < length:
         if pos + 46 > length:
             raise ArchiveError("truncated central directory")
@@ -187,16 +201,37 @@ def _central_directory(f: IO[bytes], start: int, length: int, limit: int) -> lis
          _disk, _ia, _ea, offset) = unpack(cd, pos)
         if sig != b"PK\x01\x02":
             raise ArchiveError("bad magic number for central directory")
+        count += 1
+        if count > limit:
+            raise ArchiveError(f"more than {limit} entries in the central directory")
         end = pos + 46 + nlen
         raw = cd[pos + 46 : end]
-        name = raw.decode("utf-8") if flags & 0x800 else raw.decode("cp437")
-        cut = name.find("\0")
-        if cut >= 0:
-            name = name[:cut]
-        out.append(_Member(name, raw, flags, method, crc, csize, usize, offset, cd[end : end + elen]))
-        if len(out) > limit:
-            raise ArchiveError(f"more than {limit} entries in the central directory")
         pos = end + elen + clen
+        if raw.isascii() and b"\0" not in raw:
+            pom = b"pom.properties" in raw
+            manifest = out.manifest is None and nlen == 20 and raw.upper() == b"META-INF/MANIFEST.MF"
+            archive = raw.lower().endswith(_SUFFIX_BYTES)
+            if not (pom or manifest or archive):
+                continue
+            name = raw.decode("ascii")
+        else:
+            name = raw.decode("utf-8") if flags & 0x800 else raw.decode("cp437")
+            cut = name.find("\0")
+            if cut >= 0:
+                name = name[:cut]
+            pom = "pom.properties" in name
+            manifest = out.manifest is None and name.upper() == "META-INF/MANIFEST.MF"
+            archive = name.lower().endswith(SUFFIXES) and not name.endswith("/")
+        pom = pom and _POM.match(name) is not None
+        if not (pom or manifest or archive):
+            continue
+        member = _Member(name, raw, flags, method, crc, csize, usize, offset, cd[end : end + elen])
+        if pom:
+            out.poms.append(member)
+        if manifest:
+            out.manifest = member
+        if archive:
+            out.nested.append(member)
     return out
 
 
@@ -371,11 +406,10 @@ def _scan(f: IO[bytes], size: int, name: str, inner: str, depth: int, budget: _B
             raise ArchiveError(f"more than {limits.max_archive_scan_entries} entries with its nested archives")
         if cd_start + cd_length > size:
             raise ArchiveError("central directory outside the archive")
-        infos = _central_directory(f, cd_start, cd_length, limits.max_archive_entries)
-        poms = [_resolved(i, shift) for i in infos if "pom.properties" in i.filename and _POM.match(i.filename)]
-        manifest_info = next((_resolved(i, shift) for i in infos
-                              if i.filename.upper() == "META-INF/MANIFEST.MF"), None)
-        nested = [i for i in infos if i.filename.lower().endswith(SUFFIXES) and not i.is_dir()]
+        directory = _central_directory(f, cd_start, cd_length, limits.max_archive_entries)
+        poms = [_resolved(i, shift) for i in directory.poms]
+        manifest_info = _resolved(directory.manifest, shift) if directory.manifest is not None else None
+        nested = directory.nested
         for info in poms:
             props = parse_properties(_read_member(f, info, limits.max_archive_member, budget))
             group, artifact, version = props.get("groupId"), props.get("artifactId"), props.get("version")
