@@ -456,7 +456,7 @@ class JavaCataloguer(Cataloguer):
     """Maven artifacts of Java archives (nested ones included)."""
 
     name = "java"
-    version = "1"
+    version = "2"
     triggers = Triggers(suffixes=SUFFIXES)
 
     def wants(self, path: str, size: int, mode: int, limits: Limits) -> Want | None:
