@@ -19,7 +19,7 @@ import io
 import queue
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO
 
 from dockguard.errors import OperationalError
@@ -70,6 +70,10 @@ def check_bytes(data: bytes, digest: str, what: str) -> None:
         raise DigestMismatch(f"{what}: content does not match its digest (claimed {digest}, got {got})")
 
 
+#: A positional reader of the stream a `DigestingReader` hashes: (read(offset, n), size).
+Pread = tuple[Callable[[int, int], bytes], int]
+
+
 class _Hasher:
     """Hashes chunks in a worker thread, in the order they were read.
 
@@ -77,38 +81,75 @@ class _Hasher:
     second CPU.  The chunks are the very bytes objects the reader returned: what is hashed is
     exactly what was analysed, even on a filesystem that would answer a re-read differently.
     Small reads (tar headers) are gathered into one chunk first.
+
+    A range nobody analyses (the body of a file no analyser wants) is queued as a gap
+    ``(offset, length)`` when a positional reader is given: the worker reads it itself, in
+    order, so that the analysis moves on (to the next layer too) while the worker hashes.  At
+    most a few chunks of bytes are queued; gaps cost no memory.
     """
 
-    def __init__(self, algos: Iterable[str]) -> None:
+    def __init__(self, algos: Iterable[str], pread: Callable[[int, int], bytes] | None = None) -> None:
         self.hashers = {a: hashlib.new(a) for a in algos}
+        self._pread = pread
         self._pending: list[bytes] = []
         self._pending_size = 0
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._queue: queue.SimpleQueue[bytes | tuple[int, int] | None] = queue.SimpleQueue()
+        self._room = threading.Semaphore(4)  # chunks of bytes queued at once
+        self._abort = False
+        self.error = ""
         self._thread = threading.Thread(target=self._run, name="dockguard-hash", daemon=True)
         self._thread.start()
         self._closed = False
 
     def _run(self) -> None:
         hashers = list(self.hashers.values())
-        while (chunk := self._queue.get()) is not None:
-            for h in hashers:
-                h.update(chunk)
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, bytes):
+                if not self._abort:
+                    for h in hashers:
+                        h.update(item)
+                self._room.release()
+                continue
+            offset, left = item
+            while left and not self._abort and not self.error:
+                try:
+                    data = self._pread(offset, min(left, _CHUNK)) if self._pread else b""
+                except OSError as exc:
+                    data, self.error = b"", f"cannot read the layer: {exc}"
+                if not data:
+                    self.error = self.error or "the layer ended while it was being hashed"
+                    break
+                for h in hashers:
+                    h.update(data)
+                offset += len(data)
+                left -= len(data)
 
     def update(self, data: bytes) -> None:
         if self._closed:
             raise RuntimeError("hashing already finished")
         if len(data) >= _CHUNK // 4:
             self._flush()
-            self._queue.put(data)
+            self._put(data)
             return
         self._pending.append(data)
         self._pending_size += len(data)
         if self._pending_size >= _CHUNK:
             self._flush()
 
+    def gap(self, offset: int, length: int) -> None:
+        """Hash `length` bytes of the stream from `offset`, read by the worker."""
+        if self._closed:
+            raise RuntimeError("hashing already finished")
+        self._flush()
+        self._queue.put((offset, length))
+
+    def _put(self, data: bytes) -> None:
+        self._room.acquire()
+        self._queue.put(data)
+
     def _flush(self) -> None:
         if self._pending:
-            self._queue.put(b"".join(self._pending))
+            self._put(b"".join(self._pending))
             self._pending.clear()
             self._pending_size = 0
 
@@ -120,8 +161,15 @@ class _Hasher:
             self._queue.put(None)
             self._thread.join()
 
+    def abort(self) -> None:
+        """Stop the worker without hashing what is still queued."""
+        self._abort = True
+        self.close()
+
     def digests(self) -> dict[str, str]:
         self.close()
+        if self.error:
+            raise OSError(self.error)
         return {a: f"{a}:{h.hexdigest()}" for a, h in self.hashers.items()}
 
 
@@ -134,11 +182,13 @@ class DigestingReader(io.RawIOBase):
     """
 
     def __init__(self, f: IO[bytes], algos: Iterable[str], *, seekable: bool,
-                 budget: ScanBudget | None = None) -> None:
+                 budget: ScanBudget | None = None, pread: Pread | None = None) -> None:
         self._f = f
         self._seekable = seekable
         wanted = set(algos)
-        self._hasher = _Hasher(wanted) if VERIFY and wanted else None
+        # Gaps go to the worker only for a seekable stream with an independent positional reader.
+        self._gaps = pread if seekable else None
+        self._hasher = _Hasher(wanted, self._gaps[0] if self._gaps else None) if VERIFY and wanted else None
         self._budget = budget
         self._pos = 0        # logical position of the reader
         self._frontier = 0   # bytes of `f` hashed so far
@@ -189,6 +239,16 @@ class DigestingReader(io.RawIOBase):
 
     def _advance(self, target: int | None) -> None:
         """Hash `f` from the frontier up to `target` (None: to its end)."""
+        if self._gaps is not None and self._hasher is not None:
+            end = self._gaps[1] if target is None else min(target, self._gaps[1])
+            if end > self._frontier:
+                n = end - self._frontier
+                self.total += n
+                if self._budget is not None:
+                    self._budget.charge_read(n)
+                self._hasher.gap(self._frontier, n)
+                self._frontier = end
+            return
         while target is None or self._frontier < target:
             want = _CHUNK if target is None else min(_CHUNK, target - self._frontier)
             data = self._raw_read_at(self._frontier, want)
@@ -239,4 +299,4 @@ class DigestingReader(io.RawIOBase):
         still has to hash the rest.
         """
         if self._hasher is not None:
-            self._hasher.close()
+            self._hasher.abort()

@@ -36,6 +36,7 @@ from __future__ import annotations
 import io
 import os
 import platform as platform_mod
+import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ from dockguard.image import decode
 from dockguard.image.digests import (
     DigestingReader,
     DigestMismatch,
+    Pread,
     algorithm,
     check_bytes,
     digest_bytes,
@@ -170,25 +172,33 @@ class ImageSource:
             raise OperationalError(f"layer {ref.diff_id or ref.location}: {exc}") from None
 
     def analyse_layers(self, refs: Collection[LayerRef], fn: Analyser) -> dict[LayerRef, LayerResult]:
-        """Run `fn` once over each distinct layer in `refs`, verifying its digests as it reads."""
-        out: dict[LayerRef, LayerResult] = {}
-        by_diff: dict[str, LayerResult] = {}
-        for ref in refs:
-            if ref in out:
-                continue
-            if ref.diff_id in by_diff:
-                out[ref] = by_diff[ref.diff_id]
-                continue
-            raw, seekable = self.open_blob(ref)
-            self.layer_opens += 1
-            try:
-                out[ref] = by_diff[ref.diff_id] = verify_layer(
-                    ref, run_layer(raw, seekable, fn, self.limits, self.budget,
-                                   blob_algos=() if self.blob_digests_verified else _algos(ref.digest),
-                                   diff_algos=_algos(ref.diff_id), what=_layer_name(ref)))
-            finally:
+        """Run `fn` once over each distinct layer in `refs`, verifying its digests as it reads.
+
+        The layers are analysed one after the other; the bodies nobody analysed may still be
+        hashing (one worker per layer) while the next layer is analysed.  Every layer is
+        verified before anything is returned.
+        """
+        started: dict[str, tuple[LayerRef, IO[bytes], StartedLayer]] = {}
+        try:
+            for ref in refs:
+                if ref.diff_id in started:
+                    continue
+                raw, seekable = self.open_blob(ref)
+                self.layer_opens += 1
+                try:
+                    layer = start_layer(raw, seekable, fn, self.limits, self.budget,
+                                        blob_algos=() if self.blob_digests_verified else _algos(ref.digest),
+                                        diff_algos=_algos(ref.diff_id), what=_layer_name(ref))
+                except BaseException:
+                    raw.close()
+                    raise
+                started[ref.diff_id] = (ref, raw, layer)
+            by_diff = {diff_id: verify_layer(ref, layer.finish()) for diff_id, (ref, _raw, layer) in started.items()}
+        finally:
+            for _ref, raw, layer in started.values():
+                layer.stop()
                 raw.close()
-        return out
+        return {ref: by_diff[ref.diff_id] for ref in refs}
 
     def close(self) -> None:
         """Release files and connections."""
@@ -221,6 +231,78 @@ def _layer_name(ref: LayerRef) -> str:
     return f"layer {ref.diff_id or ref.digest or ref.location}"
 
 
+def _positional(raw: IO[bytes]) -> Pread | None:
+    """A positional reader over a stored blob that is a regular file or a window of one.
+
+    It reads with ``os.pread`` on the file's descriptor, so the hashing worker can read the
+    ranges nobody analyses without moving the analyser's file position.
+    """
+    target: object = raw.raw if isinstance(raw, io.BufferedReader) else raw
+    base, size = 0, -1
+    if isinstance(target, Region):
+        target, base, size = target.span()
+    fileno = getattr(target, "fileno", None)
+    if fileno is None:
+        return None
+    try:
+        fd = int(fileno())
+        st = os.fstat(fd)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if size < 0:
+        size = st.st_size
+    end = size
+
+    def read(offset: int, n: int) -> bytes:
+        n = min(n, end - offset)
+        return os.pread(fd, n, base + offset) if n > 0 else b""
+
+    return read, size
+
+
+@dataclass
+class StartedLayer:
+    """A layer analysed, whose digests may still be computing (`finish` waits for them)."""
+
+    analysis: LayerAnalysis
+    inner: DigestingReader
+    outer: DigestingReader | None
+    kind: str
+    blob_algos: Collection[str]
+    what: str
+
+    def finish(self) -> LayerPass:
+        """The digests (waiting for the hashing workers) and the analysis, as one `LayerPass`."""
+        analysis, inner, outer = self.analysis, self.inner, self.outer
+        try:
+            diff: dict[str, str] | None = None
+            note = analysis.stopped
+            if not note:
+                try:
+                    diff = inner.finish()
+                except (TarError, BudgetExceeded, OSError) as exc:
+                    note = str(exc)
+            blob: dict[str, str] = {}
+            if outer is not None:
+                try:
+                    blob = outer.finish()
+                except OSError as exc:
+                    raise OperationalError(f"{self.what}: cannot read the blob: {exc}") from None
+            elif self.kind == "tar" and diff is not None:
+                blob = {a: diff[a] for a in self.blob_algos if a in diff}
+        finally:
+            self.stop()
+        return LayerPass(analysis, blob, diff, note)
+
+    def stop(self) -> None:
+        """Stop the hashing workers (idempotent)."""
+        self.inner.stop()
+        if self.outer is not None:
+            self.outer.stop()
+
+
 def run_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budget: ScanBudget, *,
               blob_algos: Collection[str], diff_algos: Collection[str], what: str) -> LayerPass:
     """Analyse one stored layer blob with `fn` and hash it in the same pass.
@@ -228,6 +310,16 @@ def run_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budg
     `raw` must be at its start.  The stored bytes are hashed with `blob_algos` (also when the
     analysis stops early, as long as they can still be read), the decompressed tar with
     `diff_algos` (only when it can be read to its end).
+    """
+    return start_layer(raw, seekable, fn, limits, budget, blob_algos=blob_algos, diff_algos=diff_algos,
+                       what=what).finish()
+
+
+def start_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budget: ScanBudget, *,
+                blob_algos: Collection[str], diff_algos: Collection[str], what: str) -> StartedLayer:
+    """`run_layer` up to the end of the analysis: the digests may still be computing.
+
+    The caller must call `StartedLayer.finish` (or `stop`) before it closes `raw`.
     """
     src: IO[bytes]
     if seekable:
@@ -243,7 +335,8 @@ def run_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budg
         raise OperationalError(f"{what}: neither a tar archive nor gzip/zstd compressed")
     outer: DigestingReader | None
     if kind == "tar":
-        inner = DigestingReader(src, {*blob_algos, *diff_algos}, seekable=seekable, budget=budget)
+        inner = DigestingReader(src, {*blob_algos, *diff_algos}, seekable=seekable, budget=budget,
+                                pread=_positional(raw) if seekable else None)
         outer = None
         stream: IO[bytes] = cast("IO[bytes]", inner) if seekable else io.BufferedReader(inner, 1 << 20)
         layer = LayerStream(stream, seekable, "none")
@@ -253,28 +346,13 @@ def run_layer(raw: IO[bytes], seekable: bool, fn: Analyser, limits: Limits, budg
         dec = BoundedDecompressor(base, kind, limits)
         inner = DigestingReader(cast("IO[bytes]", dec), diff_algos, seekable=False, budget=budget)
         layer = LayerStream(io.BufferedReader(inner, 1 << 20), False, kind)
+    started = StartedLayer(LayerAnalysis(), inner, outer, kind, blob_algos, what)
     try:
-        analysis = fn(layer)
-        diff: dict[str, str] | None = None
-        note = analysis.stopped
-        if not note:
-            try:
-                diff = inner.finish()
-            except (TarError, BudgetExceeded, OSError) as exc:
-                note = str(exc)
-        blob: dict[str, str] = {}
-        if outer is not None:
-            try:
-                blob = outer.finish()
-            except OSError as exc:
-                raise OperationalError(f"{what}: cannot read the blob: {exc}") from None
-        elif kind == "tar" and diff is not None:
-            blob = {a: diff[a] for a in blob_algos if a in diff}
-    finally:
-        inner.stop()
-        if outer is not None:
-            outer.stop()
-    return LayerPass(analysis, blob, diff, note)
+        started.analysis = fn(layer)
+    except BaseException:
+        started.stop()
+        raise
+    return started
 
 
 def verify_layer(ref: LayerRef, done: LayerPass) -> LayerResult:

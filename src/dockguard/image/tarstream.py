@@ -300,6 +300,10 @@ class Region(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def span(self) -> tuple[BinaryIO, int, int]:
+        """The underlying file, where the window starts in it and its size."""
+        return self._f, self._start, self._size
+
     def tell(self) -> int:
         return self._pos
 
@@ -325,9 +329,14 @@ class Region(io.RawIOBase):
         return data
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
+        n = min(len(b), self._size - self._pos)
+        if n <= 0:
+            return 0
+        self._f.seek(self._start + self._pos)
+        # Straight into the caller's buffer: one copy instead of two.
+        got = cast("io.BufferedIOBase", self._f).readinto(memoryview(b)[:n])
+        self._pos += got
+        return got
 
 
 class _Counting(io.RawIOBase):
