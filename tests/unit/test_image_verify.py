@@ -179,3 +179,26 @@ def test_oci_blob_digest_mismatch_through_source(tmp_path: Path) -> None:
         pytest.skip("recompression produced identical bytes")
     with pytest.raises(DigestMismatch):
         build_inventory(open_target(f"oci:{tmp_path / 'oci'}", "linux/amd64"))
+
+
+def test_file_rewritten_during_the_scan_is_refused_and_nothing_cached(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockguard.errors import OperationalError
+    from dockguard.image import sources
+
+    path = tmp_path / "img.tar"
+    docker_save(path, [layer_tar([F("var/lib/dpkg/status", b"Package: a\nVersion: 1\n\n")])])
+    real_start = sources.start_layer
+
+    def start_then_rewrite(*args: object, **kwargs: object) -> object:
+        layer = real_start(*args, **kwargs)  # type: ignore[arg-type]
+        path.write_bytes(path.read_bytes())  # the same bytes, written again: a new mtime and ctime
+        return layer
+
+    monkeypatch.setattr(sources, "start_layer", start_then_rewrite)
+    cache = LayerCache(tmp_path / "cache")
+    with pytest.raises(OperationalError, match="changed while it was scanned"):
+        build_inventory(open_target(str(path)), cache)
+    assert list((tmp_path / "cache").rglob("*.zst")) == []
+    monkeypatch.setattr(sources, "start_layer", real_start)
+    assert build_inventory(open_target(str(path)), cache).complete  # untouched, the same file scans

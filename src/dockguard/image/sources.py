@@ -179,12 +179,14 @@ class ImageSource:
         verified before anything is returned.
         """
         started: dict[str, tuple[LayerRef, IO[bytes], StartedLayer]] = {}
+        identities: dict[str, FileIdentity | None] = {}
         try:
             for ref in refs:
                 if ref.diff_id in started:
                     continue
                 raw, seekable = self.open_blob(ref)
                 self.layer_opens += 1
+                identities[ref.diff_id] = _identity(raw)
                 try:
                     layer = start_layer(raw, seekable, fn, self.limits, self.budget,
                                         blob_algos=() if self.blob_digests_verified else _algos(ref.digest),
@@ -194,6 +196,8 @@ class ImageSource:
                     raise
                 started[ref.diff_id] = (ref, raw, layer)
             by_diff = {diff_id: verify_layer(ref, layer.finish()) for diff_id, (ref, _raw, layer) in started.items()}
+            for diff_id, (ref, raw, _layer) in started.items():
+                _check_unchanged(raw, identities[diff_id], _layer_name(ref))
         finally:
             for _ref, raw, layer in started.values():
                 layer.stop()
@@ -231,12 +235,9 @@ def _layer_name(ref: LayerRef) -> str:
     return f"layer {ref.diff_id or ref.digest or ref.location}"
 
 
-def _positional(raw: IO[bytes]) -> Pread | None:
-    """A positional reader over a stored blob that is a regular file or a window of one.
-
-    It reads with ``os.pread`` on the file's descriptor, so the hashing worker can read the
-    ranges nobody analyses without moving the analyser's file position.
-    """
+def _regular_file(raw: IO[bytes]) -> tuple[int, os.stat_result, int, int] | None:
+    """(descriptor, stat, base offset, size) of the regular file a stored blob reads — the
+    file itself or a window of one — or None for anything else (a pipe, a decompressor)."""
     target: object = raw.raw if isinstance(raw, io.BufferedReader) else raw
     base, size = 0, -1
     if isinstance(target, Region):
@@ -251,15 +252,47 @@ def _positional(raw: IO[bytes]) -> Pread | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    if size < 0:
-        size = st.st_size
-    end = size
+    return fd, st, base, st.st_size if size < 0 else size
+
+
+def _positional(raw: IO[bytes]) -> Pread | None:
+    """A positional reader over a stored blob that is a regular file or a window of one.
+
+    It reads with ``os.pread`` on the file's descriptor, so the hashing worker can read the
+    ranges nobody analyses without moving the analyser's file position.
+    """
+    found = _regular_file(raw)
+    if found is None:
+        return None
+    fd, _st, base, end = found
 
     def read(offset: int, n: int) -> bytes:
         n = min(n, end - offset)
         return os.pread(fd, n, base + offset) if n > 0 else b""
 
-    return read, size
+    return read, end
+
+
+FileIdentity = tuple[int, int, int, int, int]
+
+
+def _identity(raw: IO[bytes]) -> FileIdentity | None:
+    """What changes when a file is rewritten: device, inode, size, mtime and ctime (ctime
+    cannot be set back by the writer)."""
+    found = _regular_file(raw)
+    if found is None:
+        return None
+    st = found[1]
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _check_unchanged(raw: IO[bytes], before: FileIdentity | None, what: str) -> None:
+    """Refuse a layer whose file changed while it was analysed and hashed: the hashing thread
+    and the analysis read some bytes separately (by offset), so a file rewritten meanwhile
+    could pair one content's digest with another's analysis."""
+    if before is not None and _identity(raw) != before:
+        raise OperationalError(f"{what}: the file changed while it was scanned; nothing was cached "
+                               "(scan a copy that nothing writes to)")
 
 
 @dataclass
