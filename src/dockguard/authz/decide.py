@@ -262,7 +262,7 @@ def _run(check: Check, ctx: Context) -> Evaluation:
         r = run_check(check, ctx)
         return Evaluation(r.outcome, r.details, r.reason)
     try:
-        ev = check.fn(ctx)
+        ev: object = check.fn(ctx)
     except FactsMissing as exc:
         return Evaluation(Outcome.NA, reason=str(exc))
     except Exception as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import json
 import os
 import signal
@@ -139,12 +140,15 @@ class _Handler(socketserver.StreamRequestHandler):
         over-long lines) goes line by line.  Past `MAX_HEADERS` header lines no more are read
         (the caller refuses the request).
         """
-        buffered = self.rfile.peek(MAX_LINE)
+        rfile = self.rfile
+        if not isinstance(rfile, io.BufferedReader):  # always one (rbufsize > 0)
+            return self._head_by_line()
+        buffered = rfile.peek(MAX_LINE)
         end = buffered.find(b"\r\n\r\n")
         if end > 0 and not buffered.startswith(b"\r\n") and buffered.count(b"\n", 0, end) == buffered.count(
             b"\r\n", 0, end
         ):
-            lines = self.rfile.read(end + 4)[:end].split(b"\r\n")
+            lines = rfile.read(end + 4)[:end].split(b"\r\n")
             headers: dict[bytes, bytes] = {}
             for h in lines[1 : MAX_HEADERS + 2]:
                 key, _, value = h.partition(b":")
