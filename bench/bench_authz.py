@@ -316,7 +316,10 @@ def main() -> int:
                 entries = [json.loads(line) for line in f]
             print(f"  decision log: {len(entries)} lines; time to decide inside the plugin (parse, decide):")
             for endpoint in ("GET /containers/json", "POST /containers/create", "DELETE /containers/{id}"):
-                ms = [e["ms"] for e in entries if e["endpoint"] == endpoint]
+                # the log names a container by its id: match the pattern's fixed part
+                fixed = endpoint.split("{", 1)[0]
+                ms = [e["ms"] for e in entries if e["endpoint"] == endpoint or (fixed != endpoint and "/" not in
+                                                                                e["endpoint"].removeprefix(fixed))]
                 if ms:
                     print(f"    {endpoint:<24} median {statistics.median(ms):.3f} ms   p99 {pct(ms, 99):.3f} ms")
     finally:
