@@ -14,7 +14,9 @@ over the do-nothing plugin.  ``--baseline SRC`` adds a fourth daemon whose dockg
 from another source tree (``git archive COMMIT src | tar -x -C DIR``, then ``--baseline DIR/src``):
 before and after a change, measured side by side under the same machine load.  Then the plugin
 alone: AuthZReq calls straight to its socket from several threads, decisions per second for a
-GET, a plain create and a refused create.
+GET, a plain create and a refused create.  ``--plugin-only`` skips the daemons and also times
+single calls (AuthZReq and AuthZRes, one at a time) to dockguard and to the do-nothing plugin in
+turn: the plugin's own share of a request's added latency, without dockerd's.
 Goals: ≤ 1 ms median added, ≥ 2,000 decisions/s.  Prints figures, asserts nothing.
 """
 
@@ -163,16 +165,49 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def authz_doc(method: str, uri: str, body: bytes | None, response: bytes | None = None) -> bytes:
+    """What dockerd sends to AuthZReq (or, with `response`, to AuthZRes) for one Engine API request."""
+    doc: dict[str, Any] = {"RequestMethod": method, "RequestUri": uri, "RequestHeaders": {}}
+    if body is not None:
+        doc["RequestBody"] = base64.b64encode(body).decode()
+        doc["RequestHeaders"] = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    if response is not None:
+        doc.update(ResponseStatusCode=201, ResponseHeaders={"Content-Type": "application/json"},
+                   ResponseBody=base64.b64encode(response).decode())
+    return json.dumps(doc).encode()
+
+
+def round_trips(socks: dict[str, Path], n: int, image: str) -> None:
+    """One keep-alive connection per plugin, calls in turn: the plugin's own time per call."""
+    body = cli_body(image)
+    created = json.dumps({"Id": "0" * 64, "Warnings": []}).encode()
+    calls = {
+        "AuthZReq GET /containers/json": ("/AuthZPlugin.AuthZReq", authz_doc("GET", "/v1.41/containers/json", None)),
+        "AuthZReq create": ("/AuthZPlugin.AuthZReq", authz_doc("POST", "/v1.41/containers/create", body)),
+        "AuthZRes create": ("/AuthZPlugin.AuthZRes", authz_doc("POST", "/v1.41/containers/create", body, created)),
+        "AuthZReq DELETE": ("/AuthZPlugin.AuthZReq", authz_doc("DELETE", f"/v1.41/containers/{'0' * 64}", None)),
+    }
+    conns = {k: Unix(str(v)) for k, v in socks.items()}
+    print(f"  one call at a time, {n} per plugin and kind, turn about (round trip as the caller sees it):")
+    for kind, (path, payload) in calls.items():
+        times: dict[str, list[float]] = {k: [] for k in conns}
+        for i in range(n + 50):
+            for k, conn in conns.items():
+                ms, status, data = timed(conn, "POST", path, payload)
+                assert status == 200, data
+                if i >= 50:  # warm-up
+                    times[k].append(ms)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        line = "   ".join(f"{k} median {med[k]:.3f} p99 {pct(v, 99):.3f} ms" for k, v in times.items())
+        print(f"    {kind:<30} {line}   dockguard's own: {med['dockguard'] - med['do-nothing']:+.3f} ms")
+    for conn in conns.values():
+        conn.close()
+
+
 def plugin_throughput(
     sock: Path, threads: int, per_thread: int, image: str, pid: int
 ) -> dict[str, tuple[float, float]]:
-    def authz(method: str, uri: str, body: bytes | None) -> bytes:
-        doc: dict[str, Any] = {"RequestMethod": method, "RequestUri": uri, "RequestHeaders": {}}
-        if body is not None:
-            doc["RequestBody"] = base64.b64encode(body).decode()
-            doc["RequestHeaders"] = {"Content-Type": "application/json", "Content-Length": str(len(body))}
-        return json.dumps(doc).encode()
-
+    authz = authz_doc
     refused = json.loads(cli_body(image))
     refused["HostConfig"].update(Privileged=True, Binds=["/etc:/hostetc"], PidMode="host")
     kinds = {
@@ -217,15 +252,24 @@ def report_throughput(plugin: Plugin, threads: int, image: str) -> None:
               f"{per_cpu:8.0f} per CPU-second of the plugin process")
 
 
-def plugin_only(threads: int) -> int:
+def plugin_only(threads: int, n: int) -> int:
     pdir = Path(tempfile.mkdtemp(prefix="dg-bench-authz-"))
     plugin = Plugin(pdir / "plugin.sock", pdir / "decisions.jsonl", ("-H", "unix:///nonexistent/docker.sock"))
+    (pdir / "trivial.py").write_text(TRIVIAL)
+    trivial = subprocess.Popen([sys.executable, str(pdir / "trivial.py"), str(pdir / "trivial.sock")],
+                               start_new_session=True)
     try:
         plugin.start()
+        deadline = time.monotonic() + 20
+        while not (pdir / "trivial.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         print("dockguard authz benchmark (plugin only)")
+        round_trips({"dockguard": plugin.socket, "do-nothing": pdir / "trivial.sock"}, n, "dg-busybox:1")
         report_throughput(plugin, threads, "dg-busybox:1")
     finally:
         plugin.stop()
+        trivial.terminate()
+        trivial.wait(timeout=10)
         shutil.rmtree(pdir, ignore_errors=True)
     return 0
 
@@ -234,7 +278,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", type=int, default=1000, help="requests per daemon and kind (default 1000)")
     ap.add_argument("--threads", type=int, default=4)
-    ap.add_argument("--plugin-only", action="store_true", help="only the plugin's own throughput (no daemons)")
+    ap.add_argument("--plugin-only", action="store_true",
+                    help="only the plugin: its time per call next to the do-nothing plugin's, and its throughput")
     ap.add_argument("--baseline", metavar="SRC", type=Path,
                     help="also a daemon with the dockguard plugin from this source tree (its src/ directory)")
     args = ap.parse_args()
@@ -242,7 +287,7 @@ def main() -> int:
         print(f"--baseline {args.baseline}: not a source tree holding dockguard/", file=sys.stderr)
         return 2
     if args.plugin_only:
-        return plugin_only(args.threads)
+        return plugin_only(args.threads, args.n)
     if shutil.which("dockerd") is None:
         print("dockerd is not installed: run `make test-deps`", file=sys.stderr)
         return 2
