@@ -10,8 +10,13 @@ keep-alive unix-socket connections so that machine noise hits all alike:
 - ``POST /containers/create`` with the body the docker CLI sends, then ``DELETE`` of it.
 
 Printed per kind: median and p99 for each daemon, and what dockguard adds over no plugin and
-over the do-nothing plugin.  Then the plugin alone: AuthZReq calls straight to its socket from
-several threads, decisions per second for a GET, a plain create and a refused create.
+over the do-nothing plugin.  ``--baseline SRC`` adds a fourth daemon whose dockguard plugin runs
+from another source tree (``git archive COMMIT src | tar -x -C DIR``, then ``--baseline DIR/src``):
+before and after a change, measured side by side under the same machine load.  Then the plugin
+alone: AuthZReq calls straight to its socket from several threads, decisions per second for a
+GET, a plain create and a refused create.  ``--plugin-only`` skips the daemons and also times
+single calls (AuthZReq and AuthZRes, one at a time) to dockguard and to the do-nothing plugin in
+turn: the plugin's own share of a request's added latency, without dockerd's.
 Goals: ≤ 1 ms median added, ≥ 2,000 decisions/s.  Prints figures, asserts nothing.
 """
 
@@ -160,16 +165,49 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def authz_doc(method: str, uri: str, body: bytes | None, response: bytes | None = None) -> bytes:
+    """What dockerd sends to AuthZReq (or, with `response`, to AuthZRes) for one Engine API request."""
+    doc: dict[str, Any] = {"RequestMethod": method, "RequestUri": uri, "RequestHeaders": {}}
+    if body is not None:
+        doc["RequestBody"] = base64.b64encode(body).decode()
+        doc["RequestHeaders"] = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    if response is not None:
+        doc.update(ResponseStatusCode=201, ResponseHeaders={"Content-Type": "application/json"},
+                   ResponseBody=base64.b64encode(response).decode())
+    return json.dumps(doc).encode()
+
+
+def round_trips(socks: dict[str, Path], n: int, image: str) -> None:
+    """One keep-alive connection per plugin, calls in turn: the plugin's own time per call."""
+    body = cli_body(image)
+    created = json.dumps({"Id": "0" * 64, "Warnings": []}).encode()
+    calls = {
+        "AuthZReq GET /containers/json": ("/AuthZPlugin.AuthZReq", authz_doc("GET", "/v1.41/containers/json", None)),
+        "AuthZReq create": ("/AuthZPlugin.AuthZReq", authz_doc("POST", "/v1.41/containers/create", body)),
+        "AuthZRes create": ("/AuthZPlugin.AuthZRes", authz_doc("POST", "/v1.41/containers/create", body, created)),
+        "AuthZReq DELETE": ("/AuthZPlugin.AuthZReq", authz_doc("DELETE", f"/v1.41/containers/{'0' * 64}", None)),
+    }
+    conns = {k: Unix(str(v)) for k, v in socks.items()}
+    print(f"  one call at a time, {n} per plugin and kind, turn about (round trip as the caller sees it):")
+    for kind, (path, payload) in calls.items():
+        times: dict[str, list[float]] = {k: [] for k in conns}
+        for i in range(n + 50):
+            for k, conn in conns.items():
+                ms, status, data = timed(conn, "POST", path, payload)
+                assert status == 200, data
+                if i >= 50:  # warm-up
+                    times[k].append(ms)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        line = "   ".join(f"{k} median {med[k]:.3f} p99 {pct(v, 99):.3f} ms" for k, v in times.items())
+        print(f"    {kind:<30} {line}   dockguard's own: {med['dockguard'] - med['do-nothing']:+.3f} ms")
+    for conn in conns.values():
+        conn.close()
+
+
 def plugin_throughput(
     sock: Path, threads: int, per_thread: int, image: str, pid: int
 ) -> dict[str, tuple[float, float]]:
-    def authz(method: str, uri: str, body: bytes | None) -> bytes:
-        doc: dict[str, Any] = {"RequestMethod": method, "RequestUri": uri, "RequestHeaders": {}}
-        if body is not None:
-            doc["RequestBody"] = base64.b64encode(body).decode()
-            doc["RequestHeaders"] = {"Content-Type": "application/json", "Content-Length": str(len(body))}
-        return json.dumps(doc).encode()
-
+    authz = authz_doc
     refused = json.loads(cli_body(image))
     refused["HostConfig"].update(Privileged=True, Binds=["/etc:/hostetc"], PidMode="host")
     kinds = {
@@ -214,15 +252,24 @@ def report_throughput(plugin: Plugin, threads: int, image: str) -> None:
               f"{per_cpu:8.0f} per CPU-second of the plugin process")
 
 
-def plugin_only(threads: int) -> int:
+def plugin_only(threads: int, n: int) -> int:
     pdir = Path(tempfile.mkdtemp(prefix="dg-bench-authz-"))
     plugin = Plugin(pdir / "plugin.sock", pdir / "decisions.jsonl", ("-H", "unix:///nonexistent/docker.sock"))
+    (pdir / "trivial.py").write_text(TRIVIAL)
+    trivial = subprocess.Popen([sys.executable, str(pdir / "trivial.py"), str(pdir / "trivial.sock")],
+                               start_new_session=True)
     try:
         plugin.start()
+        deadline = time.monotonic() + 20
+        while not (pdir / "trivial.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         print("dockguard authz benchmark (plugin only)")
+        round_trips({"dockguard": plugin.socket, "do-nothing": pdir / "trivial.sock"}, n, "dg-busybox:1")
         report_throughput(plugin, threads, "dg-busybox:1")
     finally:
         plugin.stop()
+        trivial.terminate()
+        trivial.wait(timeout=10)
         shutil.rmtree(pdir, ignore_errors=True)
     return 0
 
@@ -231,25 +278,47 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", type=int, default=1000, help="requests per daemon and kind (default 1000)")
     ap.add_argument("--threads", type=int, default=4)
-    ap.add_argument("--plugin-only", action="store_true", help="only the plugin's own throughput (no daemons)")
+    ap.add_argument("--plugin-only", action="store_true",
+                    help="only the plugin: its time per call next to the do-nothing plugin's, and its throughput")
+    ap.add_argument("--baseline", metavar="SRC", type=Path,
+                    help="also a daemon with the dockguard plugin from this source tree (its src/ directory)")
     args = ap.parse_args()
+    if args.baseline is not None and not (args.baseline / "dockguard" / "__init__.py").is_file():
+        print(f"--baseline {args.baseline}: not a source tree holding dockguard/", file=sys.stderr)
+        return 2
     if args.plugin_only:
-        return plugin_only(args.threads)
+        return plugin_only(args.threads, args.n)
     if shutil.which("dockerd") is None:
         print("dockerd is not installed: run `make test-deps`", file=sys.stderr)
         return 2
     name, trivial_name = unique_name("dgbench"), unique_name("dgtrivial")
     pdir = Path(tempfile.mkdtemp(prefix="dg-bench-authz-"))
-    roots = {k: Path(tempfile.mkdtemp(prefix=f"dg-bench-{k}-")) for k in ("plain", "trivial", "dockguard")}
+    kinds = ("plain", "trivial", *(("baseline",) if args.baseline else ()), "dockguard")
+    roots = {k: Path(tempfile.mkdtemp(prefix=f"dg-bench-{k}-")) for k in kinds}
     plugin = Plugin(pdir / "plugin.sock", pdir / "decisions.jsonl",
                     ("-H", f"unix://{roots['dockguard'] / 'docker.sock'}"))
+    base_name = unique_name("dgbase")
+    baseline = Plugin(pdir / "baseline.sock", pdir / "baseline.jsonl",
+                      ("-H", f"unix://{roots['baseline'] / 'docker.sock'}")) if args.baseline else None
     (pdir / "trivial.py").write_text(TRIVIAL)
     trivial = subprocess.Popen([sys.executable, str(pdir / "trivial.py"), str(pdir / "trivial.sock")],
                                start_new_session=True)
     specs = [SpecFile(name, plugin.socket), SpecFile(trivial_name, pdir / "trivial.sock")]
+    if baseline is not None:
+        specs.append(SpecFile(base_name, baseline.socket))
     daemons: dict[str, PrivateDaemon] = {}
     try:
         plugin.start()
+        if baseline is not None:
+            old = os.environ.get("PYTHONPATH")
+            os.environ["PYTHONPATH"] = str(args.baseline.resolve())  # the child imports dockguard from there
+            try:
+                baseline.start()
+            finally:
+                if old is None:
+                    del os.environ["PYTHONPATH"]
+                else:
+                    os.environ["PYTHONPATH"] = old
         deadline = time.monotonic() + 20
         while not (pdir / "trivial.sock").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -257,13 +326,16 @@ def main() -> int:
             spec.write()
         daemons["plain"] = start_daemon(roots["plain"])
         daemons["trivial"] = start_daemon(roots["trivial"], extra_args=(f"--authorization-plugin={trivial_name}",))
+        if baseline is not None:
+            daemons["baseline"] = start_daemon(roots["baseline"], extra_args=(f"--authorization-plugin={base_name}",))
         daemons["dockguard"] = start_daemon(roots["dockguard"], extra_args=(f"--authorization-plugin={name}",))
         image = ""
         for d in daemons.values():
             image = import_busybox(d.api)
         version = daemons["plain"].api.version()["Version"]
         print(f"dockguard authz benchmark: dockerd {version}, {args.n} requests per daemon and kind, requests "
-              "rotate between a daemon without plugin, one with a do-nothing plugin and one with dockguard")
+              "rotate between a daemon without plugin, one with a do-nothing plugin"
+              f"{f', one with dockguard from {args.baseline}' if baseline else ''} and one with dockguard")
         for kind, lat in engine_latency(daemons, image, args.n).items():
             med = {k: statistics.median(v) for k, v in lat.items()}
             p99 = {k: pct(v, 99) for k, v in lat.items()}
@@ -274,18 +346,33 @@ def main() -> int:
             print(f"    dockguard adds: median {added:+.3f} ms, p99 {p99['dockguard'] - p99['plain']:+.3f} ms over no "
                   f"plugin ({'goal met' if added <= GOAL_ADDED_MS else 'goal NOT met'}: <= {GOAL_ADDED_MS} ms); "
                   f"median {med['dockguard'] - med['trivial']:+.3f} ms over the do-nothing plugin")
-        report_throughput(plugin, args.threads, image)
-        with (pdir / "decisions.jsonl").open() as f:
-            entries = [json.loads(line) for line in f]
-        print(f"  decision log: {len(entries)} lines; time to decide inside the plugin (parse, decide, log):")
-        for endpoint in ("GET /containers/json", "POST /containers/create"):
-            ms = [e["ms"] for e in entries if e["endpoint"] == endpoint]
-            if ms:
-                print(f"    {endpoint:<24} median {statistics.median(ms):.3f} ms   p99 {pct(ms, 99):.3f} ms")
+            if baseline is not None:
+                print(f"    baseline adds: median {med['baseline'] - med['plain']:+.3f} ms over no plugin, "
+                      f"{med['baseline'] - med['trivial']:+.3f} ms over the do-nothing plugin; dockguard vs baseline: "
+                      f"median {med['dockguard'] - med['baseline']:+.3f} ms, "
+                      f"p99 {p99['dockguard'] - p99['baseline']:+.3f} ms")
+        for label, p in (("baseline", baseline), ("dockguard", plugin)):
+            if p is None:
+                continue
+            if baseline is not None:
+                print(f"  {label}:")
+            report_throughput(p, args.threads, image)
+            with p.log.open() as f:
+                entries = [json.loads(line) for line in f]
+            print(f"  decision log: {len(entries)} lines; time to decide inside the plugin (parse, decide):")
+            for endpoint in ("GET /containers/json", "POST /containers/create", "DELETE /containers/{id}"):
+                # the log names a container by its id: match the pattern's fixed part
+                fixed = endpoint.split("{", 1)[0]
+                ms = [e["ms"] for e in entries if e["endpoint"] == endpoint or (fixed != endpoint and "/" not in
+                                                                                e["endpoint"].removeprefix(fixed))]
+                if ms:
+                    print(f"    {endpoint:<24} median {statistics.median(ms):.3f} ms   p99 {pct(ms, 99):.3f} ms")
     finally:
         for d in daemons.values():
             d.stop()
         plugin.stop()
+        if baseline is not None:
+            baseline.stop()
         trivial.terminate()
         trivial.wait(timeout=10)
         for spec in reversed(specs):  # the one that created the directory removes it, last

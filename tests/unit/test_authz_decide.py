@@ -65,6 +65,50 @@ def test_the_decision_runs_the_catalogue_check_functions() -> None:
         assert DEFAULT._checks[b.check_id] is by_id[b.check_id]
 
 
+def test_checks_run_as_the_engine_runs_them() -> None:
+    """The decider's own check runner (no per-check record) gives the engine's outcome and details."""
+    from dataclasses import replace
+
+    from dockguard.authz.decide import _OneContainer, _run
+    from dockguard.authz.gojson import parse_body
+    from dockguard.authz.translate import container_create
+    from dockguard.checks.catalogue import Check
+    from dockguard.engine import Context, run_check
+    from dockguard.model import Evaluation, Outcome
+    from dockguard.snapshot import Snapshot
+
+    bodies = [
+        {"Image": "x"},
+        {"Image": "x", "HostConfig": {"Privileged": True, "Binds": ["/etc:/e", "/var/run/docker.sock:/s"],
+                                      "PidMode": "host", "CapAdd": ["ALL"], "SecurityOpt": ["seccomp=unconfined"],
+                                      "Devices": [{"PathOnHost": "/dev/sda", "PathInContainer": "/dev/sda"}]}},
+    ]
+    for body in bodies:
+        facts = container_create(parse_body(json.dumps(body)), "c").facts
+        for running in (True, False):
+            f = replace(facts, running=running)
+            snap = Snapshot(containers=(f,), daemon=DEFAULT._daemon, host=DEFAULT._host)
+            for b in BINDINGS:
+                check = DEFAULT._checks[b.check_id]
+                want = run_check(check, Context(snap))
+                got = _run(check, _OneContainer(snap, facts=f))
+                assert (got.outcome, got.details, got.reason) == (want.outcome, want.details, want.reason), b.check_id
+
+    def broken(ctx: Context) -> Evaluation:
+        raise ValueError("boom")
+
+    def wrong(ctx: Context) -> Evaluation:
+        return "WARN"  # type: ignore[return-value]
+
+    snap = Snapshot(containers=(), daemon=DEFAULT._daemon, host=DEFAULT._host)
+    for fn, reason in ((broken, "ValueError: boom"), (wrong, "TypeError: check returned str, not Evaluation")):
+        check = replace(DEFAULT._checks["5.5"], fn=fn)
+        assert isinstance(check, Check)
+        assert _run(check, _OneContainer(snap)) == Evaluation(Outcome.ERROR, reason=reason)
+        assert run_check(check, Context(snap)).reason == reason
+    assert _run(DEFAULT._checks["5.5"], _OneContainer(Snapshot(containers=None))).outcome is Outcome.NA
+
+
 def test_plain_requests_are_allowed() -> None:
     for r in (
         req("GET", "/v1.41/containers/json"),

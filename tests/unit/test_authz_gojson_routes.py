@@ -136,3 +136,29 @@ def test_docs_list_every_endpoint() -> None:
         assert row in text, f"{row} missing from docs/authz.md"
     rows = [line for line in text.splitlines() if re.match(r"\| (GET|POST|PUT|DELETE|HEAD) \| `/", line)]
     assert len(rows) == len(ENDPOINTS)
+
+
+def test_field_index_agrees_with_go_rules() -> None:
+    """The one-value index (ASCII keys, none folding alike) answers as the per-key lists do."""
+    from dockguard.authz.gojson import _MISSING, _combine
+
+    bodies = [
+        '{"Privileged": true, "Binds": ["/a:/a"], "Memory": null, "Labels": {"a": "1"}}',
+        '{"privileged": false, "Privileged": true}',
+        '{"Privileged": true, "Privileged": false}',
+        '{"Privileged": true, "Privileged": null}',
+        '{"Bind\u017f": ["/etc:/x"], "Binds": null}',
+        '{"HostConfig": {"Privileged": true}, "hostconfig": {"PidMode": "host"}}',
+        "{}",
+    ]
+    for text in bodies:
+        obj = parse_body(text)
+        assert isinstance(obj, GoObject)
+        for name in ("Privileged", "Binds", "Memory", "Labels", "HostConfig", "Absent"):
+            values = obj.folded().get(name.lower())
+            want = _MISSING if values is None else _combine(values)
+            assert GoObject(obj.pairs).field(name) == want, (text, name)
+    merged = parse_body('{"HostConfig": {"Privileged": true}, "hostconfig": {"PidMode": "host"}}')
+    assert isinstance(merged, GoObject)
+    hc = merged.field("HostConfig")
+    assert isinstance(hc, GoObject) and hc.field("Privileged") is True and hc.field("PidMode") == "host"

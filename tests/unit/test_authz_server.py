@@ -125,6 +125,84 @@ def test_malformed_requests_fail_safe(enforce: tuple[str, Path]) -> None:
     assert all(e["decision"] == "refuse" for e in lines(log))
 
 
+def exchange(sock: str, *chunks: bytes) -> list[tuple[int, bytes]]:
+    """Send `chunks` on one connection (each its own write, a pause between), then read every answer."""
+    import time
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sock)
+    for chunk in chunks:
+        s.sendall(chunk)
+        time.sleep(0.05)  # the next chunk arrives in another read on the server's side
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    answers = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        answers.append((int(head.split()[1]), rest[:length]))
+        data = rest[length:]
+    return answers
+
+
+GET_INFO = json.dumps(authz_req("GET", "/v1.41/info")).encode()
+REQ_PRIV = json.dumps(PRIV).encode()
+
+
+def post(payload: bytes, *headers: str, eol: bytes = b"\r\n", path: str = "/AuthZPlugin.AuthZReq") -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: plugin", *headers, f"Content-Length: {len(payload)}"]
+    return eol.join(x.encode() for x in lines) + eol + eol + payload
+
+
+def test_http_heads_whole_split_and_odd(enforce: tuple[str, Path]) -> None:
+    """The same answers whether a head arrives in one read, across reads, or with odd line ends."""
+    sock, log = enforce
+    allow, refuse = b'{"Allow": true}', json.dumps(
+        {"Allow": False, "Msg": "dockguard: refused: 5.5 privileged container (policy rule privileged)"}).encode()
+    # two requests pipelined in one write: the first head must not swallow the second
+    assert exchange(sock, post(GET_INFO) + post(REQ_PRIV)) == [(200, allow), (200, refuse)]
+    # a head cut in the middle of a header, and between head and body
+    whole = post(REQ_PRIV, "Content-Type: application/json")
+    cut = whole.index(b"Content-Type") + 5
+    assert exchange(sock, whole[:cut], whole[cut:]) == [(200, refuse)]
+    assert exchange(sock, whole[: -len(REQ_PRIV)], whole[-len(REQ_PRIV):]) == [(200, refuse)]
+    # bare LF line ends, blank lines before the request line, a header name in another case
+    assert exchange(sock, post(REQ_PRIV, eol=b"\n")) == [(200, refuse)]
+    assert exchange(sock, b"\r\n\r\n" + post(REQ_PRIV)) == [(200, refuse)]
+    assert exchange(sock, post(REQ_PRIV).replace(b"Content-Length", b"CONTENT-length")) == [(200, refuse)]
+    # AuthZRes is answered without reading its body, whatever the body holds
+    assert exchange(sock, post(b"{not json", path="/AuthZPlugin.AuthZRes")) == [(200, allow)]
+    # Connection: close is honoured: nothing after the first answer is read
+    assert exchange(sock, post(REQ_PRIV, "Connection: close") + post(GET_INFO)) == [(200, refuse)]
+    assert [e["decision"] for e in lines(log)] == ["allow", "refuse", "refuse", "refuse", "refuse", "refuse",
+                                                   "refuse", "refuse"]
+
+
+def test_http_limits_in_one_read_and_line_by_line(enforce: tuple[str, Path]) -> None:
+    sock, log = enforce
+    many = [f"X-H{i}: v" for i in range(97)]  # + Host and Content-Length: 99 headers, then 100, then 101
+    for extra, want in (([], 200), (["X-Last: v"], 200), (["X-Last: v", "X-Over: v"], 431)):
+        request = post(GET_INFO, *many, *extra)
+        assert exchange(sock, request)[0][0] == want
+        assert exchange(sock, request[:40], request[40:])[0][0] == want
+    # a repeated header name counts each time
+    request = post(GET_INFO, *(["X-Same: v"] * 99))
+    assert exchange(sock, request)[0][0] == 431
+    assert exchange(sock, request[:40], request[40:])[0][0] == 431
+    status, body = exchange(sock, b"POST /AuthZPlugin.AuthZReq\r\n\r\n")[0]
+    assert status == 400 and b"bad request line" in body
+    status, body = exchange(sock, post(GET_INFO).replace(b"POST", b"GET", 1))[0]
+    assert status == 405 and b"not a plugin call" in body
+    status, body = exchange(sock, post(GET_INFO).replace(b"Content-Length", b"Transfer-Encoding: chunked\r\nX"))[0]
+    assert status == 200 and json.loads(body)["Allow"] is False
+    assert exchange(sock, b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nX: " + b"v" * 70_000 + b"\r\n\r\n") == []
+    assert [e["decision"] for e in lines(log)] == ["allow"] * 4 + ["refuse"]
+
+
 def test_audit_mode_allows_and_logs(audit: tuple[str, Path]) -> None:
     sock, log = audit
     conn = UnixConnection(sock)

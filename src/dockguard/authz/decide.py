@@ -38,10 +38,10 @@ from dockguard.authz.translate import (
     volume_create,
 )
 from dockguard.checks.catalogue import Check, catalogue
-from dockguard.engine import Context, Options, run_check
+from dockguard.engine import Context, FactsMissing, Options, run_check
 from dockguard.inputs import MAX_DEPTH, InputError, parse_json, read_bytes
 from dockguard.jsontypes import Json
-from dockguard.model import Detail, Outcome
+from dockguard.model import Detail, Evaluation, Outcome
 from dockguard.snapshot import (
     ContainerFacts,
     DaemonFacts,
@@ -235,6 +235,43 @@ def _checks() -> dict[str, Check]:
     return {c.meta.id: c for c in catalogue() if c.meta.section == "5" and c.fn is not None}
 
 
+@dataclass(frozen=True)
+class _OneContainer(Context):
+    """A context over a one-container snapshot with the default options (no name or label filters).
+
+    The engine's accessors filter and copy the container list on every access; with no filters
+    that is the snapshot's own tuple, computed once here.
+    """
+
+    facts: ContainerFacts | None = None
+
+    @property
+    def containers(self) -> tuple[ContainerFacts, ...]:
+        """The one container."""
+        return (self.facts,) if self.facts is not None else ()
+
+    @property
+    def running(self) -> tuple[ContainerFacts, ...]:
+        """The one container when it runs (a container being created or changed is judged as running)."""
+        return (self.facts,) if self.facts is not None and self.facts.running else ()
+
+
+def _run(check: Check, ctx: Context) -> Evaluation:
+    """`engine.run_check` without its timing and result record: the same outcome and details."""
+    if check.fn is None or check.meta.manual:
+        r = run_check(check, ctx)
+        return Evaluation(r.outcome, r.details, r.reason)
+    try:
+        ev: object = check.fn(ctx)
+    except FactsMissing as exc:
+        return Evaluation(Outcome.NA, reason=str(exc))
+    except Exception as exc:
+        return Evaluation(Outcome.ERROR, reason=f"{type(exc).__name__}: {exc}")
+    if not isinstance(ev, Evaluation):
+        return Evaluation(Outcome.ERROR, reason=f"TypeError: check returned {type(ev).__name__}, not Evaluation")
+    return ev
+
+
 # --------------------------------------------------------------------------- the decider
 
 
@@ -277,6 +314,8 @@ class Decider:
         self._daemon = DaemonFacts(security_options=("name=seccomp,profile=builtin",))
         self._host = HostFacts(apparmor_enabled=True, docker_sockets=sockets)
         self._options = Options()
+        # the bindings whose rule is on, with their checks, for subjects judged under their own rules
+        self._active = tuple((b, self._checks[b.check_id]) for b in BINDINGS if policy.on(b.rule))
 
     # ------------------------------------------------------------------ entry points
 
@@ -459,18 +498,23 @@ class Decider:
         if Facet.MOUNTS in s.facets:
             extra.extend(self._protected_mounts(s.facts))
         out: list[_Candidate] = []
-        snaps: dict[int, Snapshot] = {}
-        for b in BINDINGS:
+        ctxs: dict[int, Context] = {}
+        if s.rule_override is None:
+            active = self._active
+        else:
+            active = tuple((b, self._checks[b.check_id]) for b in BINDINGS) if self.policy.on(s.rule_override) else ()
+        for b, check in active:
             rule = s.rule_override or b.rule
-            if not self.policy.on(rule) or not b.facets <= s.facets:
+            if not b.facets <= s.facets:
                 continue
             key = id(b.view)
-            snap = snaps.get(key)
-            if snap is None:
+            ctx = ctxs.get(key)
+            if ctx is None:
                 facts = b.view(s.facts) if b.view else s.facts
                 snap = Snapshot(containers=(facts,), daemon=self._daemon, host=self._host)
-                snaps[key] = snap
-            result = run_check(self._checks[b.check_id], Context(snap, self._options))
+                ctx = _OneContainer(snap, self._options, facts)
+                ctxs[key] = ctx
+            result = _run(check, ctx)
             if result.outcome in (Outcome.ERROR, Outcome.NA):
                 out.append(
                     _Candidate(

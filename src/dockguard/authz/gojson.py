@@ -49,21 +49,52 @@ class GoObject(dict[str, Json]):
     what Go sees.
     """
 
-    __slots__ = ("_folded", "pairs")
+    __slots__ = ("_folded", "_single", "pairs")
 
     def __init__(self, pairs: list[tuple[str, Json]] | tuple[tuple[str, Json], ...] = ()) -> None:
         super().__init__(pairs)
         self.pairs: tuple[tuple[str, Json], ...] = tuple(pairs)
         self._folded: dict[str, list[Json]] | None = None
+        self._single: dict[str, Json] | None = None
 
     def folded(self) -> dict[str, list[Json]]:
         """Values by folded key, in document order (built once)."""
-        if self._folded is None:
-            index: dict[str, list[Json]] = {}
+        index = self._folded
+        if index is None:
+            index = {}
             for k, v in self.pairs:
-                index.setdefault(fold(k), []).append(v)
+                key = k.lower() if k.isascii() else fold(k)  # fold's ASCII case, without the call
+                values = index.get(key)
+                if values is None:
+                    index[key] = [v]
+                else:
+                    values.append(v)
             self._folded = index
-        return self._folded
+        return index
+
+    def field(self, name: str) -> Json | _Missing:
+        """What Go decodes into struct field `name` (an ASCII name), or `_MISSING`."""
+        single = self._single
+        if single is None:
+            single = self._single = self._single_index()
+        if single:
+            v = single.get(name.lower(), _MISSING)
+            return _MISSING if v is None else v
+        values = self.folded().get(name.lower())
+        if values is None:
+            return _MISSING
+        return _combine(values)
+
+    def _single_index(self) -> dict[str, Json]:
+        """Folded key → value when every key is ASCII and no two fold alike (the usual body), else {}.
+
+        Built with C-level loops: the dict part holds one entry per exact key, so when it is as
+        long as `pairs` there are no exact duplicates, and its keys and values are the pairs.
+        """
+        if len(self) != len(self.pairs) or not "".join(self).isascii():
+            return {}
+        index = dict(zip(map(str.lower, self), self.values(), strict=True))
+        return index if len(index) == len(self) else {}
 
     def merged(self, other: GoObject) -> GoObject:
         """Go decoding `other` into the value `self` already filled."""
@@ -107,7 +138,7 @@ def raw_field(obj: Json, name: str) -> Json | _Missing:
     """The value Go decodes into struct field `name` of `obj`, or `_MISSING`."""
     if not isinstance(obj, GoObject):
         return _MISSING
-    return _combine(obj.folded().get(name.lower(), ()))
+    return obj.field(name)
 
 
 def has_field(obj: Json, name: str) -> bool:

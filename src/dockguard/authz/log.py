@@ -22,9 +22,18 @@ from dockguard.errors import OperationalError
 MAX_URI = 4096
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def _now() -> str:
+    global _second
     t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+    whole = int(t)
+    sec, text = _second
+    if sec != whole:  # strftime once a second; the tuple is replaced whole, so threads see one or the other
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)
+    return f"{text}.{int(t % 1 * 1000):03d}Z"
 
 
 class DecisionLog:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import json
 import os
 import signal
@@ -46,6 +47,11 @@ MAX_LINE = 64 * 1024
 MAX_HEADERS = 100
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             431: "Request Header Fields Too Large"}
+_ALLOW = b'{"Allow": true}'
+_ALLOW_REPLY = (
+    f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {len(_ALLOW)}\r\n\r\n".encode() + _ALLOW
+)
+"""The answer to most calls, encoded once."""
 
 
 @dataclass
@@ -97,26 +103,16 @@ class _Handler(socketserver.StreamRequestHandler):
             pass
 
     def _one(self) -> bool:
-        line = self.rfile.readline(MAX_LINE + 1)
-        while line in (b"\r\n", b"\n"):
-            line = self.rfile.readline(MAX_LINE + 1)
-        if not line:
+        head = self._head()
+        if head is None:
             return False
+        line, headers, count = head
         parts = line.split()
         if len(line) > MAX_LINE or len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
             self._reply(400, {"Err": "dockguard authz: bad request line"}, close=True)
             return False
         method, target, version = parts
-        headers: dict[bytes, bytes] = {}
-        for _ in range(MAX_HEADERS + 1):
-            h = self.rfile.readline(MAX_LINE + 1)
-            if not h or len(h) > MAX_LINE:
-                return False
-            if h in (b"\r\n", b"\n"):
-                break
-            key, _, value = h.partition(b":")
-            headers[key.strip().lower()] = value.strip()
-        else:
+        if count > MAX_HEADERS:
             self._reply(431, {"Err": "dockguard authz: too many headers"}, close=True)
             return False
         keep = version == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
@@ -126,18 +122,64 @@ class _Handler(socketserver.StreamRequestHandler):
         path = target.split(b"?", 1)[0].decode("latin-1")
         if method != b"POST":
             self._reply(405, {"Err": f"dockguard authz: {method.decode('latin-1')} is not a plugin call"}, not keep)
-        elif path == "/Plugin.Activate":
-            self._reply(200, {"Implements": ["authz"]}, not keep)
         elif path == "/AuthZPlugin.AuthZReq":
             self._reply(200, self._authz_req(body), not keep)
         elif path == "/AuthZPlugin.AuthZRes":
-            self._reply(200, {"Allow": True}, not keep)
+            self._reply(200, _ALLOW, not keep)
+        elif path == "/Plugin.Activate":
+            self._reply(200, {"Implements": ["authz"]}, not keep)
         else:
             self._reply(404, {"Err": f"dockguard authz: unknown plugin call {path}"}, not keep)
         return keep
 
-    def _reply(self, status: int, payload: dict[str, object], close: bool = False) -> None:
-        data = json.dumps(payload).encode()
+    def _head(self) -> tuple[bytes, dict[bytes, bytes], int] | None:
+        """The request line, headers (lower-cased names) and header lines; None when the connection ends.
+
+        dockerd's request head arrives whole in one read: then it is split out of the buffer at
+        once.  Anything else (a head cut across reads, blank lines before it, bare LF line ends,
+        over-long lines) goes line by line.  Past `MAX_HEADERS` header lines no more are read
+        (the caller refuses the request).
+        """
+        rfile = self.rfile
+        if not isinstance(rfile, io.BufferedReader):  # always one (rbufsize > 0)
+            return self._head_by_line()
+        buffered = rfile.peek(MAX_LINE)
+        end = buffered.find(b"\r\n\r\n")
+        if end > 0 and not buffered.startswith(b"\r\n") and buffered.count(b"\n", 0, end) == buffered.count(
+            b"\r\n", 0, end
+        ):
+            lines = rfile.read(end + 4)[:end].split(b"\r\n")
+            headers: dict[bytes, bytes] = {}
+            for h in lines[1 : MAX_HEADERS + 2]:
+                key, _, value = h.partition(b":")
+                headers[key.strip().lower()] = value.strip()
+            return lines[0], headers, len(lines) - 1
+        return self._head_by_line()
+
+    def _head_by_line(self) -> tuple[bytes, dict[bytes, bytes], int] | None:
+        line = self.rfile.readline(MAX_LINE + 1)
+        while line in (b"\r\n", b"\n"):
+            line = self.rfile.readline(MAX_LINE + 1)
+        if not line:
+            return None
+        if len(line) > MAX_LINE or len(line.split()) != 3:
+            return line, {}, 0  # refused by the caller before headers matter
+        headers: dict[bytes, bytes] = {}
+        for count in range(MAX_HEADERS + 1):
+            h = self.rfile.readline(MAX_LINE + 1)
+            if not h or len(h) > MAX_LINE:
+                return None
+            if h in (b"\r\n", b"\n"):
+                return line, headers, count
+            key, _, value = h.partition(b":")
+            headers[key.strip().lower()] = value.strip()
+        return line, headers, MAX_HEADERS + 1
+
+    def _reply(self, status: int, payload: dict[str, object] | bytes, close: bool = False) -> None:
+        if status == 200 and payload is _ALLOW and not close:
+            self.wfile.write(_ALLOW_REPLY)
+            return
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         head = (
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {CONTENT_TYPE}\r\n"
             f"Content-Length: {len(data)}\r\n{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
@@ -158,7 +200,7 @@ class _Handler(socketserver.StreamRequestHandler):
         data = self.rfile.read(n)
         return data if len(data) == n else None
 
-    def _authz_req(self, body: bytes | None) -> dict[str, object]:
+    def _authz_req(self, body: bytes | None) -> dict[str, object] | bytes:
         state = self.server.state
         t0 = time.perf_counter()
         req: AuthzRequest | None = None
@@ -176,7 +218,7 @@ class _Handler(socketserver.StreamRequestHandler):
         ms = round((time.perf_counter() - t0) * 1000, 3)
         state.log.write(log_entry(req, decision, state.audit, ms))
         if decision.allow or state.audit:
-            return {"Allow": True}
+            return _ALLOW
         return {"Allow": False, "Msg": decision.message}
 
 
