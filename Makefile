@@ -60,6 +60,11 @@ bench: test-deps
 	$(BIN)/python bench/bench_seccomp.py
 	$(BIN)/python bench/bench_authz.py
 	$(BIN)/python bench/bench_fleet.py
+	$(BIN)/python bench/bench_image_coverage.py --bench
+	$(BIN)/python bench/bench_registry_scan.py
+	$(BIN)/python bench/bench_reports.py
+	$(BIN)/python bench/bench_html.py
+	$(BIN)/python bench/bench_diff.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
