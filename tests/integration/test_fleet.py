@@ -15,12 +15,10 @@ import pytest
 from tests.integration.dockerd import PrivateDaemon, build_image, cleanup_root, import_busybox, start_daemon
 from tests.integration.scale_fixtures import (
     SITE,
-    PostgresServer,
     advisory_dir,
     build_db,
     dockguard,
     metadata,
-    start_postgres,
 )
 
 pytestmark = pytest.mark.slow
@@ -90,26 +88,6 @@ def old_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     r = dockguard(["db", "import", str(osv), "--db", str(base / "old.db")])
     assert r.returncode == 0, r.stderr
     return base / "old.db"
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-_counter = iter(range(1_000_000))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "fleet.sqlite")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database(f"dg_fleet_{next(_counter)}")
 
 
 def _audit(daemon: PrivateDaemon, store: str, db: Path, out: Path) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from tests.integration.scale_fixtures import (
     push_fleet,
     scan_facts,
     start_dask,
-    start_postgres,
 )
 
 pytestmark = pytest.mark.slow
@@ -45,15 +44,6 @@ def fleet_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[R
 def vulndb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("vulndb")
     return build_db(d / "vuln.db", d / "osv", tuple(DISTS))
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def env(**extra: str) -> dict[str, str]:

@@ -29,7 +29,6 @@ from tests.integration.registry import Registry, start_registry, tar_of, write_h
 from tests.integration.scale_fixtures import (
     DISTS,
     Fleet,
-    PostgresServer,
     Pusher,
     build_db,
     dockguard,
@@ -37,20 +36,10 @@ from tests.integration.scale_fixtures import (
     push_from_dockerd,
     python_layer,
     scan_facts,
-    start_postgres,
 )
 
 pytestmark = pytest.mark.slow
 COUNT = 60
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -70,17 +59,6 @@ def fleet_registry(tmp_path_factory: pytest.TempPathFactory, dockerd: PrivateDae
 def vulndb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("vulndb")
     return build_db(d / "vuln.db", d / "osv", tuple(DISTS))
-
-
-_n = iter(range(1_000_000))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "store.sqlite")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database(f"dg_reg_{next(_n)}")
 
 
 def env() -> dict[str, str]:

@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dockguard.store import Store
 from tests.integration.registry import start_registry
-from tests.integration.scale_fixtures import PostgresServer, build_db, dockguard, push_fleet, start_postgres
+from tests.integration.scale_fixtures import PostgresServer, build_db, dockguard, push_fleet
 
 COUNT = 12
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

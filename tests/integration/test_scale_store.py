@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,31 +31,10 @@ from dockguard.store import (
 from dockguard.store.backend import Connection
 from dockguard.store.documents import pack
 from dockguard.store.schema import MIGRATIONS, current_version, migrate
-from tests.integration.scale_fixtures import PostgresServer, dockguard, start_postgres
+from tests.integration.scale_fixtures import dockguard
 
 WRITERS = 4
 IMAGES = 20
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-_counter = iter(range(1_000_000))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store of each engine."""
-    if request.param == "sqlite":
-        return str(tmp_path / "store.sqlite")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database(f"dg_store_{next(_counter)}")
 
 
 def image_row(i: int) -> ImageRow:
