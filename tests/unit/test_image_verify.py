@@ -202,3 +202,28 @@ def test_file_rewritten_during_the_scan_is_refused_and_nothing_cached(tmp_path: 
     assert list((tmp_path / "cache").rglob("*.zst")) == []
     monkeypatch.setattr(sources, "start_layer", real_start)
     assert build_inventory(open_target(str(path)), cache).complete  # untouched, the same file scans
+
+
+def test_gaps_of_every_size_hash_every_byte_once_in_order() -> None:
+    """Small skipped bodies are read by the reader, large ones by the hashing worker (over
+    8 MiB with a read-ahead thread); the digest is that of the whole stream either way."""
+    import os
+
+    data = os.urandom(20 << 20)
+    reads: list[tuple[int, int]] = []
+
+    def pread(offset: int, n: int) -> bytes:
+        reads.append((offset, n))
+        return data[offset:offset + n]
+
+    r = DigestingReader(io.BytesIO(data), ["sha256"], seekable=True, pread=(pread, len(data)))
+    assert r.read(100) == data[:100]
+    r.seek(100 + (600 << 10))        # 600 KiB skipped: read here
+    assert r.read(10) == data[100 + (600 << 10):110 + (600 << 10)]
+    r.seek(3 << 20)                  # ~2.4 MiB skipped: read by the worker
+    assert r.read(10) == data[3 << 20:(3 << 20) + 10]
+    r.seek(15 << 20)                 # 12 MiB skipped: read ahead by the worker's reader
+    assert r.read(10) == data[15 << 20:(15 << 20) + 10]
+    assert r.finish() == {"sha256": _sha(data)}
+    assert reads and min(offset for offset, _ in reads) >= 110 + (600 << 10)  # the small gap was not a worker read
+    assert r.total == len(data)

@@ -29,6 +29,8 @@ from dockguard.image.limits import ScanBudget
 DIGEST_RE = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
 _BLOB_PATH = re.compile(r"^(?:.*/)?blobs/(sha256|sha512)/([0-9a-f]{64}|[0-9a-f]{128})$")
 _CHUNK = 4 << 20  # gap reads and hashing batches: few GIL hand-offs to the hashing thread
+_PREFETCH_GAP = 2 * _CHUNK  # a gap at least this long is read ahead in a thread of its own
+_WORKER_GAP = 1 << 20  # a skipped body at least this long is read by the hashing worker
 
 #: Only the benchmark (bench/bench_image.py) turns this off, in its own child process, to
 #: measure what verification costs.  With it off nothing is hashed and nothing is cached.
@@ -111,18 +113,51 @@ class _Hasher:
                 self._room.release()
                 continue
             offset, left = item
+            if left > _PREFETCH_GAP:
+                self._hash_prefetched(hashers, offset, left)
+                continue
             while left and not self._abort and not self.error:
-                try:
-                    data = self._pread(offset, min(left, _CHUNK)) if self._pread else b""
-                except OSError as exc:
-                    data, self.error = b"", f"cannot read the layer: {exc}"
+                data = self._read_gap(offset, min(left, _CHUNK))
                 if not data:
-                    self.error = self.error or "the layer ended while it was being hashed"
                     break
                 for h in hashers:
                     h.update(data)
                 offset += len(data)
                 left -= len(data)
+
+    def _read_gap(self, offset: int, n: int) -> bytes:
+        """`n` bytes of the stream at `offset`; b"" with `error` set when it cannot be read."""
+        try:
+            data = self._pread(offset, n) if self._pread else b""
+        except OSError as exc:
+            data, self.error = b"", f"cannot read the layer: {exc}"
+        if not data:
+            self.error = self.error or "the layer ended while it was being hashed"
+        return data
+
+    def _hash_prefetched(self, hashers: list[hashlib._Hash], offset: int, left: int) -> None:
+        """Hash a large gap with its reads one chunk ahead in another thread: reading and
+        hashing in one thread would leave one of them idle (on a docker-save tar most of the
+        bytes are such gaps, and the read alone is a third of the cost)."""
+        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+
+        def prefetch(offset: int = offset, left: int = left) -> None:
+            while left and not self._abort and not self.error:
+                data = self._read_gap(offset, min(left, _CHUNK))
+                if not data:
+                    break
+                chunks.put(data)
+                offset += len(data)
+                left -= len(data)
+            chunks.put(None)
+
+        reader = threading.Thread(target=prefetch, name="dockguard-hash-read", daemon=True)
+        reader.start()
+        while (data := chunks.get()) is not None:
+            if not self._abort:
+                for h in hashers:
+                    h.update(data)
+        reader.join()
 
     def update(self, data: bytes) -> None:
         if self._closed:
@@ -241,7 +276,11 @@ class DigestingReader(io.RawIOBase):
         """Hash `f` from the frontier up to `target` (None: to its end)."""
         if self._gaps is not None and self._hasher is not None:
             end = self._gaps[1] if target is None else min(target, self._gaps[1])
-            if end > self._frontier:
+            if end - self._frontier < _WORKER_GAP:
+                # A small body (most files of an OS layer): read here and queued with the
+                # headers around it; a gap per small file would cost a worker round trip each.
+                self._read_and_hash(end)
+            elif end > self._frontier:
                 n = end - self._frontier
                 self.total += n
                 if self._budget is not None:
@@ -249,6 +288,10 @@ class DigestingReader(io.RawIOBase):
                 self._hasher.gap(self._frontier, n)
                 self._frontier = end
             return
+        self._read_and_hash(target)
+
+    def _read_and_hash(self, target: int | None) -> None:
+        """Read `f` from the frontier up to `target` (None: its end) and queue it for hashing."""
         while target is None or self._frontier < target:
             want = _CHUNK if target is None else min(_CHUNK, target - self._frontier)
             data = self._raw_read_at(self._frontier, want)
