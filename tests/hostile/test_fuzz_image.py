@@ -267,3 +267,65 @@ def test_damaged_cache_entry_is_a_miss(tmp_path_factory: Any, data: bytes) -> No
         (cache.layers_dir / f"sha256-{'cd' * 32}.zst").write_bytes(blob)
         got = cache.get(key)  # never raises; damage is a miss
         assert got is None or (isinstance(got, LayerAnalysis) and got.held == 10)
+
+
+# --- jars (the Java cataloguer's own central-directory reader) -------------------------------
+
+
+def _jar(files: dict[str, bytes], *, stored: bool = False) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+_INNER = _jar({"META-INF/maven/org.example/inner/pom.properties":
+               b"groupId=org.example\nartifactId=inner\nversion=1.2.3\n", "a/B.class": b"\xca\xfe" * 50})
+JAR = _jar({"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\nImplementation-Version: 9\n",
+            "META-INF/maven/org.example/outer/pom.properties":
+            b"groupId=org.example\nartifactId=outer\nversion=4.5.6\n",
+            "BOOT-INF/lib/inner-1.2.3.jar": _INNER, "x/Y.class": b"\x00" * 300}, stored=True)
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.integers(0, len(JAR) - 1), st.binary(min_size=1, max_size=8)), max_size=6),
+       st.integers(0, len(JAR)))
+def test_jar_reader_on_damaged_jars(edits: list[tuple[int, bytes]], cut: int) -> None:
+    """Overwritten bytes anywhere (headers, sizes, offsets, the nested jar) and truncation:
+    the reader reports problems, never raises."""
+    from dockguard.image.inventory.java import scan_archive
+
+    data = bytearray(JAR)
+    for offset, patch in edits:
+        data[offset:offset + len(patch)] = patch
+    blob = bytes(data[:cut] if cut else data)
+    found, problems = scan_archive(io.BytesIO(blob), len(blob), "/app.jar", LIMITS)
+    assert isinstance(found, list) and isinstance(problems, list)
+
+
+def test_undamaged_jar_yields_both_artifacts() -> None:
+    from dockguard.image.inventory.java import scan_archive
+
+    found, problems = scan_archive(io.BytesIO(JAR), len(JAR), "/app.jar", LIMITS)
+    assert problems == []
+    assert sorted((a.group, a.artifact, a.version) for a in found) == [
+        ("org.example", "inner", "1.2.3"), ("org.example", "outer", "4.5.6")]
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.integers(0, 299), st.binary(min_size=1, max_size=4)), min_size=1, max_size=8))
+def test_jar_reader_on_damaged_directories(edits: list[tuple[int, bytes]]) -> None:
+    """The same, aimed at the central directory and end record (counts, offsets, sizes,
+    name lengths) of the outer jar."""
+    from dockguard.image.inventory.java import scan_archive
+
+    data = bytearray(JAR)
+    base = max(0, len(data) - 300)
+    for offset, patch in edits:
+        data[base + offset:base + offset + len(patch)] = patch
+    blob = bytes(data[:len(JAR)])
+    found, problems = scan_archive(io.BytesIO(blob), len(blob), "/app.jar", LIMITS)
+    assert isinstance(found, list) and isinstance(problems, list)
