@@ -122,3 +122,15 @@ def test_missing_strace_is_a_usage_error(tmp_path: Path) -> None:
     proc = dockguard("seccomp", "learn", "-o", str(tmp_path / "x.json"), "--", "true", env=env)
     assert proc.returncode == 2 and "strace is not installed" in proc.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_learn_reads_a_base_from_stdin_once(tmp_path: Path) -> None:
+    base = {"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["execve", "exit_group", "write"], "action": "SCMP_ACT_ALLOW"}]}
+    out = tmp_path / "out.json"
+    proc = subprocess.run([sys.executable, "-m", "dockguard", "seccomp", "learn", "--base", "-", "-o", str(out),
+                           "--", BUSYBOX, "ls", str(tmp_path)],
+                          input=json.dumps(base), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["syscalls"][0]["names"] == ["execve", "exit_group", "write"]

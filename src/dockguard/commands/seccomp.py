@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from dockguard.jsontypes import JsonObject
     from dockguard.seccomp.apply import Translation
     from dockguard.seccomp.effective import ProfileContext
-    from dockguard.seccomp.profile import Profile
+    from dockguard.seccomp.profile import ParseResult, Profile
 
 
 def register(subparsers: Subparsers) -> None:
@@ -215,6 +215,11 @@ def _load(path: str) -> Profile:
     from dockguard.seccomp.profile import load_profile_file
 
     _, result = load_profile_file(path)
+    return _accepted(path, result)
+
+
+def _accepted(path: str, result: ParseResult) -> Profile:
+    """The profile of `result`, or an InputError when Docker would refuse it."""
     rejected = [d for d in result.diagnostics if d.rejected_by_docker]
     if result.profile is None or rejected:
         first = rejected[0] if rejected else result.diagnostics[0]
@@ -290,8 +295,8 @@ def _learn(args: argparse.Namespace) -> int:
     base: Profile | None = None
     base_data: JsonObject | None = None
     if args.base:
-        text, _ = load_profile_file(args.base)
-        base = _load(args.base)
+        text, result = load_profile_file(args.base)  # read once: the base may be stdin ("-")
+        base = _accepted(args.base, result)
         parsed = parse_json(text, args.base)
         base_data = parsed if isinstance(parsed, dict) else None  # `_load` accepted it: an object
     trace = trace_command(cmd)
