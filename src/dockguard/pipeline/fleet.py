@@ -323,10 +323,9 @@ def merge_current(items: Sequence[HostItem], images: Sequence[HostImage], contai
     for image_id, iv in used.items():
         name = names[image_id]
         for v in iv.vulns:
-            kept.append(HostItem(
-                _key(FindingKind.VULNERABILITY.value, v.id, image_id, v.package, v.version, v.path),
-                FindingKind.VULNERABILITY.value, v.id, v.severity, v.title, f"image:{name}", image_id, name,
-                v.package, v.version, v.fixed, v.state, v.ptype, v.purl, v.layer, v.path, v.aliases))
+            kept.append(replace(v, ikey=_key(FindingKind.VULNERABILITY.value, v.id, image_id, v.package, v.version,
+                                              v.path),
+                                obj=f"image:{name}", image_id=image_id, image=name))
     merged = sorted({i.ikey: i for i in kept if i.ikey not in suppressed}.values(), key=lambda i: i.ikey)
     return tuple(merged), tuple(used.values())
 

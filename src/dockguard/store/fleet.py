@@ -338,24 +338,6 @@ def latest_collect(store: Store, host: HostIdentity) -> tuple[str, float] | None
 
 
 @dataclass(frozen=True)
-class StoredVuln:
-    """A vulnerability finding of an image as the store holds it now (read from its document)."""
-
-    id: str
-    severity: str
-    title: str
-    package: str
-    version: str
-    fixed: str
-    state: str = ""
-    ptype: str = ""
-    purl: str = ""
-    layer: str = ""
-    path: str = ""
-    aliases: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class ImageVulns:
     """The current vulnerability findings of a daemon's image ID and the evaluation that left them.
 
@@ -371,20 +353,22 @@ class ImageVulns:
     run: str
     run_kind: str
     at: float
-    vulns: tuple[StoredVuln, ...]
+    vulns: tuple[HostItem, ...]
+    """As items without their host's place (`ikey`, `obj`, `image_id`, `image` empty)."""
 
 
 def _object(value: object) -> dict[str, object]:
     return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def _stored_vuln(store: Store, image: str, row: Row) -> StoredVuln:
+def _stored_vuln(store: Store, image: str, row: Row) -> HostItem:
     t = [_text(v) for v in row[:5]]
     doc = docs.load_object(row[5], docs.MAX_FINDING_DOC, f"store {store.url.display()}: finding {t[0][:100]} "
                                                          f"of {image[:80]}")
     package, vuln = _object(doc.get("package")), _object(doc.get("vulnerability"))
     aliases = vuln.get("aliases")
-    return StoredVuln(
+    return HostItem(
+        ikey="", kind="vulnerability", obj="",
         id=t[0], severity=t[1], title=_text(doc.get("title")) or t[0], package=t[2], version=t[3], fixed=t[4],
         state=_text(vuln.get("state")), ptype=_text(package.get("type")), purl=_text(package.get("purl")),
         layer=_text(package.get("layer")), path=_text(doc.get("path")),
@@ -453,7 +437,7 @@ def current_vulnerabilities(store: Store, wanted: dict[str, tuple[str, ...]],
     for part in _batches([run for _, _, run in chosen.values()]):
         kinds.update((_text(r), _text(k)) for r, k in store.conn.iterate(
             f"SELECT id, kind FROM runs WHERE id IN ({_marks(len(part))})", part))
-    found: dict[str, list[StoredVuln]] = {}
+    found: dict[str, list[HostItem]] = {}
     for part in _batches([source for source, _, _ in chosen.values()]):
         for row in store.conn.iterate(
                 "SELECT image, id, severity, package, version, fixed, doc FROM findings WHERE kind = ? "
